@@ -1,0 +1,1 @@
+"""tracegrad's compiler: from IR graphs to fast code (adjoint derivation, passes, lowering)."""

@@ -1,0 +1,1447 @@
+"""The op table: the one place a primitive is defined.
+
+Each :class:`Op` holds, side by side, everything the rest of tracegrad needs
+to know about a primitive: its attributes, its type rule (input types +
+attrs -> output type, raising PyTorch's error text on bad shapes), its numpy
+implementation, its vjp rule, what the vjp rule reads, PyTorch's eager node
+name, and sample inputs for the generic tests.
+
+A vjp rule is written against an :class:`Emitter` ``E`` -- the op table's own
+functional API -- never against numpy or the Tensor class.  The same rule
+therefore runs on numpy arrays (eager backward), on Tensors (eager backward
+with ``create_graph=True``, which differentiates it again) and, through the
+tracer, emits IR (the adjoint pass).
+
+:class:`Composite` entries (mean, softmax, the losses, ...) are functions
+written with primitives; they may carry their own vjp rule where the
+derivative of the decomposition is less stable or slower than the closed
+form (PyTorch's derivatives for these are closed forms too).
+
+This module imports only numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .types import BOOL, F32, I64, SHORT_TO_DTYPE, TensorType, category, is_float, CATEGORY_FLOAT
+
+__all__ = [
+    "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
+    "ShapeError", "broadcast_shapes", "normalize_axes", "build_index",
+]
+
+
+class ShapeError(RuntimeError):
+    """A type rule rejected its inputs; the message is PyTorch's text where PyTorch has one."""
+
+
+class IndexingError(IndexError):
+    """An index is out of range or malformed; PyTorch raises IndexError for these."""
+
+
+# --------------------------------------------------------------------------
+# Table entry types
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sample:
+    """Sample inputs of an op for the generic tests.
+
+    `args` are numpy arrays (or Python scalars for attrs-like operands);
+    `grad` says which args a finite-difference check perturbs.
+    """
+
+    args: tuple
+    attrs: dict = field(default_factory=dict)
+    grad: tuple[int, ...] | None = None
+    note: str = ""
+
+
+class VjpContext:
+    """What a vjp rule sees of the forward call.
+
+    `args` and `out` hold the saved values (None where the entry's `saves`
+    does not list them), `shapes`/`dtypes` the input types, `needs[i]`
+    whether the gradient of input i is wanted at all.
+    """
+
+    __slots__ = ("args", "out", "shapes", "dtypes", "needs", "attrs")
+
+    def __init__(self, args, out, shapes, dtypes, needs, attrs):
+        self.args = args
+        self.out = out
+        self.shapes = shapes
+        self.dtypes = dtypes
+        self.needs = needs
+        self.attrs = attrs
+
+
+@dataclass(eq=False)
+class Op:
+    """One primitive of the IR.
+
+    Fields:
+      name        IR name (``sin``); also the method name on :class:`Emitter`.
+      arity       number of inputs, None when variadic (concat).
+      attrs       attribute names, in print order.
+      kind        elementwise | reduction | shape | index | matmul | other (codegen groups by it).
+      impl        numpy implementation ``impl(*arrays, **attrs)``.
+      type_rule   ``type_rule(types, **attrs) -> TensorType``; raises ShapeError with PyTorch's text.
+      vjp         ``vjp(E, ctx, g) -> tuple`` of cotangents (None where an input gets none);
+                  None for ops with no derivative (comparisons, sign).
+      saves       which inputs (indices) and whether ``"out"`` the vjp reads.
+      node_name   PyTorch's eager grad_fn class name, or a function of attrs giving it.
+      samples     ``samples(rng, dtype) -> list[Sample]`` for the generic tests.
+      promote     dtype policy: "same" (common dtype in and out), "float" (ints become the
+                  default float), "compare" (common dtype in, bool out), "sum" (ints widen to
+                  int64), "keep" (no promotion; inputs taken as they are).
+      promote_args  indices of inputs that take part in promotion (default: all).
+      view        the numpy impl may return a view of input 0 (reshape, transpose, basic indexing).
+      kernel      scalar expression template for elementwise code generation, ``{0}``, ``{1}``.
+      doc         one line for the generated op reference.
+    """
+
+    name: str
+    arity: int | None
+    attrs: tuple[str, ...]
+    kind: str
+    impl: Callable
+    type_rule: Callable
+    vjp: Callable | None
+    saves: tuple
+    node_name: str | Callable[..., str]
+    samples: Callable[[np.random.Generator, np.dtype], list[Sample]]
+    promote: str = "same"
+    promote_args: tuple[int, ...] | None = None
+    view: bool = False
+    kernel: str | None = None
+    doc: str = ""
+
+    def eager_name(self, shapes, attrs: dict) -> str:
+        """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
+        return self.node_name(shapes, **attrs) if callable(self.node_name) else self.node_name
+
+    def infer(self, types, attrs: dict) -> TensorType:
+        """Output type for input types and attrs (raises ShapeError)."""
+        return self.type_rule(tuple(types), **attrs)
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjp is not None
+
+
+@dataclass(eq=False)
+class Composite:
+    """An op written with primitives.
+
+    `decompose(E, *args, **attrs)` builds it from primitives with any
+    :class:`Emitter`.  `vjp` (optional) is a closed-form vjp rule with the
+    same signature as a primitive's; without it the gradient is the one of
+    the decomposition.
+    """
+
+    name: str
+    arity: int | None
+    attrs: tuple[str, ...]
+    decompose: Callable
+    node_name: str | Callable[..., str]
+    samples: Callable[[np.random.Generator, np.dtype], list[Sample]]
+    vjp: Callable | None = None
+    saves: tuple = ()
+    promote: str = "same"
+    promote_args: tuple[int, ...] | None = None
+    doc: str = ""
+
+    kind = "composite"
+    view = False
+
+    def eager_name(self, shapes, attrs: dict) -> str:
+        return self.node_name(shapes, **attrs) if callable(self.node_name) else self.node_name
+
+    @property
+    def differentiable(self) -> bool:
+        return True
+
+
+# --------------------------------------------------------------------------
+# Emitters: the functional API vjp rules and decompositions are written in
+# --------------------------------------------------------------------------
+
+class Emitter:
+    """Applies ops to values of one kind (arrays, Tensors, IR values).
+
+    Subclasses implement :meth:`apply`, :meth:`shape` and :meth:`dtype`.
+    Every op and composite of the table is also a method (``E.exp(x)``,
+    ``E.sum(x, axes=(0,), keepdims=False)``), generated below.  Elementwise
+    ops accept Python scalars and operands of broadcast-compatible shapes.
+    """
+
+    def apply(self, name: str, *args, **attrs):
+        raise NotImplementedError
+
+    def shape(self, x) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def dtype(self, x) -> np.dtype:
+        return x.dtype
+
+    # Helpers every interpreter gets for free -----------------------------
+
+    def sum_to_shape(self, x, shape: tuple[int, ...]):
+        """Sum `x` down to `shape`: the adjoint of broadcasting to x's shape."""
+        xshape = self.shape(x)
+        if xshape == shape:
+            return x
+        lead = len(xshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and xshape[lead + i] != 1)
+        if axes:
+            x = self.apply("sum", x, axes=axes, keepdims=False)
+        if self.shape(x) != shape:
+            x = self.apply("reshape", x, shape=shape)
+        return x
+
+    def broadcast_to(self, x, shape: tuple[int, ...]):
+        """Broadcast `x` to `shape`, emitting nothing when it already has it."""
+        if self.shape(x) == shape:
+            return x
+        return self.apply("broadcast", x, shape=shape)
+
+    def unreduce(self, g, in_shape: tuple[int, ...], axes, keepdims: bool):
+        """Spread a reduction's cotangent back over the reduced axes."""
+        if not keepdims:
+            kept = list(in_shape)
+            for a in normalize_axes(axes, len(in_shape)):
+                kept[a] = 1
+            g = self.apply("reshape", g, shape=tuple(kept))
+        return self.broadcast_to(g, in_shape)
+
+    def swap_last(self, x):
+        """Transpose the last two axes (matrix transpose, batched)."""
+        n = len(self.shape(x))
+        perm = tuple(range(n - 2)) + (n - 1, n - 2)
+        return self.apply("transpose", x, perm=perm)
+
+
+def _install_op_methods(table: dict) -> None:
+    for name in table:
+        if hasattr(Emitter, name) and name not in ("sum", "max"):
+            raise RuntimeError(f"op name {name!r} clashes with an Emitter helper")
+
+        def method(self, *args, _name=name, **attrs):
+            return self.apply(_name, *args, **attrs)
+        method.__name__ = name
+        method.__doc__ = f"Apply the ``{name}`` op."
+        setattr(Emitter, name, method)
+
+
+class NumpyEmitter(Emitter):
+    """Runs ops directly with their numpy implementations (numpy broadcasting)."""
+
+    def apply(self, name, *args, **attrs):
+        entry = TABLE[name]
+        if isinstance(entry, Composite):
+            return entry.decompose(self, *args, **attrs)
+        out = entry.impl(*args, **attrs)
+        return out if type(out) is np.ndarray else np.asarray(out)
+
+
+# --------------------------------------------------------------------------
+# Shape helpers shared by type rules
+# --------------------------------------------------------------------------
+
+def _fmt_shape(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy/PyTorch broadcasting of shapes, with PyTorch's error text."""
+    out = list(shapes[0])
+    for other in shapes[1:]:
+        a, b = out, list(other)
+        n = max(len(a), len(b))
+        a = [1] * (n - len(a)) + a
+        b = [1] * (n - len(b)) + b
+        res = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x == y or y == 1:
+                res.append(x)
+            elif x == 1:
+                res.append(y)
+            else:
+                raise ShapeError(
+                    f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
+                    f"at non-singleton dimension {i}")
+        out = res
+    return tuple(out)
+
+
+def normalize_axes(axes, ndim: int) -> tuple[int, ...]:
+    """Axes as a sorted tuple of non-negative ints; None means all axes."""
+    if axes is None:
+        return tuple(range(ndim))
+    if isinstance(axes, int):
+        axes = (axes,)
+    lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
+    out = []
+    for a in axes:
+        if not lo <= a <= hi:
+            raise IndexingError(
+                f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {a})")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def _same_types(types, name):
+    dt = types[0].dtype
+    for t in types[1:]:
+        if t.dtype != dt:
+            raise ShapeError(f"{name}: expected all inputs to have dtype {dt}, got {t.dtype}")
+    return dt
+
+
+# --------------------------------------------------------------------------
+# Samples: helpers
+# --------------------------------------------------------------------------
+
+def _u(rng, shape, dtype, lo=-2.0, hi=2.0):
+    return rng.uniform(lo, hi, size=shape).astype(dtype)
+
+
+def _away_from_zero(rng, shape, dtype, lo=0.3, hi=2.0):
+    sign = np.where(rng.uniform(size=shape) < 0.5, -1.0, 1.0)
+    return (sign * rng.uniform(lo, hi, size=shape)).astype(dtype)
+
+
+_BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
+
+
+def _binary_samples(gen_a, gen_b=None):
+    gen_b = gen_b or gen_a
+
+    def samples(rng, dtype):
+        return [Sample((gen_a(rng, sa, dtype), gen_b(rng, sb, dtype)), note=f"{sa} x {sb}")
+                for sa, sb in _BINARY_SHAPES]
+    return samples
+
+
+def _unary_samples(gen):
+    def samples(rng, dtype):
+        return [Sample((gen(rng, s, dtype),), note=str(s)) for s in [(), (7,), (3, 4), (2, 3, 2)]]
+    return samples
+
+
+# --------------------------------------------------------------------------
+# Elementwise primitives
+# --------------------------------------------------------------------------
+
+def _elementwise_rule(types, **_):
+    shape = broadcast_shapes(*[t.shape for t in types])
+    return TensorType(types[0].dtype, shape)
+
+
+def _compare_rule(types, **_):
+    shape = broadcast_shapes(*[t.shape for t in types])
+    return TensorType(BOOL, shape)
+
+
+def _quiet(fn):
+    """numpy warns on log(0), 0/0 and friends; PyTorch returns inf/nan silently."""
+    def impl(*args, **attrs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **attrs)
+    impl.__name__ = getattr(fn, "__name__", "impl")
+    return impl
+
+
+def _sigmoid(x):
+    # exp(-|x|) never overflows, so neither branch produces inf/inf.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _pow(x, y):
+    return np.power(x, y)
+
+
+def _vjp_neg(E, ctx, g):
+    return (E.neg(g),)
+
+
+def _vjp_add(E, ctx, g):
+    return (g, g)
+
+
+def _vjp_sub(E, ctx, g):
+    return (g, E.neg(g) if ctx.needs[1] else None)
+
+
+def _vjp_mul(E, ctx, g):
+    x, y = ctx.args
+    return (E.mul(g, y) if ctx.needs[0] else None, E.mul(g, x) if ctx.needs[1] else None)
+
+
+def _vjp_div(E, ctx, g):
+    x, y = ctx.args
+    gx = E.div(g, y) if ctx.needs[0] else None
+    gy = E.neg(E.div(E.mul(g, x), E.mul(y, y))) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+def _vjp_pow(E, ctx, g):
+    x, y = ctx.args
+    gx = gy = None
+    if ctx.needs[0]:
+        # y * x**(y-1), defined as 0 where y == 0 (PyTorch: no 0 * inf at x == 0).
+        d = E.mul(y, E.pow(x, E.sub(y, 1.0)))
+        gx = E.mul(g, E.where(E.eq(y, 0.0), 0.0, d))
+    if ctx.needs[1]:
+        # out * log(x), defined as 0 where x == 0 and y >= 0 (the limit PyTorch uses).
+        out = ctx.out if ctx.out is not None else E.pow(x, y)
+        d = E.mul(out, E.log(x))
+        mask = E.logical_and(E.eq(x, 0.0), E.ge(y, 0.0))
+        gy = E.mul(g, E.where(mask, 0.0, d))
+    return (gx, gy)
+
+
+def _vjp_maximum(E, ctx, g):
+    x, y = ctx.args
+    # Ties split the gradient evenly, as PyTorch does.
+    half = E.mul(g, 0.5)
+    gx = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
+    gy = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+def _vjp_minimum(E, ctx, g):
+    x, y = ctx.args
+    half = E.mul(g, 0.5)
+    gx = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
+    gy = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+def _vjp_exp(E, ctx, g):
+    return (E.mul(g, ctx.out),)
+
+
+def _vjp_log(E, ctx, g):
+    return (E.div(g, ctx.args[0]),)
+
+
+def _vjp_log1p(E, ctx, g):
+    return (E.div(g, E.add(ctx.args[0], 1.0)),)
+
+
+def _vjp_expm1(E, ctx, g):
+    return (E.mul(g, E.add(ctx.out, 1.0)),)
+
+
+def _vjp_sin(E, ctx, g):
+    return (E.mul(g, E.cos(ctx.args[0])),)
+
+
+def _vjp_cos(E, ctx, g):
+    return (E.neg(E.mul(g, E.sin(ctx.args[0]))),)
+
+
+def _vjp_tanh(E, ctx, g):
+    out = ctx.out
+    return (E.mul(g, E.sub(1.0, E.mul(out, out))),)
+
+
+def _vjp_sigmoid(E, ctx, g):
+    out = ctx.out
+    return (E.mul(g, E.mul(out, E.sub(1.0, out))),)
+
+
+def _vjp_relu(E, ctx, g):
+    return (E.where(E.gt(ctx.out, 0.0), g, 0.0),)
+
+
+def _vjp_abs(E, ctx, g):
+    return (E.mul(g, E.sign(ctx.args[0])),)
+
+
+def _vjp_sqrt(E, ctx, g):
+    return (E.div(g, E.mul(ctx.out, 2.0)),)
+
+
+def _vjp_where(E, ctx, g):
+    c = ctx.args[0]
+    return (None,
+            E.where(c, g, 0.0) if ctx.needs[1] else None,
+            E.where(c, 0.0, g) if ctx.needs[2] else None)
+
+
+def _cond_samples(rng, dtype):
+    out = []
+    for sc, sx, sy in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((), (2,), (2,))]:
+        out.append(Sample((rng.uniform(size=sc) < 0.5, _u(rng, sx, dtype), _u(rng, sy, dtype)),
+                          grad=(1, 2), note=f"{sc},{sx},{sy}"))
+    return out
+
+
+def _distinct_pair(rng, sa, sb, dtype):
+    # Keeps maximum/minimum away from ties, where the derivative jumps.
+    a = _u(rng, sa, dtype)
+    b = _u(rng, sb, dtype)
+    b = np.where(np.abs(np.broadcast_to(a, np.broadcast_shapes(a.shape, b.shape)) - b) < 0.2,
+                 b + 0.5, b) if a.shape == np.broadcast_shapes(a.shape, b.shape) else b
+    return a, b.astype(dtype)
+
+
+def _minmax_samples(rng, dtype):
+    out = []
+    for sa, sb in _BINARY_SHAPES:
+        a, b = _distinct_pair(rng, sa, sb, dtype)
+        if np.min(np.abs(np.subtract(a, b))) < 0.05:
+            b = (b + 0.77).astype(dtype)
+        out.append(Sample((a, b), note=f"{sa} x {sb}"))
+    # A tie, where the gradient is shared: checked against closed forms, not differences.
+    tie = np.array([1.0, 2.0, 3.0], dtype=dtype)
+    out.append(Sample((tie, tie.copy()), grad=(), note="ties"))
+    return out
+
+
+def _pos(rng, shape, dtype):
+    return rng.uniform(0.5, 2.0, size=shape).astype(dtype)
+
+
+def _pow_samples(rng, dtype):
+    base = _binary_samples(_pos, lambda r, s, d: _u(r, s, d, -1.5, 2.5))(rng, dtype)
+    zero = np.array([0.0, 1.0, 2.0], dtype=dtype)
+    return base + [Sample((zero, np.array(2.0, dtype=dtype)), grad=(), note="0 ** 2")]
+
+
+def _pow_name(shapes, **_):
+    return "PowBackward1"
+
+
+_ELEMENTWISE = [
+    # name, arity, impl, vjp, saves, node name, samples, promote, kernel
+    ("neg", 1, np.negative, _vjp_neg, (), "NegBackward0", _unary_samples(_u), "same", "-{0}"),
+    ("add", 2, np.add, _vjp_add, (), "AddBackward0", _binary_samples(_u), "same", "{0} + {1}"),
+    ("sub", 2, np.subtract, _vjp_sub, (), "SubBackward0", _binary_samples(_u), "same", "{0} - {1}"),
+    ("mul", 2, np.multiply, _vjp_mul, (0, 1), "MulBackward0", _binary_samples(_u), "same", "{0} * {1}"),
+    ("div", 2, _quiet(np.true_divide), _vjp_div, (0, 1), "DivBackward0",
+     _binary_samples(_u, _away_from_zero), "float", "{0} / {1}"),
+    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1, "out"), _pow_name, _pow_samples, "same", "{0} ** {1}"),
+    ("maximum", 2, np.maximum, _vjp_maximum, (0, 1), "MaximumBackward0", _minmax_samples, "same",
+     "max({0}, {1})"),
+    ("minimum", 2, np.minimum, _vjp_minimum, (0, 1), "MinimumBackward0", _minmax_samples, "same",
+     "min({0}, {1})"),
+    ("exp", 1, _quiet(np.exp), _vjp_exp, ("out",), "ExpBackward0", _unary_samples(_u), "float",
+     "exp({0})"),
+    ("log", 1, _quiet(np.log), _vjp_log, (0,), "LogBackward0", _unary_samples(_pos), "float",
+     "log({0})"),
+    ("log1p", 1, _quiet(np.log1p), _vjp_log1p, (0,), "Log1PBackward0",
+     _unary_samples(lambda r, s, d: _u(r, s, d, -0.7, 2.0)), "float", "log1p({0})"),
+    ("expm1", 1, _quiet(np.expm1), _vjp_expm1, ("out",), "Expm1Backward0", _unary_samples(_u),
+     "float", "expm1({0})"),
+    ("sin", 1, np.sin, _vjp_sin, (0,), "SinBackward0", _unary_samples(_u), "float", "sin({0})"),
+    ("cos", 1, np.cos, _vjp_cos, (0,), "CosBackward0", _unary_samples(_u), "float", "cos({0})"),
+    ("tanh", 1, np.tanh, _vjp_tanh, ("out",), "TanhBackward0", _unary_samples(_u), "float",
+     "tanh({0})"),
+    ("sigmoid", 1, _sigmoid, _vjp_sigmoid, ("out",), "SigmoidBackward0",
+     _unary_samples(lambda r, s, d: _u(r, s, d, -4.0, 4.0)), "float", "sigmoid({0})"),
+    ("relu", 1, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _vjp_relu, ("out",),
+     "ReluBackward0", _unary_samples(_away_from_zero), "same", "max({0}, 0)"),
+    ("abs", 1, np.abs, _vjp_abs, (0,), "AbsBackward0", _unary_samples(_away_from_zero), "same",
+     "abs({0})"),
+    ("sqrt", 1, _quiet(np.sqrt), _vjp_sqrt, ("out",), "SqrtBackward0", _unary_samples(_pos), "float",
+     "sqrt({0})"),
+]
+
+_NONDIFF_ELEMENTWISE = [
+    # name, arity, impl, node name, promote, kernel
+    ("sign", 1, np.sign, "SignBackward0", "same", "sign({0})"),
+    ("eq", 2, np.equal, "EqBackward0", "compare", "{0} == {1}"),
+    ("ne", 2, np.not_equal, "NeBackward0", "compare", "{0} != {1}"),
+    ("lt", 2, np.less, "LtBackward0", "compare", "{0} < {1}"),
+    ("le", 2, np.less_equal, "LeBackward0", "compare", "{0} <= {1}"),
+    ("gt", 2, np.greater, "GtBackward0", "compare", "{0} > {1}"),
+    ("ge", 2, np.greater_equal, "GeBackward0", "compare", "{0} >= {1}"),
+    ("logical_and", 2, np.logical_and, "LogicalAndBackward0", "compare", "{0} and {1}"),
+    ("logical_or", 2, np.logical_or, "LogicalOrBackward0", "compare", "{0} or {1}"),
+    ("logical_not", 1, np.logical_not, "LogicalNotBackward0", "compare", "not {0}"),
+]
+
+
+def _where_rule(types, **_):
+    c, x, y = types
+    if c.dtype != BOOL:
+        raise ShapeError(f"where expected condition to be a boolean tensor, but got a tensor with "
+                         f"dtype {c.dtype}")
+    return TensorType(x.dtype, broadcast_shapes(c.shape, x.shape, y.shape))
+
+
+# --------------------------------------------------------------------------
+# Reductions
+# --------------------------------------------------------------------------
+
+def _reduce_rule_for(name):
+    def rule(types, axes=None, keepdims=False):
+        (x,) = types
+        ax = normalize_axes(axes, x.ndim)
+        shape = tuple(1 if i in ax else n for i, n in enumerate(x.shape)) if keepdims else \
+            tuple(n for i, n in enumerate(x.shape) if i not in ax)
+        dtype = x.dtype
+        if name == "sum" and category(dtype) != CATEGORY_FLOAT:
+            dtype = I64
+        if name == "max":
+            for a in ax:
+                if x.shape[a] == 0:
+                    raise ShapeError(
+                        "max(): Expected reduction dim to be specified for input.numel() == 0. "
+                        "Specify the reduction dim with the 'dim' argument.")
+        return TensorType(dtype, shape)
+    return rule
+
+
+def _sum_impl(x, axes=None, keepdims=False):
+    ax = normalize_axes(axes, x.ndim) if axes is not None else None
+    dtype = None if x.dtype.kind == "f" else np.int64
+    return np.asarray(np.sum(x, axis=ax, keepdims=keepdims, dtype=dtype))
+
+
+def _max_impl(x, axes=None, keepdims=False):
+    ax = normalize_axes(axes, x.ndim) if axes is not None else None
+    return np.asarray(np.max(x, axis=ax, keepdims=keepdims))
+
+
+def _vjp_sum(E, ctx, g):
+    return (E.unreduce(g, ctx.shapes[0], ctx.attrs["axes"], ctx.attrs["keepdims"]),)
+
+
+def _vjp_max(E, ctx, g):
+    (x,) = ctx.args
+    shape, axes, keepdims = ctx.shapes[0], ctx.attrs["axes"], ctx.attrs["keepdims"]
+    # The gradient is shared evenly among the maxima, as PyTorch does for max()/amax().
+    m = E.unreduce(ctx.out, shape, axes, keepdims)
+    mask = E.cast(E.eq(x, m), dtype=E.dtype(g))
+    count = E.sum(mask, axes=axes, keepdims=True)
+    return (E.div(E.mul(E.unreduce(g, shape, axes, keepdims), mask),
+                  E.broadcast_to(count, shape)),)
+
+
+def _reduce_samples(rng, dtype):
+    out = []
+    for shape, axes, keepdims in [((3, 4), None, False), ((3, 4), (1,), False), ((2, 3, 4), (0, 2), True),
+                                  ((5,), (0,), True), ((), None, False), ((2, 3), (-1,), False)]:
+        out.append(Sample((_u(rng, shape, dtype),), {"axes": axes, "keepdims": keepdims},
+                          note=f"{shape} axes={axes} keepdims={keepdims}"))
+    return out
+
+
+def _max_samples(rng, dtype):
+    out = _reduce_samples(rng, dtype)
+    tie = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], dtype=dtype)
+    out.append(Sample((tie,), {"axes": (1,), "keepdims": False}, grad=(), note="ties"))
+    return out
+
+
+def _sum_name(shapes, axes=None, keepdims=False):
+    return "SumBackward0" if axes is None else "SumBackward1"
+
+
+def _max_name(shapes, axes=None, keepdims=False):
+    return "MaxBackward1" if axes is None else "AmaxBackward0"
+
+
+def _argmax_rule(types, axis=None, keepdims=False):
+    (x,) = types
+    if axis is None:
+        return TensorType(I64, ())
+    ax = normalize_axes(axis, x.ndim)[0] if x.ndim else 0
+    shape = tuple(1 if i == ax else n for i, n in enumerate(x.shape)) if keepdims else \
+        tuple(n for i, n in enumerate(x.shape) if i != ax)
+    return TensorType(I64, shape)
+
+
+def _argmax_impl(x, axis=None, keepdims=False):
+    if axis is None:
+        return np.asarray(np.argmax(x))
+    ax = normalize_axes(axis, x.ndim)[0] if x.ndim else None
+    return np.asarray(np.argmax(x, axis=ax, keepdims=keepdims))
+
+
+# --------------------------------------------------------------------------
+# matmul
+# --------------------------------------------------------------------------
+
+def _matmul_rule(types, **_):
+    a, b = types
+    if a.dtype != b.dtype:
+        names = {np.dtype("float64"): "double", np.dtype("float32"): "float",
+                 np.dtype("int64"): "long", np.dtype("int32"): "int"}
+        raise ShapeError(f"expected m1 and m2 to have the same dtype, but got: "
+                         f"{names.get(a.dtype, a.dtype)} != {names.get(b.dtype, b.dtype)}")
+    sa, sb = a.shape, b.shape
+    if not sa or not sb:
+        raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are "
+                         f"{len(sa)}D and {len(sb)}D")
+    if len(sa) == 1 and len(sb) == 1:
+        if sa[0] != sb[0]:
+            raise ShapeError(f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] "
+                             f"to have the same number of elements, but got {sa[0]} and {sb[0]} "
+                             f"elements respectively")
+        return TensorType(a.dtype, ())
+    if len(sa) == 2 and len(sb) == 1:
+        if sa[1] != sb[0]:
+            raise ShapeError(f"size mismatch, got input ({sa[0]}), mat ({sa[0]}x{sa[1]}), vec ({sb[0]})")
+        return TensorType(a.dtype, (sa[0],))
+    if len(sa) == 2 and len(sb) == 2:
+        if sa[1] != sb[0]:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied "
+                             f"({sa[0]}x{sa[1]} and {sb[0]}x{sb[1]})")
+        return TensorType(a.dtype, (sa[0], sb[1]))
+    if len(sa) == 1:  # vector times (batched) matrix
+        if sa[0] != sb[-2]:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied (1x{sa[0]} and "
+                             f"{sb[-2]}x{sb[-1]})")
+        return TensorType(a.dtype, sb[:-2] + (sb[-1],))
+    if len(sb) == 1:
+        if sa[-1] != sb[0]:
+            rows = int(np.prod(sa[:-1]))
+            raise ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{sa[-1]}), vec ({sb[0]})")
+        return TensorType(a.dtype, sa[:-1])
+    batch = broadcast_shapes(sa[:-2], sb[:-2])
+    if sa[-1] != sb[-2]:
+        raise ShapeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                         f"[{int(np.prod(batch)) if batch else 1}, {sa[-1]}] but got: "
+                         f"[{int(np.prod(batch)) if batch else 1}, {sb[-2]}].")
+    return TensorType(a.dtype, batch + (sa[-2], sb[-1]))
+
+
+def _vjp_matmul(E, ctx, g):
+    a, b = ctx.args
+    sa, sb = ctx.shapes
+    # Lift vectors to matrices so one batched rule serves all cases of torch.matmul.
+    a2 = E.reshape(a, shape=(1, sa[0])) if len(sa) == 1 else a
+    b2 = E.reshape(b, shape=(sb[0], 1)) if len(sb) == 1 else b
+    sa2, sb2 = E.shape(a2), E.shape(b2)
+    out2 = np.broadcast_shapes(sa2[:-2], sb2[:-2]) + (sa2[-2], sb2[-1])
+    g2 = E.reshape(g, shape=out2) if E.shape(g) != out2 else g
+    ga = gb = None
+    if ctx.needs[0]:
+        ga = E.matmul(g2, E.swap_last(b2))
+        ga = E.sum_to_shape(ga, sa2)
+        if len(sa) == 1:
+            ga = E.reshape(ga, shape=sa)
+    if ctx.needs[1]:
+        gb = E.matmul(E.swap_last(a2), g2)
+        gb = E.sum_to_shape(gb, sb2)
+        if len(sb) == 1:
+            gb = E.reshape(gb, shape=sb)
+    return (ga, gb)
+
+
+def _matmul_samples(rng, dtype):
+    cases = [((4,), (4,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
+             ((2, 2, 3), (2, 3, 5)), ((3,), (2, 3, 2)), ((2, 1, 2, 3), (3, 3, 2))]
+    return [Sample((_u(rng, sa, dtype), _u(rng, sb, dtype)), note=f"{sa} @ {sb}") for sa, sb in cases]
+
+
+def _matmul_name(shapes, **_):
+    ra, rb = len(shapes[0]), len(shapes[1])
+    if ra == 1 and rb == 1:
+        return "DotBackward0"
+    if ra == 2 and rb == 1:
+        return "MvBackward0"
+    if ra == 1 and rb == 2:
+        return "SqueezeBackward4"
+    if ra == 2 and rb == 2:
+        return "MmBackward0"
+    return "UnsafeViewBackward0" if ra >= rb or ra == 1 else "CloneBackward0"
+
+
+# --------------------------------------------------------------------------
+# Shape ops
+# --------------------------------------------------------------------------
+
+def _reshape_rule(types, shape):
+    (x,) = types
+    size = int(np.prod(x.shape))
+    if int(np.prod(shape)) != size or any(n < 0 for n in shape):
+        raise ShapeError(f"shape '{_fmt_shape(shape)}' is invalid for input of size {size}")
+    return TensorType(x.dtype, tuple(shape))
+
+
+def _vjp_reshape(E, ctx, g):
+    return (E.reshape(g, shape=ctx.shapes[0]),)
+
+
+def _transpose_rule(types, perm):
+    (x,) = types
+    if len(perm) != x.ndim:
+        raise ShapeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
+                         f"match the length of the desired ordering of dimensions i.e. input.dim() = "
+                         f"{x.ndim} is not equal to len(dims) = {len(perm)}")
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"permute(): duplicate or out-of-range dims in {tuple(perm)}")
+    return TensorType(x.dtype, tuple(x.shape[p] for p in perm))
+
+
+def _vjp_transpose(E, ctx, g):
+    perm = ctx.attrs["perm"]
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return (E.transpose(g, perm=inverse),)
+
+
+def _broadcast_rule(types, shape):
+    (x,) = types
+    shape = tuple(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or "
+                         f"equal to the number of dimensions in the tensor ({x.ndim})")
+    for i, n in enumerate(x.shape):
+        if n != 1 and n != shape[lead + i]:
+            raise ShapeError(
+                f"The expanded size of the tensor ({shape[lead + i]}) must match the existing size "
+                f"({n}) at non-singleton dimension {lead + i}.  Target sizes: {_fmt_shape(shape)}.  "
+                f"Tensor sizes: {_fmt_shape(x.shape)}")
+    return TensorType(x.dtype, shape)
+
+
+def _vjp_broadcast(E, ctx, g):
+    return (E.sum_to_shape(g, ctx.shapes[0]),)
+
+
+def _cast_rule(types, dtype):
+    return TensorType(SHORT_TO_DTYPE[dtype], types[0].shape)
+
+
+def _cast_impl(x, dtype):
+    return x.astype(SHORT_TO_DTYPE[dtype])
+
+
+def _vjp_cast(E, ctx, g):
+    src = ctx.dtypes[0]
+    if not is_float(src):
+        return (None,)
+    from .types import DTYPE_TO_SHORT
+    return (E.cast(g, dtype=DTYPE_TO_SHORT[src]),)
+
+
+def _shape_samples_reshape(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype),), {"shape": (2, 6)}),
+            Sample((_u(rng, (2, 3, 2), dtype),), {"shape": (12,)}),
+            Sample((_u(rng, (), dtype),), {"shape": (1, 1)})]
+
+
+def _shape_samples_transpose(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype),), {"perm": (1, 0)}),
+            Sample((_u(rng, (2, 3, 4), dtype),), {"perm": (2, 0, 1)})]
+
+
+def _shape_samples_broadcast(rng, dtype):
+    return [Sample((_u(rng, (3,), dtype),), {"shape": (2, 3)}),
+            Sample((_u(rng, (3, 1), dtype),), {"shape": (2, 3, 4)}),
+            Sample((_u(rng, (), dtype),), {"shape": (5,)})]
+
+
+def _cast_samples(rng, dtype):
+    other = "f64" if dtype == np.float32 else "f32"
+    return [Sample((_u(rng, (3, 4), dtype),), {"dtype": other}),
+            Sample((_u(rng, (3,), dtype),), {"dtype": "i64"}, grad=())]
+
+
+def _transpose_name(shapes, perm):
+    return "PermuteBackward0"
+
+
+# --------------------------------------------------------------------------
+# Indexing
+# --------------------------------------------------------------------------
+# An index is a static `spec` (a tuple of items) plus integer index arrays as
+# inputs.  Items: ("int", i), ("slice", start, stop, step), ("none",),
+# ("ellipsis",), ("array",) -- the next index-array input.  Boolean masks are
+# turned into integer arrays by the front end (their nonzero positions).
+
+def build_index(spec, arrays) -> tuple:
+    """The numpy index tuple for `spec` and its index arrays."""
+    it = iter(arrays)
+    out = []
+    for item in spec:
+        tag = item[0]
+        if tag == "int":
+            out.append(item[1])
+        elif tag == "slice":
+            out.append(slice(item[1], item[2], item[3]))
+        elif tag == "none":
+            out.append(None)
+        elif tag == "ellipsis":
+            out.append(Ellipsis)
+        else:
+            out.append(next(it))
+    return tuple(out)
+
+
+def _index_shape(shape, spec, arrays_shapes):
+    # numpy computes the result shape of any index; an empty probe array of the
+    # right shape answers without touching data.
+    probe = np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), shape=shape,
+                                            strides=(0,) * len(shape))
+    fake = [np.zeros(s, dtype=np.int64) for s in arrays_shapes]
+    return probe[build_index(spec, fake)].shape
+
+
+def _check_index(shape, spec, arrays=None):
+    dim = 0
+    specified = sum(1 for it in spec if it[0] in ("int", "slice", "array"))
+    if specified > len(shape):
+        raise IndexingError(f"too many indices for tensor of dimension {len(shape)}")
+    for item in spec:
+        tag = item[0]
+        if tag == "ellipsis":
+            dim += len(shape) - specified
+        elif tag == "int":
+            n = shape[dim]
+            if not -n <= item[1] < n:
+                raise IndexingError(f"index {item[1]} is out of bounds for dimension {dim} with size {n}")
+            dim += 1
+        elif tag in ("slice", "array"):
+            dim += 1
+
+
+def _index_rule(types, spec):
+    x, *idx = types
+    for t in idx:
+        if category(t.dtype) != 1:
+            raise IndexingError("tensors used as indices must be long, int, byte or bool tensors")
+    _check_index(x.shape, spec)
+    return TensorType(x.dtype, _index_shape(x.shape, spec, [t.shape for t in idx]))
+
+
+def _index_impl(x, *arrays, spec):
+    try:
+        return x[build_index(spec, arrays)]
+    except IndexError as e:
+        raise IndexingError(str(e).replace("axis", "dimension")) from None
+
+
+def _vjp_index(E, ctx, g):
+    x_shape = ctx.shapes[0]
+    arrays = ctx.args[1:]
+    return (E.index_add(g, *arrays, spec=ctx.attrs["spec"], shape=x_shape),) + (None,) * len(arrays)
+
+
+def _index_add_rule(types, spec, shape):
+    return TensorType(types[0].dtype, tuple(shape))
+
+
+def _index_add_impl(g, *arrays, spec, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    index = build_index(spec, arrays)
+    if arrays:
+        np.add.at(out, index, g)  # repeated indices accumulate
+    else:
+        out[index] = g
+    return out
+
+
+def _vjp_index_add(E, ctx, g):
+    arrays = ctx.args[1:]
+    return (E.index(g, *arrays, spec=ctx.attrs["spec"]),) + (None,) * len(arrays)
+
+
+def _index_name(shapes, spec):
+    tags = [it[0] for it in spec]
+    if "array" in tags:
+        return "IndexBackward0"
+    if "int" in tags:
+        return "SelectBackward0"
+    if "slice" in tags:
+        return "SliceBackward0"
+    if "none" in tags:
+        return "UnsqueezeBackward0"
+    return "AliasBackward0"
+
+
+def _index_samples(rng, dtype):
+    x = _u(rng, (4, 5), dtype)
+    x3 = _u(rng, (3, 4, 5), dtype)
+    return [
+        Sample((x,), {"spec": (("int", 1),)}, note="x[1]"),
+        Sample((x,), {"spec": (("slice", 1, None, 2), ("int", -1))}, note="x[1::2, -1]"),
+        Sample((x,), {"spec": (("none",), ("ellipsis",), ("slice", None, 3, None))}, note="x[None, ..., :3]"),
+        Sample((x, np.array([0, 2, 2, 3])), {"spec": (("array",),)}, grad=(0,), note="x[[0,2,2,3]] repeats"),
+        Sample((x3, np.array([0, 1, 1]), np.array([4, 0, 4])),
+               {"spec": (("array",), ("slice", None, None, None), ("array",))}, grad=(0,),
+               note="x[a, :, b] (advanced axes to the front)"),
+        Sample((x, *np.nonzero(x > 0)), {"spec": (("array",), ("array",))}, grad=(0,), note="x[x > 0]"),
+    ]
+
+
+def _index_add_samples(rng, dtype):
+    g = _u(rng, (4, 5), dtype)
+    return [Sample((g, np.array([0, 2, 2, 1])), {"spec": (("array",),), "shape": (3, 5)}, grad=(0,),
+                   note="scatter with repeats"),
+            Sample((_u(rng, (5,), dtype),), {"spec": (("int", 1),), "shape": (3, 5)}, note="row")]
+
+
+# --------------------------------------------------------------------------
+# concat
+# --------------------------------------------------------------------------
+
+def _concat_rule(types, axis):
+    first = types[0]
+    ax = normalize_axes(axis, first.ndim)[0]
+    total = 0
+    for i, t in enumerate(types):
+        if t.ndim != first.ndim:
+            raise ShapeError(f"Tensors must have same number of dimensions: got {first.ndim} and {t.ndim}")
+        for d in range(first.ndim):
+            if d != ax and t.shape[d] != first.shape[d]:
+                raise ShapeError(f"Sizes of tensors must match except in dimension {ax}. Expected size "
+                                 f"{first.shape[d]} but got size {t.shape[d]} for tensor number {i} "
+                                 f"in the list.")
+        total += t.shape[ax]
+    shape = list(first.shape)
+    shape[ax] = total
+    return TensorType(_same_types(types, "cat"), tuple(shape))
+
+
+def _concat_impl(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _vjp_concat(E, ctx, g):
+    ndim = len(ctx.shapes[0])
+    ax = normalize_axes(ctx.attrs["axis"], ndim)[0]
+    out, start = [], 0
+    for need, shape in zip(ctx.needs, ctx.shapes):
+        stop = start + shape[ax]
+        if need:
+            spec = (("slice", None, None, None),) * ax + (("slice", start, stop, None),)
+            out.append(E.index(g, spec=spec))
+        else:
+            out.append(None)
+        start = stop
+    return tuple(out)
+
+
+def _concat_samples(rng, dtype):
+    return [Sample((_u(rng, (2, 3), dtype), _u(rng, (1, 3), dtype)), {"axis": 0}),
+            Sample((_u(rng, (2, 3), dtype), _u(rng, (2, 1), dtype), _u(rng, (2, 2), dtype)), {"axis": -1})]
+
+
+# --------------------------------------------------------------------------
+# The primitive table
+# --------------------------------------------------------------------------
+
+def _make_table() -> dict[str, Op]:
+    table: dict[str, Op] = {}
+
+    def add(op: Op):
+        assert op.name not in table, op.name
+        table[op.name] = op
+
+    for name, arity, impl, vjp, saves, node, samples, promote, kernel in _ELEMENTWISE:
+        add(Op(name, arity, (), "elementwise", impl, _elementwise_rule, vjp, saves, node, samples,
+               promote=promote, kernel=kernel, doc=f"elementwise {name}"))
+    for name, arity, impl, node, promote, kernel in _NONDIFF_ELEMENTWISE:
+        rule = _compare_rule if promote == "compare" else _elementwise_rule
+        gen = _unary_samples(_u) if arity == 1 else _binary_samples(
+            lambda r, s, d: np.round(_u(r, s, d)))
+        if name.startswith("logical"):
+            gen = (_unary_samples(lambda r, s, d: r.uniform(size=s) < 0.5) if arity == 1 else
+                   _binary_samples(lambda r, s, d: r.uniform(size=s) < 0.5))
+        add(Op(name, arity, (), "elementwise", impl, rule, None, (), node, gen, promote=promote,
+               kernel=kernel, doc=f"elementwise {name} (no gradient)"))
+    add(Op("where", 3, (), "elementwise", np.where, _where_rule, _vjp_where, (0,), "WhereBackward0",
+           _cond_samples, promote="same", promote_args=(1, 2), kernel="{1} if {0} else {2}",
+           doc="select x where cond else y"))
+    add(Op("sum", 1, ("axes", "keepdims"), "reduction", _sum_impl, _reduce_rule_for("sum"), _vjp_sum, (),
+           _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)"))
+    add(Op("max", 1, ("axes", "keepdims"), "reduction", _max_impl, _reduce_rule_for("max"), _vjp_max,
+           (0, "out"), _max_name, _max_samples, promote="keep",
+           doc="maximum over axes; ties share the gradient"))
+    add(Op("argmax", 1, ("axis", "keepdims"), "reduction", _argmax_impl, _argmax_rule, None, (),
+           "ArgmaxBackward0", lambda rng, dt: [Sample((_u(rng, (3, 4), dt),), {"axis": 1, "keepdims": False})],
+           promote="keep", doc="index of the maximum (no gradient)"))
+    add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
+           _matmul_samples, promote="keep", doc="torch.matmul / numpy.matmul semantics"))
+    add(Op("reshape", 1, ("shape",), "shape", np.reshape, _reshape_rule, _vjp_reshape, (), "ViewBackward0",
+           _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
+    add(Op("transpose", 1, ("perm",), "shape", np.transpose, lambda t, perm: _transpose_rule(t, perm),
+           _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
+           doc="permute axes"))
+    add(Op("broadcast", 1, ("shape",), "shape", np.broadcast_to, _broadcast_rule, _vjp_broadcast, (),
+           "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
+           doc="broadcast to shape (numpy rules)"))
+    add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
+           _cast_samples, promote="keep", kernel="{0}", doc="convert element type"))
+    add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, (), _index_name,
+           _index_samples, promote="keep", view=True,
+           doc="x[spec] with int, slice, None, Ellipsis and integer-array items"))
+    add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
+           (), "IndexPutBackward0", _index_add_samples, promote="keep",
+           doc="zeros(shape) with g added at [spec]; repeated indices accumulate"))
+    add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
+           _concat_samples, promote="same", doc="concatenate along axis"))
+    return table
+
+
+OPS: dict[str, Op] = _make_table()
+
+
+# --------------------------------------------------------------------------
+# Composites
+# --------------------------------------------------------------------------
+
+def _numel(shape, axes):
+    return int(np.prod([shape[a] for a in normalize_axes(axes, len(shape))])) if shape else 1
+
+
+def _mean(E, x, axes=None, keepdims=False):
+    n = _numel(E.shape(x), axes)
+    return E.div(E.sum(x, axes=axes, keepdims=keepdims), float(n))
+
+
+def _vjp_mean(E, ctx, g):
+    axes, keepdims = ctx.attrs["axes"], ctx.attrs["keepdims"]
+    n = _numel(ctx.shapes[0], axes)
+    return (E.unreduce(E.div(g, float(n)), ctx.shapes[0], axes, keepdims),)
+
+
+def _mean_name(shapes, axes=None, keepdims=False):
+    return "MeanBackward0" if axes is None else "MeanBackward1"
+
+
+def _softplus(E, x, beta=1.0, threshold=20.0):
+    bx = E.mul(x, beta)
+    # relu(bx) + log1p(exp(-|bx|)) is log1p(exp(bx)) without overflow.
+    smooth = E.div(E.add(E.relu(bx), E.log1p(E.exp(E.neg(E.abs(bx))))), beta)
+    return E.where(E.gt(bx, threshold), x, smooth)
+
+
+def _vjp_softplus(E, ctx, g):
+    (x,) = ctx.args
+    beta, threshold = ctx.attrs["beta"], ctx.attrs["threshold"]
+    bx = E.mul(x, beta)
+    return (E.where(E.gt(bx, threshold), g, E.mul(g, E.sigmoid(bx))),)
+
+
+def _finite_max(E, x, axes):
+    # The shift of a stable logsumexp; -inf/inf rows shift by 0 (PyTorch's choice),
+    # so an all -inf row gives -inf, not nan.
+    m = E.max(x, axes=axes, keepdims=True)
+    return E.where(E.eq(E.abs(m), math.inf), 0.0, m)
+
+
+def _logsumexp(E, x, axes=None, keepdims=False):
+    shape = E.shape(x)
+    if not shape:
+        return x
+    m = _finite_max(E, x, axes)
+    s = E.log(E.sum(E.exp(E.sub(x, m)), axes=axes, keepdims=True))
+    out = E.add(s, m)
+    if not keepdims:
+        out = E.reshape(out, shape=tuple(n for i, n in enumerate(shape) if i not in normalize_axes(axes, len(shape))))
+    return out
+
+
+def _vjp_logsumexp(E, ctx, g):
+    (x,) = ctx.args
+    shape, axes, keepdims = ctx.shapes[0], ctx.attrs["axes"], ctx.attrs["keepdims"]
+    if not shape:
+        return (g,)
+    out = E.unreduce(ctx.out, shape, axes, keepdims)
+    return (E.mul(E.unreduce(g, shape, axes, keepdims), E.exp(E.sub(x, out))),)
+
+
+def _softmax(E, x, axis):
+    if not E.shape(x):
+        return E.div(x, x)
+    e = E.exp(E.sub(x, _finite_max(E, x, (axis,))))
+    return E.div(e, E.sum(e, axes=(axis,), keepdims=True))
+
+
+def _vjp_softmax(E, ctx, g):
+    y = ctx.out
+    axis = ctx.attrs["axis"]
+    if not ctx.shapes[0]:
+        return (E.mul(g, 0.0),)
+    gy = E.mul(g, y)
+    return (E.sub(gy, E.mul(y, E.sum(gy, axes=(axis,), keepdims=True))),)
+
+
+def _log_softmax(E, x, axis):
+    if not E.shape(x):
+        return E.sub(x, x)
+    return E.sub(x, _logsumexp(E, x, axes=(axis,), keepdims=True))
+
+
+def _vjp_log_softmax(E, ctx, g):
+    axis = ctx.attrs["axis"]
+    if not ctx.shapes[0]:
+        return (E.mul(g, 0.0),)
+    return (E.sub(g, E.mul(E.exp(ctx.out), E.sum(g, axes=(axis,), keepdims=True))),)
+
+
+def _norm(E, x, p=2.0, axes=None, keepdims=False):
+    if p == 2.0:
+        return E.sqrt(E.sum(E.mul(x, x), axes=axes, keepdims=keepdims))
+    if p == 1.0:
+        return E.sum(E.abs(x), axes=axes, keepdims=keepdims)
+    if p == math.inf:
+        return E.max(E.abs(x), axes=axes, keepdims=keepdims)
+    return E.pow(E.sum(E.pow(E.abs(x), p), axes=axes, keepdims=keepdims), 1.0 / p)
+
+
+def _vjp_norm(E, ctx, g):
+    (x,) = ctx.args
+    p, axes, keepdims = ctx.attrs["p"], ctx.attrs["axes"], ctx.attrs["keepdims"]
+    shape = ctx.shapes[0]
+    n = E.unreduce(ctx.out, shape, axes, keepdims)
+    gb = E.unreduce(g, shape, axes, keepdims)
+    if p == 1.0:
+        return (E.mul(gb, E.sign(x)),)
+    if p == math.inf:
+        ax = E.abs(x)
+        mask = E.cast(E.eq(ax, n), dtype=_short(E.dtype(x)))
+        count = E.broadcast_to(E.sum(mask, axes=axes, keepdims=True), shape)
+        return (E.div(E.mul(E.mul(gb, E.sign(x)), mask), count),)
+    # d||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1); the gradient at the zero vector is 0 (PyTorch).
+    if p == 2.0:
+        d = E.div(x, n)
+    else:
+        d = E.mul(E.sign(x), E.div(E.pow(E.abs(x), p - 1.0), E.pow(n, p - 1.0)))
+    return (E.mul(gb, E.where(E.eq(n, 0.0), 0.0, d)),)
+
+
+def _short(dtype):
+    from .types import DTYPE_TO_SHORT
+    return DTYPE_TO_SHORT[np.dtype(dtype)]
+
+
+def _clamp(E, x, min=None, max=None):
+    if min is not None:
+        x = E.maximum(x, min)
+    if max is not None:
+        x = E.minimum(x, max)
+    return x
+
+
+def _vjp_clamp(E, ctx, g):
+    (x,) = ctx.args
+    lo, hi = ctx.attrs["min"], ctx.attrs["max"]
+    # The gradient passes where min <= x <= max, boundaries included (PyTorch).
+    keep = None
+    if lo is not None:
+        keep = E.ge(x, lo)
+    if hi is not None:
+        upper = E.le(x, hi)
+        keep = upper if keep is None else E.logical_and(keep, upper)
+    return (g if keep is None else E.where(keep, g, 0.0),)
+
+
+def _reduce(E, loss, reduction):
+    if reduction == "mean":
+        return _mean(E, loss)
+    if reduction == "sum":
+        return E.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _unreduce_loss(E, g, shape, reduction):
+    if reduction == "mean":
+        return E.broadcast_to(E.div(g, float(max(int(np.prod(shape)), 1))), shape)
+    if reduction == "sum":
+        return E.broadcast_to(g, shape)
+    return g
+
+
+def _mse_loss(E, x, t, reduction="mean"):
+    d = E.sub(x, t)
+    return _reduce(E, E.mul(d, d), reduction)
+
+
+def _vjp_mse(E, ctx, g):
+    x, t = ctx.args
+    shape = np.broadcast_shapes(*ctx.shapes)
+    gd = E.mul(E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), 2.0), E.sub(x, t))
+    return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
+
+
+def _bce(E, p, t, reduction="mean"):
+    # PyTorch clamps each log term at -100 so that p in {0, 1} gives a finite loss.
+    logp = E.maximum(E.log(p), -100.0)
+    log1mp = E.maximum(E.log(E.sub(1.0, p)), -100.0)
+    loss = E.neg(E.add(E.mul(t, logp), E.mul(E.sub(1.0, t), log1mp)))
+    return _reduce(E, loss, reduction)
+
+
+def _vjp_bce(E, ctx, g):
+    p, t = ctx.args
+    gb = _unreduce_loss(E, g, ctx.shapes[0], ctx.attrs["reduction"])
+    gp = gt = None
+    if ctx.needs[0]:
+        gp = E.div(E.mul(gb, E.sub(p, t)), E.maximum(E.mul(E.sub(1.0, p), p), 1e-12))
+    if ctx.needs[1]:
+        logp = E.maximum(E.log(p), -100.0)
+        log1mp = E.maximum(E.log(E.sub(1.0, p)), -100.0)
+        gt = E.mul(gb, E.sub(log1mp, logp))
+    return (gp, gt)
+
+
+def _bce_logits(E, z, t, reduction="mean"):
+    # (1 - t) z + softplus(-z), written so that neither exp overflows.
+    loss = E.add(E.add(E.mul(E.sub(1.0, t), z), E.log1p(E.exp(E.neg(E.abs(z))))), E.relu(E.neg(z)))
+    return _reduce(E, loss, reduction)
+
+
+def _vjp_bce_logits(E, ctx, g):
+    z, t = ctx.args
+    gb = _unreduce_loss(E, g, ctx.shapes[0], ctx.attrs["reduction"])
+    gz = E.mul(gb, E.sub(E.sigmoid(z), t)) if ctx.needs[0] else None
+    gt = E.mul(gb, E.neg(z)) if ctx.needs[1] else None
+    return (gz, gt)
+
+
+def _nll_gather_spec(ndim):
+    return (("array",), ("array",)) if ndim == 2 else (("array",),)
+
+
+def _nll_loss(E, logp, target, reduction="mean", ignore_index=-100):
+    shape = E.shape(logp)
+    picked, weight = _nll_pick(E, logp, target, ignore_index)
+    loss = E.neg(E.mul(picked, weight))
+    if reduction == "none":
+        return loss
+    total = E.sum(loss)
+    if reduction == "sum":
+        return total
+    return E.div(total, E.sum(weight))
+
+
+def _nll_pick(E, logp, target, ignore_index):
+    shape = E.shape(logp)
+    keep = E.ne(target, ignore_index)
+    safe_target = E.where(keep, target, 0)
+    if len(shape) == 2:
+        rows = np.arange(shape[0], dtype=np.int64)
+        picked = E.index(logp, rows, safe_target, spec=_nll_gather_spec(2))
+    else:
+        picked = E.index(logp, E.reshape(safe_target, shape=(1,)), spec=_nll_gather_spec(1))
+        picked = E.reshape(picked, shape=())
+    weight = E.cast(keep, dtype=_short(E.dtype(logp)))
+    return picked, weight
+
+
+def _vjp_nll(E, ctx, g):
+    logp, target = ctx.args
+    shape = ctx.shapes[0]
+    reduction, ignore_index = ctx.attrs["reduction"], ctx.attrs["ignore_index"]
+    keep = E.ne(target, ignore_index)
+    weight = E.cast(keep, dtype=_short(ctx.dtypes[0]))
+    if reduction == "mean":
+        g = E.div(g, E.sum(weight))
+    gw = E.neg(E.mul(E.broadcast_to(g, ctx.shapes[1]), weight))
+    safe_target = E.where(keep, target, 0)
+    if len(shape) == 2:
+        rows = np.arange(shape[0], dtype=np.int64)
+        gl = E.index_add(gw, rows, safe_target, spec=_nll_gather_spec(2), shape=shape)
+    else:
+        gl = E.index_add(E.reshape(gw, shape=(1,)), E.reshape(safe_target, shape=(1,)),
+                         spec=_nll_gather_spec(1), shape=shape)
+    return (gl, None)
+
+
+def _stack(E, *xs, axis=0):
+    shape = E.shape(xs[0])
+    ax = normalize_axes(axis, len(shape) + 1)[0]
+    new = shape[:ax] + (1,) + shape[ax:]
+    return E.concat(*[E.reshape(x, shape=new) for x in xs], axis=ax)
+
+
+def _loss_samples(kind):
+    def samples(rng, dtype):
+        out = []
+        for reduction in ("mean", "sum", "none"):
+            if kind == "mse":
+                args = (_u(rng, (3, 4), dtype), _u(rng, (3, 4), dtype))
+            elif kind == "bce":
+                args = (rng.uniform(0.1, 0.9, (5,)).astype(dtype), rng.uniform(0, 1, (5,)).astype(dtype))
+            elif kind == "bce_logits":
+                args = (_u(rng, (2, 3), dtype, -3, 3), rng.uniform(0, 1, (2, 3)).astype(dtype))
+            else:
+                args = (_u(rng, (4, 3), dtype), np.array([0, 2, -100, 1]))
+            out.append(Sample(args, {"reduction": reduction} if kind != "nll" else
+                              {"reduction": reduction, "ignore_index": -100},
+                              grad=(0,) if kind == "nll" else None, note=reduction))
+        return out
+    return samples
+
+
+def _axis_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype, -3, 3),), {"axis": 1}),
+            Sample((_u(rng, (2, 3, 4), dtype, -3, 3),), {"axis": 0}),
+            Sample((_u(rng, (5,), dtype, -3, 3),), {"axis": -1})]
+
+
+def _norm_samples(rng, dtype):
+    out = []
+    for p, axes, keepdims in [(2.0, None, False), (2.0, (1,), True), (1.0, (0,), False),
+                              (math.inf, None, False), (3.0, (1,), False)]:
+        out.append(Sample((_away_from_zero(rng, (3, 4), dtype),), {"p": p, "axes": axes, "keepdims": keepdims},
+                          note=f"p={p} axes={axes}"))
+    return out
+
+
+def _make_composites() -> dict[str, Composite]:
+    c = [
+        Composite("mean", 1, ("axes", "keepdims"), _mean, _mean_name, _reduce_samples, vjp=_vjp_mean,
+                  promote="keep", doc="mean over axes"),
+        Composite("softplus", 1, ("beta", "threshold"), _softplus, "SoftplusBackward0",
+                  lambda rng, dt: [Sample((_u(rng, (3, 4), dt, -5, 5),), {"beta": 1.0, "threshold": 20.0}),
+                                   Sample((_u(rng, (6,), dt, -5, 5),), {"beta": 2.0, "threshold": 3.0})],
+                  vjp=_vjp_softplus, saves=(0,), promote="float", doc="log(1 + exp(beta x)) / beta"),
+        Composite("logsumexp", 1, ("axes", "keepdims"), _logsumexp, "LogsumexpBackward0",
+                  lambda rng, dt: [s for s in _reduce_samples(rng, dt) if s.attrs["axes"] is not None],
+                  vjp=_vjp_logsumexp, saves=(0, "out"), promote="float", doc="log(sum(exp(x)))"),
+        Composite("softmax", 1, ("axis",), _softmax, "SoftmaxBackward0", _axis_samples,
+                  vjp=_vjp_softmax, saves=("out",), promote="float", doc="exp(x) / sum(exp(x))"),
+        Composite("log_softmax", 1, ("axis",), _log_softmax, "LogSoftmaxBackward0", _axis_samples,
+                  vjp=_vjp_log_softmax, saves=("out",), promote="float", doc="x - logsumexp(x)"),
+        Composite("norm", 1, ("p", "axes", "keepdims"), _norm, "LinalgVectorNormBackward0", _norm_samples,
+                  vjp=_vjp_norm, saves=(0, "out"), promote="keep", doc="vector p-norm over axes"),
+        Composite("clamp", 1, ("min", "max"), _clamp, "ClampBackward1",
+                  lambda rng, dt: [Sample((_away_from_zero(rng, (3, 4), dt, 0.6, 2.0),),
+                                          {"min": -1.0, "max": 1.0}),
+                                   Sample((_u(rng, (5,), dt),), {"min": None, "max": 0.5})],
+                  vjp=_vjp_clamp, saves=(0,), promote="keep", doc="min(max(x, min), max)"),
+        Composite("mse_loss", 2, ("reduction",), _mse_loss, "MseLossBackward0", _loss_samples("mse"),
+                  vjp=_vjp_mse, saves=(0, 1), doc="mean squared error"),
+        Composite("binary_cross_entropy", 2, ("reduction",), _bce, "BinaryCrossEntropyBackward0",
+                  _loss_samples("bce"), vjp=_vjp_bce, saves=(0, 1), doc="BCE on probabilities"),
+        Composite("binary_cross_entropy_with_logits", 2, ("reduction",), _bce_logits,
+                  "BinaryCrossEntropyWithLogitsBackward0", _loss_samples("bce_logits"),
+                  vjp=_vjp_bce_logits, saves=(0, 1), doc="BCE on logits, stable for large |z|"),
+        Composite("nll_loss", 2, ("reduction", "ignore_index"), _nll_loss, "NllLossBackward0",
+                  _loss_samples("nll"), vjp=_vjp_nll, saves=(1,), promote="keep",
+                  doc="negative log-likelihood of class indices"),
+        Composite("stack", None, ("axis",), _stack, "StackBackward0",
+                  lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
+                  promote="same", doc="stack along a new axis"),
+    ]
+    return {e.name: e for e in c}
+
+
+COMPOSITES: dict[str, Composite] = _make_composites()
+
+#: Everything an Emitter can apply, by name.
+TABLE: dict[str, Op | Composite] = {**OPS, **COMPOSITES}
+
+_install_op_methods(TABLE)
+NUMPY = NumpyEmitter()

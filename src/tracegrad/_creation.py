@@ -1,0 +1,271 @@
+"""Tensor factories: from data, filled, ranges and random numbers (PyTorch's names and defaults)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad import _dtypes
+from tracegrad._dtypes import default_float_np, from_numpy_dtype, to_numpy_dtype
+from tracegrad._tensor import Size, Tensor, wrap
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
+           "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+           "randn_like", "randint_like", "manual_seed", "seed", "initial_seed", "FloatTensor", "DoubleTensor",
+           "LongTensor", "IntTensor", "BoolTensor", "is_tensor", "numel"]
+
+# PyTorch's generator starts from a fixed seed, so programs are reproducible without manual_seed.
+_DEFAULT_SEED = 67280421310721
+_rng = [np.random.Generator(np.random.PCG64(_DEFAULT_SEED)), _DEFAULT_SEED]
+
+
+def manual_seed(seed: int):
+    """Seed the random number generator used by rand, randn and randint."""
+    seed = int(seed)
+    _rng[0] = np.random.Generator(np.random.PCG64(seed & (2 ** 64 - 1)))
+    _rng[1] = seed
+    return _rng[0]
+
+
+def seed() -> int:
+    """Seed the generator from the operating system's entropy and return the seed."""
+    s = int(np.random.SeedSequence().entropy % (2 ** 63))
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    return _rng[1]
+
+
+def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
+    t = wrap(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _flatten_tensors(data):
+    """Nested sequences may hold one-element Tensors; numpy needs plain numbers."""
+    if isinstance(data, Tensor):
+        return data._data
+    if isinstance(data, (list, tuple)):
+        return [_flatten_tensors(d) for d in data]
+    return data
+
+
+def _check_ragged(data, dim=0):
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], (list, tuple)):
+        n = len(data[0])
+        for item in data:
+            if not isinstance(item, (list, tuple)) or len(item) != n:
+                got = len(item) if isinstance(item, (list, tuple)) else type(item).__name__
+                raise ValueError(f"expected sequence of length {n} at dim {dim + 1} (got {got})")
+        for item in data:
+            _check_ragged(item, dim + 1)
+
+
+def _infer_dtype(data, arr: np.ndarray) -> np.dtype:
+    if isinstance(data, (np.ndarray, np.generic)):
+        return from_numpy_dtype(arr.dtype).np
+    kind = arr.dtype.kind
+    if kind == "f":
+        return default_float_np()
+    if kind in "iu":
+        return np.dtype(np.int64)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (numbers, nested lists, numpy arrays, tensors).
+
+    Python floats give float32 (the default dtype), ints int64, bools bool;
+    numpy arrays keep their dtype.  ``dtype=float`` means float64.
+
+    >>> tensor([1.0, 2.0])
+    tensor([1., 2.])
+    >>> tensor([0.1, 1.0], dtype=float)
+    tensor([0.1000, 1.0000], dtype=torch.float64)
+    """
+    if isinstance(data, Tensor):
+        arr = data._data.copy()
+    else:
+        if isinstance(data, (list, tuple)):
+            _check_ragged(data)
+        arr = np.array(_flatten_tensors(data))
+    nd = to_numpy_dtype(dtype) if dtype is not None else _infer_dtype(data, arr)
+    arr = np.array(arr, dtype=nd, copy=True)
+    return _finish(arr, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor`, but shares memory with a numpy array or tensor of the right dtype."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray):
+        nd = to_numpy_dtype(dtype) if dtype is not None else from_numpy_dtype(data.dtype).np
+        return wrap(data if data.dtype == nd else data.astype(nd))
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array`."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    from_numpy_dtype(array.dtype)
+    return wrap(array)
+
+
+def _size(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _dtype_or_default(dtype, default=None) -> np.dtype:
+    if dtype is not None:
+        return to_numpy_dtype(dtype)
+    return default if default is not None else default_float_np()
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros of the given size (float32 unless `dtype`)."""
+    return _finish(np.zeros(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones of the given size (float32 unless `dtype`)."""
+    return _finish(np.ones(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor; tracegrad fills it with zeros so results are reproducible."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor filled with `fill_value`; its dtype follows the value (bool, int64, or the default float)."""
+    if dtype is None:
+        dtype = _dtypes.scalar_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+    return _finish(np.full(_size((size,)), fill_value, dtype=to_numpy_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The n x m identity matrix."""
+    return _finish(np.eye(n, m, dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from start to end (exclusive) by step; int64 when all are ints, else the default float."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
+        nd = np.dtype(np.int64) if is_int else default_float_np()
+    else:
+        nd = to_numpy_dtype(dtype)
+    start, end, step = vals
+    n = max(int(np.ceil((end - start) / step)), 0)
+    data = (start + step * np.arange(n, dtype=np.float64)) if nd.kind == "f" else np.arange(start, end, step)
+    return _finish(data.astype(nd), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """`steps` evenly spaced values from start to end inclusive."""
+    return _finish(np.linspace(start, end, int(steps)).astype(_dtype_or_default(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform random numbers in [0, 1)."""
+    nd = _dtype_or_default(dtype)
+    data = _rng[0].random(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    return _finish(data.astype(nd, copy=False), requires_grad)
+
+
+def randn(*size, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal random numbers."""
+    nd = _dtype_or_default(dtype)
+    data = _rng[0].standard_normal(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    return _finish(data.astype(nd, copy=False), requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+    """Random integers in [low, high) (``randint(high, size)`` also works), int64 by default."""
+    if size is None:
+        low, high, size = 0, low, high
+    nd = _dtype_or_default(dtype, np.dtype(np.int64))
+    return _finish(_rng[0].integers(low, high, size=tuple(size)).astype(nd), requires_grad)
+
+
+def _like(fn):
+    def like(input, *args, dtype=None, requires_grad=False, **kwargs):
+        dt = dtype if dtype is not None else input.dtype
+        return fn(*args, *input.shape, dtype=dt, requires_grad=requires_grad, **kwargs) if fn is not full \
+            else full(input.shape, *args, dtype=dt, requires_grad=requires_grad)
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"``{fn.__name__}`` with the shape (and, unless given, dtype) of `input`."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+full_like = _like(full)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def randint_like(input, low, high=None, dtype=None, requires_grad=False) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype)
+
+
+def legacy_constructor(cls, dtype, *args, requires_grad=False, **kwargs):
+    """``Tensor(3, 5)`` (zeros of that shape) or ``Tensor(data)`` (a copy of data as float32)."""
+    nd = to_numpy_dtype(dtype)
+    if not args:
+        return _finish(np.zeros((0,), dtype=nd), requires_grad)
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        return _finish(np.zeros(tuple(int(a) for a in args), dtype=nd), requires_grad)
+    if len(args) == 1 and isinstance(args[0], (Size,)):
+        return _finish(np.zeros(tuple(args[0]), dtype=nd), requires_grad)
+    if len(args) == 1:
+        return tensor(args[0], dtype=dtype, requires_grad=requires_grad)
+    raise TypeError(f"new(): invalid arguments {args!r}")
+
+
+def FloatTensor(*args, **kwargs) -> Tensor:
+    """Legacy constructor: a float32 tensor of a size (zeros) or of data."""
+    return legacy_constructor(Tensor, _dtypes.float32, *args, **kwargs)
+
+
+def DoubleTensor(*args, **kwargs) -> Tensor:
+    """Legacy constructor: a float64 tensor of a size (zeros) or of data."""
+    return legacy_constructor(Tensor, _dtypes.float64, *args, **kwargs)
+
+
+def LongTensor(*args, **kwargs) -> Tensor:
+    """Legacy constructor: an int64 tensor of a size (zeros) or of data."""
+    return legacy_constructor(Tensor, _dtypes.int64, *args, **kwargs)
+
+
+def IntTensor(*args, **kwargs) -> Tensor:
+    """Legacy constructor: an int32 tensor."""
+    return legacy_constructor(Tensor, _dtypes.int32, *args, **kwargs)
+
+
+def BoolTensor(*args, **kwargs) -> Tensor:
+    """Legacy constructor: a bool tensor."""
+    return legacy_constructor(Tensor, _dtypes.bool, *args, **kwargs)
+
+
+def is_tensor(obj) -> bool:
+    """True for tracegrad Tensors."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()

@@ -1,0 +1,150 @@
+"""tracegrad's dtype objects and PyTorch's type-promotion rules.
+
+A :class:`dtype` wraps a numpy dtype.  Its repr is PyTorch's
+(``torch.float32``) because programs written for PyTorch print dtypes and
+compare the text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category
+
+__all__ = ["dtype", "float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32",
+           "int", "int16", "short", "int8", "uint8", "bool", "to_numpy_dtype", "from_numpy_dtype",
+           "get_default_dtype", "set_default_dtype", "promote_types", "result_type"]
+
+_builtin_float, _builtin_int, _builtin_bool = float, int, bool
+
+
+class dtype:
+    """An element type (``tracegrad.float32``, ``tracegrad.int64`` ...)."""
+
+    __slots__ = ("np", "_name", "is_floating_point", "is_signed", "itemsize", "tensor_type")
+
+    def __init__(self, np_dtype, name: str, tensor_type: str):
+        self.np = np.dtype(np_dtype)
+        self._name = name
+        self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "fi"
+        self.itemsize = self.np.itemsize
+        self.tensor_type = tensor_type
+
+    @property
+    def is_complex(self) -> _builtin_bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"torch.{self._name}"
+
+    def __reduce__(self):
+        return (from_numpy_dtype, (self.np,))
+
+
+float32 = float = dtype(np.float32, "float32", "FloatTensor")
+float64 = double = dtype(np.float64, "float64", "DoubleTensor")
+float16 = half = dtype(np.float16, "float16", "HalfTensor")
+int64 = long = dtype(np.int64, "int64", "LongTensor")
+int32 = int = dtype(np.int32, "int32", "IntTensor")
+int16 = short = dtype(np.int16, "int16", "ShortTensor")
+int8 = dtype(np.int8, "int8", "CharTensor")
+uint8 = dtype(np.uint8, "uint8", "ByteTensor")
+bool = dtype(np.bool_, "bool", "BoolTensor")
+
+_FROM_NP = {d.np: d for d in (float32, float64, float16, int64, int32, int16, int8, uint8, bool)}
+_DEFAULT = [float32]
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The tracegrad dtype of a numpy dtype (TypeError for unsupported ones)."""
+    try:
+        return _FROM_NP[np_dtype]
+    except KeyError:
+        d = np.dtype(np_dtype)
+        if d in _FROM_NP:
+            return _FROM_NP[d]
+        raise TypeError(f"can't convert np.ndarray of type numpy.{d}. The only supported types are: "
+                        f"float64, float32, float16, int64, int32, int16, int8, uint8, and bool.") from None
+
+
+def to_numpy_dtype(d) -> np.dtype:
+    """Accept a tracegrad dtype, a numpy dtype, or Python's float/int/bool (float means float64)."""
+    if type(d) is dtype:
+        return d.np
+    if d is _builtin_float:
+        return float64.np
+    if d is _builtin_int:
+        return int64.np
+    if d is _builtin_bool:
+        return bool.np
+    return from_numpy_dtype(np.dtype(d)).np
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of floating tensors made from Python floats (float32 unless changed)."""
+    return _DEFAULT[0]
+
+
+def set_default_dtype(d) -> None:
+    """Set the default floating dtype (float32 or float64)."""
+    nd = to_numpy_dtype(d)
+    if nd.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    _DEFAULT[0] = from_numpy_dtype(nd)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion of two numpy dtypes: a higher category wins outright
+    (int32 with float32 is float32, unlike numpy's float64)."""
+    if a == b:
+        return a
+    ca, cb = category(a), category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    if category(higher) == CATEGORY_FLOAT:
+        return higher
+    if higher == BOOL or category(lower) == CATEGORY_FLOAT:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(dims, zero_dims, scalars) -> np.dtype:
+    """Result dtype of an op over dimensioned tensors, zero-dim tensors and Python scalars.
+
+    Each group is an iterable of numpy dtypes (scalars: bool, int64, or the
+    default float for Python floats).  A lower group only raises the result
+    when it brings a higher category, as in PyTorch: ``float32 tensor * 2.5``
+    stays float32, ``int tensor * 2.5`` becomes the default float.
+    """
+    groups = []
+    for group in (dims, zero_dims, scalars):
+        acc = None
+        for d in group:
+            acc = d if acc is None else promote_types(acc, d)
+        groups.append(acc)
+    return _combine(groups[0], _combine(groups[1], groups[2]))
+
+
+def default_float_np() -> np.dtype:
+    return _DEFAULT[0].np
+
+
+def scalar_dtype(value) -> np.dtype:
+    """dtype a Python scalar takes in promotion."""
+    if isinstance(value, _builtin_bool):
+        return BOOL
+    if isinstance(value, _builtin_int):
+        return int64.np
+    return _DEFAULT[0].np
+
+
+F32_NP = F32

@@ -1,0 +1,1223 @@
+"""The eager Tensor and the one function every eager operation goes through.
+
+:func:`apply_op` takes an op-table entry, promotes dtypes the way PyTorch
+does, runs the entry's numpy implementation, and records a grad_fn node when
+an input requires grad.  Tensor methods and module functions are thin
+layers over it; no op is defined here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+import weakref
+
+import numpy as np
+
+from tracegrad import _dtypes
+from tracegrad._dtypes import default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
+from tracegrad.autograd.grad_mode import STATE
+from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_class, run_backward)
+from tracegrad.ir.ops import (COMPOSITES, NUMPY, OPS, TABLE, Composite, Emitter, IndexingError, ShapeError,
+                              normalize_axes)
+from tracegrad.ir.types import BOOL, TensorType, category
+
+__all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER"]
+
+_EMPTY: dict = {}
+_NUMBER = (int, float, bool, np.number, np.bool_)
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple whose repr is PyTorch's ``torch.Size([2, 3])``."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(map(str, self))}])"
+
+    def numel(self) -> int:
+        """Number of elements of a tensor of this shape."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+# --------------------------------------------------------------------------
+# Error context: name the op, the shapes and the user's line
+# --------------------------------------------------------------------------
+
+def _library_dirs() -> tuple[str, ...]:
+    import tracegrad
+    import tracegrad.compiler
+    import tracegrad.ir
+    return tuple(os.path.dirname(m.__file__) + os.sep for m in (tracegrad, tracegrad.ir, tracegrad.compiler))
+
+
+def user_location() -> str:
+    """``file.py:LINE`` of the innermost frame outside tracegrad."""
+    dirs = _library_dirs()
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(dirs):
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _type_of(a) -> TensorType:
+    if isinstance(a, np.ndarray):
+        return TensorType(a.dtype, a.shape)
+    arr = np.asarray(a)
+    return TensorType(arr.dtype, arr.shape)
+
+
+class _TypeEmitter(Emitter):
+    """Runs type rules only: finds which op of a composite rejects its inputs, and why."""
+
+    def apply(self, name, *args, **attrs):
+        entry = TABLE[name]
+        if isinstance(entry, Composite):
+            return entry.decompose(self, *args, **attrs)
+        types = [a if isinstance(a, TensorType) else _type_of(a) for a in args]
+        return entry.infer(types, attrs)
+
+    def shape(self, x):
+        return tuple(x.shape) if not isinstance(x, TensorType) else x.shape
+
+    def dtype(self, x):
+        return x.dtype
+
+
+_TYPES = _TypeEmitter()
+
+
+def _op_error(entry, datas, attrs, err: Exception) -> Exception:
+    """Rebuild a failure of `entry` as PyTorch's error plus the op, shapes and user line."""
+    message = None
+    error_type = type(err)
+    try:
+        _TYPES.apply(entry.name, *[_type_of(d) for d in datas], **attrs)
+    except (ShapeError, IndexingError) as e:
+        message, error_type = str(e), type(e)
+    if message is None:
+        message = str(err)
+    shapes = ", ".join(_shape_text(np.shape(d)) for d in datas)
+    context = f"\n  in op '{entry.name}' with input shapes {shapes} at {user_location()}"
+    if error_type in (ValueError,):
+        error_type = ShapeError
+    try:
+        return error_type(message + context)
+    except TypeError:
+        return ShapeError(message + context)
+
+
+# --------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------
+
+def _operand_dtype(a):
+    """(dtype, is_dimensioned) of an operand that takes part in promotion; scalars give (dtype, None)."""
+    if isinstance(a, Tensor):
+        d = a._data
+        return d.dtype, d.ndim > 0
+    if isinstance(a, (np.ndarray, np.generic)):
+        return a.dtype, a.ndim > 0
+    return scalar_dtype(a), None
+
+
+def _compute_dtype(args, idxs):
+    dims, zero, scalars = [], [], []
+    for i in idxs:
+        dt, dimmed = _operand_dtype(args[i])
+        (scalars if dimmed is None else dims if dimmed else zero).append(dt)
+    return result_type(dims, zero, scalars)
+
+
+def _to_array(a, dt=None):
+    if isinstance(a, Tensor):
+        d = a._data
+        return d if dt is None or d.dtype == dt else d.astype(dt)
+    if isinstance(a, np.ndarray):
+        return a if dt is None or a.dtype == dt else a.astype(dt)
+    if dt is None:
+        return np.asarray(a)
+    return dt.type(a)
+
+
+def _edge(a):
+    if isinstance(a, Tensor):
+        return a._edge()
+    return (None, 0)
+
+
+def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) -> "Tensor":
+    """Run one op-table entry eagerly on Tensors / arrays / Python scalars.
+
+    >>> import tracegrad as tg
+    >>> from tracegrad.ir.ops import OPS
+    >>> apply_op(OPS["add"], (tg.ones(2), 1.0))
+    tensor([2., 2.])
+    """
+    policy = entry.promote
+    compute = None
+    if policy == "keep":
+        datas = [a._data if isinstance(a, Tensor) else _to_array(a) for a in args]
+    else:
+        idxs = entry.promote_args
+        if idxs is None:
+            idxs = range(len(args))
+            a0 = args[0]
+            # Fast path: tensors of one dtype need no promotion.
+            if (len(args) == 2 and isinstance(a0, Tensor) and isinstance(args[1], Tensor)
+                    and a0._data.dtype == args[1]._data.dtype):
+                compute = a0._data.dtype
+        if compute is None:
+            compute = _compute_dtype(args, idxs)
+        if policy == "float" and category(compute) != 2:
+            compute = default_float_np()
+        datas = list(args)
+        for i in idxs:
+            datas[i] = _to_array(args[i], compute)
+        for i in range(len(args)):
+            if i not in idxs:
+                datas[i] = _to_array(args[i])
+    try:
+        if type(entry) is Composite:
+            out = entry.decompose(NUMPY, *datas, **attrs)
+        else:
+            out = entry.impl(*datas, **attrs)
+    except (ValueError, ShapeError, IndexError) as err:
+        raise _op_error(entry, datas, attrs, err) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+
+    node = None
+    if STATE.enabled and entry.differentiable:
+        needs = tuple(isinstance(a, Tensor) and (a.grad_fn is not None or a._requires_grad) for a in args)
+        if True in needs and out.dtype.kind == "f":
+            node = _record(entry, args, datas, attrs, out, needs, compute, name)
+    t = wrap(out, node)
+    if entry.view and node is None and out.base is not None and isinstance(args[0], Tensor):
+        t._version = args[0]._version  # a view shares its base's version counter, as in PyTorch
+    return t
+
+
+def _record(entry, args, datas, attrs, out, needs, compute, name):
+    shapes = tuple(d.shape for d in datas)
+    cls = node_class(name or entry.eager_name(shapes, attrs), OpNode)
+    node = cls.__new__(cls)
+    node.entry = entry
+    node.attrs = attrs
+    node.next_functions = tuple(_edge(a) for a in args)
+    node._seq = next(_sequence)
+    node._pre_hooks = node._post_hooks = node._retained = None
+    node.shapes = shapes
+    node.dtypes = tuple(a._data.dtype if isinstance(a, Tensor) else d.dtype for a, d in zip(args, datas))
+    node.compute_dtype = compute
+    node.needs = needs
+    node.freed = False
+    node.out = None
+    node.out_version = None
+    saves = entry.saves if entry.vjp is not None else range(len(args))
+    saved = [None] * len(args)
+    versions = []
+    for s in saves:
+        if s == "out":
+            node.out = out
+        else:
+            a = args[s]
+            if isinstance(a, Tensor):
+                saved[s] = a
+                versions.append((a, a._version[0]))
+            else:
+                saved[s] = datas[s]
+    node.saved = tuple(saved)
+    node.versions = tuple(versions)
+    return node
+
+
+def wrap(data: np.ndarray, grad_fn=None) -> "Tensor":
+    """A Tensor around `data` (no copy), produced by `grad_fn` if given."""
+    t = _new_tensor(Tensor)
+    t._data = data
+    t.grad_fn = grad_fn
+    t._requires_grad = False
+    t._grad = None
+    t._version = [0]
+    t._output_nr = 0
+    t._retains_grad = False
+    t._hooks = None
+    t._acc = None
+    if grad_fn is not None and grad_fn.out is not None:
+        grad_fn.out_version = (t._version, 0)
+    return t
+
+
+_new_tensor = object.__new__
+
+
+class TensorEmitter(Emitter):
+    """Applies ops to Tensors with recording: vjp rules run through it when ``create_graph=True``."""
+
+    def apply(self, name, *args, **attrs):
+        return apply_op(TABLE[name], args, attrs)
+
+    def shape(self, x):
+        return tuple(x.shape)
+
+    def dtype(self, x):
+        return x._data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+
+
+TENSOR_EMITTER = TensorEmitter()
+
+
+# --------------------------------------------------------------------------
+# Indexing keys -> (spec, index arrays)
+# --------------------------------------------------------------------------
+
+def _as_int(v):
+    if isinstance(v, Tensor):
+        return int(v._data)
+    return int(v)
+
+
+def parse_index(key, shape):
+    """Turn a Python indexing key into the index op's static spec and integer index arrays."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    spec, arrays = [], []
+    dim = 0
+    for item in key:
+        if item is None:
+            spec.append(("none",))
+        elif item is Ellipsis:
+            spec.append(("ellipsis",))
+            dim += len(shape) - sum(1 for k in key if k is not None and k is not Ellipsis
+                                    and not _is_bool_index(k))
+            dim += sum(np.ndim(k._data if isinstance(k, Tensor) else k) for k in key if _is_bool_index(k))
+        elif isinstance(item, slice):
+            spec.append(("slice", None if item.start is None else _as_int(item.start),
+                         None if item.stop is None else _as_int(item.stop),
+                         None if item.step is None else _as_int(item.step)))
+            dim += 1
+        elif isinstance(item, (bool, np.bool_)):
+            raise IndexingError("indexing with a Python bool is not supported; use a boolean tensor")
+        elif isinstance(item, (int, np.integer)) or (isinstance(item, Tensor) and item._data.ndim == 0
+                                                     and item._data.dtype.kind in "iu"):
+            spec.append(("int", _as_int(item)))
+            dim += 1
+        else:
+            arr = item._data if isinstance(item, Tensor) else np.asarray(item)
+            if arr.dtype == BOOL:
+                mask_shape = arr.shape
+                target = shape[dim:dim + arr.ndim]
+                for j, (m, n) in enumerate(zip(mask_shape, target)):
+                    if m != n:
+                        raise IndexingError(
+                            f"The shape of the mask {_shape_text(mask_shape)} at index {j} does not match "
+                            f"the shape of the indexed tensor {_shape_text(shape)} at index {dim + j}")
+                for nz in np.nonzero(arr):
+                    spec.append(("array",))
+                    arrays.append(nz)
+                dim += arr.ndim
+            elif arr.dtype.kind in "iu" or arr.size == 0:
+                spec.append(("array",))
+                arrays.append(arr.astype(np.int64, copy=False))
+                dim += 1
+            else:
+                raise IndexingError("tensors used as indices must be long, int, byte or bool tensors")
+    return tuple(spec), arrays
+
+
+def _is_bool_index(k):
+    if isinstance(k, Tensor):
+        return k._data.dtype == BOOL
+    return isinstance(k, np.ndarray) and k.dtype == BOOL
+
+
+# --------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------
+
+_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't "
+    "be populated during autograd.backward(). If you indeed want the .grad field to be populated for a "
+    "non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by "
+    "mistake, make sure you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for "
+    "more information.")
+
+_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+def _binary(op_name, reflected=False, node_name=None, rnode_name=None):
+    entry = OPS[op_name]
+
+    def forward(self, other):
+        if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
+            return NotImplemented
+        return apply_op(entry, (self, other), _EMPTY, node_name)
+
+    def backward(self, other):
+        if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
+            return NotImplemented
+        return apply_op(entry, (other, self), _EMPTY, rnode_name)
+    return backward if reflected else forward
+
+
+def _unary(op_name):
+    entry = TABLE[op_name]
+
+    def method(self):
+        return apply_op(entry, (self,))
+    method.__name__ = op_name
+    method.__doc__ = f"Elementwise ``{op_name}`` (see ``tracegrad.{op_name}``)."
+    return method
+
+
+def _dims(dim, ndim):
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        return normalize_axes(tuple(dim), ndim) if len(dim) else None
+    return normalize_axes((dim,), ndim)
+
+
+class Tensor:
+    """A multi-dimensional array with PyTorch's autograd semantics.
+
+    ``Tensor(3, 5)`` makes a zero-filled float32 tensor of that shape,
+    ``Tensor([1, 2])`` a float32 tensor of that data (use
+    :func:`tracegrad.tensor` to keep the data's own dtype).
+
+    >>> import tracegrad as tg
+    >>> x = tg.ones(2, 2, requires_grad=True)
+    >>> y = (x + 2).mean()
+    >>> y.backward()
+    >>> x.grad
+    tensor([[0.2500, 0.2500],
+            [0.2500, 0.2500]])
+    """
+
+    __slots__ = ("_data", "grad_fn", "_requires_grad", "_grad", "_version", "_output_nr", "_retains_grad",
+                 "_hooks", "_acc", "__weakref__")
+    __array_priority__ = 1000
+
+    def __new__(cls, *args, **kwargs):
+        from tracegrad._creation import legacy_constructor
+        return legacy_constructor(cls, _dtypes.float32, *args, **kwargs)
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def shape(self) -> Size:
+        """The shape, as a :class:`Size`."""
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        """The shape, or the length of dimension `dim`."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[normalize_axes((dim,), self._data.ndim)[0]]
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    ndimension = dim
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def dtype(self):
+        """The element type (``tracegrad.float32`` ...)."""
+        return from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def type(self, dtype=None):
+        """Without argument, PyTorch's type string (``'torch.FloatTensor'``); else a cast."""
+        if dtype is None:
+            return f"torch.{self.dtype.tensor_type}"
+        return self.to(dtype)
+
+    # -------------------------------------------------------------- autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor; settable on leaves."""
+        return self._requires_grad or self.grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None:
+            if not value:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+            return
+        if value and self._data.dtype.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded operation."""
+        return self.grad_fn is None
+
+    @property
+    def grad(self):
+        """The accumulated gradient (None until a backward reaches this leaf)."""
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _version_number(self) -> int:
+        return self._version[0]
+
+    def _edge(self):
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._output_nr)
+        if self._requires_grad:
+            return (self._accumulator(), 0)
+        return (None, 0)
+
+    def _accumulator(self) -> AccumulateGrad:
+        acc = self._acc() if self._acc is not None else None
+        if acc is None:
+            acc = AccumulateGrad(self)
+            acc._pre_hooks = self._hooks
+            self._acc = weakref.ref(acc)
+        return acc
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves.
+
+        `gradient` is required for non-scalar tensors; a gradient of another
+        dtype is cast to this tensor's dtype.
+        """
+        from tracegrad.autograd import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def retain_grad(self) -> None:
+        """Make a non-leaf tensor keep its ``.grad`` after backward."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        node = self.grad_fn
+        if node._retained is None:
+            node._retained = {}
+        node._retained[self._output_nr] = weakref.ref(self)
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a replacement."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn._add_pre_hook(self._output_nr, hook)
+        if self._hooks is None:
+            self._hooks = []
+            acc = self._acc() if self._acc is not None else None
+            if acc is not None:
+                acc._pre_hooks = self._hooks
+        entry = (0, hook)
+        self._hooks.append(entry)
+        from tracegrad.autograd.graph import _RemovableHandle
+        return _RemovableHandle(self._hooks, entry)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's data (and version counter) but cut from the graph."""
+        t = wrap(self._data)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> "Tensor":
+        """The same data as a tensor that does not require grad (no version tracking)."""
+        return wrap(self._data)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    # ---------------------------------------------------------- conversions
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The data as a numpy array (shared, not copied)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        """The data as (nested) Python lists of numbers."""
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        from tracegrad._format import format_tensor
+        tail = []
+        if self.grad_fn is not None:
+            tail.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self._requires_grad:
+            tail.append("requires_grad=True")
+        return format_tensor(self._data, tail)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (self._data, self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment.")
+        t = wrap(self._data.copy())
+        t._requires_grad = self._requires_grad
+        if self._grad is not None:
+            t._grad = wrap(self._grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    # --------------------------------------------------------------- casts
+    def to(self, *args, **kwargs) -> "Tensor":
+        """Cast to a dtype (``t.to(tg.float64)``); device arguments other than cpu are rejected."""
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, str) or type(a).__name__ == "device":
+                if str(a) != "cpu":
+                    raise RuntimeError(f"tracegrad runs on the CPU only, got device {a!r}")
+            elif a is not None:
+                dtype = a
+        if dtype is None:
+            return self
+        nd = to_numpy_dtype(dtype)
+        if nd == self._data.dtype:
+            return self
+        from tracegrad.ir.types import DTYPE_TO_SHORT
+        return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[nd]})
+
+    def float(self) -> "Tensor":
+        return self.to(_dtypes.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(_dtypes.float64)
+
+    def long(self) -> "Tensor":
+        return self.to(_dtypes.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(_dtypes.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(_dtypes.bool)
+
+    def half(self) -> "Tensor":
+        return self.to(_dtypes.float16)
+
+    def clone(self) -> "Tensor":
+        """A copy that stays connected to the graph."""
+        from tracegrad.ir.types import DTYPE_TO_SHORT
+        return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[self._data.dtype]}, "CloneBackward0")
+
+    # ----------------------------------------------------------- arithmetic
+    __add__ = _binary("add")
+    __radd__ = _binary("add", reflected=True)
+    __sub__ = _binary("sub")
+    __rsub__ = _binary("sub", reflected=True, rnode_name="RsubBackward1")
+    __mul__ = _binary("mul")
+    __rmul__ = _binary("mul", reflected=True)
+    __truediv__ = _binary("div")
+    __rtruediv__ = _binary("div", reflected=True, rnode_name="DivBackward0")
+    __eq__ = _binary("eq")
+    __ne__ = _binary("ne")
+    __lt__ = _binary("lt")
+    __le__ = _binary("le")
+    __gt__ = _binary("gt")
+    __ge__ = _binary("ge")
+    __and__ = _binary("logical_and")
+    __or__ = _binary("logical_or")
+    __rand__ = _binary("logical_and", reflected=True)
+    __ror__ = _binary("logical_or", reflected=True)
+
+    def __pow__(self, other):
+        if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
+            return NotImplemented
+        name = "PowBackward0" if isinstance(other, _NUMBER) else "PowBackward1"
+        return apply_op(OPS["pow"], (self, other), _EMPTY, name)
+
+    def __rpow__(self, other):
+        if not isinstance(other, (np.ndarray,) + _NUMBER):
+            return NotImplemented
+        return apply_op(OPS["pow"], (other, self), _EMPTY, "PowBackward2")
+
+    def __matmul__(self, other):
+        if not isinstance(other, (Tensor, np.ndarray)):
+            return NotImplemented
+        return apply_op(OPS["matmul"], (self, other))
+
+    def __rmatmul__(self, other):
+        if not isinstance(other, np.ndarray):
+            return NotImplemented
+        return apply_op(OPS["matmul"], (other, self))
+
+    def __neg__(self):
+        return apply_op(OPS["neg"], (self,))
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply_op(OPS["abs"], (self,))
+
+    def __invert__(self):
+        if self._data.dtype != BOOL:
+            raise TypeError("~ (bitwise not) is only supported on bool tensors")
+        return apply_op(OPS["logical_not"], (self,))
+
+    def add(self, other, *, alpha=1):
+        """``self + alpha * other``."""
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other, *, alpha=1):
+        """``self - alpha * other``."""
+        return self - (other * alpha if alpha != 1 else other)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def matmul(self, other):
+        return apply_op(OPS["matmul"], (self, other))
+
+    def mm(self, other):
+        if self._data.ndim != 2:
+            raise RuntimeError("self must be a matrix")
+        if np.ndim(other._data if isinstance(other, Tensor) else other) != 2:
+            raise RuntimeError("mat2 must be a matrix")
+        return apply_op(OPS["matmul"], (self, other))
+
+    def dot(self, other):
+        return apply_op(OPS["matmul"], (self, other))
+
+    def square(self):
+        return apply_op(OPS["mul"], (self, self), _EMPTY, "PowBackward0")
+
+    def reciprocal(self):
+        return apply_op(OPS["div"], (1.0, self), _EMPTY, "ReciprocalBackward0")
+
+    def rsqrt(self):
+        return self.sqrt().reciprocal()
+
+    for _name in ("eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "logical_and", "logical_or"):
+        locals()[_name] = _binary(_name)
+    greater, less, greater_equal, less_equal = _binary("gt"), _binary("lt"), _binary("ge"), _binary("le")
+    for _name in ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg",
+                  "sign", "logical_not"):
+        locals()[_name] = _unary(_name)
+    negative = neg = _unary("neg")
+    del _name
+
+    def softmax(self, dim):
+        return apply_op(COMPOSITES["softmax"], (self,), {"axis": normalize_axes((dim,), self.ndim)[0]
+                                                          if self.ndim else 0})
+
+    def log_softmax(self, dim):
+        return apply_op(COMPOSITES["log_softmax"], (self,), {"axis": normalize_axes((dim,), self.ndim)[0]
+                                                              if self.ndim else 0})
+
+    def logsumexp(self, dim, keepdim=False):
+        return apply_op(COMPOSITES["logsumexp"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def clamp(self, min=None, max=None):
+        """Clamp values into [min, max] (either bound may be None)."""
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = apply_op(OPS["maximum"], (out, min))
+            if max is not None:
+                out = apply_op(OPS["minimum"], (out, max))
+            return out
+        return apply_op(COMPOSITES["clamp"], (self,), {"min": None if min is None else float(min),
+                                                        "max": None if max is None else float(max)})
+
+    clip = clamp
+
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
+
+    def where(self, condition, other):
+        from tracegrad._functions import where
+        return where(condition, self, other)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        """Sum over `dim` (all dimensions when None)."""
+        x = self if dtype is None else self.to(dtype)
+        return apply_op(OPS["sum"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        """Mean over `dim` (all dimensions when None)."""
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
+                f"dtype. Got: {x.dtype.tensor_type[:-6]}")
+        return apply_op(COMPOSITES["mean"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def _reduce_with_indices(self, dim, keepdim, largest):
+        from tracegrad._functions import return_types_minmax
+        return return_types_minmax(self, dim, keepdim, largest)
+
+    def max(self, dim=None, keepdim=False):
+        """The maximum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise maximum."""
+        if isinstance(dim, Tensor):
+            return apply_op(OPS["maximum"], (self, dim))
+        if dim is None:
+            return apply_op(OPS["max"], (self,), {"axes": None, "keepdims": False})
+        return self._reduce_with_indices(dim, keepdim, True)
+
+    def min(self, dim=None, keepdim=False):
+        """The minimum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise minimum."""
+        if isinstance(dim, Tensor):
+            return apply_op(OPS["minimum"], (self, dim))
+        if dim is None:
+            return -apply_op(OPS["max"], (-self,), {"axes": None, "keepdims": False}, "MinBackward1")
+        return self._reduce_with_indices(dim, keepdim, False)
+
+    def amax(self, dim=(), keepdim=False):
+        return apply_op(OPS["max"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def amin(self, dim=(), keepdim=False):
+        return -apply_op(OPS["max"], (-self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
+                         "AminBackward0")
+
+    def argmax(self, dim=None, keepdim=False):
+        axis = None if dim is None else normalize_axes((dim,), self.ndim)[0]
+        return apply_op(OPS["argmax"], (self,), {"axis": axis, "keepdims": keepdim})
+
+    def argmin(self, dim=None, keepdim=False):
+        return (-self).argmax(dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """Vector p-norm over `dim` (all elements when None); 'fro' is the 2-norm."""
+        p = 2.0 if p in ("fro", None) else float(p)
+        return apply_op(COMPOSITES["norm"], (self,), {"p": p, "axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element (along `dim`) is non-zero."""
+        data = np.all(self._data, axis=None if dim is None else normalize_axes((dim,), self.ndim),
+                      keepdims=keepdim)
+        return wrap(np.asarray(data))
+
+    def any(self, dim=None, keepdim=False):
+        """True where some element (along `dim`) is non-zero."""
+        data = np.any(self._data, axis=None if dim is None else normalize_axes((dim,), self.ndim),
+                      keepdims=keepdim)
+        return wrap(np.asarray(data))
+
+    def equal(self, other) -> bool:
+        return self.shape == other.shape and bool(np.array_equal(self._data, other._data))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    # ---------------------------------------------------------------- shapes
+    def _shape_arg(self, shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+            shape = tuple(shape[0])
+        shape = tuple(int(s) for s in shape)
+        if shape.count(-1) > 1:
+            raise RuntimeError("only one dimension can be inferred")
+        if -1 in shape:
+            known = 1
+            for s in shape:
+                if s != -1:
+                    known *= s
+            if known == 0 or self._data.size % known:
+                raise RuntimeError(f"shape '{_shape_text(shape)}' is invalid for input of size {self._data.size}")
+            shape = tuple(self._data.size // known if s == -1 else s for s in shape)
+        return shape
+
+    def reshape(self, *shape):
+        """The same elements in `shape` (one entry may be -1)."""
+        return apply_op(OPS["reshape"], (self,), {"shape": self._shape_arg(shape)})
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self._data.ndim <= 1 and start_dim == 0:
+            return self if self._data.ndim == 1 else self.reshape(1)
+        s = self._data.shape
+        a, b = normalize_axes((start_dim,), len(s))[0], normalize_axes((end_dim,), len(s))[0]
+        new = s[:a] + (int(np.prod(s[a:b + 1])),) + s[b + 1:]
+        return self.reshape(new)
+
+    def squeeze(self, dim=None):
+        s = self._data.shape
+        if dim is None:
+            return apply_op(OPS["reshape"], (self,), {"shape": tuple(n for n in s if n != 1)}, "SqueezeBackward0")
+        dims = _dims(dim, len(s)) if s else ()
+        new = tuple(n for i, n in enumerate(s) if not (i in dims and n == 1))
+        return apply_op(OPS["reshape"], (self,), {"shape": new}, "SqueezeBackward1")
+
+    def unsqueeze(self, dim):
+        s = self._data.shape
+        d = normalize_axes((dim,), len(s) + 1)[0]
+        return apply_op(OPS["reshape"], (self,), {"shape": s[:d] + (1,) + s[d:]}, "UnsqueezeBackward0")
+
+    def permute(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if len(dims) != self._data.ndim:
+            return apply_op(OPS["transpose"], (self,), {"perm": tuple(dims)})
+        perm = normalize_axes_ordered(dims, self._data.ndim)
+        return apply_op(OPS["transpose"], (self,), {"perm": perm})
+
+    def transpose(self, dim0, dim1):
+        n = self._data.ndim
+        perm = list(range(n))
+        a, b = normalize_axes((dim0,), n)[0], normalize_axes((dim1,), n)[0]
+        perm[a], perm[b] = perm[b], perm[a]
+        return apply_op(OPS["transpose"], (self,), {"perm": tuple(perm)}, "TransposeBackward0")
+
+    swapaxes = transpose
+
+    def t(self):
+        """Transpose of a matrix (tensors of at most 2 dimensions)."""
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        if self._data.ndim < 2:
+            return apply_op(OPS["reshape"], (self,), {"shape": self._data.shape}, "TBackward0")
+        return apply_op(OPS["transpose"], (self,), {"perm": (1, 0)}, "TBackward0")
+
+    @property
+    def T(self):
+        n = self._data.ndim
+        return apply_op(OPS["transpose"], (self,), {"perm": tuple(range(n - 1, -1, -1))})
+
+    @property
+    def mT(self):
+        n = self._data.ndim
+        return apply_op(OPS["transpose"], (self,), {"perm": tuple(range(n - 2)) + (n - 1, n - 2)},
+                        "TransposeBackward0")
+
+    def expand(self, *sizes):
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, Size)):
+            sizes = tuple(sizes[0])
+        s = self._data.shape
+        lead = len(sizes) - len(s)
+        shape = tuple(s[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+        return apply_op(OPS["broadcast"], (self,), {"shape": shape})
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape):
+        return self.expand(tuple(shape))
+
+    def __getitem__(self, key):
+        spec, arrays = parse_index(key, self._data.shape)
+        return apply_op(OPS["index"], (self, *arrays), {"spec": spec})
+
+    def __setitem__(self, key, value):
+        spec, arrays = parse_index(key, self._data.shape)
+        value_requires = isinstance(value, Tensor) and value.requires_grad
+        if not (STATE.enabled and (self.requires_grad or value_requires)):
+            v = value._data if isinstance(value, Tensor) else value
+            self._check_writable()
+            self._data[_build_index(spec, arrays)] = v
+            self._version[0] += 1
+            return
+        if self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        # Autograd through assignment: new = where(mask, scattered value, self).
+        mask = np.zeros(self._data.shape, dtype=bool)
+        mask[_build_index(spec, arrays)] = True
+        selected = self._data[_build_index(spec, arrays)].shape
+        v = value if isinstance(value, Tensor) else wrap(np.asarray(value, dtype=self._data.dtype))
+        v = v.to(self._data.dtype).expand(selected)
+        scattered = apply_op(OPS["index_add"], (v, *arrays), {"spec": spec, "shape": self._data.shape})
+        new = apply_op(OPS["where"], (mask, scattered, self), _EMPTY, "CopySlices")
+        self._assign_inplace(new)
+
+    # ------------------------------------------------------------- in-place
+    def _check_writable(self):
+        if not self._data.flags.writeable:
+            raise RuntimeError(
+                "unsupported operation: more than one element of the written-to tensor refers to a single "
+                "memory location. Please clone() the tensor before performing the operation.")
+
+    def _inplace(self, entry, other, name=None):
+        """Run `entry` on (self, other) and write the result into self, PyTorch-style."""
+        recording = STATE.enabled
+        if recording and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        src = self
+        if recording and 0 in entry.saves and (self.requires_grad or
+                                               (isinstance(other, Tensor) and other.requires_grad)):
+            # The op saves self; keep the values from before the write.
+            src = wrap(self._data.copy(), self.grad_fn)
+            src._output_nr = self._output_nr
+        result = apply_op(entry, (src, other), _EMPTY, name)
+        self._assign_inplace(result)
+        return self
+
+    def _assign_inplace(self, result):
+        rd = result._data
+        if rd.shape != self._data.shape:
+            raise RuntimeError(f"output with shape {_shape_text(self._data.shape)} doesn't match the broadcast "
+                               f"shape {_shape_text(rd.shape)}")
+        if category(rd.dtype) > category(self._data.dtype):
+            raise RuntimeError(f"result type {from_numpy_dtype(rd.dtype).tensor_type[:-6]} can't be cast to the "
+                               f"desired output type {self.dtype.tensor_type[:-6]}")
+        self._check_writable()
+        np.copyto(self._data, rd, casting="unsafe")
+        self._version[0] += 1
+        node = result.grad_fn
+        if node is not None:
+            self.grad_fn = node
+            self._output_nr = result._output_nr
+            if getattr(node, "out", None) is not None:
+                node.out_version = (self._version, self._version[0])
+
+    def add_(self, other, *, alpha=1):
+        """In-place ``self += alpha * other``."""
+        return self._inplace(OPS["add"], other * alpha if alpha != 1 else other)
+
+    def sub_(self, other, *, alpha=1):
+        """In-place ``self -= alpha * other``."""
+        return self._inplace(OPS["sub"], other * alpha if alpha != 1 else other)
+
+    def mul_(self, other):
+        """In-place ``self *= other``."""
+        return self._inplace(OPS["mul"], other)
+
+    def div_(self, other):
+        """In-place ``self /= other``."""
+        return self._inplace(OPS["div"], other)
+
+    def pow_(self, other):
+        return self._inplace(OPS["pow"], other, "PowBackward0")
+
+    def clamp_(self, min=None, max=None):
+        return self.copy_(self.clamp(min, max))
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+
+    def copy_(self, src) -> "Tensor":
+        """Copy `src` (broadcast, cast) into self in place; gradients flow to `src`."""
+        if STATE.enabled and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        s = src if isinstance(src, Tensor) else wrap(np.asarray(src))
+        s = s.to(self._data.dtype)
+        if s.shape != self.shape:
+            s = s.expand(self.shape)
+        if s.requires_grad and STATE.enabled:
+            s = apply_op(OPS["add"], (s, 0.0), _EMPTY, "CopyBackwards")
+        self._check_writable()
+        np.copyto(self._data, s._data)
+        self._version[0] += 1
+        if s.grad_fn is not None:
+            self.grad_fn = s.grad_fn
+            self._output_nr = s._output_nr
+        elif self.grad_fn is not None and STATE.enabled:
+            self.grad_fn = None
+        return self
+
+    def zero_(self) -> "Tensor":
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        """Fill with `value` in place."""
+        if STATE.enabled and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        v = value.item() if isinstance(value, Tensor) else value
+        self._check_writable()
+        self._data.fill(v)
+        self._version[0] += 1
+        if self.grad_fn is not None and STATE.enabled:
+            # The values no longer depend on the graph; the gradient to the old values is zero.
+            zero = apply_op(OPS["mul"], (self._from_before_fill(), 0.0))
+            filled = apply_op(OPS["add"], (zero, self._data.dtype.type(v)), _EMPTY, "FillBackward2")
+            self.grad_fn = filled.grad_fn
+            self._output_nr = 0
+        return self
+
+    def _from_before_fill(self):
+        t = wrap(self._data, self.grad_fn)
+        t._output_nr = self._output_nr
+        return t
+
+
+def _build_index(spec, arrays):
+    from tracegrad.ir.ops import build_index
+    return build_index(spec, arrays)
+
+
+def normalize_axes_ordered(dims, ndim):
+    """Axes normalised to non-negative ints, order kept (for permute)."""
+    out = []
+    for d in dims:
+        out.append(normalize_axes((d,), ndim)[0])
+    return tuple(out)
+
+
+def _rebuild(data, requires_grad):
+    t = wrap(data)
+    t._requires_grad = requires_grad
+    return t
+
+
+class _Device:
+    """The only device: ``cpu``."""
+
+    type = "cpu"
+    index = None
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __str__(self):
+        return "cpu"
+
+    def __eq__(self, other):
+        return str(other) == "cpu"
+
+    def __hash__(self):
+        return hash("cpu")
+
+
+_CPU = _Device()

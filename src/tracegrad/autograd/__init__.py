@@ -1,0 +1,92 @@
+"""Automatic differentiation: ``backward``, ``grad``, custom ``Function`` and grad-mode switches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad.autograd.function import Function, FunctionCtx, once_differentiable
+from tracegrad.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                                          set_grad_enabled)
+from tracegrad.autograd.graph import Node, run_backward
+
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad", "enable_grad",
+           "set_grad_enabled", "inference_mode", "is_grad_enabled", "Node"]
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    return (x,)
+
+
+def _root_grads(outputs, grad_outputs, create_graph, what="grad_output"):
+    from tracegrad._tensor import Tensor, wrap
+    grads = []
+    grad_outputs = grad_outputs or (None,) * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad can be implicitly created only for scalar outputs" if not grad_outputs else
+                           f"Mismatch in length: {what}s has {len(grad_outputs)} elements but outputs has "
+                           f"{len(outputs)}")
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"outputs must be Tensors, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g_arr = np.ones(out._data.shape, dtype=out._data.dtype)
+            grads.append(wrap(g_arr) if create_graph else g_arr)
+            continue
+        g_t = g if isinstance(g, Tensor) else wrap(np.asarray(g))
+        if g_t.shape != out.shape:
+            raise RuntimeError(f"Mismatch in shape: {what}[{i}] has a shape of {g_t.shape!r} and output[{i}] has "
+                               f"a shape of {out.shape!r}.")
+        if create_graph:
+            grads.append(g_t.to(out._data.dtype))
+        else:
+            arr = g_t._data
+            grads.append(arr if arr.dtype == out._data.dtype else arr.astype(out._data.dtype))
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+    """Accumulate gradients of `tensors` into the ``.grad`` of graph leaves (or of `inputs` only).
+
+    A non-scalar tensor needs a matching `grad_tensors` entry (the vector of
+    the vector-Jacobian product); its dtype is cast to the tensor's.
+    """
+    tensors = _as_tuple(tensors)
+    grads = _root_grads(tensors, _as_tuple(grad_tensors), create_graph, "grad_tensors")
+    if retain_graph is None:
+        retain_graph = create_graph
+    run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph,
+                 inputs=_as_tuple(inputs), accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Gradients of `outputs` with respect to `inputs`, returned (``.grad`` is left alone).
+
+    >>> import tracegrad as tg
+    >>> x = tg.tensor(2.0, requires_grad=True)
+    >>> (g,) = tg.autograd.grad(x ** 3, x, create_graph=True)
+    >>> g, tg.autograd.grad(g, x)[0]
+    (tensor(12., grad_fn=<MulBackward0>), tensor(12.))
+    """
+    outputs = _as_tuple(outputs)
+    single_input = not isinstance(inputs, (list, tuple))
+    inputs = _as_tuple(inputs)
+    grads = _root_grads(outputs, _as_tuple(grad_outputs), create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    result = run_backward(outputs, grads, retain_graph=retain_graph, create_graph=create_graph,
+                          inputs=inputs, accumulate=False, allow_unused=allow_unused)
+    if materialize_grads:
+        from tracegrad._creation import zeros_like
+        result = [zeros_like(i) if r is None else r for r, i in zip(result, inputs)]
+    return tuple(result)

@@ -1,0 +1,162 @@
+"""Custom differentiable functions: ``class F(tracegrad.autograd.Function)`` with static forward/backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad.autograd.grad_mode import STATE, _GradMode
+from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class, version_error
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
+
+class FunctionCtx(Node):
+    """The ``ctx`` of a custom Function, which is also its grad_fn node (``<MyFnBackward>``)."""
+
+    num_outputs = 1
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors for backward; read them back with ``ctx.saved_tensors``."""
+        self._saved = tuple(tensors)
+        self._saved_versions = tuple(None if t is None else t._version[0] for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The tensors given to ``save_for_backward`` (checked against in-place changes)."""
+        if self._freed:
+            raise RuntimeError(FREED_MESSAGE)
+        for t, v in zip(self._saved, self._saved_versions):
+            if t is not None and t._version[0] != v:
+                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
+        return self._saved
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_diff = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self._materialize = bool(value)
+
+    def _release(self):
+        self._saved = ()
+        self._freed = True
+
+    def _backward(self, grads, create_graph):
+        from tracegrad._tensor import Tensor, wrap
+        grad_tensors = []
+        for g, meta in zip(grads, self._out_meta):
+            if g is None:
+                if self._materialize:
+                    grad_tensors.append(wrap(np.zeros(meta[0], dtype=meta[1])))
+                else:
+                    grad_tensors.append(None)
+            else:
+                grad_tensors.append(g if isinstance(g, Tensor) else wrap(g))
+        with _GradMode(create_graph):
+            result = self._cls.backward(self, *grad_tensors)
+        if not isinstance(result, tuple):
+            result = (result,)
+        n = len(self.next_functions)
+        if len(result) != n:
+            if len(result) > n and all(r is None for r in result[n:]):
+                result = result[:n]
+            else:
+                raise RuntimeError(f"function {type(self).__name__} returned an incorrect number of gradients "
+                                   f"(expected {n}, got {len(result)})")
+        out = []
+        for r, (shape, dtype) in zip(result, self._in_meta):
+            if r is None or shape is None:
+                out.append(None)
+                continue
+            if not isinstance(r, Tensor):
+                raise TypeError(f"function {type(self).__name__} returned a gradient that is not a Tensor or None")
+            if tuple(r.shape) != shape:
+                raise RuntimeError(f"Function {type(self).__name__} returned an invalid gradient at index "
+                                   f"{len(out)} - got {list(r.shape)} but expected shape compatible with "
+                                   f"{list(shape)}")
+            if r._data.dtype != dtype:
+                r = r.to(dtype)
+            out.append(r if create_graph else r._data)
+        return tuple(out)
+
+
+class Function:
+    """Base class for operations with a hand-written backward.
+
+    >>> import tracegrad as tg
+    >>> class Square(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * g
+    >>> x = tg.tensor([3.0], requires_grad=True)
+    >>> Square.apply(x).backward(tg.ones(1)); x.grad
+    tensor([6.])
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run ``forward`` without recording, and attach ``backward`` as the outputs' grad_fn."""
+        from tracegrad._tensor import Tensor, _edge, wrap
+        node_cls = node_class(f"{cls.__name__}Backward", FunctionCtx)
+        ctx = node_cls.__new__(node_cls)
+        ctx._cls = cls
+        ctx._saved = ()
+        ctx._saved_versions = ()
+        ctx._freed = False
+        ctx._materialize = True
+        ctx._dirty = ()
+        ctx._non_diff = set()
+        ctx._pre_hooks = ctx._post_hooks = ctx._retained = None
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with _GradMode(False):
+            outputs = cls.forward(ctx, *args, **kwargs)
+        record = STATE.enabled and any(ctx.needs_input_grad)
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        if not record:
+            return outputs
+        ctx.next_functions = tuple(_edge(a) for a in args)
+        ctx._seq = next(_sequence)
+        ctx._in_meta = tuple((tuple(a.shape), a._data.dtype) if isinstance(a, Tensor) else (None, None)
+                             for a in args)
+        result, meta = [], []
+        inputs_by_id = {id(a) for a in args if isinstance(a, Tensor)}
+        for i, o in enumerate(outs):
+            if not isinstance(o, Tensor):
+                result.append(o)
+                meta.append(((), np.dtype(np.float32)))
+                continue
+            if id(o) in inputs_by_id and o not in ctx._dirty:
+                o = wrap(o._data)  # an input returned as is becomes a new output tensor
+            meta.append((tuple(o.shape), o._data.dtype))
+            if id(o) not in ctx._non_diff and o._data.dtype.kind == "f":
+                o.grad_fn = ctx
+                o._output_nr = i
+                o._requires_grad = False
+            result.append(o)
+        ctx._out_meta = tuple(meta)
+        ctx.num_outputs = len(outs)
+        return result[0] if single else tuple(result)
+
+
+def once_differentiable(fn):
+    """Marks a backward as not differentiable twice; accepted for compatibility, changes nothing."""
+    return fn

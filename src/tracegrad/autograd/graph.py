@@ -1,0 +1,437 @@
+"""The eager tape: grad_fn nodes and the backward engine.
+
+Every recorded operation creates one node whose class carries PyTorch's
+name (``AddBackward0``).  A node knows its op-table entry, the attrs of the
+call and the values the entry's vjp rule reads; its backward runs that vjp
+rule with numpy arrays, or with Tensors when ``create_graph=True`` so that
+the backward pass is itself recorded.
+
+The engine never recurses: it orders the reachable nodes by creation
+sequence (a node is always created after the nodes it depends on), so a
+100,000-op chain backpropagates like a 10-op one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from tracegrad.ir.ops import NUMPY, Composite, VjpContext
+
+__all__ = ["Node", "OpNode", "AccumulateGrad", "node_class", "run_backward", "FREED_MESSAGE"]
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time "
+    "or if you need to access saved tensors after calling backward.")
+
+_sequence = itertools.count()
+
+
+class Node:
+    """Base class of every ``grad_fn`` object.
+
+    ``next_functions`` holds one ``(node, output_nr)`` pair per input, with
+    ``(None, 0)`` where the input needs no gradient.
+    """
+
+    __slots__ = ("next_functions", "_seq", "_pre_hooks", "_post_hooks", "_retained", "__weakref__")
+    num_outputs = 1
+
+    def name(self) -> str:
+        """PyTorch's name of this node, e.g. ``'MulBackward0'``."""
+        return type(self).__name__
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    def register_hook(self, fn):
+        """Call ``fn(grad_inputs, grad_outputs)`` after this node's backward; it may return new grad_inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(fn)
+        return _RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn):
+        """Call ``fn(grad_outputs)`` before this node's backward; it may return new grad_outputs."""
+        return self._add_pre_hook(None, fn)
+
+    def _add_pre_hook(self, output_nr, fn):
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        entry = (output_nr, fn)
+        self._pre_hooks.append(entry)
+        return _RemovableHandle(self._pre_hooks, entry)
+
+    def _backward(self, grads: list, create_graph: bool) -> tuple:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free saved values after a backward that does not retain the graph."""
+
+
+class _RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    __slots__ = ("_list", "_item")
+
+    def __init__(self, lst, item):
+        self._list = lst
+        self._item = item
+
+    def remove(self) -> None:
+        try:
+            self._list.remove(self._item)
+        except ValueError:
+            pass
+
+
+_node_classes: dict[tuple[str, type], type] = {}
+
+
+def node_class(name: str, base: type) -> type:
+    """The grad_fn class called `name` (one per name), derived from `base`.
+
+    The class reports module ``builtins`` so that its default repr is
+    ``<AddBackward0 object at 0x...>``, exactly PyTorch's (whose node types
+    are C types without a module prefix).
+    """
+    key = (name, base)
+    cls = _node_classes.get(key)
+    if cls is None:
+        cls = type(name, (base,), {"__slots__": ()})
+        cls.__module__ = "builtins"
+        cls.__qualname__ = name
+        _node_classes[key] = cls
+    return cls
+
+
+def _short_name(node) -> str:
+    return re.sub(r"Backward\d*$", "", type(node).__name__)
+
+
+def _type_string(shape, dtype) -> str:
+    from tracegrad._dtypes import from_numpy_dtype
+    return f"[torch.{from_numpy_dtype(dtype).tensor_type} [{', '.join(map(str, shape))}]]"
+
+
+def version_error(shape, dtype, producer, now: int, expected: int) -> RuntimeError:
+    """PyTorch's message for a saved tensor that was modified in place."""
+    where = f", which is output 0 of {_short_name(producer)}," if producer is not None else ""
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"{_type_string(shape, dtype)}{where} is at version {now}; expected version {expected} instead. "
+        f"Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+        f"torch.autograd.set_detect_anomaly(True, check_nan=False).")
+
+
+class OpNode(Node):
+    """The grad_fn of an op-table operation.
+
+    Saved inputs are kept as the objects passed (Tensor, numpy constant);
+    the saved output as its array (keeping the output Tensor would make a
+    reference cycle), rebuilt into a Tensor only when a backward with
+    ``create_graph=True`` needs it.
+    """
+
+    __slots__ = ("entry", "attrs", "saved", "versions", "out", "out_version", "shapes", "dtypes",
+                 "compute_dtype", "needs", "freed")
+
+    def _unpack(self, create_graph):
+        if self.freed:
+            raise RuntimeError(FREED_MESSAGE)
+        for t, v in self.versions:
+            if t._version[0] != v:
+                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
+        if self.out_version is not None and self.out_version[0][0] != self.out_version[1]:
+            raise version_error(self.out.shape, self.out.dtype, self, self.out_version[0][0],
+                                self.out_version[1])
+        from tracegrad._tensor import Tensor, wrap
+        cd = self.compute_dtype
+        args = []
+        for a in self.saved:
+            if type(a) is Tensor or isinstance(a, Tensor):
+                if create_graph:
+                    if cd is not None and a._data.dtype != cd and a._data.dtype.kind != "b":
+                        a = a.to(cd)
+                else:
+                    a = a._data
+                    if cd is not None and a.dtype != cd and a.dtype.kind != "b":
+                        a = a.astype(cd)
+            args.append(a)
+        out = self.out
+        if out is not None and create_graph:
+            out = wrap(out, self)
+        return tuple(args), out
+
+    def _backward(self, grads, create_graph):
+        g = grads[0]
+        args, out = self._unpack(create_graph)
+        entry = self.entry
+        if create_graph:
+            from tracegrad._tensor import TENSOR_EMITTER as E
+        else:
+            E = NUMPY
+        ctx = VjpContext(args, out, self.shapes, self.dtypes, self.needs, self.attrs)
+        if entry.vjp is not None:
+            result = entry.vjp(E, ctx, g)
+        else:
+            result = _decomposition_vjp(entry, ctx, g, create_graph)
+        fixed = []
+        for need, r, shape, dtype in zip(self.needs, result, self.shapes, self.dtypes):
+            if not need or r is None:
+                fixed.append(None)
+                continue
+            rshape = E.shape(r)
+            if rshape != shape:
+                # Implicit broadcasting in the forward call: sum the cotangent back down.
+                full = np.broadcast_shapes(rshape, shape)
+                r = E.sum_to_shape(E.broadcast_to(r, full), shape)
+            if create_graph:
+                if r._data.dtype != dtype:
+                    r = r.to(dtype)
+            elif r.dtype != dtype:
+                r = r.astype(dtype)
+            fixed.append(r)
+        return tuple(fixed)
+
+    def _release(self):
+        self.saved = ()
+        self.out = None
+        self.out_version = None
+        self.versions = ()
+        self.freed = True
+
+
+def _decomposition_vjp(entry: Composite, ctx, g, create_graph):
+    """Gradient of a composite without a closed-form vjp: differentiate its decomposition."""
+    from tracegrad._tensor import TENSOR_EMITTER, Tensor, wrap
+    from tracegrad.autograd.grad_mode import enable_grad
+    if create_graph:
+        inputs = list(ctx.args)
+    else:
+        inputs = [wrap(np.asarray(a)) if not isinstance(a, Tensor) else a for a in ctx.args]
+        for t, need in zip(inputs, ctx.needs):
+            t.requires_grad_(bool(need))
+    with enable_grad():
+        out = entry.decompose(TENSOR_EMITTER, *inputs, **ctx.attrs)
+    wanted = [t for t, need in zip(inputs, ctx.needs) if need]
+    g_t = g if create_graph else wrap(g)
+    got = iter(run_backward([out], [g_t if create_graph else g], retain_graph=create_graph,
+                            create_graph=create_graph, inputs=wanted, accumulate=False, allow_unused=True))
+    out_grads = []
+    for need in ctx.needs:
+        r = next(got) if need else None
+        if r is not None and not create_graph:
+            r = r._data if isinstance(r, Tensor) else r
+        out_grads.append(r)
+    return tuple(out_grads)
+
+
+class AccumulateGrad(Node):
+    """The node that adds a gradient into a leaf tensor's ``.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+        self._seq = -1  # runs after every node that can feed it
+        self._pre_hooks = None
+        self._post_hooks = None
+        self._retained = None
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+    def _accumulate(self, g, create_graph):
+        var = self.variable
+        from tracegrad._tensor import Tensor, wrap
+        if create_graph:
+            g_t = g if isinstance(g, Tensor) else wrap(g)
+            if g_t._data.dtype != var._data.dtype:
+                g_t = g_t.to(var._data.dtype)
+            var._grad = g_t if var._grad is None else var._grad + g_t
+            return
+        if isinstance(g, Tensor):
+            g = g._data
+        old = var._grad
+        if old is None:
+            # A copy: gradient buffers may be shared between inputs (add passes g to both).
+            var._grad = wrap(np.array(np.broadcast_to(g, var._data.shape), dtype=var._data.dtype))
+        elif old.requires_grad:
+            var._grad = old + wrap(g)
+        else:
+            np.add(old._data, g, out=old._data, casting="unsafe")
+            old._version[0] += 1
+
+
+def _apply_pre_hooks(node, grads, create_graph):
+    from tracegrad._tensor import Tensor, wrap
+    for output_nr, fn in list(node._pre_hooks or ()):
+        if output_nr is None:
+            wrapped = tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g)) for g in grads)
+            res = fn(wrapped)
+            if res is not None:
+                grads = [None if r is None else (r if create_graph else r._data) for r in res]
+            continue
+        g = grads[output_nr]
+        if g is None:
+            continue
+        res = fn(g if isinstance(g, Tensor) else wrap(g))
+        if res is not None:
+            if not isinstance(res, Tensor):
+                raise TypeError("hooks must return a Tensor or None")
+            grads[output_nr] = res if create_graph else res._data
+    return grads
+
+
+def _store_retained(node, grads, create_graph):
+    from tracegrad._tensor import wrap
+    for output_nr, ref in list(node._retained.items()):
+        t = ref()
+        g = grads[output_nr]
+        if t is None or g is None:
+            continue
+        if create_graph:
+            t._grad = g if t._grad is None else t._grad + g
+        elif t._grad is None:
+            t._grad = wrap(np.array(g, dtype=t._data.dtype))
+        else:
+            t._grad = wrap(t._grad._data + g)
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    return a + b
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
+                 accumulate=True, allow_unused=False):
+    """Backpropagate `root_grads` from `roots` through the tape.
+
+    With ``accumulate=True`` gradients are added into ``.grad`` of the leaves
+    (only of `inputs` when given); otherwise the gradients of `inputs` are
+    returned (``autograd.grad``), None for unused inputs.
+    """
+    from tracegrad._tensor import Tensor, wrap
+
+    buffers: dict = {}
+    starts = []
+    for t, g in zip(roots, root_grads):
+        node, nr = t._edge()
+        if node is None:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        bufs = buffers.get(node)
+        if bufs is None:
+            bufs = buffers[node] = [None] * node.num_outputs
+        bufs[nr] = _add(bufs[nr], g)
+        starts.append(node)
+
+    # Everything reachable from the roots, in an order where producers come last.
+    seen = set(starts)
+    stack = list(seen)
+    nodes = []
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    nodes.sort(key=lambda n: n._seq, reverse=True)
+
+    targets = None
+    results = None
+    if inputs is not None:
+        targets = {}
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError("inputs must be Tensors")
+            if not t.requires_grad:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            targets.setdefault(t._edge(), []).append(i)
+        results = [None] * len(inputs)
+        # Only nodes on a path to an input need to run.
+        wanted_nodes = {edge[0] for edge in targets}
+        needed = set()
+        for node in reversed(nodes):
+            if node in wanted_nodes or any(n in needed for n, _ in node.next_functions if n is not None):
+                needed.add(node)
+    else:
+        needed = None
+
+    for node in nodes:
+        grads = buffers.pop(node, None)
+        if grads is None or (needed is not None and node not in needed):
+            continue
+        if node._pre_hooks:
+            grads = _apply_pre_hooks(node, grads, create_graph)
+        if node._retained and accumulate:
+            _store_retained(node, grads, create_graph)
+        is_leaf_node = type(node) is AccumulateGrad
+        if targets is not None:
+            for nr, g in enumerate(grads):
+                idx = targets.get((node, nr))
+                if idx is None or g is None:
+                    continue
+                for i in idx:
+                    results[i] = g if create_graph or isinstance(g, Tensor) else wrap(g)
+                if accumulate:
+                    if is_leaf_node:
+                        node._accumulate(g, create_graph)
+                    else:
+                        _accumulate_target(inputs[idx[0]], g, create_graph)
+            if is_leaf_node:
+                continue
+        elif is_leaf_node:
+            if accumulate:
+                node._accumulate(grads[0], create_graph)
+            continue
+        if all(g is None for g in grads):
+            continue
+        if create_graph:
+            grads = [g if g is None or isinstance(g, Tensor) else wrap(g) for g in grads]
+        in_grads = node._backward(grads, create_graph)
+        if node._post_hooks:
+            for hook in list(node._post_hooks):
+                res = hook(tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g))
+                                 for g in in_grads),
+                           tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g))
+                                 for g in grads))
+                if res is not None:
+                    in_grads = tuple(None if r is None else (r if create_graph else r._data) for r in res)
+        if not retain_graph:
+            node._release()
+        for (nxt, nr), g in zip(node.next_functions, in_grads):
+            if nxt is None or g is None:
+                continue
+            bufs = buffers.get(nxt)
+            if bufs is None:
+                bufs = buffers[nxt] = [None] * nxt.num_outputs
+            bufs[nr] = _add(bufs[nr], g)
+
+    if results is not None and not accumulate:
+        for i, r in enumerate(results):
+            if r is None and not allow_unused:
+                raise RuntimeError(
+                    f"The differentiated Tensor at index {i} appears to not have been used in the graph. "
+                    f"Set allow_unused=True if this is the desired behavior.")
+    return results
+
+
+def _accumulate_target(t, g, create_graph):
+    """``backward(inputs=...)`` on a non-leaf: its ``.grad`` is filled like a leaf's."""
+    from tracegrad._tensor import wrap
+    if create_graph:
+        t._grad = g if t._grad is None else t._grad + g
+    elif t._grad is None:
+        t._grad = wrap(np.array(g, dtype=t._data.dtype))
+    else:
+        t._grad = wrap(t._grad._data + g)
+
