@@ -94,7 +94,8 @@ class Op:
       type_rule   ``type_rule(types, **attrs) -> TensorType``; raises ShapeError with PyTorch's text.
       vjp         ``vjp(E, ctx, g) -> tuple`` of cotangents (None where an input gets none);
                   None for ops with no derivative (comparisons, sign).
-      saves       which inputs (indices) and whether ``"out"`` the vjp reads.
+      saves       which inputs (indices) the vjp reads, ``"out"`` for the output, ``"rest"``
+                  for every input after the first (index arrays of variadic ops).
       node_name   PyTorch's eager grad_fn class name, or a function of attrs giving it.
       samples     ``samples(rng, dtype) -> list[Sample]`` for the generic tests.
       promote     dtype policy: "same" (common dtype in and out), "float" (ints become the
@@ -310,12 +311,12 @@ def _same_types(types, name):
 # --------------------------------------------------------------------------
 
 def _u(rng, shape, dtype, lo=-2.0, hi=2.0):
-    return rng.uniform(lo, hi, size=shape).astype(dtype)
+    return np.asarray(rng.uniform(lo, hi, size=shape), dtype=dtype)
 
 
 def _away_from_zero(rng, shape, dtype, lo=0.3, hi=2.0):
     sign = np.where(rng.uniform(size=shape) < 0.5, -1.0, 1.0)
-    return (sign * rng.uniform(lo, hi, size=shape)).astype(dtype)
+    return np.asarray(sign * rng.uniform(lo, hi, size=shape), dtype=dtype)
 
 
 _BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
@@ -624,7 +625,7 @@ def _vjp_max(E, ctx, g):
     shape, axes, keepdims = ctx.shapes[0], ctx.attrs["axes"], ctx.attrs["keepdims"]
     # The gradient is shared evenly among the maxima, as PyTorch does for max()/amax().
     m = E.unreduce(ctx.out, shape, axes, keepdims)
-    mask = E.cast(E.eq(x, m), dtype=E.dtype(g))
+    mask = E.cast(E.eq(x, m), dtype=_short(E.dtype(g)))
     count = E.sum(mask, axes=axes, keepdims=True)
     return (E.div(E.mul(E.unreduce(g, shape, axes, keepdims), mask),
                   E.broadcast_to(count, shape)),)
@@ -1069,21 +1070,21 @@ def _make_table() -> dict[str, Op]:
            promote="keep", doc="index of the maximum (no gradient)"))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
            _matmul_samples, promote="keep", doc="torch.matmul / numpy.matmul semantics"))
-    add(Op("reshape", 1, ("shape",), "shape", np.reshape, _reshape_rule, _vjp_reshape, (), "ViewBackward0",
+    add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (), "ViewBackward0",
            _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
-    add(Op("transpose", 1, ("perm",), "shape", np.transpose, lambda t, perm: _transpose_rule(t, perm),
+    add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm), lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
            doc="permute axes"))
-    add(Op("broadcast", 1, ("shape",), "shape", np.broadcast_to, _broadcast_rule, _vjp_broadcast, (),
+    add(Op("broadcast", 1, ("shape",), "shape", lambda x, shape: np.broadcast_to(x, shape), _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
            doc="broadcast to shape (numpy rules)"))
     add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
            _cast_samples, promote="keep", kernel="{0}", doc="convert element type"))
-    add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, (), _index_name,
+    add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
            doc="x[spec] with int, slice, None, Ellipsis and integer-array items"))
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
-           (), "IndexPutBackward0", _index_add_samples, promote="keep",
+           ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
            doc="zeros(shape) with g added at [spec]; repeated indices accumulate"))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
            _concat_samples, promote="same", doc="concatenate along axis"))
@@ -1248,7 +1249,7 @@ def _reduce(E, loss, reduction):
     if reduction == "mean":
         return _mean(E, loss)
     if reduction == "sum":
-        return E.sum(loss)
+        return E.sum(loss, axes=None, keepdims=False)
     if reduction == "none":
         return loss
     raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -1319,10 +1320,10 @@ def _nll_loss(E, logp, target, reduction="mean", ignore_index=-100):
     loss = E.neg(E.mul(picked, weight))
     if reduction == "none":
         return loss
-    total = E.sum(loss)
+    total = E.sum(loss, axes=None, keepdims=False)
     if reduction == "sum":
         return total
-    return E.div(total, E.sum(weight))
+    return E.div(total, E.sum(weight, axes=None, keepdims=False))
 
 
 def _nll_pick(E, logp, target, ignore_index):
@@ -1346,7 +1347,7 @@ def _vjp_nll(E, ctx, g):
     keep = E.ne(target, ignore_index)
     weight = E.cast(keep, dtype=_short(ctx.dtypes[0]))
     if reduction == "mean":
-        g = E.div(g, E.sum(weight))
+        g = E.div(g, E.sum(weight, axes=None, keepdims=False))
     gw = E.neg(E.mul(E.broadcast_to(g, ctx.shapes[1]), weight))
     safe_target = E.where(keep, target, 0)
     if len(shape) == 2:

@@ -225,6 +225,8 @@ def _record(entry, args, datas, attrs, out, needs, compute, name):
     node.out = None
     node.out_version = None
     saves = entry.saves if entry.vjp is not None else range(len(args))
+    if "rest" in saves:
+        saves = [s for s in saves if s != "rest"] + list(range(1, len(args)))
     saved = [None] * len(args)
     versions = []
     for s in saves:

@@ -319,6 +319,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     (only of `inputs` when given); otherwise the gradients of `inputs` are
     returned (``autograd.grad``), None for unused inputs.
     """
+    # vjp rules meet 0 * inf and friends at singular points (pow at 0); like
+    # PyTorch, say nothing and let the values speak.
+    with np.errstate(all="ignore"):
+        return _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused)
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused):
     from tracegrad._tensor import Tensor, wrap
 
     buffers: dict = {}
