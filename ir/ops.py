@@ -127,6 +127,12 @@ class Op:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
         return self.node_name(shapes, **attrs) if callable(self.node_name) else self.node_name
 
+    def saves_expanded(self, n_inputs: int) -> tuple:
+        """`saves` with ``"rest"`` spelled out for a call with `n_inputs` inputs."""
+        if "rest" not in self.saves:
+            return self.saves
+        return tuple(s for s in self.saves if s != "rest") + tuple(range(1, n_inputs))
+
     def infer(self, types, attrs: dict) -> TensorType:
         """Output type for input types and attrs (raises ShapeError)."""
         return self.type_rule(tuple(types), **attrs)
@@ -141,9 +147,12 @@ class Composite:
     """An op written with primitives.
 
     `decompose(E, *args, **attrs)` builds it from primitives with any
-    :class:`Emitter`.  `vjp` (optional) is a closed-form vjp rule with the
-    same signature as a primitive's; without it the gradient is the one of
-    the decomposition.
+    :class:`Emitter`; it is the definition the compiler and the tests use.
+    `vjp` (optional) is a closed-form vjp rule with the same signature as a
+    primitive's; without it the gradient is the one of the decomposition.
+    `fused` (optional) is a direct numpy version for eager mode, where one
+    composite is one node and per-primitive dispatch would dominate small
+    tensors; the generic tests hold it equal to the decomposition.
     """
 
     name: str
@@ -157,9 +166,20 @@ class Composite:
     promote: str = "same"
     promote_args: tuple[int, ...] | None = None
     doc: str = ""
+    fused: Callable | None = None
 
     kind = "composite"
     view = False
+
+    def saves_expanded(self, n_inputs: int) -> tuple:
+        """What the eager node keeps: `saves`, or every input when the gradient comes from the decomposition."""
+        return self.saves if self.vjp is not None else tuple(range(n_inputs))
+
+    def impl(self, *args, **attrs):
+        """Numpy evaluation: the fused version when there is one, else the decomposition."""
+        if self.fused is not None:
+            return self.fused(*args, **attrs)
+        return self.decompose(NUMPY, *args, **attrs)
 
     def eager_name(self, shapes, attrs: dict) -> str:
         return self.node_name(shapes, **attrs) if callable(self.node_name) else self.node_name
@@ -607,13 +627,13 @@ def _reduce_rule_for(name):
 
 def _sum_impl(x, axes=None, keepdims=False):
     ax = normalize_axes(axes, x.ndim) if axes is not None else None
-    dtype = None if x.dtype.kind == "f" else np.int64
-    return np.asarray(np.sum(x, axis=ax, keepdims=keepdims, dtype=dtype))
+    dtype = x.dtype if x.dtype.kind == "f" else np.int64
+    return np.asarray(np.add.reduce(x, axis=ax, keepdims=keepdims, dtype=dtype))
 
 
 def _max_impl(x, axes=None, keepdims=False):
     ax = normalize_axes(axes, x.ndim) if axes is not None else None
-    return np.asarray(np.max(x, axis=ax, keepdims=keepdims))
+    return np.asarray(np.maximum.reduce(x, axis=ax, keepdims=keepdims))
 
 
 def _vjp_sum(E, ctx, g):
@@ -809,6 +829,14 @@ def _broadcast_rule(types, shape):
                 f"({n}) at non-singleton dimension {lead + i}.  Target sizes: {_fmt_shape(shape)}.  "
                 f"Tensor sizes: {_fmt_shape(x.shape)}")
     return TensorType(x.dtype, shape)
+
+
+def _broadcast_impl(x, shape):
+    # np.full is several times cheaper than a broadcast view for small arrays (eager
+    # backward spreads scalars this way); large ones stay views.
+    if math.prod(shape) <= 1024:
+        return np.full(shape, x, dtype=x.dtype)
+    return np.broadcast_to(x, shape)
 
 
 def _vjp_broadcast(E, ctx, g):
@@ -1075,7 +1103,7 @@ def _make_table() -> dict[str, Op]:
     add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm), lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
            doc="permute axes"))
-    add(Op("broadcast", 1, ("shape",), "shape", lambda x, shape: np.broadcast_to(x, shape), _broadcast_rule, _vjp_broadcast, (),
+    add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
            doc="broadcast to shape (numpy rules)"))
     add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
@@ -1257,7 +1285,7 @@ def _reduce(E, loss, reduction):
 
 def _unreduce_loss(E, g, shape, reduction):
     if reduction == "mean":
-        return E.broadcast_to(E.div(g, float(max(int(np.prod(shape)), 1))), shape)
+        return E.broadcast_to(E.div(g, float(max(math.prod(shape), 1))), shape)
     if reduction == "sum":
         return E.broadcast_to(g, shape)
     return g
@@ -1400,10 +1428,37 @@ def _norm_samples(rng, dtype):
     return out
 
 
+def _np_reduce(loss, reduction):
+    if reduction == "mean":
+        return np.asarray(loss.mean(dtype=loss.dtype)) if loss.size else np.asarray(np.nan, loss.dtype)
+    if reduction == "sum":
+        return np.asarray(loss.sum(dtype=loss.dtype))
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _fused_bce_logits(z, t, reduction="mean"):
+    with np.errstate(over="ignore"):
+        loss = (1 - t) * z + np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0)
+    return _np_reduce(loss.astype(z.dtype, copy=False), reduction)
+
+
+def _fused_mse(x, t, reduction="mean"):
+    d = x - t
+    return _np_reduce(d * d, reduction)
+
+
+def _fused_mean(x, axes=None, keepdims=False):
+    ax = normalize_axes(axes, x.ndim) if axes is not None else None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.mean(x, axis=ax, keepdims=keepdims, dtype=x.dtype))
+
+
 def _make_composites() -> dict[str, Composite]:
     c = [
         Composite("mean", 1, ("axes", "keepdims"), _mean, _mean_name, _reduce_samples, vjp=_vjp_mean,
-                  promote="keep", doc="mean over axes"),
+                  promote="keep", doc="mean over axes", fused=_fused_mean),
         Composite("softplus", 1, ("beta", "threshold"), _softplus, "SoftplusBackward0",
                   lambda rng, dt: [Sample((_u(rng, (3, 4), dt, -5, 5),), {"beta": 1.0, "threshold": 20.0}),
                                    Sample((_u(rng, (6,), dt, -5, 5),), {"beta": 2.0, "threshold": 3.0})],
@@ -1423,12 +1478,13 @@ def _make_composites() -> dict[str, Composite]:
                                    Sample((_u(rng, (5,), dt),), {"min": None, "max": 0.5})],
                   vjp=_vjp_clamp, saves=(0,), promote="keep", doc="min(max(x, min), max)"),
         Composite("mse_loss", 2, ("reduction",), _mse_loss, "MseLossBackward0", _loss_samples("mse"),
-                  vjp=_vjp_mse, saves=(0, 1), doc="mean squared error"),
+                  vjp=_vjp_mse, saves=(0, 1), doc="mean squared error", fused=_fused_mse),
         Composite("binary_cross_entropy", 2, ("reduction",), _bce, "BinaryCrossEntropyBackward0",
                   _loss_samples("bce"), vjp=_vjp_bce, saves=(0, 1), doc="BCE on probabilities"),
         Composite("binary_cross_entropy_with_logits", 2, ("reduction",), _bce_logits,
                   "BinaryCrossEntropyWithLogitsBackward0", _loss_samples("bce_logits"),
-                  vjp=_vjp_bce_logits, saves=(0, 1), doc="BCE on logits, stable for large |z|"),
+                  vjp=_vjp_bce_logits, saves=(0, 1), doc="BCE on logits, stable for large |z|",
+                  fused=_fused_bce_logits),
         Composite("nll_loss", 2, ("reduction", "ignore_index"), _nll_loss, "NllLossBackward0",
                   _loss_samples("nll"), vjp=_vjp_nll, saves=(1,), promote="keep",
                   doc="negative log-likelihood of class indices"),
@@ -1445,4 +1501,18 @@ COMPOSITES: dict[str, Composite] = _make_composites()
 TABLE: dict[str, Op | Composite] = {**OPS, **COMPOSITES}
 
 _install_op_methods(TABLE)
+
+
+def _install_numpy_fast_paths() -> None:
+    # Eager backward calls these methods in its inner loop; binding each
+    # primitive's impl directly skips the name look-up of `apply`.
+    for name, entry in OPS.items():
+        def method(self, *args, _impl=entry.impl, **attrs):
+            out = _impl(*args, **attrs)
+            return out if type(out) is np.ndarray else np.asarray(out)
+        method.__name__ = name
+        setattr(NumpyEmitter, name, method)
+
+
+_install_numpy_fast_paths()
 NUMPY = NumpyEmitter()

@@ -166,70 +166,84 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
     """
     policy = entry.promote
     compute = None
-    if policy == "keep":
+    if policy == "keep" or policy == "sum":
         datas = [a._data if isinstance(a, Tensor) else _to_array(a) for a in args]
     else:
         idxs = entry.promote_args
         if idxs is None:
-            idxs = range(len(args))
             a0 = args[0]
-            # Fast path: tensors of one dtype need no promotion.
-            if (len(args) == 2 and isinstance(a0, Tensor) and isinstance(args[1], Tensor)
-                    and a0._data.dtype == args[1]._data.dtype):
+            # Fast path: tensors of one dtype need no promotion and no conversion.
+            if isinstance(a0, Tensor):
                 compute = a0._data.dtype
+                datas = [a0._data]
+                for a in args[1:]:
+                    if isinstance(a, Tensor) and a._data.dtype == compute:
+                        datas.append(a._data)
+                    else:
+                        compute = None
+                        break
+                if compute is not None and policy == "float" and compute.kind != "f":
+                    compute = None
+            idxs = range(len(args))
         if compute is None:
             compute = _compute_dtype(args, idxs)
-        if policy == "float" and category(compute) != 2:
-            compute = default_float_np()
-        datas = list(args)
-        for i in idxs:
-            datas[i] = _to_array(args[i], compute)
-        for i in range(len(args)):
-            if i not in idxs:
-                datas[i] = _to_array(args[i])
+            if policy == "float" and category(compute) != 2:
+                compute = default_float_np()
+            datas = [_to_array(a, compute) if i in idxs else _to_array(a) for i, a in enumerate(args)]
     try:
-        if type(entry) is Composite:
-            out = entry.decompose(NUMPY, *datas, **attrs)
-        else:
-            out = entry.impl(*datas, **attrs)
+        out = entry.impl(*datas, **attrs)
     except (ValueError, ShapeError, IndexError) as err:
         raise _op_error(entry, datas, attrs, err) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
 
     node = None
-    if STATE.enabled and entry.differentiable:
-        needs = tuple(isinstance(a, Tensor) and (a.grad_fn is not None or a._requires_grad) for a in args)
-        if True in needs and out.dtype.kind == "f":
-            node = _record(entry, args, datas, attrs, out, needs, compute, name)
-    t = wrap(out, node)
-    if entry.view and node is None and out.base is not None and isinstance(args[0], Tensor):
-        t._version = args[0]._version  # a view shares its base's version counter, as in PyTorch
-    return t
+    if STATE.enabled and entry.differentiable and out.dtype.kind == "f":
+        needs = []
+        wanted = False
+        for a in args:
+            need = isinstance(a, Tensor) and (a.grad_fn is not None or a._requires_grad)
+            needs.append(need)
+            wanted = wanted or need
+        if wanted:
+            node = _record(entry, args, datas, attrs, out, tuple(needs), compute, name)
+    version = None
+    if entry.view and out.base is not None and isinstance(args[0], Tensor):
+        version = args[0]._version  # a view shares its base's version counter, as in PyTorch
+    return wrap(out, node, version)
+
+
+_NO_EDGE = (None, 0)
 
 
 def _record(entry, args, datas, attrs, out, needs, compute, name):
-    shapes = tuple(d.shape for d in datas)
+    shapes, dtypes, edges = [], [], []
+    for a, d in zip(args, datas):
+        shapes.append(d.shape)
+        if isinstance(a, Tensor):
+            dtypes.append(a._data.dtype)
+            edges.append(a._edge())
+        else:
+            dtypes.append(d.dtype)
+            edges.append(_NO_EDGE)
+    shapes = tuple(shapes)
     cls = node_class(name or entry.eager_name(shapes, attrs), OpNode)
     node = cls.__new__(cls)
     node.entry = entry
     node.attrs = attrs
-    node.next_functions = tuple(_edge(a) for a in args)
+    node.next_functions = tuple(edges)
     node._seq = next(_sequence)
     node._pre_hooks = node._post_hooks = node._retained = None
     node.shapes = shapes
-    node.dtypes = tuple(a._data.dtype if isinstance(a, Tensor) else d.dtype for a, d in zip(args, datas))
+    node.dtypes = tuple(dtypes)
     node.compute_dtype = compute
     node.needs = needs
     node.freed = False
     node.out = None
     node.out_version = None
-    saves = entry.saves if entry.vjp is not None else range(len(args))
-    if "rest" in saves:
-        saves = [s for s in saves if s != "rest"] + list(range(1, len(args)))
     saved = [None] * len(args)
     versions = []
-    for s in saves:
+    for s in entry.saves_expanded(len(args)):
         if s == "out":
             node.out = out
         else:
@@ -244,20 +258,23 @@ def _record(entry, args, datas, attrs, out, needs, compute, name):
     return node
 
 
-def wrap(data: np.ndarray, grad_fn=None) -> "Tensor":
-    """A Tensor around `data` (no copy), produced by `grad_fn` if given."""
+def wrap(data: np.ndarray, grad_fn=None, version=None) -> "Tensor":
+    """A Tensor around `data` (no copy), produced by `grad_fn` if given.
+
+    `version` is a version counter to share (views share their base's).
+    """
     t = _new_tensor(Tensor)
     t._data = data
     t.grad_fn = grad_fn
     t._requires_grad = False
     t._grad = None
-    t._version = [0]
+    t._version = [0] if version is None else version
     t._output_nr = 0
     t._retains_grad = False
     t._hooks = None
     t._acc = None
     if grad_fn is not None and grad_fn.out is not None:
-        grad_fn.out_version = (t._version, 0)
+        grad_fn.out_version = (t._version, t._version[0])
     return t
 
 
@@ -541,11 +558,10 @@ class Tensor:
         return (None, 0)
 
     def _accumulator(self) -> AccumulateGrad:
-        acc = self._acc() if self._acc is not None else None
+        acc = self._acc
         if acc is None:
-            acc = AccumulateGrad(self)
+            acc = self._acc = AccumulateGrad(self)
             acc._pre_hooks = self._hooks
-            self._acc = weakref.ref(acc)
         return acc
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
@@ -554,8 +570,7 @@ class Tensor:
         `gradient` is required for non-scalar tensors; a gradient of another
         dtype is cast to this tensor's dtype.
         """
-        from tracegrad.autograd import backward
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+        _autograd_backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def retain_grad(self) -> None:
         """Make a non-leaf tensor keep its ``.grad`` after backward."""
@@ -577,9 +592,8 @@ class Tensor:
             return self.grad_fn._add_pre_hook(self._output_nr, hook)
         if self._hooks is None:
             self._hooks = []
-            acc = self._acc() if self._acc is not None else None
-            if acc is not None:
-                acc._pre_hooks = self._hooks
+            if self._acc is not None:
+                self._acc._pre_hooks = self._hooks
         entry = (0, hook)
         self._hooks.append(entry)
         from tracegrad.autograd.graph import _RemovableHandle
@@ -1223,3 +1237,14 @@ class _Device:
 
 
 _CPU = _Device()
+
+
+def _link_engine() -> None:
+    from tracegrad.autograd import graph
+    graph.Tensor = Tensor
+    graph.wrap = wrap
+    graph.TENSOR_EMITTER = TENSOR_EMITTER
+
+
+_link_engine()
+from tracegrad.autograd import backward as _autograd_backward  # noqa: E402  (needs Tensor defined)

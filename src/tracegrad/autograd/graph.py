@@ -14,7 +14,9 @@ sequence (a node is always created after the nodes it depends on), so a
 from __future__ import annotations
 
 import itertools
+import operator
 import re
+import weakref
 
 import numpy as np
 
@@ -29,6 +31,9 @@ FREED_MESSAGE = (
     "or if you need to access saved tensors after calling backward.")
 
 _sequence = itertools.count()
+
+# Bound by tracegrad._tensor once it has loaded (it imports this module first).
+Tensor = wrap = TENSOR_EMITTER = None
 
 
 class Node:
@@ -150,7 +155,6 @@ class OpNode(Node):
         if self.out_version is not None and self.out_version[0][0] != self.out_version[1]:
             raise version_error(self.out.shape, self.out.dtype, self, self.out_version[0][0],
                                 self.out_version[1])
-        from tracegrad._tensor import Tensor, wrap
         cd = self.compute_dtype
         args = []
         for a in self.saved:
@@ -173,7 +177,7 @@ class OpNode(Node):
         args, out = self._unpack(create_graph)
         entry = self.entry
         if create_graph:
-            from tracegrad._tensor import TENSOR_EMITTER as E
+            E = TENSOR_EMITTER
         else:
             E = NUMPY
         ctx = VjpContext(args, out, self.shapes, self.dtypes, self.needs, self.attrs)
@@ -209,7 +213,6 @@ class OpNode(Node):
 
 def _decomposition_vjp(entry: Composite, ctx, g, create_graph):
     """Gradient of a composite without a closed-form vjp: differentiate its decomposition."""
-    from tracegrad._tensor import TENSOR_EMITTER, Tensor, wrap
     from tracegrad.autograd.grad_mode import enable_grad
     if create_graph:
         inputs = list(ctx.args)
@@ -233,12 +236,16 @@ def _decomposition_vjp(entry: Composite, ctx, g, create_graph):
 
 
 class AccumulateGrad(Node):
-    """The node that adds a gradient into a leaf tensor's ``.grad``."""
+    """The node that adds a gradient into a leaf tensor's ``.grad``.
 
-    __slots__ = ("variable",)
+    The leaf owns its accumulator and the accumulator refers back weakly, so
+    one accumulator serves every graph built on the leaf without a cycle.
+    """
+
+    __slots__ = ("_variable",)
 
     def __init__(self, variable):
-        self.variable = variable
+        self._variable = weakref.ref(variable)
         self.next_functions = ()
         self._seq = -1  # runs after every node that can feed it
         self._pre_hooks = None
@@ -248,9 +255,15 @@ class AccumulateGrad(Node):
     def __repr__(self):
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
+    @property
+    def variable(self):
+        """The leaf tensor this node accumulates into."""
+        return self._variable()
+
     def _accumulate(self, g, create_graph):
-        var = self.variable
-        from tracegrad._tensor import Tensor, wrap
+        var = self._variable()
+        if var is None:
+            return
         if create_graph:
             g_t = g if isinstance(g, Tensor) else wrap(g)
             if g_t._data.dtype != var._data.dtype:
@@ -262,7 +275,8 @@ class AccumulateGrad(Node):
         old = var._grad
         if old is None:
             # A copy: gradient buffers may be shared between inputs (add passes g to both).
-            var._grad = wrap(np.array(np.broadcast_to(g, var._data.shape), dtype=var._data.dtype))
+            var._grad = wrap(np.array(g, dtype=var._data.dtype) if g.shape == var._data.shape else
+                             np.full(var._data.shape, g, dtype=var._data.dtype))
         elif old.requires_grad:
             var._grad = old + wrap(g)
         else:
@@ -271,7 +285,6 @@ class AccumulateGrad(Node):
 
 
 def _apply_pre_hooks(node, grads, create_graph):
-    from tracegrad._tensor import Tensor, wrap
     for output_nr, fn in list(node._pre_hooks or ()):
         if output_nr is None:
             wrapped = tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g)) for g in grads)
@@ -291,7 +304,6 @@ def _apply_pre_hooks(node, grads, create_graph):
 
 
 def _store_retained(node, grads, create_graph):
-    from tracegrad._tensor import wrap
     for output_nr, ref in list(node._retained.items()):
         t = ref()
         g = grads[output_nr]
@@ -303,6 +315,9 @@ def _store_retained(node, grads, create_graph):
             t._grad = wrap(np.array(g, dtype=t._data.dtype))
         else:
             t._grad = wrap(t._grad._data + g)
+
+
+_seq_of = operator.attrgetter("_seq")
 
 
 def _add(a, b):
@@ -326,7 +341,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused):
-    from tracegrad._tensor import Tensor, wrap
 
     buffers: dict = {}
     starts = []
@@ -351,7 +365,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
             if nxt is not None and nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)
-    nodes.sort(key=lambda n: n._seq, reverse=True)
+    if len(nodes) > 1:
+        nodes.sort(key=_seq_of, reverse=True)
 
     targets = None
     results = None
@@ -400,7 +415,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
             if accumulate:
                 node._accumulate(grads[0], create_graph)
             continue
-        if all(g is None for g in grads):
+        if not any(g is not None for g in grads) if len(grads) > 1 else grads[0] is None:
             continue
         if create_graph:
             grads = [g if g is None or isinstance(g, Tensor) else wrap(g) for g in grads]
@@ -434,7 +449,6 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
 
 def _accumulate_target(t, g, create_graph):
     """``backward(inputs=...)`` on a non-leaf: its ``.grad`` is filled like a leaf's."""
-    from tracegrad._tensor import wrap
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:
