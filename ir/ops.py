@@ -100,9 +100,12 @@ class Op:
       samples     ``samples(rng, dtype) -> list[Sample]`` for the generic tests.
       promote     dtype policy: "same" (common dtype in and out), "float" (ints become the
                   default float), "compare" (common dtype in, bool out), "sum" (ints widen to
-                  int64), "keep" (no promotion; inputs taken as they are).
+                  int64), "keep" (no promotion; inputs taken as they are), "match" (no
+                  promotion; the inputs must already share a dtype).
       promote_args  indices of inputs that take part in promotion (default: all).
       view        the numpy impl may return a view of input 0 (reshape, transpose, basic indexing).
+      grad_args   positions of inputs that can ever carry a gradient (None: all); index arrays,
+                  conditions and targets are left out, as PyTorch leaves them out of next_functions.
       kernel      scalar expression template for elementwise code generation, ``{0}``, ``{1}``.
       doc         one line for the generated op reference.
     """
@@ -122,6 +125,7 @@ class Op:
     view: bool = False
     kernel: str | None = None
     doc: str = ""
+    grad_args: tuple[int, ...] | None = None
 
     def eager_name(self, shapes, attrs: dict) -> str:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
@@ -167,6 +171,7 @@ class Composite:
     promote_args: tuple[int, ...] | None = None
     doc: str = ""
     fused: Callable | None = None
+    grad_args: tuple[int, ...] | None = None
 
     kind = "composite"
     view = False
@@ -251,7 +256,7 @@ class Emitter:
 
 def _install_op_methods(table: dict) -> None:
     for name in table:
-        if hasattr(Emitter, name) and name not in ("sum", "max"):
+        if hasattr(Emitter, name) and name not in ("sum", "max", "min"):
             raise RuntimeError(f"op name {name!r} clashes with an Emitter helper")
 
         def method(self, *args, _name=name, **attrs):
@@ -281,25 +286,26 @@ def _fmt_shape(shape) -> str:
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """numpy/PyTorch broadcasting of shapes, with PyTorch's error text."""
-    out = list(shapes[0])
+    """numpy/PyTorch broadcasting of shapes, with PyTorch's error text (checked from the last dim)."""
+    out = tuple(shapes[0])
     for other in shapes[1:]:
-        a, b = out, list(other)
+        a, b = out, tuple(other)
         n = max(len(a), len(b))
-        a = [1] * (n - len(a)) + a
-        b = [1] * (n - len(b)) + b
-        res = []
-        for i, (x, y) in enumerate(zip(a, b)):
+        a = (1,) * (n - len(a)) + a
+        b = (1,) * (n - len(b)) + b
+        res = [0] * n
+        for i in range(n - 1, -1, -1):
+            x, y = a[i], b[i]
             if x == y or y == 1:
-                res.append(x)
+                res[i] = x
             elif x == 1:
-                res.append(y)
+                res[i] = y
             else:
                 raise ShapeError(
                     f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
                     f"at non-singleton dimension {i}")
-        out = res
-    return tuple(out)
+        out = tuple(res)
+    return out
 
 
 def normalize_axes(axes, ndim: int) -> tuple[int, ...]:
@@ -493,6 +499,21 @@ def _vjp_sqrt(E, ctx, g):
     return (E.div(g, E.mul(ctx.out, 2.0)),)
 
 
+def _vjp_sign(E, ctx, g):
+    return (E.mul(g, 0.0),)
+
+
+def _vjp_floor_divide(E, ctx, g):
+    return (E.mul(g, 0.0) if ctx.needs[0] else None, E.mul(g, 0.0) if ctx.needs[1] else None)
+
+
+def _vjp_remainder(E, ctx, g):
+    x, y = ctx.args
+    # x - y * floor(x / y): the floor is piecewise constant.
+    gy = E.neg(E.mul(g, E.floor_divide(x, y))) if ctx.needs[1] else None
+    return (g, gy)
+
+
 def _vjp_where(E, ctx, g):
     c = ctx.args[0]
     return (None,
@@ -552,7 +573,7 @@ _ELEMENTWISE = [
     ("mul", 2, np.multiply, _vjp_mul, (0, 1), "MulBackward0", _binary_samples(_u), "same", "{0} * {1}"),
     ("div", 2, _quiet(np.true_divide), _vjp_div, (0, 1), "DivBackward0",
      _binary_samples(_u, _away_from_zero), "float", "{0} / {1}"),
-    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1, "out"), _pow_name, _pow_samples, "same", "{0} ** {1}"),
+    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1), _pow_name, _pow_samples, "same", "{0} ** {1}"),
     ("maximum", 2, np.maximum, _vjp_maximum, (0, 1), "MaximumBackward0", _minmax_samples, "same",
      "max({0}, {1})"),
     ("minimum", 2, np.minimum, _vjp_minimum, (0, 1), "MinimumBackward0", _minmax_samples, "same",
@@ -577,11 +598,18 @@ _ELEMENTWISE = [
      "abs({0})"),
     ("sqrt", 1, _quiet(np.sqrt), _vjp_sqrt, ("out",), "SqrtBackward0", _unary_samples(_pos), "float",
      "sqrt({0})"),
+    ("sign", 1, np.sign, _vjp_sign, (), "SignBackward0", _unary_samples(_away_from_zero), "same",
+     "sign({0})"),
+    ("floor_divide", 2, _quiet(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
+     _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
+     "{0} // {1}"),
+    ("remainder", 2, _quiet(np.remainder), _vjp_remainder, (0, 1), "RemainderBackward0",
+     _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
+     "{0} % {1}"),
 ]
 
 _NONDIFF_ELEMENTWISE = [
     # name, arity, impl, node name, promote, kernel
-    ("sign", 1, np.sign, "SignBackward0", "same", "sign({0})"),
     ("eq", 2, np.equal, "EqBackward0", "compare", "{0} == {1}"),
     ("ne", 2, np.not_equal, "NeBackward0", "compare", "{0} != {1}"),
     ("lt", 2, np.less, "LtBackward0", "compare", "{0} < {1}"),
@@ -634,6 +662,15 @@ def _sum_impl(x, axes=None, keepdims=False):
 def _max_impl(x, axes=None, keepdims=False):
     ax = normalize_axes(axes, x.ndim) if axes is not None else None
     return np.asarray(np.maximum.reduce(x, axis=ax, keepdims=keepdims))
+
+
+def _min_impl(x, axes=None, keepdims=False):
+    ax = normalize_axes(axes, x.ndim) if axes is not None else None
+    return np.asarray(np.minimum.reduce(x, axis=ax, keepdims=keepdims))
+
+
+def _min_name(shapes, axes=None, keepdims=False):
+    return "MinBackward1" if axes is None else "AminBackward0"
 
 
 def _vjp_sum(E, ctx, g):
@@ -698,12 +735,14 @@ def _argmax_impl(x, axis=None, keepdims=False):
 
 def _matmul_rule(types, **_):
     a, b = types
-    if a.dtype != b.dtype:
-        names = {np.dtype("float64"): "double", np.dtype("float32"): "float",
-                 np.dtype("int64"): "long", np.dtype("int32"): "int"}
-        raise ShapeError(f"expected m1 and m2 to have the same dtype, but got: "
-                         f"{names.get(a.dtype, a.dtype)} != {names.get(b.dtype, b.dtype)}")
     sa, sb = a.shape, b.shape
+    if a.dtype != b.dtype:
+        names = {np.dtype("float64"): "Double", np.dtype("float32"): "Float",
+                 np.dtype("int64"): "Long", np.dtype("int32"): "Int"}
+        na, nb = names.get(a.dtype, str(a.dtype)), names.get(b.dtype, str(b.dtype))
+        if len(sa) == 1 and len(sb) == 1:
+            raise ShapeError(f"dot : expected both vectors to have same dtype, but found {na} and {nb}")
+        raise ShapeError(f"expected m1 and m2 to have the same dtype, but got: {na.lower()} != {nb.lower()}")
     if not sa or not sb:
         raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are "
                          f"{len(sa)}D and {len(sb)}D")
@@ -732,6 +771,9 @@ def _matmul_rule(types, **_):
             rows = int(np.prod(sa[:-1]))
             raise ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{sa[-1]}), vec ({sb[0]})")
         return TensorType(a.dtype, sa[:-1])
+    if len(sb) == 2 and sa[-1] != sb[0]:
+        rows = int(np.prod(sa[:-1]))  # PyTorch folds the batch of a into rows
+        raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{sa[-1]} and {sb[0]}x{sb[1]})")
     batch = broadcast_shapes(sa[:-2], sb[:-2])
     if sa[-1] != sb[-2]:
         raise ShapeError(f"Expected size for first two dimensions of batch2 tensor to be: "
@@ -1085,19 +1127,25 @@ def _make_table() -> dict[str, Op]:
                    _binary_samples(lambda r, s, d: r.uniform(size=s) < 0.5))
         add(Op(name, arity, (), "elementwise", impl, rule, None, (), node, gen, promote=promote,
                kernel=kernel, doc=f"elementwise {name} (no gradient)"))
+    add(Op("detach", 1, (), "elementwise", lambda x: x, _elementwise_rule, None, (), "DetachBackward0",
+           _unary_samples(_u), promote="keep", kernel="{0}",
+           doc="identity that stops gradients (detach, .data, no_grad regions)"))
     add(Op("where", 3, (), "elementwise", np.where, _where_rule, _vjp_where, (0,), "WhereBackward0",
            _cond_samples, promote="same", promote_args=(1, 2), kernel="{1} if {0} else {2}",
-           doc="select x where cond else y"))
+           doc="select x where cond else y", grad_args=(1, 2)))
     add(Op("sum", 1, ("axes", "keepdims"), "reduction", _sum_impl, _reduce_rule_for("sum"), _vjp_sum, (),
            _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)"))
     add(Op("max", 1, ("axes", "keepdims"), "reduction", _max_impl, _reduce_rule_for("max"), _vjp_max,
            (0, "out"), _max_name, _max_samples, promote="keep",
            doc="maximum over axes; ties share the gradient"))
+    add(Op("min", 1, ("axes", "keepdims"), "reduction", _min_impl, _reduce_rule_for("max"), _vjp_max,
+           (0, "out"), _min_name, _max_samples, promote="keep",
+           doc="minimum over axes; ties share the gradient"))
     add(Op("argmax", 1, ("axis", "keepdims"), "reduction", _argmax_impl, _argmax_rule, None, (),
            "ArgmaxBackward0", lambda rng, dt: [Sample((_u(rng, (3, 4), dt),), {"axis": 1, "keepdims": False})],
            promote="keep", doc="index of the maximum (no gradient)"))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
-           _matmul_samples, promote="keep", doc="torch.matmul / numpy.matmul semantics"))
+           _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics"))
     add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (), "ViewBackward0",
            _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
     add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm), lambda t, perm: _transpose_rule(t, perm),
@@ -1110,10 +1158,10 @@ def _make_table() -> dict[str, Op]:
            _cast_samples, promote="keep", kernel="{0}", doc="convert element type"))
     add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
-           doc="x[spec] with int, slice, None, Ellipsis and integer-array items"))
+           doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,)))
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
-           doc="zeros(shape) with g added at [spec]; repeated indices accumulate"))
+           doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,)))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
            _concat_samples, promote="same", doc="concatenate along axis"))
     return table
@@ -1487,7 +1535,7 @@ def _make_composites() -> dict[str, Composite]:
                   fused=_fused_bce_logits),
         Composite("nll_loss", 2, ("reduction", "ignore_index"), _nll_loss, "NllLossBackward0",
                   _loss_samples("nll"), vjp=_vjp_nll, saves=(1,), promote="keep",
-                  doc="negative log-likelihood of class indices"),
+                  doc="negative log-likelihood of class indices", grad_args=(0,)),
         Composite("stack", None, ("axis",), _stack, "StackBackward0",
                   lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
                   promote="same", doc="stack along a new axis"),

@@ -62,3 +62,14 @@ class TensorType(NamedTuple):
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion of two dtypes: a higher category wins outright
+    (int32 with float32 is float32, where numpy would say float64)."""
+    if a == b:
+        return a
+    ca, cb = _CATEGORY[a], _CATEGORY[b]
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)

@@ -340,6 +340,41 @@ def test_grad_of_leaf_or_retained_non_leaf_does_not_warn():
         assert torch.ones(2).grad is None
 
 
+def test_backward_with_create_graph_warns_about_reference_cycle():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(UserWarning, match=re.escape(
+            "Using backward() with create_graph=True will create a reference cycle between the parameter and its "
+            "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
+            "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters "
+            "to None after use to break the cycle and avoid the leak.")):
+        (x ** 3).sum().backward(create_graph=True)
+    np.testing.assert_array_equal(x.grad.detach().numpy(), [3.0, 12.0])
+
+
+def test_T_of_non_matrix_warns():
+    with pytest.warns(UserWarning, match=re.escape(
+            "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated and it will "
+            "throw an error in a future release. Consider `x.mT` to transpose batches of matrices or "
+            "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.")):
+        t = torch.ones(3).T
+    assert t.shape == (3,)
+
+
+def test_T_of_matrix_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.ones(2, 3).T.shape == (3, 2)
+
+
+def test_tensor_of_tensor_warns():
+    src = torch.tensor([1.0, 2.0])
+    with pytest.warns(UserWarning, match=re.escape(
+            "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+            "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).")):
+        c = torch.tensor(src)
+    assert c.tolist() == [1.0, 2.0]
+
+
 # --------------------------------------------------------------------------
 # Broadcasting and matmul shape errors (with the context line)
 # --------------------------------------------------------------------------
@@ -379,6 +414,16 @@ def test_broadcast_mismatch_div_with_grad():
         a / b
     assert_first_line(ei, "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1")
     assert_context(ei, "div", ["[2, 3]", "[3, 2]"], line)
+
+
+def test_broadcast_mismatch_reports_trailing_dimension_first():
+    # Several dimensions mismatch: PyTorch names the last one.
+    a, b = torch.ones(2, 3), torch.ones(3, 2)
+    with pytest.raises(RuntimeError) as ei:
+        line = _next_line()
+        a + b
+    assert_first_line(ei, "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1")
+    assert_context(ei, "add", ["[2, 3]", "[3, 2]"], line)
 
 
 def test_broadcast_mismatch_where():

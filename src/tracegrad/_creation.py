@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tracegrad import _dtypes
@@ -40,7 +42,9 @@ def initial_seed() -> int:
 def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
     t = wrap(data)
     if requires_grad:
-        t.requires_grad_(True)
+        if data.dtype.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        t._requires_grad = True
     return t
 
 
@@ -89,6 +93,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     tensor([0.1000, 1.0000], dtype=torch.float64)
     """
     if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
         arr = data._data.copy()
     else:
         if isinstance(data, (list, tuple)):

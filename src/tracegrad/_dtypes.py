@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category
+from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category, promote_types
 
 __all__ = ["dtype", "float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32",
            "int", "int16", "short", "int8", "uint8", "bool", "to_numpy_dtype", "from_numpy_dtype",
@@ -92,17 +92,6 @@ def set_default_dtype(d) -> None:
     if nd.kind != "f":
         raise TypeError("only floating-point types are supported as the default type")
     _DEFAULT[0] = from_numpy_dtype(nd)
-
-
-def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
-    """PyTorch's promotion of two numpy dtypes: a higher category wins outright
-    (int32 with float32 is float32, unlike numpy's float64)."""
-    if a == b:
-        return a
-    ca, cb = category(a), category(b)
-    if ca != cb:
-        return a if ca > cb else b
-    return np.promote_types(a, b)
 
 
 def _combine(higher, lower):

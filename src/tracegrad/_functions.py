@@ -101,7 +101,8 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return tuple(wrap(a) for a in np.nonzero(cond._data))
     if cond._data.dtype != np.bool_:
-        cond = cond.bool()
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{cond.dtype.tensor_type[:-6]}")
     return apply_op(OPS["where"], (cond, input, other))
 
 
@@ -152,26 +153,24 @@ class _Min(_MinMax):
 def return_types_minmax(x: Tensor, dim, keepdim: bool, largest: bool):
     """Values and indices of the max (or min) of `x` along `dim`; the gradient goes to the index."""
     data = x._data
+    name = "MaxBackward0" if largest else "MinBackward0"
+    kind = _Max if largest else _Min
     if data.ndim == 0:
-        idx = np.zeros((), dtype=np.int64)
-        values = x * 1 if not x.requires_grad else apply_op(OPS["reshape"], (x,), {"shape": ()},
-                                                             "MaxBackward0" if largest else "MinBackward0")
-        return (_Max if largest else _Min)(values, wrap(idx))
+        return kind(apply_op(OPS["reshape"], (x,), {"shape": ()}, name), wrap(np.zeros((), dtype=np.int64)))
     d = normalize_axes((dim,), data.ndim)[0]
     if data.shape[d] == 0:
-        raise IndexError(f"max(): Expected reduction dim {d} to have non-zero size.")
-    pick = np.argmax if largest else np.argmin
-    idx = pick(data, axis=d, keepdims=True)
+        raise IndexError(f"{'max' if largest else 'min'}(): Expected reduction dim {d} to have non-zero size.")
+    idx = apply_op(OPS["argmax"], (x if largest else -x,), {"axis": d, "keepdims": True})
     grids = np.indices(idx.shape, sparse=True)
     arrays = [idx if i == d else grids[i] for i in range(data.ndim)]
     spec = (("array",),) * data.ndim
-    values = apply_op(OPS["index"], (x, *arrays), {"spec": spec}, "MaxBackward0" if largest else "MinBackward0")
+    values = apply_op(OPS["index"], (x, *arrays), {"spec": spec}, name)
     indices = idx
     if not keepdim:
         shape = tuple(n for i, n in enumerate(idx.shape) if i != d)
-        values = apply_op(OPS["reshape"], (values,), {"shape": shape}, "MaxBackward0" if largest else "MinBackward0")
+        values = apply_op(OPS["reshape"], (values,), {"shape": shape}, name)
         indices = idx.reshape(shape)
-    return (_Max if largest else _Min)(values, wrap(np.ascontiguousarray(indices)))
+    return kind(values, indices)
 
 
 def max(input, dim=None, keepdim=False):

@@ -21,6 +21,8 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_class, run_backward)
 from tracegrad.ir.ops import (COMPOSITES, NUMPY, OPS, TABLE, Composite, Emitter, IndexingError, ShapeError,
                               normalize_axes)
+from tracegrad._trace import TRACE, concrete_read, detached_ir, trace_op
+from tracegrad.ir.graph import TYPES_ONLY
 from tracegrad.ir.types import BOOL, TensorType, category
 
 __all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER"]
@@ -77,32 +79,12 @@ def _type_of(a) -> TensorType:
     return TensorType(arr.dtype, arr.shape)
 
 
-class _TypeEmitter(Emitter):
-    """Runs type rules only: finds which op of a composite rejects its inputs, and why."""
-
-    def apply(self, name, *args, **attrs):
-        entry = TABLE[name]
-        if isinstance(entry, Composite):
-            return entry.decompose(self, *args, **attrs)
-        types = [a if isinstance(a, TensorType) else _type_of(a) for a in args]
-        return entry.infer(types, attrs)
-
-    def shape(self, x):
-        return tuple(x.shape) if not isinstance(x, TensorType) else x.shape
-
-    def dtype(self, x):
-        return x.dtype
-
-
-_TYPES = _TypeEmitter()
-
-
 def _op_error(entry, datas, attrs, err: Exception) -> Exception:
     """Rebuild a failure of `entry` as PyTorch's error plus the op, shapes and user line."""
     message = None
     error_type = type(err)
     try:
-        _TYPES.apply(entry.name, *[_type_of(d) for d in datas], **attrs)
+        TYPES_ONLY.apply(entry.name, *[_type_of(d) for d in datas], **attrs)
     except (ShapeError, IndexingError) as e:
         message, error_type = str(e), type(e)
     if message is None:
@@ -166,8 +148,10 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
     """
     policy = entry.promote
     compute = None
-    if policy == "keep" or policy == "sum":
+    if policy == "keep" or policy == "sum" or policy == "match":
         datas = [a._data if isinstance(a, Tensor) else _to_array(a) for a in args]
+        if policy == "match" and any(d.dtype != datas[0].dtype for d in datas):
+            raise _op_error(entry, datas, attrs, ValueError("dtype mismatch"))
     else:
         idxs = entry.promote_args
         if idxs is None:
@@ -210,7 +194,12 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
     version = None
     if entry.view and out.base is not None and isinstance(args[0], Tensor):
         version = args[0]._version  # a view shares its base's version counter, as in PyTorch
-    return wrap(out, node, version)
+    t = wrap(out, node, version)
+    if node is not None and node.out is not None:
+        node.out_version = (t._version, t._version[0])
+    if TRACE.builders:
+        t._ir = trace_op(entry, args, datas, attrs, out)
+    return t
 
 
 _NO_EDGE = (None, 0)
@@ -218,14 +207,17 @@ _NO_EDGE = (None, 0)
 
 def _record(entry, args, datas, attrs, out, needs, compute, name):
     shapes, dtypes, edges = [], [], []
-    for a, d in zip(args, datas):
+    grad_args = entry.grad_args
+    for i, (a, d) in enumerate(zip(args, datas)):
         shapes.append(d.shape)
         if isinstance(a, Tensor):
             dtypes.append(a._data.dtype)
-            edges.append(a._edge())
+            if grad_args is None or i in grad_args:
+                edges.append(a._edge())
         else:
             dtypes.append(d.dtype)
-            edges.append(_NO_EDGE)
+            if grad_args is None or i in grad_args:
+                edges.append(_NO_EDGE)
     shapes = tuple(shapes)
     cls = node_class(name or entry.eager_name(shapes, attrs), OpNode)
     node = cls.__new__(cls)
@@ -273,8 +265,7 @@ def wrap(data: np.ndarray, grad_fn=None, version=None) -> "Tensor":
     t._retains_grad = False
     t._hooks = None
     t._acc = None
-    if grad_fn is not None and grad_fn.out is not None:
-        grad_fn.out_version = (t._version, t._version[0])
+    t._ir = None
     return t
 
 
@@ -334,6 +325,8 @@ def parse_index(key, shape):
             dim += 1
         else:
             arr = item._data if isinstance(item, Tensor) else np.asarray(item)
+            if isinstance(item, Tensor) and item._ir is not None and arr.dtype == BOOL:
+                concrete_read(item, arr)  # the positions picked depend on the mask's values
             if arr.dtype == BOOL:
                 mask_shape = arr.shape
                 target = shape[dim:dim + arr.ndim]
@@ -348,7 +341,10 @@ def parse_index(key, shape):
                 dim += arr.ndim
             elif arr.dtype.kind in "iu" or arr.size == 0:
                 spec.append(("array",))
-                arrays.append(arr.astype(np.int64, copy=False))
+                if isinstance(item, Tensor) and item._ir is not None:
+                    arrays.append(item if arr.dtype == np.int64 else item.long())
+                else:
+                    arrays.append(arr.astype(np.int64, copy=False))
                 dim += 1
             else:
                 raise IndexingError("tensors used as indices must be long, int, byte or bool tensors")
@@ -425,7 +421,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad_fn", "_requires_grad", "_grad", "_version", "_output_nr", "_retains_grad",
-                 "_hooks", "_acc", "__weakref__")
+                 "_hooks", "_acc", "_ir", "__weakref__")
     __array_priority__ = 1000
 
     def __new__(cls, *args, **kwargs):
@@ -507,13 +503,17 @@ class Tensor:
                 raise RuntimeError(
                     "you can only change requires_grad flags of leaf variables. If you want to use a computed "
                     "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
-            return
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         if value and self._data.dtype.kind != "f":
-            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place and return self."""
+        if requires_grad and self.grad_fn is None and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if self.grad_fn is not None and requires_grad:
+            return self
         self.requires_grad = requires_grad
         return self
 
@@ -535,7 +535,9 @@ class Tensor:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of {type(value).__name__}")
             if value.shape != self.shape:
-                raise RuntimeError(f"assigned grad has data of a different size")
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of "
+                                   f"size '{list(self.shape)}'. Please ensure that the gradient and the tensor are "
+                                   f"the same size")
         self._grad = value
 
     @property
@@ -601,8 +603,9 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
-        t = wrap(self._data)
-        t._version = self._version
+        t = wrap(self._data, None, self._version)
+        if self._ir is not None:
+            t._ir = detached_ir(self)
         return t
 
     def detach_(self) -> "Tensor":
@@ -614,7 +617,10 @@ class Tensor:
     @property
     def data(self) -> "Tensor":
         """The same data as a tensor that does not require grad (no version tracking)."""
-        return wrap(self._data)
+        t = wrap(self._data)
+        if self._ir is not None:
+            t._ir = detached_ir(self)
+        return t
 
     @data.setter
     def data(self, value: "Tensor") -> None:
@@ -626,6 +632,8 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
+        if self._ir is not None:
+            concrete_read(self, self._data)
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -633,6 +641,8 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
         a = self._data
+        if self._ir is not None:
+            concrete_read(self, a)
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -641,16 +651,22 @@ class Tensor:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item()
+        value = self._data.reshape(()).item()
+        return concrete_read(self, value) if self._ir is not None else value
 
     def tolist(self):
         """The data as (nested) Python lists of numbers."""
-        return self._data.tolist()
+        value = self._data.tolist()
+        return concrete_read(self, value) if self._ir is not None else value
 
     def __float__(self) -> float:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __index__(self) -> int:
@@ -661,7 +677,8 @@ class Tensor:
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()).item())
+        value = bool(self._data.reshape(()).item())
+        return concrete_read(self, value) if self._ir is not None else value
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -698,7 +715,9 @@ class Tensor:
     def __deepcopy__(self, memo):
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                               "protocol at the moment.")
+                               "protocol at the moment.  If you were attempting to deepcopy a module, this may be "
+                               "because of a torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
         t = wrap(self._data.copy())
         t._requires_grad = self._requires_grad
         if self._grad is not None:
@@ -751,13 +770,17 @@ class Tensor:
 
     # ----------------------------------------------------------- arithmetic
     __add__ = _binary("add")
-    __radd__ = _binary("add", reflected=True)
+    __radd__ = _binary("add")  # commutative: PyTorch keeps the tensor first
     __sub__ = _binary("sub")
     __rsub__ = _binary("sub", reflected=True, rnode_name="RsubBackward1")
     __mul__ = _binary("mul")
-    __rmul__ = _binary("mul", reflected=True)
+    __rmul__ = _binary("mul")
+    __floordiv__ = _binary("floor_divide")
+    __rfloordiv__ = _binary("floor_divide", reflected=True)
+    __mod__ = _binary("remainder")
+    __rmod__ = _binary("remainder", reflected=True)
     __truediv__ = _binary("div")
-    __rtruediv__ = _binary("div", reflected=True, rnode_name="DivBackward0")
+    __rtruediv__ = _binary("div", reflected=True, rnode_name="MulBackward0")  # PyTorch: reciprocal * scalar
     __eq__ = _binary("eq")
     __ne__ = _binary("ne")
     __lt__ = _binary("lt")
@@ -800,9 +823,11 @@ class Tensor:
         return apply_op(OPS["abs"], (self,))
 
     def __invert__(self):
-        if self._data.dtype != BOOL:
-            raise TypeError("~ (bitwise not) is only supported on bool tensors")
-        return apply_op(OPS["logical_not"], (self,))
+        if self._data.dtype == BOOL:
+            return apply_op(OPS["logical_not"], (self,))
+        if self._data.dtype.kind in "iu":
+            return wrap(np.invert(self._data))
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
 
     def add(self, other, *, alpha=1):
         """``self + alpha * other``."""
@@ -841,7 +866,7 @@ class Tensor:
         return apply_op(OPS["div"], (1.0, self), _EMPTY, "ReciprocalBackward0")
 
     def rsqrt(self):
-        return self.sqrt().reciprocal()
+        return apply_op(OPS["pow"], (self, -0.5), _EMPTY, "RsqrtBackward0")
 
     for _name in ("eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "logical_and", "logical_or"):
         locals()[_name] = _binary(_name)
@@ -921,15 +946,16 @@ class Tensor:
         if isinstance(dim, Tensor):
             return apply_op(OPS["minimum"], (self, dim))
         if dim is None:
-            return -apply_op(OPS["max"], (-self,), {"axes": None, "keepdims": False}, "MinBackward1")
+            return apply_op(OPS["min"], (self,), {"axes": None, "keepdims": False})
         return self._reduce_with_indices(dim, keepdim, False)
 
     def amax(self, dim=(), keepdim=False):
-        return apply_op(OPS["max"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+        return apply_op(OPS["max"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
+                        "AmaxBackward0")
 
     def amin(self, dim=(), keepdim=False):
-        return -apply_op(OPS["max"], (-self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
-                         "AminBackward0")
+        return apply_op(OPS["min"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
+                        "AminBackward0")
 
     def argmax(self, dim=None, keepdim=False):
         axis = None if dim is None else normalize_axes((dim,), self.ndim)[0]
@@ -945,21 +971,25 @@ class Tensor:
 
     def all(self, dim=None, keepdim=False):
         """True where every element (along `dim`) is non-zero."""
-        data = np.all(self._data, axis=None if dim is None else normalize_axes((dim,), self.ndim),
-                      keepdims=keepdim)
-        return wrap(np.asarray(data))
+        return ~(~self.bool()).any(dim, keepdim)
 
     def any(self, dim=None, keepdim=False):
         """True where some element (along `dim`) is non-zero."""
-        data = np.any(self._data, axis=None if dim is None else normalize_axes((dim,), self.ndim),
-                      keepdims=keepdim)
-        return wrap(np.asarray(data))
+        if self._data.size == 0:
+            return wrap(np.zeros((), dtype=bool) if dim is None else np.any(self._data, axis=dim, keepdims=keepdim))
+        return apply_op(OPS["max"], (self.bool(),), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
     def equal(self, other) -> bool:
-        return self.shape == other.shape and bool(np.array_equal(self._data, other._data))
+        """True when shapes and all elements are equal."""
+        return self.shape == other.shape and bool((self == other).all())
 
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-        return bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+        """True when all elements are close (numpy's rule)."""
+        result = bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+        for t in (self, other):
+            if isinstance(t, Tensor) and t._ir is not None:
+                concrete_read(t, t._data)
+        return result
 
     # ---------------------------------------------------------------- shapes
     def _shape_arg(self, shape):
@@ -1038,6 +1068,11 @@ class Tensor:
     @property
     def T(self):
         n = self._data.ndim
+        if n != 2:
+            warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+                          "deprecated and it will throw an error in a future release. Consider `x.mT` to transpose "
+                          "batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the "
+                          "dimensions of a tensor.", UserWarning, stacklevel=2)
         return apply_op(OPS["transpose"], (self,), {"perm": tuple(range(n - 1, -1, -1))})
 
     @property
@@ -1067,14 +1102,16 @@ class Tensor:
     def __setitem__(self, key, value):
         spec, arrays = parse_index(key, self._data.shape)
         value_requires = isinstance(value, Tensor) and value.requires_grad
-        if not (STATE.enabled and (self.requires_grad or value_requires)):
+        traced = TRACE.builders and (self._ir is not None or getattr(value, "_ir", None) is not None)
+        if not traced and not (STATE.enabled and (self.requires_grad or value_requires)):
             v = value._data if isinstance(value, Tensor) else value
             self._check_writable()
             self._data[_build_index(spec, arrays)] = v
             self._version[0] += 1
             return
-        if self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(_LEAF_INPLACE)
+        if STATE.enabled and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
         # Autograd through assignment: new = where(mask, scattered value, self).
         mask = np.zeros(self._data.shape, dtype=bool)
         mask[_build_index(spec, arrays)] = True
@@ -1118,6 +1155,8 @@ class Tensor:
         self._check_writable()
         np.copyto(self._data, rd, casting="unsafe")
         self._version[0] += 1
+        if self._ir is not None or result._ir is not None:
+            self._ir = result._ir
         node = result.grad_fn
         if node is not None:
             self.grad_fn = node
@@ -1153,49 +1192,38 @@ class Tensor:
     __itruediv__ = div_
 
     def copy_(self, src) -> "Tensor":
-        """Copy `src` (broadcast, cast) into self in place; gradients flow to `src`."""
-        if STATE.enabled and self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(_LEAF_INPLACE)
+        """Copy `src` (broadcast, cast) into self in place; gradients flow to `src`, none to the old values."""
         s = src if isinstance(src, Tensor) else wrap(np.asarray(src))
         s = s.to(self._data.dtype)
         if s.shape != self.shape:
             s = s.expand(self.shape)
-        if s.requires_grad and STATE.enabled:
-            s = apply_op(OPS["add"], (s, 0.0), _EMPTY, "CopyBackwards")
-        self._check_writable()
-        np.copyto(self._data, s._data)
-        self._version[0] += 1
-        if s.grad_fn is not None:
-            self.grad_fn = s.grad_fn
-            self._output_nr = s._output_nr
-        elif self.grad_fn is not None and STATE.enabled:
-            self.grad_fn = None
-        return self
+        return self._overwrite(s, "CopyBackwards")
 
     def zero_(self) -> "Tensor":
         """Fill with zeros in place."""
-        return self.fill_(0)
+        return self._overwrite(wrap(np.zeros((), dtype=self._data.dtype)), "ZeroBackward0")
 
     def fill_(self, value) -> "Tensor":
         """Fill with `value` in place."""
-        if STATE.enabled and self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(_LEAF_INPLACE)
-        v = value.item() if isinstance(value, Tensor) else value
-        self._check_writable()
-        self._data.fill(v)
-        self._version[0] += 1
-        if self.grad_fn is not None and STATE.enabled:
-            # The values no longer depend on the graph; the gradient to the old values is zero.
-            zero = apply_op(OPS["mul"], (self._from_before_fill(), 0.0))
-            filled = apply_op(OPS["add"], (zero, self._data.dtype.type(v)), _EMPTY, "FillBackward2")
-            self.grad_fn = filled.grad_fn
-            self._output_nr = 0
-        return self
+        v = value if isinstance(value, Tensor) else wrap(np.asarray(value, dtype=self._data.dtype))
+        return self._overwrite(v.to(self._data.dtype), "FillBackward2")
 
-    def _from_before_fill(self):
-        t = wrap(self._data, self.grad_fn)
-        t._output_nr = self._output_nr
-        return t
+    def _overwrite(self, src: "Tensor", name: str) -> "Tensor":
+        """Replace the values of self by `src`; in the graph, ``self * 0 + src``."""
+        recording = STATE.enabled and (self.requires_grad or src.requires_grad)
+        if recording and self.grad_fn is None and self._requires_grad:
+            raise RuntimeError(_LEAF_INPLACE)
+        if recording or (TRACE.builders and (self._ir is not None or src._ir is not None)):
+            old = wrap(self._data.copy(), self.grad_fn)
+            old._output_nr = self._output_nr
+            old._ir = self._ir
+            result = apply_op(OPS["add"], (apply_op(OPS["mul"], (old, 0.0)), src), _EMPTY, name)
+            return self._assign_inplace(result) or self
+        self._check_writable()
+        np.copyto(self._data, src._data, casting="unsafe")
+        self._version[0] += 1
+        self._ir = None
+        return self
 
 
 def _build_index(spec, arrays):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tracegrad.autograd.function import Function, FunctionCtx, once_differentiable
@@ -59,7 +61,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     the vector-Jacobian product); its dtype is cast to the tensor's.
     """
     tensors = _as_tuple(tensors)
-    grads = _root_grads(tensors, _as_tuple(grad_tensors), create_graph, "grad_tensors")
+    grads = _root_grads(tensors, _as_tuple(grad_tensors), create_graph)
+    if create_graph:
+        warnings.warn("Using backward() with create_graph=True will create a reference cycle between the parameter "
+                      "and its gradient which can cause a memory leak. We recommend using autograd.grad when "
+                      "creating the graph to avoid this. If you have to use this function, make sure to reset the "
+                      ".grad fields of your parameters to None after use to break the cycle and avoid the leak.",
+                      UserWarning, stacklevel=3)
     if retain_graph is None:
         retain_graph = create_graph
     run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph,

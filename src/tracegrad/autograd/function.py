@@ -115,7 +115,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         """Run ``forward`` without recording, and attach ``backward`` as the outputs' grad_fn."""
         from tracegrad._tensor import Tensor, _edge, wrap
-        node_cls = node_class(f"{cls.__name__}Backward", FunctionCtx)
+        node_cls = node_class(f"{cls.__name__}Backward", FunctionCtx, module="torch.autograd.function")
         ctx = node_cls.__new__(node_cls)
         ctx._cls = cls
         ctx._saved = ()

@@ -98,18 +98,19 @@ class _RemovableHandle:
 _node_classes: dict[tuple[str, type], type] = {}
 
 
-def node_class(name: str, base: type) -> type:
+def node_class(name: str, base: type, module: str = "builtins") -> type:
     """The grad_fn class called `name` (one per name), derived from `base`.
 
     The class reports module ``builtins`` so that its default repr is
     ``<AddBackward0 object at 0x...>``, exactly PyTorch's (whose node types
-    are C types without a module prefix).
+    are C types without a module prefix); custom Function nodes report the
+    module PyTorch shows for them.
     """
     key = (name, base)
     cls = _node_classes.get(key)
     if cls is None:
         cls = type(name, (base,), {"__slots__": ()})
-        cls.__module__ = "builtins"
+        cls.__module__ = module
         cls.__qualname__ = name
         _node_classes[key] = cls
     return cls
@@ -201,14 +202,19 @@ class OpNode(Node):
             elif r.dtype != dtype:
                 r = r.astype(dtype)
             fixed.append(r)
+        grad_args = entry.grad_args
+        if grad_args is not None:
+            return tuple(fixed[i] for i in grad_args)
         return tuple(fixed)
 
     def _release(self):
-        self.saved = ()
+        # Only a node that kept values can fail a second backward (as in PyTorch).
+        if self.out is not None or any(a is not None for a in self.saved):
+            self.freed = True
+        self.saved = (None,) * len(self.saved)
         self.out = None
         self.out_version = None
         self.versions = ()
-        self.freed = True
 
 
 def _decomposition_vjp(entry: Composite, ctx, g, create_graph):
@@ -449,6 +455,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
 
 def _accumulate_target(t, g, create_graph):
     """``backward(inputs=...)`` on a non-leaf: its ``.grad`` is filled like a leaf's."""
+    t._retains_grad = True
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:

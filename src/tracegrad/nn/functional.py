@@ -141,7 +141,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if x.ndim not in (1, 2):
         raise ValueError(f"Expected 1 or 2 dimensions for input (got {x.ndim})")
     if t._data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {t.dtype.tensor_type[:-6]}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {t.dtype.tensor_type[:-6]}")
     n_expected = x.shape[0] if x.ndim == 2 else None
     if x.ndim == 2 and t.shape != (n_expected,):
         raise ValueError(f"Expected input batch_size ({n_expected}) to match target batch_size "

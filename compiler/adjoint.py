@@ -1,0 +1,137 @@
+"""Reverse-mode differentiation of an IR graph, IR in and IR out.
+
+:func:`adjoint` walks the forward graph backwards and calls each node's vjp
+rule from the op table with a :class:`~tracegrad.ir.graph.GraphBuilder` as
+its emitter, so the rule's ops become nodes of the result; contributions to
+a value used several times are summed; integer and boolean values, and
+values behind a ``detach``, get no cotangent.  Each adjoint node carries the
+source line of the forward node it came from.
+
+The result is one *joint* graph: the forward nodes, then the adjoint nodes,
+with outputs ``forward outputs + gradients``.  :mod:`compiler.partition`
+splits it into a forward graph (saving residuals) and an adjoint graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
+from tracegrad.ir.ops import TABLE, Composite, VjpContext
+from tracegrad.ir.types import TensorType, is_float
+
+__all__ = ["adjoint", "decompose_composites", "differentiable_values"]
+
+
+def differentiable_values(graph: Graph, wrt: list[Value]) -> set[int]:
+    """Ids of float values that depend on `wrt` through differentiable ops."""
+    live = {v.id for v in wrt if is_float(v.dtype)}
+    for node in graph.nodes:
+        if node.op in (GUARD, "detach") or not node.outputs:
+            continue
+        entry = TABLE[node.op]
+        if not (entry.vjp is not None or isinstance(entry, Composite)):
+            continue
+        if any(v.id in live for v in node.inputs):
+            for out in node.outputs:
+                if is_float(out.dtype):
+                    live.add(out.id)
+    return live
+
+
+def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
+    """Replace composite nodes by their primitives (those without a closed-form vjp, or all)."""
+    out = Graph(inputs=list(graph.inputs), name=graph.name)
+    if hasattr(graph, "input_names"):
+        out.input_names = graph.input_names
+    b = GraphBuilder(out)
+    subst: dict[int, Value] = {}
+
+    def m(v: Value) -> Value:
+        return subst.get(v.id, v)
+    for node in graph.nodes:
+        entry = TABLE.get(node.op)
+        ins = [m(v) for v in node.inputs]
+        if isinstance(entry, Composite) and (entry.vjp is None or not only_without_vjp):
+            b.loc = node.loc
+            res = entry.decompose(b, *ins, **node.attrs)
+            subst[node.outputs[0].id] = res
+        else:
+            new = type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc)
+            out.nodes.append(new)
+    out.outputs = [m(v) for v in graph.outputs]
+    return out
+
+
+def adjoint(graph: Graph, wrt: list[int], seed: str = "ones") -> tuple[Graph, list[int]]:
+    """The joint forward+adjoint graph of `graph` with respect to inputs `wrt` (indices).
+
+    `seed` is ``"ones"`` (outputs must be scalars: ``grad``) or ``"inputs"``
+    (one cotangent input per float output is appended to the graph inputs:
+    ``vjp``).  Returns the joint graph, whose outputs are the forward outputs
+    followed by one gradient per `wrt` input, and the indices of the
+    cotangent inputs (empty for ``"ones"``).
+    """
+    graph = decompose_composites(graph)
+    joint = Graph(inputs=list(graph.inputs), nodes=list(graph.nodes), name=f"{graph.name}_joint")
+    if hasattr(graph, "input_names"):
+        joint.input_names = list(graph.input_names)
+    b = GraphBuilder(joint)
+    wrt_values = [graph.inputs[i] for i in wrt]
+    live = differentiable_values(graph, wrt_values)
+
+    cotangent: dict[int, Value] = {}
+    ct_inputs: list[int] = []
+
+    def add_ct(v: Value, g: Value) -> None:
+        if g.shape != v.shape:
+            g = b.sum_to_shape(b.broadcast_to(g, np.broadcast_shapes(g.shape, v.shape)), v.shape)
+        if g.dtype != v.dtype:
+            g = b.cast_to(g, v.dtype)
+        prev = cotangent.get(v.id)
+        cotangent[v.id] = g if prev is None else b.add(prev, g)
+
+    for out in graph.outputs:
+        if out.id not in live:
+            continue
+        if seed == "ones":
+            if out.shape != ():
+                raise ValueError(f"grad requires a scalar output, got shape {list(out.shape)}; use vjp or "
+                                 f"jacobian for non-scalar outputs")
+            add_ct(out, const_value(np.ones((), dtype=out.dtype)))
+        else:
+            ct = b.input(out.type)
+            ct_inputs.append(len(joint.inputs) - 1)
+            add_ct(out, ct)
+
+    for node in reversed(graph.nodes):
+        if not node.outputs or node.op in (GUARD, "detach"):
+            continue
+        out = node.outputs[0]
+        g = cotangent.pop(out.id, None)
+        if g is None or out.id not in live:
+            continue
+        entry = TABLE[node.op]
+        needs = tuple(v.id in live for v in node.inputs)
+        if not any(needs):
+            continue
+        ctx = VjpContext(tuple(node.inputs), out, tuple(v.shape for v in node.inputs),
+                         tuple(v.dtype for v in node.inputs), needs, node.attrs)
+        b.loc = node.loc
+        grads = entry.vjp(b, ctx, g)
+        for v, need, gi in zip(node.inputs, needs, grads):
+            if need and gi is not None:
+                add_ct(v, b._value(gi))
+
+    grads = []
+    for v in wrt_values:
+        g = cotangent.get(v.id)
+        if g is None:
+            g = b.broadcast_to(const_value(np.zeros((), dtype=v.dtype)), v.shape)
+        grads.append(g)
+    joint.outputs = list(graph.outputs) + grads
+    return joint, ct_inputs
+
+
+def zeros_like_type(t: TensorType) -> np.ndarray:
+    return np.zeros(t.shape, dtype=t.dtype)

@@ -1,0 +1,160 @@
+"""Graph-to-graph clean-ups: dead code, common subexpressions, constants, algebra.
+
+Each pass takes a Graph and returns a new Graph computing the same outputs
+(guards are kept: they are part of what a trace means).  Passes rewrite by
+substituting values, so a node's outputs keep their identity when the node
+survives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, const_value
+from tracegrad.ir.ops import TABLE
+
+__all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
+
+# Constants up to this many elements are folded and compared by value.
+_SMALL = 64
+
+
+def _copy_header(graph: Graph, nodes: list[Node], outputs: list[Value]) -> Graph:
+    out = Graph(inputs=list(graph.inputs), nodes=nodes, outputs=outputs, name=graph.name)
+    if hasattr(graph, "input_names"):
+        out.input_names = graph.input_names
+    return out
+
+
+def dce(graph: Graph) -> Graph:
+    """Drop nodes whose outputs nothing reads (guards always stay)."""
+    live = {v.id for v in graph.outputs}
+    keep = []
+    for node in reversed(graph.nodes):
+        if node.op == GUARD or any(v.id in live for v in node.outputs):
+            keep.append(node)
+            live.update(v.id for v in node.inputs)
+    keep.reverse()
+    return _copy_header(graph, keep, list(graph.outputs))
+
+
+def _rewrite(graph: Graph, rule) -> Graph:
+    """Apply `rule(node, inputs, builder) -> Value | None` to each node; None keeps the node."""
+    out = _copy_header(graph, [], [])
+    b = GraphBuilder(out)
+    subst: dict[int, Value] = {}
+    for node in graph.nodes:
+        ins = [subst.get(v.id, v) for v in node.inputs]
+        b.loc = node.loc
+        replacement = rule(node, ins, b) if node.op != GUARD else None
+        if replacement is None:
+            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc))
+        else:
+            subst[node.outputs[0].id] = replacement
+    out.outputs = [subst.get(v.id, v) for v in graph.outputs]
+    return out
+
+
+def _const_key(v: Value):
+    if v.const is not None and v.const.size <= _SMALL:
+        return ("c", v.dtype.str, v.shape, v.const.tobytes())
+    return ("v", v.id)
+
+
+def _attrs_key(attrs: dict):
+    return tuple(sorted((k, repr(v)) for k, v in attrs.items()))
+
+
+def cse(graph: Graph) -> Graph:
+    """Reuse the first of two nodes with the same op, attrs and inputs."""
+    seen: dict = {}
+
+    def rule(node, ins, b):
+        key = (node.op, _attrs_key(node.attrs), tuple(_const_key(v) for v in ins))
+        prev = seen.get(key)
+        if prev is not None:
+            return prev
+        seen[key] = node.outputs[0]
+        return None
+    return _rewrite(graph, rule)
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """Evaluate nodes whose inputs are all small constants."""
+    def rule(node, ins, b):
+        if not ins or not all(v.const is not None for v in ins):
+            return None
+        out_type = node.outputs[0].type
+        if math.prod(out_type.shape) > _SMALL:
+            return None
+        with np.errstate(all="ignore"):
+            value = np.asarray(TABLE[node.op].impl(*[v.const for v in ins], **node.attrs))
+        return const_value(value.astype(out_type.dtype, copy=False))
+    return _rewrite(graph, rule)
+
+
+def _scalar(v: Value):
+    """The value of a constant whose elements are all equal, else None."""
+    if v.const is None or v.const.size == 0:
+        return None
+    flat = v.const.reshape(-1)
+    first = flat[0]
+    if flat.size > 1 and not np.all(flat == first):
+        return None
+    return first.item()
+
+
+def _producer(v: Value, op: str) -> Node | None:
+    return v.node if v.node is not None and v.node.op == op else None
+
+
+def simplify(graph: Graph) -> Graph:
+    """Algebraic identities: x*1, x+0, x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
+    sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
+    def rule(node, ins, b):
+        op, out = node.op, node.outputs[0]
+        if op in ("mul", "div") and _scalar(ins[1]) == 1 and ins[0].type == out.type:
+            return ins[0]
+        if op == "mul" and _scalar(ins[0]) == 1 and ins[1].type == out.type:
+            return ins[1]
+        if op in ("add", "sub") and _scalar(ins[1]) == 0 and ins[0].type == out.type:
+            return ins[0]
+        if op == "add" and _scalar(ins[0]) == 0 and ins[1].type == out.type:
+            return ins[1]
+        if op == "neg":
+            inner = _producer(ins[0], "neg")
+            if inner is not None:
+                return inner.inputs[0]
+        if op in ("reshape", "broadcast", "cast") and ins[0].type == out.type:
+            return ins[0]
+        if op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(out.shape))):
+            return ins[0]
+        if op == "reshape":
+            inner = _producer(ins[0], "reshape")
+            if inner is not None:
+                return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
+        if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
+                and math.prod(out.shape) <= _SMALL:
+            return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
+        if op == "sum":
+            bc = _producer(ins[0], "broadcast")
+            if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \
+                    and out.dtype.kind == "f":
+                return b.mul(bc.inputs[0], float(math.prod(ins[0].shape)))
+        return None
+    return _rewrite(graph, rule)
+
+
+def optimize(graph: Graph, verify=None) -> Graph:
+    """The standard pipeline: simplify, fold, cse, dce until nothing changes (bounded)."""
+    for _ in range(4):
+        before = len(graph.nodes)
+        for p in (simplify, fold_constants, cse, dce):
+            graph = p(graph)
+            if verify is not None:
+                verify(graph)
+        if len(graph.nodes) == before:
+            break
+    return graph

@@ -1,0 +1,282 @@
+"""Typed SSA graphs over the op table, and the builder that emits them.
+
+A :class:`Value` has a :class:`TensorType` and is defined exactly once: by a
+graph input, by a :class:`Node`, or as a constant (``Value.const`` holds
+the array).  Values have no names; the printer assigns them.  A
+:class:`Graph` holds inputs, nodes in execution order and outputs.
+
+:class:`GraphBuilder` is an :class:`~tracegrad.ir.ops.Emitter` over Values:
+``B.mul(x, 2.0)`` appends the nodes that compute it.  It makes everything
+the eager front end does implicitly explicit: Python scalars become typed
+constants, mixed dtypes get ``cast`` nodes, and operands of elementwise ops
+are broadcast with ``broadcast`` nodes, so every node's inputs have the
+types its type rule expects and every vjp rule sees equal shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ops import COMPOSITES, OPS, TABLE, Composite, Emitter, broadcast_shapes
+from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
+
+__all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value"]
+
+#: Name of the pseudo-op that checks a value read by Python during tracing.
+GUARD = "guard"
+
+_ids = itertools.count()
+
+
+class Value:
+    """One SSA value: its type, and where it comes from (a node output, an input, or a constant)."""
+
+    __slots__ = ("type", "node", "const", "id", "note", "__weakref__")
+
+    def __init__(self, type: TensorType, node: "Node | None" = None, const: np.ndarray | None = None):
+        self.type = type
+        self.node = node
+        self.const = const
+        self.id = next(_ids)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.type.dtype
+
+    @property
+    def is_const(self) -> bool:
+        return self.const is not None
+
+    def __repr__(self) -> str:
+        kind = "const" if self.const is not None else "value"
+        return f"<{kind} {self.type!r} #{self.id}>"
+
+
+def const_value(array) -> Value:
+    """A constant Value holding `array` (copied into a read-only numpy array)."""
+    arr = np.array(array)
+    arr.setflags(write=False)
+    return Value(TensorType(arr.dtype, arr.shape), const=arr)
+
+
+@dataclass(eq=False)
+class Node:
+    """One operation: an op-table entry (or ``guard``) applied to input Values.
+
+    `loc` is the user's ``(file, line)`` that produced it, or None.
+    """
+
+    op: str
+    inputs: list[Value]
+    attrs: dict
+    outputs: list[Value] = field(default_factory=list)
+    loc: tuple[str, int] | None = None
+
+    @property
+    def entry(self):
+        return TABLE[self.op]
+
+    @property
+    def output(self) -> Value:
+        return self.outputs[0]
+
+
+@dataclass(eq=False)
+class Graph:
+    """A function as SSA: inputs, nodes in order, outputs."""
+
+    inputs: list[Value] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    name: str = "f"
+
+    def fingerprint(self) -> str:
+        """A structural hash: ops, attrs, types and edges; not names, ids or constant contents."""
+        index: dict[int, str] = {}
+        h = hashlib.sha256()
+        for i, v in enumerate(self.inputs):
+            index[v.id] = f"i{i}"
+            h.update(f"in {v.type!r};".encode())
+        counter = itertools.count()
+
+        def ref(v: Value) -> str:
+            if v.id in index:
+                return index[v.id]
+            if v.const is not None:
+                # Scalar constants are part of the program's meaning; big ones only by type.
+                tag = f"c{v.type!r}" + (f"={v.const.item()!r}" if v.const.size == 1 else "")
+                return tag
+            raise ValueError(f"value {v!r} used before definition")
+        for node in self.nodes:
+            args = ",".join(ref(v) for v in node.inputs)
+            attrs = ",".join(f"{k}={_attr_key(node.attrs[k])}" for k in sorted(node.attrs))
+            outs = []
+            for v in node.outputs:
+                name = f"v{next(counter)}"
+                index[v.id] = name
+                outs.append(f"{name}:{v.type!r}")
+            h.update(f"{node.op}[{attrs}]({args})->{','.join(outs)};".encode())
+        h.update(("out " + ",".join(ref(v) for v in self.outputs)).encode())
+        return h.hexdigest()[:16]
+
+    def __str__(self) -> str:
+        from .text import print_graph
+        return print_graph(self)
+
+    def used_values(self) -> set[int]:
+        """Ids of values read by some node or returned."""
+        used = {v.id for v in self.outputs}
+        for n in self.nodes:
+            used.update(v.id for v in n.inputs)
+        return used
+
+
+def _attr_key(v) -> str:
+    if isinstance(v, np.dtype):
+        return DTYPE_TO_SHORT[v]
+    return repr(v)
+
+
+class GraphBuilder(Emitter):
+    """Emits nodes into `graph`; implicit broadcasting and promotion become explicit nodes.
+
+    `loc` (``(file, line)``) is stamped on every node emitted while it is set.
+    """
+
+    def __init__(self, graph: Graph | None = None):
+        self.graph = graph if graph is not None else Graph()
+        self.loc: tuple[str, int] | None = None
+
+    # Emitter interface ------------------------------------------------------
+    def shape(self, x):
+        return self._value(x).shape if not isinstance(x, Value) else x.shape
+
+    def dtype(self, x):
+        return x.dtype if isinstance(x, Value) else np.asarray(x).dtype
+
+    def input(self, type: TensorType) -> Value:
+        """Add a graph input of `type`."""
+        v = Value(type)
+        self.graph.inputs.append(v)
+        return v
+
+    def emit(self, op: str, inputs: list[Value], attrs: dict, out_types: list[TensorType]) -> list[Value]:
+        """Append one node with outputs of `out_types` (no checking; :meth:`apply` checks)."""
+        node = Node(op, list(inputs), dict(attrs), loc=self.loc)
+        node.outputs = [Value(t, node) for t in out_types]
+        self.graph.nodes.append(node)
+        return node.outputs
+
+    def guard(self, value: Value, expected) -> None:
+        """Record that Python read `value` and saw `expected`; the compiled code re-checks it."""
+        self.emit(GUARD, [value], {"expected": _plain(expected)}, [])
+
+    def apply(self, name, *args, **attrs):
+        entry = TABLE[name]
+        values = self._operands(entry, args)
+        if entry.kind == "elementwise" and len(values) > 1:
+            shape = broadcast_shapes(*[v.shape for v in values])
+            values = [self.broadcast_to(v, shape) for v in values]
+        if isinstance(entry, Composite):
+            out_type = composite_type(entry, [v.type for v in values], attrs)
+        else:
+            out_type = entry.infer([v.type for v in values], attrs)
+        return self.emit(name, values, attrs, [out_type])[0]
+
+    def broadcast_to(self, x, shape):
+        x = self._value(x)
+        if x.shape == tuple(shape):
+            return x
+        return self.emit("broadcast", [x], {"shape": tuple(shape)}, [TensorType(x.dtype, tuple(shape))])[0]
+
+    def cast_to(self, x: Value, dtype: np.dtype) -> Value:
+        if x.dtype == dtype:
+            return x
+        if x.const is not None:
+            return const_value(x.const.astype(dtype))
+        return self.emit("cast", [x], {"dtype": DTYPE_TO_SHORT[dtype]}, [TensorType(dtype, x.shape)])[0]
+
+    # Operand handling ---------------------------------------------------------
+    def _value(self, x) -> Value:
+        if isinstance(x, Value):
+            return x
+        return const_value(x)
+
+    def _operands(self, entry, args) -> list[Value]:
+        policy = entry.promote
+        if policy in ("keep", "sum"):
+            return [self._value(a) for a in args]
+        idxs = entry.promote_args if entry.promote_args is not None else range(len(args))
+        dtype = None
+        for i in idxs:
+            a = args[i]
+            if isinstance(a, Value) or isinstance(a, np.ndarray):
+                d = a.dtype
+                dtype = d if dtype is None else promote_types(dtype, d)
+        if dtype is None:
+            # Only Python scalars: they decide (float beats int beats bool).
+            dtype = np.asarray([args[i] for i in idxs]).dtype
+            dtype = F32 if dtype.kind == "f" else np.dtype(np.int64) if dtype.kind in "iu" else BOOL
+        if policy == "float" and category(dtype) != CATEGORY_FLOAT:
+            dtype = F32
+        out = []
+        for i, a in enumerate(args):
+            if i in idxs:
+                if isinstance(a, Value):
+                    out.append(self.cast_to(a, dtype))
+                else:
+                    out.append(const_value(np.asarray(a, dtype=dtype)))
+            else:
+                out.append(self._value(a))
+        return out
+
+
+class _TypeOnly(Emitter):
+    """Runs type rules on TensorTypes: the output type of a composite, or why it is rejected."""
+
+    def apply(self, name, *args, **attrs):
+        entry = TABLE[name]
+        types = [a if isinstance(a, TensorType) else TensorType(np.asarray(a).dtype, np.shape(a)) for a in args]
+        if isinstance(entry, Composite):
+            return entry.decompose(self, *types, **attrs)
+        if entry.kind == "elementwise" and len(types) > 1:
+            dtype = types[0].dtype
+            if entry.promote in ("same", "float", "compare"):
+                idxs = entry.promote_args if entry.promote_args is not None else range(len(types))
+                for i in idxs:
+                    dtype = promote_types(dtype, types[i].dtype) if i else types[i].dtype
+            shape = broadcast_shapes(*[t.shape for t in types])
+            types = [TensorType(dtype, shape) if i in (entry.promote_args or range(len(types))) else
+                     TensorType(t.dtype, shape) for i, t in enumerate(types)]
+        return entry.infer(types, attrs)
+
+    def shape(self, x):
+        return x.shape if isinstance(x, TensorType) else np.shape(x)
+
+    def dtype(self, x):
+        return x.dtype if isinstance(x, TensorType) else np.asarray(x).dtype
+
+
+TYPES_ONLY = _TypeOnly()
+
+
+def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> TensorType:
+    """Output type of a composite: its decomposition run on types."""
+    return entry.decompose(TYPES_ONLY, *types, **attrs)
+
+
+def _plain(x):
+    """A guard's expected value as plain Python data (bool, int, float or nested lists)."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x

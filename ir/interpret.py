@@ -1,0 +1,52 @@
+"""The reference interpreter: runs a Graph with the op table's numpy implementations.
+
+It is the oracle the compiled kernels are tested against, so it does
+nothing clever: one numpy call per node, in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import GUARD, Graph, Node
+from .ops import TABLE
+
+__all__ = ["interpret", "GuardFailure", "guard_holds"]
+
+
+class GuardFailure(Exception):
+    """A value Python read while tracing differs now: this trace does not apply to these inputs."""
+
+    def __init__(self, node: Node, actual):
+        self.node = node
+        self.actual = actual
+        where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
+        super().__init__(f"guard failed{where}: expected {node.attrs['expected']!r}, got {actual!r}")
+
+
+def guard_holds(node: Node, value) -> bool:
+    """Whether `value` is what the guard `node` recorded."""
+    actual = np.asarray(value).tolist()
+    return actual == node.attrs["expected"]
+
+
+def interpret(graph: Graph, args) -> list[np.ndarray]:
+    """Evaluate `graph` on input arrays `args`; raises GuardFailure when a guard does not hold."""
+    if len(args) != len(graph.inputs):
+        raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(args)}")
+    env: dict[int, np.ndarray] = {}
+    for v, a in zip(graph.inputs, args):
+        env[v.id] = a
+
+    def read(v):
+        return v.const if v.const is not None else env[v.id]
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            ins = [read(v) for v in node.inputs]
+            if node.op == GUARD:
+                if not guard_holds(node, ins[0]):
+                    raise GuardFailure(node, np.asarray(ins[0]).tolist())
+                continue
+            out = TABLE[node.op].impl(*ins, **node.attrs)
+            env[node.outputs[0].id] = out if type(out) is np.ndarray else np.asarray(out)
+    return [read(v) for v in graph.outputs]

@@ -1,0 +1,133 @@
+"""Tracing by running: eager Tensors that also carry an IR value.
+
+While a trace is active, every op that :func:`tracegrad._tensor.apply_op`
+runs on a Tensor with an IR value (``Tensor._ir``) also emits the matching
+node into the trace's :class:`~tracegrad.ir.graph.GraphBuilder`; the
+concrete numpy result is computed as usual.  Tensors without an IR value
+(created inside the function, or closed over) become constants.
+
+When Python reads a concrete fact from a traced tensor (``bool``, ``float``,
+``int``, ``item``, ``tolist``, ``numpy``), the answer comes from the concrete
+value and a guard recording it is appended to the graph: the compiled
+function re-checks it on every call and re-traces when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numpy as np
+
+from tracegrad.autograd.grad_mode import STATE
+from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
+from tracegrad.ir.types import TensorType
+
+__all__ = ["trace", "TRACE", "trace_op", "concrete_read", "tracing", "source_location"]
+
+
+class _TraceState(threading.local):
+    def __init__(self):
+        self.builders: list[GraphBuilder] = []
+
+    @property
+    def builder(self) -> GraphBuilder | None:
+        return self.builders[-1] if self.builders else None
+
+
+TRACE = _TraceState()
+
+
+class tracing:
+    """Context manager making `builder` the active trace (traces nest: inner transforms)."""
+
+    def __init__(self, builder: GraphBuilder):
+        self.builder = builder
+
+    def __enter__(self):
+        TRACE.builders.append(self.builder)
+        return self.builder
+
+    def __exit__(self, *exc):
+        TRACE.builders.pop()
+        return False
+
+
+_LIBRARY_DIRS: tuple[str, ...] = ()
+
+
+def source_location() -> tuple[str, int] | None:
+    """``(file, line)`` of the innermost frame outside tracegrad: the user's line."""
+    global _LIBRARY_DIRS
+    if not _LIBRARY_DIRS:
+        import tracegrad
+        import tracegrad.compiler
+        import tracegrad.ir
+        _LIBRARY_DIRS = tuple(os.path.dirname(m.__file__) + os.sep
+                              for m in (tracegrad, tracegrad.ir, tracegrad.compiler))
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_LIBRARY_DIRS):
+            return (filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def _ir_of(builder: GraphBuilder, arg, data) -> Value:
+    ir = getattr(arg, "_ir", None)
+    if ir is not None:
+        if ir.dtype != data.dtype:
+            ir = builder.cast_to(ir, data.dtype)
+        return ir
+    return const_value(data)
+
+
+def trace_op(entry, args, datas, attrs, out) -> Value | None:
+    """Emit `entry` applied to `args` into the active trace; None when no input is traced."""
+    from tracegrad._tensor import Tensor
+    builder = TRACE.builder
+    if not any(isinstance(a, Tensor) and a._ir is not None for a in args):
+        return None
+    builder.loc = source_location()
+    values = [_ir_of(builder, a, d) for a, d in zip(args, datas)]
+    result = builder.apply(entry.name, *values, **attrs)
+    if result.type != TensorType(out.dtype, out.shape):
+        raise AssertionError(f"trace of {entry.name} typed {result.type!r}, eager gave "
+                             f"{TensorType(out.dtype, out.shape)!r}")
+    if not STATE.enabled and out.dtype.kind == "f":
+        # Values computed under no_grad carry no gradient in the IR either.
+        result = builder.apply("detach", result)
+    return result
+
+
+def detached_ir(t) -> Value | None:
+    """The IR of ``t.detach()`` / ``t.data`` during a trace."""
+    if t._ir is None or TRACE.builder is None:
+        return None
+    if t._ir.const is not None:
+        return t._ir
+    TRACE.builder.loc = source_location()
+    return TRACE.builder.apply("detach", t._ir)
+
+
+def concrete_read(t, value):
+    """Python reads `value` from tensor `t`: during a trace, guard it."""
+    builder = TRACE.builder
+    if builder is not None and t._ir is not None and t._ir.const is None:
+        builder.loc = source_location()
+        builder.guard(t._ir, value)
+    return value
+
+
+def trace(f, *args, **kwargs) -> Graph:
+    """The Graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
+
+    >>> import tracegrad as tg, numpy as np
+    >>> g = tg.trace(lambda x: (x * 2).sum(), np.ones(3, np.float32))
+    >>> [n.op for n in g.nodes]
+    ['broadcast', 'mul', 'sum']
+    """
+    from tracegrad._transforms import trace_function
+    return trace_function(f, args, kwargs).graph
