@@ -63,14 +63,16 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
     return out
 
 
-def adjoint(graph: Graph, wrt: list[int], seed: str = "ones") -> tuple[Graph, list[int]]:
+def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
+            seed_outputs: list[int] | None = None) -> tuple[Graph, list[int]]:
     """The joint forward+adjoint graph of `graph` with respect to inputs `wrt` (indices).
 
-    `seed` is ``"ones"`` (outputs must be scalars: ``grad``) or ``"inputs"``
-    (one cotangent input per float output is appended to the graph inputs:
-    ``vjp``).  Returns the joint graph, whose outputs are the forward outputs
-    followed by one gradient per `wrt` input, and the indices of the
-    cotangent inputs (empty for ``"ones"``).
+    The outputs listed in `seed_outputs` (default: all) are differentiated.
+    `seed` is ``"ones"`` (they must be scalars: ``grad``) or ``"inputs"``
+    (one cotangent input per differentiated float output is appended to the
+    graph inputs: ``vjp``).  Returns the joint graph, whose outputs are the
+    forward outputs followed by one gradient per `wrt` input, and the
+    indices of the cotangent inputs (empty for ``"ones"``).
     """
     graph = decompose_composites(graph)
     joint = Graph(inputs=list(graph.inputs), nodes=list(graph.nodes), name=f"{graph.name}_joint")
@@ -91,18 +93,21 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones") -> tuple[Graph, li
         prev = cotangent.get(v.id)
         cotangent[v.id] = g if prev is None else b.add(prev, g)
 
-    for out in graph.outputs:
-        if out.id not in live:
-            continue
-        if seed == "ones":
-            if out.shape != ():
-                raise ValueError(f"grad requires a scalar output, got shape {list(out.shape)}; use vjp or "
-                                 f"jacobian for non-scalar outputs")
-            add_ct(out, const_value(np.ones((), dtype=out.dtype)))
-        else:
+    seeded = range(len(graph.outputs)) if seed_outputs is None else seed_outputs
+    for k in seeded:
+        out = graph.outputs[k]
+        if seed == "inputs" and is_float(out.dtype):
             ct = b.input(out.type)
             ct_inputs.append(len(joint.inputs) - 1)
-            add_ct(out, ct)
+            if out.id in live:
+                add_ct(out, ct)
+            continue
+        if out.id not in live:
+            continue
+        if out.shape != ():
+            raise ValueError(f"grad requires a scalar output, got shape {list(out.shape)}; use vjp or "
+                             f"jacobian for non-scalar outputs")
+        add_ct(out, const_value(np.ones((), dtype=out.dtype)))
 
     for node in reversed(graph.nodes):
         if not node.outputs or node.op in (GUARD, "detach"):

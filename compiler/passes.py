@@ -12,13 +12,13 @@ import math
 
 import numpy as np
 
-from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, const_value
+from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, GraphBuilder, Node, Value, const_value
 from tracegrad.ir.ops import TABLE
 
 __all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
 
 # Constants up to this many elements are folded and compared by value.
-_SMALL = 64
+_SMALL = SMALL_CONST
 
 
 def _copy_header(graph: Graph, nodes: list[Node], outputs: list[Value]) -> Graph:

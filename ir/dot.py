@@ -56,7 +56,7 @@ def to_dot(graph: Graph) -> str:
             edges(node_id, node.inputs, "style=dashed, color=red")
             continue
         names = ", ".join(r.names[v.id] for v in node.outputs)
-        node_id = names.split(", ")[0] if node.outputs else f"node{i}"
+        node_id = r.names[node.outputs[0].id] if node.outputs else f"node{i}"
         types = ", ".join(repr(v.type) for v in node.outputs)
         label = f"{names} = {node.op}{format_attrs(node.op, node.attrs)}\n{types}"
         lines.append(f"  {_q(node_id)} [label={_q(label)}];")

@@ -29,6 +29,9 @@ __all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value"]
 #: Name of the pseudo-op that checks a value read by Python during tracing.
 GUARD = "guard"
 
+#: Constants with at most this many elements count as program structure (fingerprints, folding).
+SMALL_CONST = 64
+
 _ids = itertools.count()
 
 
@@ -42,6 +45,7 @@ class Value:
         self.node = node
         self.const = const
         self.id = next(_ids)
+        self.note = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -111,9 +115,12 @@ class Graph:
             if v.id in index:
                 return index[v.id]
             if v.const is not None:
-                # Scalar constants are part of the program's meaning; big ones only by type.
-                tag = f"c{v.type!r}" + (f"={v.const.item()!r}" if v.const.size == 1 else "")
-                return tag
+                # Small constants (scalars, index lists) are part of the program's meaning;
+                # large ones are data, seen by type only.
+                if v.const.size <= SMALL_CONST:
+                    from .text import format_const
+                    return "c" + format_const(v)  # the printed literal: survives a parse round trip
+                return f"c{v.type!r}"
             raise ValueError(f"value {v!r} used before definition")
         for node in self.nodes:
             args = ",".join(ref(v) for v in node.inputs)
@@ -140,9 +147,8 @@ class Graph:
 
 
 def _attr_key(v) -> str:
-    if isinstance(v, np.dtype):
-        return DTYPE_TO_SHORT[v]
-    return repr(v)
+    from .text import format_attr
+    return format_attr(v)
 
 
 class GraphBuilder(Emitter):
@@ -211,51 +217,42 @@ class GraphBuilder(Emitter):
         return const_value(x)
 
     def _operands(self, entry, args) -> list[Value]:
-        policy = entry.promote
-        if policy in ("keep", "sum"):
+        if entry.promote in ("keep", "sum", "match"):
             return [self._value(a) for a in args]
         idxs = entry.promote_args if entry.promote_args is not None else range(len(args))
-        dtype = None
-        for i in idxs:
-            a = args[i]
-            if isinstance(a, Value) or isinstance(a, np.ndarray):
-                d = a.dtype
-                dtype = d if dtype is None else promote_types(dtype, d)
-        if dtype is None:
-            # Only Python scalars: they decide (float beats int beats bool).
-            dtype = np.asarray([args[i] for i in idxs]).dtype
-            dtype = F32 if dtype.kind == "f" else np.dtype(np.int64) if dtype.kind in "iu" else BOOL
-        if policy == "float" and category(dtype) != CATEGORY_FLOAT:
-            dtype = F32
+        dtype = _promoted_dtype(entry, [args[i] for i in idxs])
         out = []
         for i, a in enumerate(args):
             if i in idxs:
-                if isinstance(a, Value):
-                    out.append(self.cast_to(a, dtype))
-                else:
-                    out.append(const_value(np.asarray(a, dtype=dtype)))
+                out.append(self.cast_to(a, dtype) if isinstance(a, Value) else
+                           const_value(np.asarray(a, dtype=dtype)))
             else:
                 out.append(self._value(a))
         return out
 
 
 class _TypeOnly(Emitter):
-    """Runs type rules on TensorTypes: the output type of a composite, or why it is rejected."""
+    """Runs type rules on TensorTypes: the output type of a composite, or why it is rejected.
+
+    Operands are promoted as :class:`GraphBuilder` promotes them: Python
+    scalars are weak (they take the dtype of the array operands).
+    """
 
     def apply(self, name, *args, **attrs):
         entry = TABLE[name]
-        types = [a if isinstance(a, TensorType) else TensorType(np.asarray(a).dtype, np.shape(a)) for a in args]
+        types = [a if isinstance(a, TensorType) else
+                 TensorType(a.dtype, a.shape) if isinstance(a, (np.ndarray, np.generic)) else a for a in args]
         if isinstance(entry, Composite):
             return entry.decompose(self, *types, **attrs)
+        idxs = entry.promote_args if entry.promote_args is not None else range(len(types))
+        if entry.promote in ("same", "float", "compare"):
+            dtype = _promoted_dtype(entry, [types[i] for i in idxs])
+            types = [TensorType(dtype, np.shape(t) if not isinstance(t, TensorType) else t.shape)
+                     if i in idxs else t for i, t in enumerate(types)]
+        types = [t if isinstance(t, TensorType) else TensorType(np.asarray(t).dtype, np.shape(t)) for t in types]
         if entry.kind == "elementwise" and len(types) > 1:
-            dtype = types[0].dtype
-            if entry.promote in ("same", "float", "compare"):
-                idxs = entry.promote_args if entry.promote_args is not None else range(len(types))
-                for i in idxs:
-                    dtype = promote_types(dtype, types[i].dtype) if i else types[i].dtype
             shape = broadcast_shapes(*[t.shape for t in types])
-            types = [TensorType(dtype, shape) if i in (entry.promote_args or range(len(types))) else
-                     TensorType(t.dtype, shape) for i, t in enumerate(types)]
+            types = [TensorType(t.dtype, shape) for t in types]
         return entry.infer(types, attrs)
 
     def shape(self, x):
@@ -263,6 +260,20 @@ class _TypeOnly(Emitter):
 
     def dtype(self, x):
         return x.dtype if isinstance(x, TensorType) else np.asarray(x).dtype
+
+
+def _promoted_dtype(entry, operands) -> np.dtype:
+    """The dtype elementwise operands are computed in: arrays decide, Python scalars are weak."""
+    dtype = None
+    for a in operands:
+        if isinstance(a, (Value, TensorType, np.ndarray, np.generic)):
+            dtype = a.dtype if dtype is None else promote_types(dtype, a.dtype)
+    if dtype is None:
+        kind = np.asarray(list(operands)).dtype.kind
+        dtype = F32 if kind == "f" else np.dtype(np.int64) if kind in "iu" else BOOL
+    if entry.promote == "float" and category(dtype) != CATEGORY_FLOAT:
+        dtype = F32
+    return dtype
 
 
 TYPES_ONLY = _TypeOnly()

@@ -147,6 +147,7 @@ class Rendered:
 
     @property
     def text(self) -> str:
+        """The whole printed graph (no trailing newline)."""
         return "\n".join(self.lines)
 
 
@@ -216,13 +217,13 @@ _LOC_RE = re.compile(r"(.+):(\d+)$")
 _LITERAL_NAMES = {"inf": math.inf, "nan": math.nan}
 
 
-def _scan(s: str, stop: str | None = None, start: int = 0):
+def _scan(s: str):
     """Yield ``(index, char, depth)`` for the characters of `s` outside string literals.
 
     `depth` counts open brackets of any kind, so callers can find top-level
     commas and matching brackets without being fooled by ``reduction=']'``.
     """
-    depth, quote, i = 0, None, start
+    depth, quote, i = 0, None, 0
     while i < len(s):
         c = s[i]
         if quote:
@@ -445,5 +446,7 @@ def parse(text: str) -> Graph:
             msg = e.msg if isinstance(e, SyntaxError) else str(e)
             raise ValueError(f"line {lineno}: {msg}\n    {line.strip()}") from None
     if graph is None or not returned:
-        raise ValueError(f"line {len(text.splitlines())}: missing {'header' if graph is None else 'return'}")
+        lines = text.splitlines()
+        last = f"\n    {lines[-1].strip()}" if lines else ""
+        raise ValueError(f"line {len(lines)}: missing {'header' if graph is None else 'return'}{last}")
     return graph

@@ -7,10 +7,13 @@ explicit ``broadcast`` node) and one dtype (promotion is an explicit
 ``cast``).  It raises :class:`VerifyError` on the first violation, showing
 the printed graph around the offending line::
 
-    %1 is used before it is defined (on line 4)
-        1 | def f(%a0: f32[3]) -> (f32[3]):
-    >>  2 |   %0: f32[3] = exp %1
-        3 |   %1: f32[3] = neg %a0
+    %1 is used before it is defined (on line 3)
+       1 | def f(%a0: f32[3]) -> (f32[3]):
+    >> 2 |   %0: f32[3] = neg %1
+       3 |   %1: f32[3] = exp %a0
+       4 |   return %0
+
+Line numbers are those :func:`~tracegrad.ir.text.parse` reports for the same text.
 """
 
 from __future__ import annotations
