@@ -24,7 +24,7 @@ import numpy as np
 from .ops import COMPOSITES, OPS, TABLE, Composite, Emitter, broadcast_shapes
 from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
 
-__all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value"]
+__all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value", "replay", "inline"]
 
 #: Name of the pseudo-op that checks a value read by Python during tracing.
 GUARD = "guard"
@@ -147,6 +147,8 @@ class Graph:
 
 
 def _attr_key(v) -> str:
+    if isinstance(v, Graph):
+        return f"graph:{v.fingerprint()}"
     from .text import format_attr
     return format_attr(v)
 
@@ -282,6 +284,52 @@ TYPES_ONLY = _TypeOnly()
 def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> TensorType:
     """Output type of a composite: its decomposition run on types."""
     return entry.decompose(TYPES_ONLY, *types, **attrs)
+
+
+def inline(graph: Graph, builder: "GraphBuilder", inputs: list[Value]) -> dict[int, Value]:
+    """Copy `graph`'s nodes (guards included) into `builder`, reading `inputs`.
+
+    Returns the map from `graph`'s value ids to the new values; the copy of
+    output ``v`` is ``mapping.get(v.id, v)`` (constants map to themselves).
+    """
+    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
+    for node in graph.nodes:
+        ins = [env.get(v.id, v) for v in node.inputs]
+        if node.op == GUARD:
+            builder.guard(ins[0], node.attrs["expected"])
+            continue
+        builder.loc = node.loc
+        outs = builder.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])
+        for old, new in zip(node.outputs, outs):
+            env[old.id] = new
+    return env
+
+
+def replay(graph: Graph, emitter: Emitter, inputs: list) -> list:
+    """Evaluate `graph` node by node with any Emitter: numpy arrays, Tensors, or another builder.
+
+    Guards are checked on concrete values (arrays, or Tensors' data); with a
+    :class:`GraphBuilder` they are re-emitted as guards of the new graph.
+    """
+    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
+
+    def read(v: Value):
+        return v.const if v.const is not None and v.id not in env else env[v.id]
+    for node in graph.nodes:
+        ins = [read(v) for v in node.inputs]
+        if node.op == GUARD:
+            if isinstance(emitter, GraphBuilder):
+                emitter.guard(emitter._value(ins[0]), node.attrs["expected"])
+                continue
+            data = getattr(ins[0], "_data", ins[0])
+            if np.asarray(data).tolist() != node.attrs["expected"]:
+                from .interpret import GuardFailure
+                raise GuardFailure(node, np.asarray(data).tolist())
+            continue
+        if isinstance(emitter, GraphBuilder):
+            emitter.loc = node.loc
+        env[node.outputs[0].id] = emitter.apply(node.op, *ins, **node.attrs)
+    return [read(v) for v in graph.outputs]
 
 
 def _plain(x):

@@ -133,6 +133,8 @@ class Op:
 
     def saves_expanded(self, n_inputs: int) -> tuple:
         """`saves` with ``"rest"`` spelled out for a call with `n_inputs` inputs."""
+        if "all" in self.saves:
+            return tuple(range(n_inputs))
         if "rest" not in self.saves:
             return self.saves
         return tuple(s for s in self.saves if s != "rest") + tuple(range(1, n_inputs))
@@ -1105,6 +1107,45 @@ def _concat_samples(rng, dtype):
 
 
 # --------------------------------------------------------------------------
+# Custom-vjp regions: a sub-graph with a hand-written backward sub-graph
+# --------------------------------------------------------------------------
+# A custom autograd.Function traced inside a compiled function becomes one
+# node: `fwd` computes the output from the inputs; `bwd` takes the inputs and
+# the output's cotangent and returns one gradient per input.
+
+def _custom_impl(*xs, fwd, bwd):
+    from .interpret import interpret
+    return interpret(fwd, list(xs))[0]
+
+
+def _custom_rule(types, fwd, bwd):
+    want = [v.type for v in fwd.inputs]
+    if list(types) != want:
+        raise ShapeError(f"custom_vjp: inputs {list(types)} do not match its forward graph's {want}")
+    return fwd.outputs[0].type
+
+
+def _vjp_custom(E, ctx, g):
+    from .graph import replay
+    return tuple(replay(ctx.attrs["bwd"], E, list(ctx.args) + [g]))
+
+
+def _custom_samples(rng, dtype):
+    # x * x with the backward 2 * x * g, built as graphs.
+    from .graph import GraphBuilder
+    t = TensorType(np.dtype(dtype), (3,))
+    f = GraphBuilder()
+    x = f.input(t)
+    f.graph.outputs = [f.mul(x, x)]
+    f.graph.name = "square_fwd"
+    b = GraphBuilder()
+    xb, gb = b.input(t), b.input(t)
+    b.graph.outputs = [b.mul(b.mul(xb, 2.0), gb)]
+    b.graph.name = "square_bwd"
+    return [Sample((_u(rng, (3,), dtype),), {"fwd": f.graph, "bwd": b.graph}, note="square")]
+
+
+# --------------------------------------------------------------------------
 # The primitive table
 # --------------------------------------------------------------------------
 
@@ -1162,6 +1203,9 @@ def _make_table() -> dict[str, Op]:
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
            doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,)))
+    add(Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
+           "CustomFunctionBackward", _custom_samples, promote="keep",
+           doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)"))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
            _concat_samples, promote="same", doc="concatenate along axis"))
     return table

@@ -46,7 +46,8 @@ from .graph import GUARD, Graph, Node, Value
 from .ops import TABLE
 from .types import BOOL, DTYPE_TO_SHORT, SHORT_TO_DTYPE, TensorType
 
-__all__ = ["print_graph", "parse", "render", "Rendered", "format_const", "format_attr", "format_attrs", "SMALL_CONST"]
+__all__ = ["print_graph", "parse", "render", "Rendered", "format_const", "format_attr", "format_attrs", "SMALL_CONST",
+           "subgraphs"]
 
 #: Constants with at most this many elements are printed in full.
 SMALL_CONST = 8
@@ -102,6 +103,8 @@ def format_attr(x) -> str:
         return "[" + ", ".join(map(format_attr, x)) + "]"
     if isinstance(x, dict):
         return "{" + ", ".join(f"{format_attr(k)}: {format_attr(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, Graph):
+        return f"@{x.name}"  # a sub-graph: printed after the graph that refers to it
     return repr(x)
 
 
@@ -196,9 +199,26 @@ def _node_line(node: Node, r: Rendered) -> str:
     return code
 
 
+def subgraphs(graph: Graph) -> list[Graph]:
+    """Graphs held in node attrs (custom-vjp regions), depth first, each once."""
+    found: list[Graph] = []
+
+    def walk(g: Graph) -> None:
+        for node in g.nodes:
+            for value in node.attrs.values():
+                if isinstance(value, Graph) and all(value is not f for f in found):
+                    found.append(value)
+                    walk(value)
+    walk(graph)
+    return found
+
+
 def print_graph(graph: Graph) -> str:
-    """The text form of `graph` (also ``str(graph)``); :func:`parse` reads it back."""
-    return render(graph).text
+    """The text form of `graph` (also ``str(graph)``), followed by the sub-graphs its attrs name.
+
+    :func:`parse` reads it back.
+    """
+    return "\n\n".join([render(graph).text] + [render(g).text for g in subgraphs(graph)])
 
 
 # --------------------------------------------------------------------------
@@ -287,8 +307,13 @@ def _parse_literal(text: str):
     return _literal(ast.parse(text.strip(), mode="eval").body)
 
 
+_GRAPH_REF_RE = re.compile(r"=\s*@([A-Za-z_]\w*)")
+
+
 def _parse_attrs(text: str) -> dict:
-    # `key=value, ...` is exactly the keyword part of a Python call.
+    # `key=value, ...` is exactly the keyword part of a Python call; `@name` sub-graph
+    # references are read as strings and resolved once every graph is parsed.
+    text = _GRAPH_REF_RE.sub(lambda m: f"='@{m.group(1)}'", text)
     call = ast.parse(f"_({text})", mode="eval").body
     if call.args or any(k.arg is None for k in call.keywords):
         raise ValueError(f"attrs must be key=value pairs: [{text}]")
@@ -407,14 +432,34 @@ def _parse_node(code: str, comment: str | None, env: dict[str, Value]) -> Node:
 
 
 def parse(text: str) -> Graph:
-    """Read the text form back into a Graph of fresh Values.
+    """Read the text form back into a Graph of fresh Values (sub-graphs included).
 
     Raises ValueError naming the line number and the offending line.
     """
+    blocks: list[list[tuple[int, str]]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith("def ") or not blocks:
+            blocks.append([])
+        blocks[-1].append((lineno, line))
+    if not blocks:
+        raise ValueError("line 0: missing header")
+    graphs = [_parse_block(b) for b in blocks]
+    by_name = {g.name: g for g in graphs[1:]}
+    for g in graphs:
+        for node in g.nodes:
+            for key, value in node.attrs.items():
+                if isinstance(value, str) and value.startswith("@"):
+                    if value[1:] not in by_name:
+                        raise ValueError(f"attr {key} refers to graph {value}, which the text does not define")
+                    node.attrs[key] = by_name[value[1:]]
+    return graphs[0]
+
+
+def _parse_block(numbered_lines: list[tuple[int, str]]) -> Graph:
     graph, env = None, {}
     out_types = None
     returned = False
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in numbered_lines:
         code, comment = _strip_comment(line)
         code = code.strip()
         if not code:
@@ -446,7 +491,6 @@ def parse(text: str) -> Graph:
             msg = e.msg if isinstance(e, SyntaxError) else str(e)
             raise ValueError(f"line {lineno}: {msg}\n    {line.strip()}") from None
     if graph is None or not returned:
-        lines = text.splitlines()
-        last = f"\n    {lines[-1].strip()}" if lines else ""
-        raise ValueError(f"line {len(lines)}: missing {'header' if graph is None else 'return'}{last}")
+        lineno, line = numbered_lines[-1]
+        raise ValueError(f"line {lineno}: missing {'header' if graph is None else 'return'}\n    {line.strip()}")
     return graph

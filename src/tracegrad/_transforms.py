@@ -31,7 +31,7 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import optimize
-from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
+from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
 from tracegrad.ir.interpret import GuardFailure, guard_holds, interpret
 from tracegrad.ir.types import TensorType, is_float
 
@@ -193,44 +193,6 @@ def _unique(names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------
 # Running graphs: interpreter, inlining into an outer trace, eager replay
 # --------------------------------------------------------------------------
-
-def inline(graph: Graph, builder: GraphBuilder, inputs: list[Value]) -> list[Value]:
-    """Emit `graph`'s nodes (guards included) into `builder`, reading `inputs`; returns its outputs."""
-    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
-
-    def m(v):
-        return env.get(v.id, v)
-    for node in graph.nodes:
-        builder.loc = node.loc
-        ins = [m(v) for v in node.inputs]
-        if node.op == GUARD:
-            builder.guard(ins[0], node.attrs["expected"])
-            continue
-        outs = builder.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])
-        for old, new in zip(node.outputs, outs):
-            env[old.id] = new
-    return [m(v) for v in graph.outputs]
-
-
-def replay(graph: Graph, emitter, inputs: list):
-    """Evaluate `graph` with any Emitter (Tensors for eager composition); guards are checked on data."""
-    from tracegrad._tensor import Tensor
-    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
-
-    def m(v):
-        if v.const is not None:
-            return v.const
-        return env[v.id]
-    for node in graph.nodes:
-        ins = [m(v) for v in node.inputs]
-        if node.op == GUARD:
-            data = ins[0]._data if isinstance(ins[0], Tensor) else ins[0]
-            if not guard_holds(node, data):
-                raise GuardFailure(node, np.asarray(data).tolist())
-            continue
-        env[node.outputs[0].id] = emitter.apply(node.op, *ins, **node.attrs)
-    return [m(v) for v in graph.outputs]
-
 
 # --------------------------------------------------------------------------
 # The cache of traces
@@ -435,7 +397,8 @@ class _Transformed:
         for i in dyn:
             leaf = leaves[i]
             ins.append(leaf._ir if isinstance(leaf, Tensor) and leaf._ir is not None else const_value(_leaf_array(leaf)))
-        outs = inline(compiled.graph, builder, ins)
+        mapping = inline(compiled.graph, builder, ins)
+        outs = [mapping.get(v.id, v) for v in compiled.graph.outputs]
         result = []
         for v, arr in zip(outs, values):
             t = wrap(np.asarray(arr))

@@ -126,6 +126,9 @@ class Function:
         ctx._non_diff = set()
         ctx._pre_hooks = ctx._post_hooks = ctx._retained = None
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        from tracegrad._trace import TRACE
+        if TRACE.builders and any(isinstance(a, Tensor) and a._ir is not None for a in args):
+            return _trace_region(cls, ctx, args, kwargs)
         with _GradMode(False):
             outputs = cls.forward(ctx, *args, **kwargs)
         record = STATE.enabled and any(ctx.needs_input_grad)
@@ -155,6 +158,76 @@ class Function:
         ctx._out_meta = tuple(meta)
         ctx.num_outputs = len(outs)
         return result[0] if single else tuple(result)
+
+
+_region_ids = __import__("itertools").count()
+
+
+def _trace_region(cls, ctx, args, kwargs):
+    """Inside a trace: one ``custom_vjp`` node whose backward is ``cls.backward``, traced.
+
+    The forward is traced into its own graph; the backward is traced into a
+    graph taking the inputs and the cotangent, which first recomputes the
+    forward (so tensors saved by ``ctx`` are available) and then runs
+    ``backward``; dead recomputation is removed by the passes later.
+    """
+    from tracegrad._tensor import Tensor, wrap
+    from tracegrad._trace import TRACE, tracing
+    from tracegrad.compiler.passes import dce
+    from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline
+    from tracegrad.ir.types import TensorType
+
+    outer = TRACE.builder
+    region = f"{cls.__name__}_{next(_region_ids)}"
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    fwd = GraphBuilder(Graph(name=f"{region}_fwd"))
+    targs = list(args)
+    for i in positions:
+        t = wrap(args[i]._data)
+        t._ir = fwd.input(TensorType(t._data.dtype, t._data.shape))
+        targs[i] = t
+    with tracing(fwd), _GradMode(True):
+        out = cls.forward(ctx, *targs, **kwargs)
+    if not isinstance(out, Tensor):
+        raise NotImplementedError(f"{cls.__name__}: inside a compiled function, custom Functions must return a "
+                                  f"single Tensor")
+    fwd.graph.outputs = [out._ir if out._ir is not None else const_value(out._data)]
+
+    bwd = GraphBuilder(Graph(name=f"{region}_bwd"))
+    xs = [bwd.input(fwd.graph.inputs[k].type) for k in range(len(positions))]
+    g_value = bwd.input(fwd.graph.outputs[0].type)
+    mapping = inline(fwd.graph, bwd, xs)
+    saved = [t for t in ctx._saved if isinstance(t, Tensor)]
+    previous = [t._ir for t in saved]
+    for t in saved:
+        if t._ir is not None:
+            t._ir = mapping.get(t._ir.id, t._ir)
+    g = wrap(np.ones(out._data.shape, dtype=out._data.dtype))
+    g._ir = g_value
+    try:
+        with tracing(bwd), _GradMode(True):
+            grads = cls.backward(ctx, g)
+    finally:
+        for t, ir in zip(saved, previous):
+            t._ir = ir
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    outs = []
+    for i, x in zip(positions, xs):
+        gi = grads[i] if i < len(grads) else None
+        if gi is None:
+            outs.append(bwd.broadcast_to(const_value(np.zeros((), dtype=x.dtype)), x.shape))
+        else:
+            outs.append(gi._ir if gi._ir is not None else const_value(gi._data))
+    bwd.graph.outputs = outs
+    bwd.graph = dce(bwd.graph)  # the recomputed forward values backward did not read
+
+    ins = [args[i]._ir if args[i]._ir is not None else const_value(args[i]._data) for i in positions]
+    from tracegrad._trace import source_location
+    outer.loc = source_location()
+    value = outer.apply("custom_vjp", *ins, fwd=fwd.graph, bwd=bwd.graph)
+    result = wrap(out._data)
+    result._ir = value
+    return result
 
 
 def once_differentiable(fn):
