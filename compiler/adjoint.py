@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
-from tracegrad.ir.ops import TABLE, Composite, VjpContext
+from tracegrad.ir.ops import TABLE, Composite, VjpContext, broadcast_shapes
 from tracegrad.ir.types import TensorType, is_float
 
 __all__ = ["adjoint", "decompose_composites", "differentiable_values"]
@@ -87,7 +87,7 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
 
     def add_ct(v: Value, g: Value) -> None:
         if g.shape != v.shape:
-            g = b.sum_to_shape(b.broadcast_to(g, np.broadcast_shapes(g.shape, v.shape)), v.shape)
+            g = b.sum_to_shape(b.broadcast_to(g, broadcast_shapes(g.shape, v.shape)), v.shape)
         if g.dtype != v.dtype:
             g = b.cast_to(g, v.dtype)
         prev = cotangent.get(v.id)

@@ -391,7 +391,8 @@ def _quiet(fn):
 def _sigmoid(x):
     # exp(-|x|) never overflows, so neither branch produces inf/inf.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
 
 
 def _pow(x, y):
@@ -791,7 +792,7 @@ def _vjp_matmul(E, ctx, g):
     a2 = E.reshape(a, shape=(1, sa[0])) if len(sa) == 1 else a
     b2 = E.reshape(b, shape=(sb[0], 1)) if len(sb) == 1 else b
     sa2, sb2 = E.shape(a2), E.shape(b2)
-    out2 = np.broadcast_shapes(sa2[:-2], sb2[:-2]) + (sa2[-2], sb2[-1])
+    out2 = broadcast_shapes(sa2[:-2], sb2[:-2]) + (sa2[-2], sb2[-1])
     g2 = E.reshape(g, shape=out2) if E.shape(g) != out2 else g
     ga = gb = None
     if ctx.needs[0]:
@@ -1390,7 +1391,7 @@ def _mse_loss(E, x, t, reduction="mean"):
 
 def _vjp_mse(E, ctx, g):
     x, t = ctx.args
-    shape = np.broadcast_shapes(*ctx.shapes)
+    shape = broadcast_shapes(*ctx.shapes)
     gd = E.mul(E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), 2.0), E.sub(x, t))
     return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
 

@@ -25,6 +25,12 @@ def _as_tuple(x):
 
 def _root_grads(outputs, grad_outputs, create_graph, what="grad_output"):
     from tracegrad._tensor import Tensor, wrap
+    if grad_outputs is None and len(outputs) == 1:
+        out = outputs[0]
+        # The common case, loss.backward(): a scalar seed of ones.
+        if isinstance(out, Tensor) and out.grad_fn is not None and out._data.size == 1:
+            g_arr = np.ones(out._data.shape, dtype=out._data.dtype)
+            return [wrap(g_arr) if create_graph else g_arr]
     grads = []
     grad_outputs = grad_outputs or (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):

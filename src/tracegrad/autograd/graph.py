@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from tracegrad.ir.ops import NUMPY, Composite, VjpContext
+from tracegrad.ir.ops import NUMPY, Composite, VjpContext, broadcast_shapes
 
 __all__ = ["Node", "OpNode", "AccumulateGrad", "node_class", "run_backward", "FREED_MESSAGE"]
 
@@ -194,7 +194,7 @@ class OpNode(Node):
             rshape = E.shape(r)
             if rshape != shape:
                 # Implicit broadcasting in the forward call: sum the cotangent back down.
-                full = np.broadcast_shapes(rshape, shape)
+                full = broadcast_shapes(rshape, shape)
                 r = E.sum_to_shape(E.broadcast_to(r, full), shape)
             if create_graph:
                 if r._data.dtype != dtype:

@@ -28,6 +28,10 @@ def _reduction(size_average, reduce, reduction):
     return ("mean" if size_average else "sum") if reduce else "none"
 
 
+def _shape(x) -> tuple:
+    return x._data.shape if isinstance(x, Tensor) else np.shape(x)
+
+
 def _check_reduction(reduction):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -106,9 +110,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """BCE on logits, computed stably: ``(1 - t) z + log(1 + exp(-z))`` without overflow."""
-    reduction = _reduction(size_average, reduce, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    if tuple(target.shape) != tuple(input.shape):
+    if _shape(target) != _shape(input):
         raise ValueError(f"Target size ({target.shape!r}) must be the same as input size ({input.shape!r})")
     if weight is None and pos_weight is None:
         return apply_op(COMPOSITES["binary_cross_entropy_with_logits"], (input, target), {"reduction": reduction})
