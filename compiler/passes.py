@@ -40,17 +40,42 @@ def dce(graph: Graph) -> Graph:
     return _copy_header(graph, keep, list(graph.outputs))
 
 
+class _Rewriter(GraphBuilder):
+    """A builder that also knows which node of the graph being built defines each value."""
+
+    def __init__(self, graph: Graph):
+        super().__init__(graph)
+        self.producers: dict[int, Node] = {}
+
+    def emit(self, op, inputs, attrs, out_types):
+        outs = super().emit(op, inputs, attrs, out_types)
+        self.producers[outs[0].id if outs else -1] = self.graph.nodes[-1]
+        return outs
+
+    def producer(self, v: Value, op: str) -> Node | None:
+        """The node of the new graph that defines `v`, if it is an `op` node."""
+        node = self.producers.get(v.id)
+        return node if node is not None and node.op == op else None
+
+
 def _rewrite(graph: Graph, rule) -> Graph:
-    """Apply `rule(node, inputs, builder) -> Value | None` to each node; None keeps the node."""
+    """Apply `rule(node, inputs, builder) -> Value | None` to each node; None keeps the node.
+
+    Rules look at producers through ``builder.producer`` (the rewritten graph),
+    never through ``Value.node``, which still names the node of the old graph.
+    """
     out = _copy_header(graph, [], [])
-    b = GraphBuilder(out)
+    b = _Rewriter(out)
     subst: dict[int, Value] = {}
     for node in graph.nodes:
         ins = [subst.get(v.id, v) for v in node.inputs]
         b.loc = node.loc
         replacement = rule(node, ins, b) if node.op != GUARD else None
         if replacement is None:
-            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc))
+            kept = Node(node.op, ins, node.attrs, list(node.outputs), node.loc)
+            out.nodes.append(kept)
+            for v in kept.outputs:
+                b.producers[v.id] = kept
         else:
             subst[node.outputs[0].id] = replacement
     out.outputs = [subst.get(v.id, v) for v in graph.outputs]
@@ -106,10 +131,6 @@ def _scalar(v: Value):
     return first.item()
 
 
-def _producer(v: Value, op: str) -> Node | None:
-    return v.node if v.node is not None and v.node.op == op else None
-
-
 def simplify(graph: Graph) -> Graph:
     """Algebraic identities: x*1, x+0, x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
     sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
@@ -124,7 +145,7 @@ def simplify(graph: Graph) -> Graph:
         if op == "add" and _scalar(ins[0]) == 0 and ins[1].type == out.type:
             return ins[1]
         if op == "neg":
-            inner = _producer(ins[0], "neg")
+            inner = b.producer(ins[0], "neg")
             if inner is not None:
                 return inner.inputs[0]
         if op in ("reshape", "broadcast", "cast") and ins[0].type == out.type:
@@ -132,14 +153,14 @@ def simplify(graph: Graph) -> Graph:
         if op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(out.shape))):
             return ins[0]
         if op == "reshape":
-            inner = _producer(ins[0], "reshape")
+            inner = b.producer(ins[0], "reshape")
             if inner is not None:
                 return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
         if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
                 and math.prod(out.shape) <= _SMALL:
             return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
         if op == "sum":
-            bc = _producer(ins[0], "broadcast")
+            bc = b.producer(ins[0], "broadcast")
             if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \
                     and out.dtype.kind == "f":
                 return b.mul(bc.inputs[0], float(math.prod(ins[0].shape)))

@@ -162,6 +162,10 @@ class GraphBuilder(Emitter):
     def __init__(self, graph: Graph | None = None):
         self.graph = graph if graph is not None else Graph()
         self.loc: tuple[str, int] | None = None
+        #: ids of the values this builder defined (inputs and node outputs); others are foreign
+        self.owned: set[int] = {v.id for v in self.graph.inputs}
+        for node in self.graph.nodes:
+            self.owned.update(v.id for v in node.outputs)
 
     # Emitter interface ------------------------------------------------------
     def shape(self, x):
@@ -174,6 +178,7 @@ class GraphBuilder(Emitter):
         """Add a graph input of `type`."""
         v = Value(type)
         self.graph.inputs.append(v)
+        self.owned.add(v.id)
         return v
 
     def emit(self, op: str, inputs: list[Value], attrs: dict, out_types: list[TensorType]) -> list[Value]:
@@ -181,6 +186,7 @@ class GraphBuilder(Emitter):
         node = Node(op, list(inputs), dict(attrs), loc=self.loc)
         node.outputs = [Value(t, node) for t in out_types]
         self.graph.nodes.append(node)
+        self.owned.update(v.id for v in node.outputs)
         return node.outputs
 
     def guard(self, value: Value, expected) -> None:

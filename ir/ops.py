@@ -106,7 +106,9 @@ class Op:
       view        the numpy impl may return a view of input 0 (reshape, transpose, basic indexing).
       grad_args   positions of inputs that can ever carry a gradient (None: all); index arrays,
                   conditions and targets are left out, as PyTorch leaves them out of next_functions.
-      kernel      scalar expression template for elementwise code generation, ``{0}``, ``{1}``.
+      kernel      scalar expression template for elementwise code generation: ``{0}``, ``{1}``
+                  are the operands; a call ``f(...)`` names a scalar function of the kernel
+                  runtime (``compiler/runtime.py``), chosen per dtype by the code generator.
       doc         one line for the generated op reference.
     """
 
@@ -575,12 +577,12 @@ _ELEMENTWISE = [
     ("sub", 2, np.subtract, _vjp_sub, (), "SubBackward0", _binary_samples(_u), "same", "{0} - {1}"),
     ("mul", 2, np.multiply, _vjp_mul, (0, 1), "MulBackward0", _binary_samples(_u), "same", "{0} * {1}"),
     ("div", 2, _quiet(np.true_divide), _vjp_div, (0, 1), "DivBackward0",
-     _binary_samples(_u, _away_from_zero), "float", "{0} / {1}"),
-    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1), _pow_name, _pow_samples, "same", "{0} ** {1}"),
+     _binary_samples(_u, _away_from_zero), "float", "divide({0}, {1})"),
+    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1), _pow_name, _pow_samples, "same", "power({0}, {1})"),
     ("maximum", 2, np.maximum, _vjp_maximum, (0, 1), "MaximumBackward0", _minmax_samples, "same",
-     "max({0}, {1})"),
+     "maximum({0}, {1})"),
     ("minimum", 2, np.minimum, _vjp_minimum, (0, 1), "MinimumBackward0", _minmax_samples, "same",
-     "min({0}, {1})"),
+     "minimum({0}, {1})"),
     ("exp", 1, _quiet(np.exp), _vjp_exp, ("out",), "ExpBackward0", _unary_samples(_u), "float",
      "exp({0})"),
     ("log", 1, _quiet(np.log), _vjp_log, (0,), "LogBackward0", _unary_samples(_pos), "float",
@@ -596,7 +598,7 @@ _ELEMENTWISE = [
     ("sigmoid", 1, _sigmoid, _vjp_sigmoid, ("out",), "SigmoidBackward0",
      _unary_samples(lambda r, s, d: _u(r, s, d, -4.0, 4.0)), "float", "sigmoid({0})"),
     ("relu", 1, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _vjp_relu, ("out",),
-     "ReluBackward0", _unary_samples(_away_from_zero), "same", "max({0}, 0)"),
+     "ReluBackward0", _unary_samples(_away_from_zero), "same", "relu({0})"),
     ("abs", 1, np.abs, _vjp_abs, (0,), "AbsBackward0", _unary_samples(_away_from_zero), "same",
      "abs({0})"),
     ("sqrt", 1, _quiet(np.sqrt), _vjp_sqrt, ("out",), "SqrtBackward0", _unary_samples(_pos), "float",
@@ -605,10 +607,10 @@ _ELEMENTWISE = [
      "sign({0})"),
     ("floor_divide", 2, _quiet(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
-     "{0} // {1}"),
+     "floor_divide({0}, {1})"),
     ("remainder", 2, _quiet(np.remainder), _vjp_remainder, (0, 1), "RemainderBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
-     "{0} % {1}"),
+     "remainder({0}, {1})"),
 ]
 
 _NONDIFF_ELEMENTWISE = [
@@ -619,8 +621,8 @@ _NONDIFF_ELEMENTWISE = [
     ("le", 2, np.less_equal, "LeBackward0", "compare", "{0} <= {1}"),
     ("gt", 2, np.greater, "GtBackward0", "compare", "{0} > {1}"),
     ("ge", 2, np.greater_equal, "GeBackward0", "compare", "{0} >= {1}"),
-    ("logical_and", 2, np.logical_and, "LogicalAndBackward0", "compare", "{0} and {1}"),
-    ("logical_or", 2, np.logical_or, "LogicalOrBackward0", "compare", "{0} or {1}"),
+    ("logical_and", 2, np.logical_and, "LogicalAndBackward0", "compare", "{0} & {1}"),
+    ("logical_or", 2, np.logical_or, "LogicalOrBackward0", "compare", "{0} | {1}"),
     ("logical_not", 1, np.logical_not, "LogicalNotBackward0", "compare", "not {0}"),
 ]
 

@@ -9,6 +9,7 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._tensor import Size, Tensor, wrap
+from tracegrad._trace import const_ir
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
@@ -41,6 +42,7 @@ def initial_seed() -> int:
 
 def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
     t = wrap(data)
+    const_ir(t)
     if requires_grad:
         if data.dtype.kind != "f":
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")

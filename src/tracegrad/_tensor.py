@@ -22,6 +22,7 @@ from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_cl
 from tracegrad.ir.ops import (COMPOSITES, NUMPY, OPS, TABLE, Composite, Emitter, IndexingError, ShapeError,
                               normalize_axes)
 from tracegrad._trace import TRACE, concrete_read, detached_ir, trace_op
+from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.ir.graph import TYPES_ONLY
 from tracegrad.ir.types import BOOL, TensorType, category
 
@@ -195,6 +196,10 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
     if entry.view and out.base is not None and isinstance(args[0], Tensor):
         version = args[0]._version  # a view shares its base's version counter, as in PyTorch
     t = wrap(out, node, version)
+    if version is not None:
+        # Remembered so that an in-place write through the view can rewrite its base's history.
+        t._base = args[0]
+        t._view = (entry, args[1:], attrs)
     if node is not None and node.out is not None:
         node.out_version = (t._version, t._version[0])
     if TRACE.builders:
@@ -266,6 +271,8 @@ def wrap(data: np.ndarray, grad_fn=None, version=None) -> "Tensor":
     t._hooks = None
     t._acc = None
     t._ir = None
+    t._base = None
+    t._view = None
     return t
 
 
@@ -325,7 +332,7 @@ def parse_index(key, shape):
             dim += 1
         else:
             arr = item._data if isinstance(item, Tensor) else np.asarray(item)
-            if isinstance(item, Tensor) and item._ir is not None and arr.dtype == BOOL:
+            if isinstance(item, Tensor) and TRACE.builders and arr.dtype == BOOL:
                 concrete_read(item, arr)  # the positions picked depend on the mask's values
             if arr.dtype == BOOL:
                 mask_shape = arr.shape
@@ -341,7 +348,7 @@ def parse_index(key, shape):
                 dim += arr.ndim
             elif arr.dtype.kind in "iu" or arr.size == 0:
                 spec.append(("array",))
-                if isinstance(item, Tensor) and item._ir is not None:
+                if isinstance(item, Tensor) and TRACE.builders:
                     arrays.append(item if arr.dtype == np.int64 else item.long())
                 else:
                     arrays.append(arr.astype(np.int64, copy=False))
@@ -421,7 +428,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad_fn", "_requires_grad", "_grad", "_version", "_output_nr", "_retains_grad",
-                 "_hooks", "_acc", "_ir", "__weakref__")
+                 "_hooks", "_acc", "_ir", "_base", "_view", "__weakref__")
     __array_priority__ = 1000
 
     def __new__(cls, *args, **kwargs):
@@ -604,7 +611,8 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
         t = wrap(self._data, None, self._version)
-        if self._ir is not None:
+        t._base, t._view = self, "detach"
+        if TRACE.builders:
             t._ir = detached_ir(self)
         return t
 
@@ -618,7 +626,8 @@ class Tensor:
     def data(self) -> "Tensor":
         """The same data as a tensor that does not require grad (no version tracking)."""
         t = wrap(self._data)
-        if self._ir is not None:
+        t._base, t._view = self, "detach"
+        if TRACE.builders:
             t._ir = detached_ir(self)
         return t
 
@@ -632,7 +641,7 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
-        if self._ir is not None:
+        if TRACE.builders:
             concrete_read(self, self._data)
         return self._data
 
@@ -641,7 +650,7 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
         a = self._data
-        if self._ir is not None:
+        if TRACE.builders:
             concrete_read(self, a)
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
@@ -652,12 +661,12 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         value = self._data.reshape(()).item()
-        return concrete_read(self, value) if self._ir is not None else value
+        return concrete_read(self, value) if TRACE.builders else value
 
     def tolist(self):
         """The data as (nested) Python lists of numbers."""
         value = self._data.tolist()
-        return concrete_read(self, value) if self._ir is not None else value
+        return concrete_read(self, value) if TRACE.builders else value
 
     def __float__(self) -> float:
         if self._data.size != 1:
@@ -678,7 +687,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         value = bool(self._data.reshape(()).item())
-        return concrete_read(self, value) if self._ir is not None else value
+        return concrete_read(self, value) if TRACE.builders else value
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -987,7 +996,7 @@ class Tensor:
         """True when all elements are close (numpy's rule)."""
         result = bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
         for t in (self, other):
-            if isinstance(t, Tensor) and t._ir is not None:
+            if isinstance(t, Tensor) and TRACE.builders:
                 concrete_read(t, t._data)
         return result
 
@@ -1102,7 +1111,7 @@ class Tensor:
     def __setitem__(self, key, value):
         spec, arrays = parse_index(key, self._data.shape)
         value_requires = isinstance(value, Tensor) and value.requires_grad
-        traced = TRACE.builders and (self._ir is not None or getattr(value, "_ir", None) is not None)
+        traced = bool(TRACE.builders)
         if not traced and not (STATE.enabled and (self.requires_grad or value_requires)):
             v = value._data if isinstance(value, Tensor) else value
             self._check_writable()
@@ -1155,6 +1164,8 @@ class Tensor:
         self._check_writable()
         np.copyto(self._data, rd, casting="unsafe")
         self._version[0] += 1
+        if self._base is not None and self._through_view(result):
+            return
         if self._ir is not None or result._ir is not None:
             self._ir = result._ir
         node = result.grad_fn
@@ -1163,6 +1174,48 @@ class Tensor:
             self._output_nr = result._output_nr
             if getattr(node, "out", None) is not None:
                 node.out_version = (self._version, self._version[0])
+
+    def _through_view(self, result) -> bool:
+        """A write into a view: give its base the new history, then derive the view from it again.
+
+        Returns False when nothing beyond the write itself is needed.  For
+        ``.data``/``.detach()`` aliases the base's gradient is untouched (as in
+        PyTorch); a trace records the new values behind a ``detach``.
+        """
+        base = self._base
+        if self._view == "detach":
+            if TRACE.builders:
+                builder = TRACE.builder
+                old = _trace_ir_of(builder, base, base._data)
+                new = _trace_ir_of(builder, result, rd_cast(result, base))
+                base._ir = builder.add(old, builder.detach(builder.sub(new, old)))
+            return False
+        traced = bool(TRACE.builders)
+        if not (traced or (STATE.enabled and (result.requires_grad or base.requires_grad))):
+            return False
+        if STATE.enabled and base.grad_fn is None and base._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        entry, rest, attrs = self._view
+        if entry.name == "index":
+            mask = np.zeros(base._data.shape, dtype=bool)
+            mask[_build_index(attrs["spec"], [getattr(a, "_data", a) for a in rest])] = True
+            scattered = apply_op(OPS["index_add"], (result, *rest), {"spec": attrs["spec"],
+                                                                     "shape": base._data.shape})
+            new_base = apply_op(OPS["where"], (mask, scattered, base), _EMPTY, "CopySlices")
+        elif entry.name == "reshape":
+            new_base = apply_op(OPS["reshape"], (result,), {"shape": base._data.shape}, "CopySlices")
+        elif entry.name == "transpose":
+            inverse = tuple(int(i) for i in np.argsort(attrs["perm"]))
+            new_base = apply_op(OPS["transpose"], (result,), {"perm": inverse}, "CopySlices")
+        else:
+            raise RuntimeError(f"in-place writes through a {entry.name} view are not supported")
+        base._assign_inplace(new_base)
+        again = apply_op(entry, (base, *rest), attrs)
+        self.grad_fn = again.grad_fn
+        self._output_nr = 0
+        self._ir = again._ir
+        return True
 
     def add_(self, other, *, alpha=1):
         """In-place ``self += alpha * other``."""
@@ -1213,7 +1266,7 @@ class Tensor:
         recording = STATE.enabled and (self.requires_grad or src.requires_grad)
         if recording and self.grad_fn is None and self._requires_grad:
             raise RuntimeError(_LEAF_INPLACE)
-        if recording or (TRACE.builders and (self._ir is not None or src._ir is not None)):
+        if recording or TRACE.builders:
             old = wrap(self._data.copy(), self.grad_fn)
             old._output_nr = self._output_nr
             old._ir = self._ir
@@ -1224,6 +1277,12 @@ class Tensor:
         self._version[0] += 1
         self._ir = None
         return self
+
+
+def rd_cast(result, like):
+    """`result`'s data in `like`'s dtype (an in-place write keeps the destination's dtype)."""
+    d = result._data
+    return d if d.dtype == like._data.dtype else d.astype(like._data.dtype)
 
 
 def _build_index(spec, arrays):

@@ -40,10 +40,21 @@ TRACE = _TraceState()
 
 
 class tracing:
-    """Context manager making `builder` the active trace (traces nest: inner transforms)."""
+    """Context manager making `builder` the active trace (traces nest: inner transforms).
+
+    Tensors the traced function reads without receiving them as arguments
+    are constants of the trace, like closed-over arrays in JAX, except those
+    that require grad (parameters) and values of an enclosing trace: those
+    become extra graph inputs, listed in ``builder.implicit``, so that their
+    current values are used on every call and gradients reach them.  The IR
+    values set on such tensors last only while the trace runs.
+    """
 
     def __init__(self, builder: GraphBuilder):
         self.builder = builder
+        if not hasattr(builder, "implicit"):
+            builder.implicit = []        # [(tensor, input value, IR value it had before)]
+            builder.restore = []         # [(tensor, IR value it had before)] for every tensor touched
 
     def __enter__(self):
         TRACE.builders.append(self.builder)
@@ -51,7 +62,26 @@ class tracing:
 
     def __exit__(self, *exc):
         TRACE.builders.pop()
+        for t, before in reversed(self.builder.restore):
+            t._ir = before
         return False
+
+
+def lift(builder: GraphBuilder, t) -> Value:
+    """Make tensor `t`, read by the traced function but not passed to it, an input of the trace."""
+    v = builder.input(TensorType(t._data.dtype, t._data.shape))
+    builder.implicit.append((t, v, t._ir))
+    builder.restore.append((t, t._ir))
+    t._ir = v
+    return v
+
+
+def _constant(builder: GraphBuilder, t) -> Value:
+    """A closed-over tensor that needs no gradient: one constant, shared by every use in this trace."""
+    v = const_value(t._data)
+    builder.restore.append((t, t._ir))
+    t._ir = v
+    return v
 
 
 _LIBRARY_DIRS: tuple[str, ...] = ()
@@ -76,8 +106,13 @@ def source_location() -> tuple[str, int] | None:
 
 
 def _ir_of(builder: GraphBuilder, arg, data) -> Value:
-    ir = getattr(arg, "_ir", None)
-    if ir is not None:
+    from tracegrad._tensor import Tensor
+    if isinstance(arg, Tensor):
+        ir = arg._ir
+        if ir is None:
+            ir = lift(builder, arg) if arg.requires_grad else _constant(builder, arg)
+        elif ir.const is None and ir.id not in builder.owned:
+            ir = lift(builder, arg)  # a value of an enclosing trace
         if ir.dtype != data.dtype:
             ir = builder.cast_to(ir, data.dtype)
         return ir
@@ -85,13 +120,15 @@ def _ir_of(builder: GraphBuilder, arg, data) -> Value:
 
 
 def trace_op(entry, args, datas, attrs, out) -> Value | None:
-    """Emit `entry` applied to `args` into the active trace; None when no input is traced."""
+    """Emit `entry` applied to `args` into the active trace; None when no input is a Tensor."""
     from tracegrad._tensor import Tensor
     builder = TRACE.builder
-    if not any(isinstance(a, Tensor) and a._ir is not None for a in args):
+    if not any(isinstance(a, Tensor) for a in args):
         return None
     builder.loc = source_location()
     values = [_ir_of(builder, a, d) for a, d in zip(args, datas)]
+    if all(v.const is not None for v in values):
+        return None  # arithmetic on constants only: its result is a constant too
     result = builder.apply(entry.name, *values, **attrs)
     if result.type != TensorType(out.dtype, out.shape):
         raise AssertionError(f"trace of {entry.name} typed {result.type!r}, eager gave "
@@ -103,21 +140,32 @@ def trace_op(entry, args, datas, attrs, out) -> Value | None:
 
 
 def detached_ir(t) -> Value | None:
-    """The IR of ``t.detach()`` / ``t.data`` during a trace."""
-    if t._ir is None or TRACE.builder is None:
+    """The IR of ``t.detach()`` / ``t.data`` during a trace (the array becomes an alias)."""
+    builder = TRACE.builder
+    if builder is None:
+        return None
+    if t._ir is None:
         return None
     if t._ir.const is not None:
         return t._ir
-    TRACE.builder.loc = source_location()
-    return TRACE.builder.apply("detach", t._ir)
+    builder.loc = source_location()
+    return builder.apply("detach", _ir_of(builder, t, t._data))
+
+
+def const_ir(t) -> None:
+    """Tensors made by factories inside a trace are constants of it (not closed-over inputs)."""
+    if TRACE.builders:
+        t._ir = const_value(t._data)
 
 
 def concrete_read(t, value):
     """Python reads `value` from tensor `t`: during a trace, guard it."""
     builder = TRACE.builder
-    if builder is not None and t._ir is not None and t._ir.const is None:
-        builder.loc = source_location()
-        builder.guard(t._ir, value)
+    if builder is not None:
+        ir = _ir_of(builder, t, t._data)
+        if ir.const is None:
+            builder.loc = source_location()
+            builder.guard(ir, value)
     return value
 
 

@@ -21,6 +21,7 @@ import inspect
 import os
 import re
 import threading
+import weakref
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -107,13 +108,25 @@ GRAPH_OUTPUT = object()  # marks an output leaf that the graph computes
 
 @dataclass
 class Trace:
-    """One traced run: the graph and how to map outputs back to Python values."""
+    """One traced run: the graph and how to map outputs back to Python values.
+
+    The graph's inputs are the array arguments, then `implicit`: tensors the
+    function read without receiving them (closed-over parameters), whose
+    current data every call passes in.
+    """
 
     graph: Graph
     out_tree: object
     out_static: list          # per output leaf: GRAPH_OUTPUT, or the static (non-array) value
     concrete: list            # the arrays the tracing run produced for the graph outputs
     n_main: int               # output leaves of the main result (the rest is aux)
+    n_explicit: int           # graph inputs that are arguments; the rest are `implicit`
+    implicit: list            # closed-over tensors, in graph-input order
+
+
+def _graph_name(f) -> str:
+    name = re.sub(r"\W", "_", getattr(f, "__name__", "f").replace("<lambda>", "lambda")) or "f"
+    return name if name[0].isalpha() or name[0] == "_" else f"f{name}"
 
 
 def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[int] | None = None) -> Trace:
@@ -123,42 +136,43 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     traced as 0-d float64 inputs.
     """
     from tracegrad._tensor import Tensor, wrap
+    from tracegrad._trace import _ir_of
     leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
-    name = re.sub(r"\W", "_", getattr(f, "__name__", "f").replace("<lambda>", "lambda")) or "f"
-    builder = GraphBuilder(Graph(name=name if name[0].isalpha() else f"f{name}"))
-    traced = []
-    dyn_names = []
+    builder = GraphBuilder(Graph(name=_graph_name(f)))
+    traced, dyn_names = [], []
     names = _leaf_names(f, args, kwargs)
     for i, leaf in enumerate(leaves):
         if _is_dynamic(leaf) or (float_scalars and i in float_scalars):
-            arr = _leaf_array(leaf) if _is_dynamic(leaf) else np.asarray(leaf, dtype=np.float64)
+            # A copy: in-place writes inside the traced run must not reach the caller's array.
+            arr = np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
+                           dtype=None if _is_dynamic(leaf) else np.float64)
             t = wrap(arr)
             t._ir = builder.input(TensorType(arr.dtype, arr.shape))
             traced.append(t)
             dyn_names.append(names[i])
         else:
             traced.append(leaf)
-    builder.graph.input_names = _unique(dyn_names)
+    n_explicit = len(builder.graph.inputs)
     targs, tkwargs = tree_unflatten(in_tree, traced)
     with tracing(builder):
         result = f(*targs, **tkwargs)
-    main, aux = (result if has_aux else (result, None))
-    if has_aux and not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
-    out_leaves, out_tree = tree_flatten((main, aux))
-    main_leaves, _ = tree_flatten(main)
-    outputs, static, concrete = [], [], []
-    for leaf in out_leaves:
-        if isinstance(leaf, Tensor) or isinstance(leaf, np.ndarray):
-            arr = _leaf_array(leaf)
-            v = leaf._ir if isinstance(leaf, Tensor) and leaf._ir is not None else const_value(arr)
-            outputs.append(v)
-            concrete.append(arr)
-            static.append(GRAPH_OUTPUT)
-        else:
-            static.append(leaf)
+        if has_aux and not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
+        main, aux = result if has_aux else (result, None)
+        out_leaves, out_tree = tree_flatten((main, aux))
+        outputs, static, concrete = [], [], []
+        for leaf in out_leaves:
+            if isinstance(leaf, (Tensor, np.ndarray)):
+                arr = _leaf_array(leaf)
+                outputs.append(_ir_of(builder, leaf, arr) if isinstance(leaf, Tensor) else const_value(arr))
+                concrete.append(arr)
+                static.append(GRAPH_OUTPUT)
+            else:
+                static.append(leaf)
+    implicit = [t for t, _, _ in builder.implicit]
+    builder.graph.input_names = _unique(dyn_names + [f"closure{j}" for j in range(len(implicit))])
     builder.graph.outputs = outputs
-    return Trace(builder.graph, out_tree, static, concrete, len(main_leaves))
+    return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit)
 
 
 def _leaf_names(f, args, kwargs) -> list[str]:
@@ -191,10 +205,6 @@ def _unique(names: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# Running graphs: interpreter, inlining into an outer trace, eager replay
-# --------------------------------------------------------------------------
-
-# --------------------------------------------------------------------------
 # The cache of traces
 # --------------------------------------------------------------------------
 
@@ -204,16 +214,29 @@ class Compiled:
 
     trace: Trace
     graph: Graph                       # what this transform runs (forward, joint, ...)
+    wrt: list[int] = field(default_factory=list)   # graph inputs differentiated
     adjoint: Graph | None = None       # for vjp/jit composition: the adjoint half
     n_residuals: int = 0
     extra: dict = field(default_factory=dict)
 
+    def arrays(self, explicit: list) -> list | None:
+        """Graph input arrays for a call: its arguments and the closed-over tensors' current data.
+
+        None when a closed-over tensor changed shape or dtype (this trace does not apply).
+        """
+        if not self.trace.implicit:
+            return explicit
+        out = list(explicit)
+        for t, v in zip(self.trace.implicit, self.trace.graph.inputs[self.trace.n_explicit:]):
+            d = t._data
+            if d.shape != v.shape or d.dtype != v.dtype:
+                return None
+            out.append(d)
+        return out
+
 
 def _verify_or_none():
-    try:
-        from tracegrad.ir.verify import verify
-    except ImportError:  # pragma: no cover - the verifier ships with the IR
-        return None
+    from tracegrad.ir.verify import verify
     return verify if os.environ.get("TRACEGRAD_VERIFY", "1") != "0" else None
 
 
@@ -223,13 +246,18 @@ def _dump(name: str, texts: dict[str, str]) -> None:
         return
     os.makedirs(directory, exist_ok=True)
     for kind, text in texts.items():
-        path = os.path.join(directory, f"{name}.{kind}.ir")
-        with open(path, "w") as fh:
+        with open(os.path.join(directory, f"{name}.{kind}.ir"), "w") as fh:
             fh.write(text + "\n")
 
 
 class _Transformed:
-    """A transformed function with its cache of traces."""
+    """A transformed function with its cache of traces.
+
+    Modes: ``grad`` and ``value_and_grad`` run the joint graph; ``vjp`` runs
+    the forward half now and the adjoint half when asked; ``jit`` runs the
+    forward graph, or, called on tensors that require grad, the forward half
+    of a vjp whose adjoint becomes the outputs' ``grad_fn`` (``tape``).
+    """
 
     def __init__(self, fun, mode: str, argnums=0, has_aux: bool = False, backend: str = "interpreter"):
         functools.update_wrapper(self, fun)
@@ -257,6 +285,7 @@ class _Transformed:
         return CacheInfo(self._traces, self._hits, self._misses)
 
     def clear_cache(self) -> None:
+        """Forget every trace."""
         self._cache.clear()
         self._traces = 0
 
@@ -270,19 +299,23 @@ class _Transformed:
                                  f"positional arguments")
         return tuple(n % nargs for n in nums)
 
-    def _prepare(self, args, kwargs):
+    def _prepare(self, args, kwargs, mode):
+        """Leaves, the dynamic ones, which to differentiate, and the cache key of a call."""
+        from tracegrad._tensor import Tensor
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         diff_leaves: list[int] = []
-        if self.mode in ("grad", "value_and_grad", "vjp"):
+        if mode in ("grad", "value_and_grad", "vjp"):
             positions = self._diff_positions(len(args))
-            start = 0
-            ranges = []
+            start, ranges = 0, []
             for a in args:
                 n = len(tree_flatten(a)[0])
                 ranges.append((start, start + n))
                 start += n
             for p in positions:
                 diff_leaves.extend(range(*ranges[p]))
+        elif mode == "tape":
+            diff_leaves = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
+                           and leaf._data.dtype.kind == "f"]
         float_scalars = {i for i in diff_leaves if isinstance(leaves[i], float)}
         dyn = [i for i, leaf in enumerate(leaves) if _is_dynamic(leaf) or i in float_scalars]
         for i in diff_leaves:
@@ -290,7 +323,7 @@ class _Transformed:
             if arr.dtype.kind != "f":
                 raise TypeError(f"{self.mode} requires floating-point inputs to differentiate; argument leaf "
                                 f"{i} has dtype {arr.dtype}")
-        key = [in_tree, tuple(diff_leaves)]
+        key = [mode, in_tree, tuple(diff_leaves)]
         for i, leaf in enumerate(leaves):
             if i in float_scalars:
                 key.append(("f",))
@@ -299,10 +332,12 @@ class _Transformed:
                 key.append((arr.shape, arr.dtype))
             else:
                 key.append(_static_key(leaf))
-        return leaves, dyn, diff_leaves, float_scalars, tuple(key)
+        arrays = [np.asarray(leaves[i], dtype=np.float64) if i in float_scalars else _leaf_array(leaves[i])
+                  for i in dyn]
+        return leaves, dyn, diff_leaves, float_scalars, tuple(key), arrays
 
     # ------------------------------------------------------------- compile
-    def _compile(self, args, kwargs, dyn, diff_leaves, float_scalars) -> Compiled:
+    def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars) -> Compiled:
         trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars)
         self._traces += 1
         verify = _verify_or_none()
@@ -310,7 +345,10 @@ class _Transformed:
         if verify:
             verify(graph)
         wrt = [dyn.index(i) for i in diff_leaves]
-        if self.mode in ("grad", "value_and_grad"):
+        if mode == "tape":
+            # Closed-over tensors that require grad get gradients too, as in eager mode.
+            wrt += [trace.n_explicit + j for j, t in enumerate(trace.implicit) if t.requires_grad]
+        if mode in ("grad", "value_and_grad"):
             out = graph.outputs[0] if graph.outputs and trace.n_main >= 1 else None
             if trace.n_main != 1 or out is None:
                 raise TypeError(f"{self.mode} requires the function to return one scalar tensor"
@@ -320,17 +358,15 @@ class _Transformed:
                                 f"a tensor of shape {list(out.shape)} and dtype {out.dtype}. Use tg.vjp or "
                                 f"tg.jacobian for non-scalar outputs.")
             joint, _ = adjoint(graph, wrt, seed="ones", seed_outputs=[0])
-            joint = optimize(joint, verify)
-            compiled = Compiled(trace, joint)
-        elif self.mode == "vjp":
-            main = list(range(trace.n_main))
-            joint, cts = adjoint(graph, wrt, seed="inputs", seed_outputs=[k for k in main])
+            compiled = Compiled(trace, optimize(joint, verify), wrt)
+        elif mode in ("vjp", "tape"):
+            joint, cts = adjoint(graph, wrt, seed="inputs", seed_outputs=list(range(trace.n_main)))
             joint = optimize(joint, verify)
             part = partition(joint, len(graph.outputs), cts)
             fwd, bwd = optimize(part.forward, verify), optimize(part.adjoint, verify)
-            compiled = Compiled(trace, fwd, bwd, part.n_residuals, {"joint": joint, "cts": cts})
+            compiled = Compiled(trace, fwd, wrt, bwd, part.n_residuals, {"joint": joint, "cts": cts})
         else:
-            compiled = Compiled(trace, optimize(graph, verify))
+            compiled = Compiled(trace, optimize(graph, verify), wrt)
         _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
 
@@ -341,68 +377,69 @@ class _Transformed:
             texts["adjoint"] = str(c.adjoint)
         return texts
 
-    def _lookup(self, key, arrays) -> tuple[Compiled, list] | None:
+    def _get(self, args, kwargs, mode=None):
+        """The compiled trace for these arguments, the values of its graph on them, and the call's facts."""
+        mode = mode or self.mode
+        leaves, dyn, diff_leaves, float_scalars, key, arrays = self._prepare(args, kwargs, mode)
         for c in self._cache.get(key, ()):
+            full = c.arrays(arrays)
+            if full is None:
+                continue
             try:
-                return c, interpret(c.graph, arrays)
+                values = interpret(c.graph, full)
             except GuardFailure:
                 continue
-        return None
-
-    def _get(self, args, kwargs):
-        """The compiled trace for these arguments and the values of its graph on them."""
-        leaves, dyn, diff_leaves, float_scalars, key = self._prepare(args, kwargs)
-        arrays = [np.asarray(leaves[i], dtype=np.float64) if i in float_scalars else _leaf_array(leaves[i])
-                  for i in dyn]
-        found = self._lookup(key, arrays)
-        if found is not None:
             self._hits += 1
-            return leaves, dyn, diff_leaves, found[0], found[1], arrays
+            return leaves, dyn, diff_leaves, c, values, full
         self._misses += 1
         with self._lock:
-            compiled = self._compile(args, kwargs, dyn, diff_leaves, float_scalars)
+            compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
-        return leaves, dyn, diff_leaves, compiled, interpret(compiled.graph, arrays), arrays
+        full = compiled.arrays(arrays)
+        return leaves, dyn, diff_leaves, compiled, interpret(compiled.graph, full), full
 
     # ---------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):
         from tracegrad._tensor import Tensor
+        if self.mode == "vjp":
+            raise TypeError("use tg.vjp(f, *primals), not as a decorator")
         leaves_all, _ = tree_flatten((tuple(args), dict(kwargs)))
-        nested = bool(TRACE.builders) and any(isinstance(l, Tensor) and l._ir is not None for l in leaves_all)
-        if (self.mode == "jit" and not nested and STATE.enabled
-                and any(isinstance(l, Tensor) and l.requires_grad for l in leaves_all)):
-            return self._jit_with_tape(args, kwargs, leaves_all)
+        nested = bool(TRACE.builders)
+        if self.mode == "jit" and not nested and STATE.enabled and any(
+                isinstance(l, Tensor) and l.requires_grad for l in leaves_all):
+            return self._jit_with_tape(args, kwargs)
         leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs)
-        as_tensor = any(isinstance(l, Tensor) for l in leaves)
+        if self.mode == "jit" and not nested and STATE.enabled and any(t.requires_grad for t in
+                                                                       compiled.trace.implicit):
+            return self._jit_with_tape(args, kwargs)
+        as_tensor = nested or any(isinstance(l, Tensor) for l in leaves)
         if nested:
             values = self._inline(compiled, leaves, dyn, values)
         if self.mode == "jit":
-            return self._outputs(compiled.trace, values, as_tensor or nested)
-        if self.mode == "vjp":
-            raise TypeError("use tg.vjp(f, *primals), not as a decorator")
+            return self._outputs(compiled.trace, values, as_tensor)
         n_out = len(compiled.trace.graph.outputs)
-        grads = values[n_out:]
-        grad_tree = self._grad_structure(args, leaves, diff_leaves, grads, as_tensor or nested)
-        out_main, aux = self._outputs(compiled.trace, values[:n_out], as_tensor or nested, split_aux=True)
+        grad_tree = self._grad_structure(args, leaves, diff_leaves, values[n_out:], as_tensor)
+        value, aux = self._outputs(compiled.trace, values[:n_out], as_tensor, split_aux=True)
         if self.mode == "grad":
             return (grad_tree, aux) if self.has_aux else grad_tree
-        value = out_main
         return ((value, aux), grad_tree) if self.has_aux else (value, grad_tree)
 
     def _inline(self, compiled: Compiled, leaves, dyn, values):
         """Inside an outer trace: emit our graph into it and return Tensors carrying both."""
         from tracegrad._tensor import Tensor, wrap
+        from tracegrad._trace import _ir_of
         builder = TRACE.builder
         ins = []
         for i in dyn:
             leaf = leaves[i]
-            ins.append(leaf._ir if isinstance(leaf, Tensor) and leaf._ir is not None else const_value(_leaf_array(leaf)))
+            ins.append(_ir_of(builder, leaf, leaf._data) if isinstance(leaf, Tensor)
+                       else const_value(_leaf_array(leaf)))
+        ins += [_ir_of(builder, t, t._data) for t in compiled.trace.implicit]
         mapping = inline(compiled.graph, builder, ins)
-        outs = [mapping.get(v.id, v) for v in compiled.graph.outputs]
         result = []
-        for v, arr in zip(outs, values):
+        for v, arr in zip(compiled.graph.outputs, values):
             t = wrap(np.asarray(arr))
-            t._ir = v
+            t._ir = mapping.get(v.id, v)
             result.append(t)
         return result
 
@@ -428,12 +465,11 @@ class _Transformed:
         from tracegrad._tensor import Tensor, wrap
         by_leaf = dict(zip(diff_leaves, grads))
         positions = self._diff_positions(len(args))
-        out = []
-        start = 0
-        starts = []
+        starts, start = [], 0
         for a in args:
             starts.append(start)
             start += len(tree_flatten(a)[0])
+        out = []
         for p in positions:
             sub_leaves, tree = tree_flatten(args[p])
             converted = []
@@ -453,75 +489,45 @@ class _Transformed:
         return out[0] if isinstance(self.argnums, int) else tuple(out)
 
     # ------------------------------------------------- jit with the eager tape
-    def _jit_with_tape(self, args, kwargs, leaves):
+    def _jit_with_tape(self, args, kwargs):
         """Outputs whose grad_fn runs the compiled adjoint, so ``loss.backward()`` reaches the inputs."""
         from tracegrad._tensor import Tensor, wrap
-        wants = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
-                 and leaf._data.dtype.kind == "f"]
-        vjp_fn = _Transformed(self.fun, "vjp", has_aux=self.has_aux)
-        vjp_fn._cache = self._vjp_cache()
-        # Differentiate with respect to every input that requires grad.
-        leaves2, dyn2, diff2, compiled2, values, arrays = vjp_fn._get_for_leaves(args, kwargs, wants)
-        n_out = len(compiled2.trace.graph.outputs)
+        leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs, mode="tape")
+        trace = compiled.trace
+        n_out = len(trace.graph.outputs)
         outs, residuals = values[:n_out], values[n_out:]
-        primals = [leaves[i] if isinstance(leaves[i], Tensor) else wrap(np.asarray(leaves[i])) for i in dyn2]
-        node = _CompiledFunctionNode.make(compiled2, residuals, [leaves[i] for i in wants], primals)
+        primals = [leaves[i] if isinstance(leaves[i], Tensor) else wrap(np.asarray(a))
+                   for i, a in zip(dyn, arrays)] + list(trace.implicit)
+        inputs = [primals[k] for k in compiled.wrt]
+        node = _CompiledFunctionNode.make(compiled, residuals, inputs, primals)
         result = []
         for k, arr in enumerate(outs):
             t = wrap(np.asarray(arr))
-            if is_float(t._data.dtype) and k < compiled2.trace.n_main:
+            if is_float(t._data.dtype) and k < trace.n_main:
                 t.grad_fn = node
                 t._output_nr = k
             result.append(t)
         node.num_outputs = len(outs)
         node.out_types = [TensorType(np.asarray(a).dtype, np.shape(a)) for a in outs]
-        return self._outputs(compiled2.trace, result, True)
-
-    def _vjp_cache(self):
-        if not hasattr(self, "_vjp_cache_store"):
-            self._vjp_cache_store = {}
-        return self._vjp_cache_store
-
-    def _get_for_leaves(self, args, kwargs, want_leaves):
-        """Like :meth:`_get` for a vjp with respect to the given flat leaves."""
-        leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
-        dyn = [i for i, leaf in enumerate(leaves) if _is_dynamic(leaf)]
-        key = [in_tree, tuple(want_leaves)]
-        for leaf in leaves:
-            key.append((_leaf_array(leaf).shape, _leaf_array(leaf).dtype) if _is_dynamic(leaf) else _static_key(leaf))
-        key = tuple(key)
-        arrays = [_leaf_array(leaves[i]) for i in dyn]
-        found = self._lookup(key, arrays)
-        if found is not None:
-            self._hits += 1
-            return leaves, dyn, want_leaves, found[0], found[1], arrays
-        self._misses += 1
-        compiled = self._compile(args, kwargs, dyn, want_leaves, set())
-        self._cache.setdefault(key, []).append(compiled)
-        return leaves, dyn, want_leaves, compiled, interpret(compiled.graph, arrays), arrays
+        return self._outputs(trace, result, True)
 
     # --------------------------------------------------------------- inspection
     def ir(self, *args, **kwargs) -> str:
         """The IR text of this function for these arguments: forward, then what the transform runs."""
-        leaves, dyn, diff_leaves, compiled, _, _ = self._get(args, kwargs)
-        texts = self._texts(compiled)
-        return "\n\n".join(f"# {kind}\n{text}" for kind, text in texts.items())
+        compiled = self._get(args, kwargs)[3]
+        return "\n\n".join(f"# {kind}\n{text}" for kind, text in self._texts(compiled).items())
 
     def graphs(self, *args, **kwargs) -> dict[str, Graph]:
         """The Graph objects behind :meth:`ir`."""
-        _, _, _, compiled, _, _ = self._get(args, kwargs)
+        compiled = self._get(args, kwargs)[3]
         out = {"forward": compiled.trace.graph, "compiled": compiled.graph}
         if compiled.adjoint is not None:
             out["adjoint"] = compiled.adjoint
         return out
 
 
-class _CompiledFunctionNode:
-    """Placeholder replaced below by a Node subclass (the engine's base class lives in autograd)."""
-
-
 def _make_node_class():
-    from tracegrad.autograd.graph import Node, _sequence, node_class
+    from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 
     class CompiledFunction(Node):
         """grad_fn of tensors returned by a ``tg.jit`` function: runs the compiled adjoint graph."""
@@ -544,21 +550,17 @@ def _make_node_class():
 
         def _backward(self, grads, create_graph):
             from tracegrad._tensor import TENSOR_EMITTER, Tensor, wrap
-            from tracegrad.autograd.graph import FREED_MESSAGE
             if self.freed:
                 raise RuntimeError(FREED_MESSAGE)
-            cts = []
-            for g, t in zip(grads, self.out_types):
-                if not is_float(t.dtype):
-                    continue
-                cts.append(np.zeros(t.shape, t.dtype) if g is None else g)
+            cts = [np.zeros(t.shape, t.dtype) if g is None else g
+                   for g, t in zip(grads, self.out_types) if is_float(t.dtype)]
             if create_graph:
                 # Differentiable replay of the joint graph on the input tensors themselves.
-                joint = self.compiled.extra["joint"]
-                primal_inputs = self.primals
-                ct_tensors = [c if isinstance(c, Tensor) else wrap(np.asarray(c)) for c in cts]
-                outs = replay(joint, TENSOR_EMITTER, _merge_inputs(joint, self.compiled.extra["cts"],
-                                                                  primal_inputs, ct_tensors))
+                joint, ct_positions = self.compiled.extra["joint"], self.compiled.extra["cts"]
+                ct_tensors = iter(c if isinstance(c, Tensor) else wrap(np.asarray(c)) for c in cts)
+                primal_it = iter(self.primals)
+                ins = [next(ct_tensors) if i in ct_positions else next(primal_it) for i in range(len(joint.inputs))]
+                outs = replay(joint, TENSOR_EMITTER, ins)
                 return tuple(outs[len(joint.outputs) - len(self.inputs):])
             cts = [c._data if isinstance(c, Tensor) else c for c in cts]
             return tuple(interpret(self.compiled.adjoint, self.residuals + cts))
@@ -568,11 +570,6 @@ def _make_node_class():
             self.freed = True
 
     return CompiledFunction
-
-
-def _merge_inputs(joint, ct_positions, primals, cts):
-    it_p, it_c = iter(primals), iter(cts)
-    return [next(it_c) if i in ct_positions else next(it_p) for i in range(len(joint.inputs))]
 
 
 _CompiledFunctionNode = _make_node_class()
@@ -586,8 +583,8 @@ def _decorator(mode):
     def transform(fun=None, *, argnums=0, has_aux=False, backend="interpreter"):
         if fun is None:
             return lambda f: _Transformed(f, mode, argnums, has_aux, backend)
-        if isinstance(fun, (int, tuple)) and not callable(fun):
-            raise TypeError(f"use @{mode}(argnums=...) with a keyword")
+        if not callable(fun):
+            raise TypeError(f"tg.{mode} takes a function; use @tg.{mode}(argnums=...) with keywords")
         return _Transformed(fun, mode, argnums, has_aux, backend)
     return transform
 
@@ -614,14 +611,27 @@ def value_and_grad(fun=None, *, argnums=0, has_aux=False, backend="interpreter")
 def jit(fun=None, *, backend="interpreter"):
     """Compile `fun`: traced once per argument shapes, re-traced when a guard fails.
 
-    Called on Tensors that require grad, it returns Tensors whose grad_fn
-    runs the compiled adjoint, so ``loss = step(w); loss.backward()`` fills
-    ``w.grad``.
+    Called on Tensors that require grad (or closing over some), it returns
+    Tensors whose grad_fn runs the compiled adjoint, so ``loss = step(w);
+    loss.backward()`` fills ``w.grad``.
     """
     return _decorator("jit")(fun, backend=backend)
 
 
-_vjp_transforms: dict = {}
+_vjp_transforms: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _vjp_transform(fun, has_aux: bool, nargs: int) -> _Transformed:
+    per_fun = _vjp_transforms.get(fun)
+    if per_fun is None:
+        try:
+            per_fun = _vjp_transforms[fun] = {}
+        except TypeError:  # not weak-referenceable (a builtin): do not cache
+            per_fun = {}
+    t = per_fun.get((has_aux, nargs))
+    if t is None:
+        t = per_fun[(has_aux, nargs)] = _Transformed(fun, "vjp", argnums=tuple(range(nargs)), has_aux=has_aux)
+    return t
 
 
 def vjp(fun, *primals, has_aux=False):
@@ -632,12 +642,9 @@ def vjp(fun, *primals, has_aux=False):
     >>> f_vjp(np.array([1.0, 10.0]))
     (array([ 2., 20.]),)
     """
-    key = (fun, has_aux, len(primals))
-    t = _vjp_transforms.get(key)
-    if t is None:
-        t = _vjp_transforms[key] = _Transformed(fun, "vjp", argnums=tuple(range(len(primals))), has_aux=has_aux)
-    leaves, dyn, diff_leaves, compiled, values, arrays = t._get(primals, {})
     from tracegrad._tensor import Tensor
+    t = _vjp_transform(fun, has_aux, len(primals))
+    leaves, dyn, diff_leaves, compiled, values, arrays = t._get(primals, {})
     as_tensor = any(isinstance(l, Tensor) for l in leaves)
     n_out = len(compiled.trace.graph.outputs)
     outs, residuals = values[:n_out], values[n_out:]
@@ -646,6 +653,8 @@ def vjp(fun, *primals, has_aux=False):
 
     def vjp_fn(cotangent):
         ct_leaves, _ = tree_flatten(cotangent)
+        if len(ct_leaves) != len(out_types):
+            raise ValueError(f"vjp: expected {len(out_types)} cotangent(s), got {len(ct_leaves)}")
         cts = []
         for c, typ in zip(ct_leaves, out_types):
             if not is_float(typ.dtype):
@@ -663,23 +672,31 @@ def vjp(fun, *primals, has_aux=False):
 
 
 def jacobian(fun, argnums=0):
-    """The Jacobian of `fun` with respect to argument `argnums`, by reverse mode (one vjp per output element).
+    """The Jacobian of `fun` with respect to argument(s) `argnums`, by reverse mode (one vjp per output element).
 
-    The result has shape ``out.shape + in.shape``.
+    Each result has shape ``out.shape + in.shape``; a tuple `argnums` gives a tuple.
     """
+    from tracegrad._tensor import Tensor, wrap
+
     def jac(*args):
-        out, f_vjp = vjp(lambda *a: fun(*a), *args)
+        out, f_vjp = vjp(fun, *args)
         out_arr = np.asarray(_leaf_array(out))
-        rows = []
+        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        rows = {n: [] for n in nums}
         for k in range(out_arr.size):
             e = np.zeros(out_arr.size, dtype=out_arr.dtype)
             e[k] = 1.0
-            g = f_vjp(e.reshape(out_arr.shape))[argnums if isinstance(argnums, int) else argnums[0]]
-            rows.append(np.asarray(_leaf_array(g) if _is_dynamic(g) else g))
-        in_shape = np.shape(_leaf_array(args[argnums]) if _is_dynamic(args[argnums]) else args[argnums])
-        result = np.stack(rows).reshape(out_arr.shape + in_shape) if rows else np.zeros(out_arr.shape + in_shape)
-        from tracegrad._tensor import Tensor, wrap
-        return wrap(result) if isinstance(args[argnums], Tensor) else result
+            grads = f_vjp(e.reshape(out_arr.shape))
+            for n in nums:
+                g = grads[n]
+                rows[n].append(np.asarray(_leaf_array(g) if _is_dynamic(g) else g))
+        result = []
+        for n in nums:
+            in_shape = np.shape(_leaf_array(args[n]) if _is_dynamic(args[n]) else args[n])
+            j = (np.stack(rows[n]).reshape(out_arr.shape + in_shape) if rows[n]
+                 else np.zeros(out_arr.shape + in_shape))
+            result.append(wrap(j) if isinstance(args[n], Tensor) else j)
+        return result[0] if isinstance(argnums, int) else tuple(result)
     return jac
 
 
