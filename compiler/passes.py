@@ -120,8 +120,12 @@ def fold_constants(graph: Graph) -> Graph:
     return _rewrite(graph, rule)
 
 
-def _scalar(v: Value):
-    """The value of a constant whose elements are all equal, else None."""
+def _scalar(v: Value, b=None):
+    """The value of a constant (or broadcast constant) whose elements are all equal, else None."""
+    if v.const is None and b is not None:
+        bc = b.producer(v, "broadcast")
+        if bc is not None:
+            return _scalar(bc.inputs[0])
     if v.const is None or v.const.size == 0:
         return None
     flat = v.const.reshape(-1)
@@ -136,13 +140,13 @@ def simplify(graph: Graph) -> Graph:
     sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
     def rule(node, ins, b):
         op, out = node.op, node.outputs[0]
-        if op in ("mul", "div") and _scalar(ins[1]) == 1 and ins[0].type == out.type:
+        if op in ("mul", "div") and _scalar(ins[1], b) == 1 and ins[0].type == out.type:
             return ins[0]
-        if op == "mul" and _scalar(ins[0]) == 1 and ins[1].type == out.type:
+        if op == "mul" and _scalar(ins[0], b) == 1 and ins[1].type == out.type:
             return ins[1]
-        if op in ("add", "sub") and _scalar(ins[1]) == 0 and ins[0].type == out.type:
+        if op in ("add", "sub") and _scalar(ins[1], b) == 0 and ins[0].type == out.type:
             return ins[0]
-        if op == "add" and _scalar(ins[0]) == 0 and ins[1].type == out.type:
+        if op == "add" and _scalar(ins[0], b) == 0 and ins[1].type == out.type:
             return ins[1]
         if op == "neg":
             inner = b.producer(ins[0], "neg")

@@ -29,7 +29,8 @@ from tracegrad._functions import max, min, pow  # names that shadow builtins, ex
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
 from tracegrad._trace import trace
-from tracegrad._transforms import dump_ir, grad, hessian, jacobian, jit, value_and_grad, vjp
+from tracegrad._transforms import _bind_tensor, dump_ir, grad, hessian, jacobian, jit, value_and_grad, vjp
+_bind_tensor()
 from tracegrad.ir.dot import to_dot
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled

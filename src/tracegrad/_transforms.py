@@ -30,6 +30,7 @@ import numpy as np
 from tracegrad._trace import TRACE, tracing
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler.adjoint import adjoint
+from tracegrad.compiler.backend import BACKENDS, compile_graph
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import optimize
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
@@ -218,6 +219,27 @@ class Compiled:
     adjoint: Graph | None = None       # for vjp/jit composition: the adjoint half
     n_residuals: int = 0
     extra: dict = field(default_factory=dict)
+    backend: str = "interpreter"
+    _runners: dict = field(default_factory=dict)
+
+    def run(self, arrays):
+        """Values of `graph` on `arrays` with this trace's backend (raises GuardFailure)."""
+        runner = self._runners.get("graph")
+        if runner is None:
+            runner = self._runners["graph"] = compile_graph(self.graph, self.backend)
+            self.run = runner  # later calls go straight to the runner
+        return runner(arrays)
+
+    def run_adjoint(self, arrays):
+        """Values of the adjoint half on ``residuals + cotangents``."""
+        runner = self._runners.get("adjoint")
+        if runner is None:
+            runner = self._runners["adjoint"] = compile_graph(self.adjoint, self.backend)
+        return runner(arrays)
+
+    def kernel_source(self) -> dict[str, str]:
+        """Generated kernel source of each graph this trace runs (after they first ran)."""
+        return {k: r.source for k, r in self._runners.items() if getattr(r, "source", None)}
 
     def arrays(self, explicit: list) -> list | None:
         """Graph input arrays for a call: its arguments and the closed-over tensors' current data.
@@ -259,16 +281,18 @@ class _Transformed:
     of a vjp whose adjoint becomes the outputs' ``grad_fn`` (``tape``).
     """
 
-    def __init__(self, fun, mode: str, argnums=0, has_aux: bool = False, backend: str = "interpreter"):
+    def __init__(self, fun, mode: str, argnums=0, has_aux: bool = False, backend: str | None = None):
         functools.update_wrapper(self, fun)
+        backend = backend or default_backend()
         self.fun = fun
         self.mode = mode
         self.argnums = argnums
         self.has_aux = has_aux
-        if backend not in ("interpreter",):
-            raise ValueError(f"unknown backend {backend!r}; available: 'interpreter'")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}")
         self.backend = backend
         self._cache: dict = {}
+        self._fast: dict = {}
         self._lock = threading.Lock()
         self._traces = self._hits = self._misses = 0
 
@@ -287,6 +311,7 @@ class _Transformed:
     def clear_cache(self) -> None:
         """Forget every trace."""
         self._cache.clear()
+        self._fast.clear()
         self._traces = 0
 
     # ----------------------------------------------------------- arguments
@@ -358,15 +383,16 @@ class _Transformed:
                                 f"a tensor of shape {list(out.shape)} and dtype {out.dtype}. Use tg.vjp or "
                                 f"tg.jacobian for non-scalar outputs.")
             joint, _ = adjoint(graph, wrt, seed="ones", seed_outputs=[0])
-            compiled = Compiled(trace, optimize(joint, verify), wrt)
+            compiled = Compiled(trace, optimize(joint, verify), wrt, backend=self.backend)
         elif mode in ("vjp", "tape"):
             joint, cts = adjoint(graph, wrt, seed="inputs", seed_outputs=list(range(trace.n_main)))
             joint = optimize(joint, verify)
             part = partition(joint, len(graph.outputs), cts)
             fwd, bwd = optimize(part.forward, verify), optimize(part.adjoint, verify)
-            compiled = Compiled(trace, fwd, wrt, bwd, part.n_residuals, {"joint": joint, "cts": cts})
+            compiled = Compiled(trace, fwd, wrt, bwd, part.n_residuals, {"joint": joint, "cts": cts},
+                                backend=self.backend)
         else:
-            compiled = Compiled(trace, optimize(graph, verify), wrt)
+            compiled = Compiled(trace, optimize(graph, verify), wrt, backend=self.backend)
         _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
 
@@ -386,7 +412,7 @@ class _Transformed:
             if full is None:
                 continue
             try:
-                values = interpret(c.graph, full)
+                values = c.run(full)
             except GuardFailure:
                 continue
             self._hits += 1
@@ -396,10 +422,46 @@ class _Transformed:
             compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
         full = compiled.arrays(arrays)
-        return leaves, dyn, diff_leaves, compiled, interpret(compiled.graph, full), full
+        return leaves, dyn, diff_leaves, compiled, compiled.run(full), full
 
     # ---------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):
+        if not kwargs and not TRACE.builders:
+            # Steady state: arrays of shapes seen before go straight to their compiled traces.
+            sig = _fast_signature(args)
+            if sig is not None:
+                fast = self._fast.get(sig)
+                if fast is not None:
+                    result = fast(args)
+                    if result is not _MISS:
+                        self._hits += 1
+                        return result
+        result = self._call(args, kwargs)
+        if not kwargs and not TRACE.builders and sig is not None:
+            self._install_fast(sig, args)
+        return result
+
+    def _install_fast(self, sig, args) -> None:
+        """Remember a direct route for calls with this signature, when their results have a flat structure."""
+        from tracegrad._tensor import Tensor
+        if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit"):
+            return
+        if self.mode == "jit" and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            return
+        key = self._prepare(args, {}, self.mode)[4]
+        traces = self._cache.get(key)
+        if not traces:
+            return
+        trace = traces[0].trace
+        out_leaves = [s for s in trace.out_static]
+        if any(s is not GRAPH_OUTPUT for s in out_leaves[:trace.n_main]) or len(out_leaves) != trace.n_main + 1:
+            return
+        if self.mode == "jit" and any(c.trace.implicit and any(t.requires_grad for t in c.trace.implicit)
+                                      for c in traces):
+            return
+        self._fast[sig] = _FastCall(self, traces, args)
+
+    def _call(self, args, kwargs):
         from tracegrad._tensor import Tensor
         if self.mode == "vjp":
             raise TypeError("use tg.vjp(f, *primals), not as a decorator")
@@ -526,6 +588,80 @@ class _Transformed:
         return out
 
 
+_MISS = object()
+_Tensor = None  # tracegrad._tensor.Tensor, bound once it exists (it imports this module's users)
+
+
+def _bind_tensor():
+    global _Tensor
+    from tracegrad._tensor import Tensor
+    _Tensor = Tensor
+
+
+_ndarray = np.ndarray
+
+
+def _fast_signature(args):
+    """A cheap key for positional arrays and tensors (None when another kind of argument is present)."""
+    sig = []
+    for a in args:
+        t = type(a)
+        if t is _ndarray:
+            sig.append(a.shape)
+            sig.append(a.dtype)
+        elif t is _Tensor:
+            d = a._data
+            sig.append(d.shape)
+            sig.append(d.dtype)
+            sig.append(a._requires_grad or a.grad_fn is not None)
+        else:
+            return None
+    return tuple(sig)
+
+
+class _FastCall:
+    """The steady-state path of one call signature: run the cached traces, build the result directly."""
+
+    __slots__ = ("traces", "finish", "implicit")
+
+    def __init__(self, owner: "_Transformed", traces: list, args):
+        from tracegrad._tensor import Tensor, wrap
+        self.traces = traces                   # shared with the cache: new paths appear here too
+        n_out = len(traces[0].trace.graph.outputs)
+        as_tensor = any(isinstance(a, Tensor) for a in args)
+        conv = (lambda v: wrap(v)) if as_tensor else (lambda v: v)
+        mode = owner.mode
+        if mode == "jit":
+            single = traces[0].trace.out_tree == (tuple, (None, None))
+            if single:
+                self.finish = (lambda values: conv(values[0])) if as_tensor else (lambda values: values[0])
+            else:
+                self.finish = lambda values: tuple([conv(v) for v in values[:n_out]])
+        else:
+            if isinstance(owner.argnums, int):
+                grads = (lambda values: conv(values[n_out])) if as_tensor else (lambda values: values[n_out])
+            elif as_tensor:
+                grads = lambda values: tuple([conv(v) for v in values[n_out:]])  # noqa: E731
+            else:
+                grads = lambda values: tuple(values[n_out:])  # noqa: E731
+            if mode == "grad":
+                self.finish = grads
+            else:
+                self.finish = lambda values: (conv(values[0]), grads(values))
+
+    def __call__(self, args):
+        arrays = [a if type(a) is _ndarray else a._data for a in args]
+        for c in self.traces:
+            full = c.arrays(arrays) if c.trace.implicit else arrays
+            if full is None:
+                continue
+            try:
+                return self.finish(c.run(full))
+            except GuardFailure:
+                continue
+        return _MISS
+
+
 def _make_node_class():
     from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 
@@ -563,7 +699,7 @@ def _make_node_class():
                 outs = replay(joint, TENSOR_EMITTER, ins)
                 return tuple(outs[len(joint.outputs) - len(self.inputs):])
             cts = [c._data if isinstance(c, Tensor) else c for c in cts]
-            return tuple(interpret(self.compiled.adjoint, self.residuals + cts))
+            return tuple(self.compiled.run_adjoint(self.residuals + cts))
 
         def _release(self):
             self.residuals = []
@@ -579,8 +715,13 @@ _CompiledFunctionNode = _make_node_class()
 # Public API
 # --------------------------------------------------------------------------
 
+def default_backend() -> str:
+    """The backend transforms use unless told otherwise (``TRACEGRAD_BACKEND`` overrides it)."""
+    return os.environ.get("TRACEGRAD_BACKEND", "interpreter")
+
+
 def _decorator(mode):
-    def transform(fun=None, *, argnums=0, has_aux=False, backend="interpreter"):
+    def transform(fun=None, *, argnums=0, has_aux=False, backend=None):
         if fun is None:
             return lambda f: _Transformed(f, mode, argnums, has_aux, backend)
         if not callable(fun):
@@ -589,7 +730,7 @@ def _decorator(mode):
     return transform
 
 
-def grad(fun=None, *, argnums=0, has_aux=False, backend="interpreter"):
+def grad(fun=None, *, argnums=0, has_aux=False, backend=None):
     """The gradient of a scalar function, compiled: ``tg.grad(f)(x)`` is df/dx at x.
 
     Usable as ``@tg.grad`` or ``@tg.grad(argnums=(0, 1))``.  Arguments may be
@@ -603,12 +744,12 @@ def grad(fun=None, *, argnums=0, has_aux=False, backend="interpreter"):
     return _decorator("grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend)
 
 
-def value_and_grad(fun=None, *, argnums=0, has_aux=False, backend="interpreter"):
+def value_and_grad(fun=None, *, argnums=0, has_aux=False, backend=None):
     """Like :func:`grad`, returning ``(value, gradient)``."""
     return _decorator("value_and_grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend)
 
 
-def jit(fun=None, *, backend="interpreter"):
+def jit(fun=None, *, backend=None):
     """Compile `fun`: traced once per argument shapes, re-traced when a guard fails.
 
     Called on Tensors that require grad (or closing over some), it returns
@@ -664,7 +805,7 @@ def vjp(fun, *primals, has_aux=False):
                 raise ValueError(f"vjp: cotangent has shape {list(arr.shape)}, the output has shape "
                                  f"{list(typ.shape)}")
             cts.append(arr)
-        grads = interpret(compiled.adjoint, list(residuals) + cts)
+        grads = compiled.run_adjoint(list(residuals) + cts)
         return t._grad_structure(primals, leaves, diff_leaves, grads, as_tensor)
     if has_aux:
         return main, vjp_fn, aux

@@ -1,0 +1,100 @@
+"""Backends that run a graph: the reference interpreter, and numba kernels.
+
+``compile_graph(graph, backend)`` returns a callable ``run(arrays) ->
+list[np.ndarray]`` raising :class:`~tracegrad.ir.interpret.GuardFailure`
+when a guard does not hold.  The numba backend lowers the graph
+(:mod:`compiler.fusion`, :mod:`compiler.codegen`), loads the module through
+the kernel cache (:mod:`compiler.cache`: in memory and on disk), and falls
+back to the interpreter, with a logged reason, for graphs it cannot lower.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from tracegrad.compiler import cache
+from tracegrad.compiler.codegen import KernelSource, Unsupported, generate
+from tracegrad.compiler.fusion import prepare
+from tracegrad.ir.graph import Graph
+from tracegrad.ir.interpret import GuardFailure, interpret
+
+__all__ = ["compile_graph", "NumbaKernel", "BACKENDS"]
+
+log = logging.getLogger("tracegrad.compile")
+
+BACKENDS = ("numba", "interpreter")
+
+
+class _Interpreted:
+    """The reference interpreter behind the backend interface."""
+
+    __slots__ = ("graph", "reason")
+
+    def __init__(self, graph: Graph, reason: str = ""):
+        self.graph = graph
+        self.reason = reason
+
+    def __call__(self, arrays):
+        return interpret(self.graph, arrays)
+
+    source = None
+
+
+_empty = np.empty
+_INT64 = np.dtype(np.int64)
+
+
+class NumbaKernel:
+    """A graph compiled to one numba entry function, with its extents and constants bound."""
+
+    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_status")
+
+    def __init__(self, graph: Graph, ks: KernelSource, fn):
+        self.graph = graph
+        self.kernel = ks
+        self.fn = fn
+        self.extents = ks.extents()
+        self.consts = ks.consts
+        self.out_types = [(v.shape, v.dtype) for v in graph.outputs]
+        self.source = ks.source
+
+    def __call__(self, arrays):
+        outs = [_empty(shape, dtype) for shape, dtype in self.out_types]
+        status = _empty(1, _INT64)
+        for a in arrays:
+            if not a.flags.c_contiguous:
+                arrays = [np.ascontiguousarray(x) for x in arrays]
+                break
+        self.fn(*arrays, *self.consts, *outs, self.extents, status)
+        if status[0]:
+            self._fail(int(status[0]))
+        return outs
+
+    def _fail(self, code: int):
+        if code > 0:
+            raise GuardFailure(self.kernel.guards[code - 1], None)
+        node = self.kernel.index_nodes[-code - 1]
+        where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
+        raise IndexError(f"index out of bounds in op '{node.op}'{where}")
+
+
+def compile_graph(graph: Graph, backend: str = "numba"):
+    """A runner for `graph` on `backend` (``"numba"`` or ``"interpreter"``)."""
+    if backend == "interpreter":
+        return _Interpreted(graph)
+    if backend != "numba":
+        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    start = time.perf_counter()
+    try:
+        lowered = prepare(graph)
+        ks = generate(lowered)
+    except Unsupported as e:
+        log.info("graph %s runs on the interpreter: %s", graph.name, e)
+        return _Interpreted(graph, str(e))
+    fn = cache.load_kernel(ks.source, ks.entry)
+    kernel = NumbaKernel(lowered, ks, fn)
+    log.debug("lowered %s in %.1f ms", graph.name, (time.perf_counter() - start) * 1e3)
+    return kernel

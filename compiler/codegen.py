@@ -1,0 +1,747 @@
+"""Lowering a graph to readable Python source for numba: one entry function, explicit loops.
+
+The entry function ``kernel_<hash>(in0, ..., c0, ..., out0, ..., D, status)``
+takes every input, constant array and caller-allocated output as a separate
+flat (1-D, contiguous) array, the extents of all values in ``D`` (int64),
+and a one-element ``status`` array; it returns nothing.  Extents are read
+from ``D`` and never written into the source, so one numba compile serves
+every shape with the same dtypes, ranks and broadcast pattern (which
+dimensions are 1 is part of the source).
+
+Each stored value gets one loop nest (see :mod:`compiler.fusion` for which
+values are stored); the values it does not store are written inline as
+scalar expressions built from the op table's kernel templates.  Reductions
+accumulate in a scalar where the reduced axes allow it.  ``matmul`` calls
+BLAS through ``np.dot``.  Every statement carries a comment with its SSA
+value and the user's source line.
+
+``status[0]`` reports what the kernel could not: ``k + 1`` when guard ``k``
+fails, ``-(k + 1)`` when index ``k`` is out of bounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, FusionPlan, plan_fusion
+from tracegrad.compiler.runtime import SUFFIX
+from tracegrad.ir.graph import GUARD, Graph, Node, Value
+from tracegrad.ir.ops import TABLE, normalize_axes
+from tracegrad.ir.types import DTYPE_TO_SHORT
+
+__all__ = ["generate", "KernelSource", "Unsupported"]
+
+_INDENT = "    "
+_CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
+_NP_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.int64): "np.int64",
+            np.dtype(np.int32): "np.int32", np.dtype(np.bool_): "np.bool_"}
+
+
+#: Constant arrays up to this many elements are written into the generated module.
+EMBED_LIMIT = 64
+
+
+class Unsupported(Exception):
+    """The graph uses something the code generator does not lower; run it with the interpreter."""
+
+
+@dataclass
+class KernelSource:
+    """Generated module text and what the caller needs to run its entry function."""
+
+    source: str
+    entry: str
+    n_inputs: int
+    consts: list[np.ndarray]                 # extra array arguments, in order
+    dims: list[tuple[int, int]]              # D[k] is the extent of axis [1] of value #[0]
+    dim_values: list[Value] = field(default_factory=list)
+    guards: list[Node] = field(default_factory=list)
+    index_nodes: list[Node] = field(default_factory=list)
+    runtime_names: list[str] = field(default_factory=list)
+
+    def extents(self) -> np.ndarray:
+        """The ``D`` array for the shapes this source was generated from."""
+        return np.array([self.dim_values[i].shape[a] for i, a in self.dims], dtype=np.int64)
+
+
+def _literal(value, dtype: np.dtype) -> str:
+    if dtype == np.bool_:
+        return "True" if bool(value) else "False"
+    if dtype.kind in "iu":
+        return f"{_NP_TYPE[dtype]}({int(value)})"
+    v = float(value)
+    if math.isnan(v):
+        text = "np.nan"
+    elif math.isinf(v):
+        text = "np.inf" if v > 0 else "-np.inf"
+    else:
+        text = repr(v)
+    return f"{_NP_TYPE[dtype]}({text})"
+
+
+class _Writer:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def line(self, text: str, comment: str | None = None) -> None:
+        code = _INDENT * self.depth + text
+        if comment:
+            code += " " * max(2, 64 - len(code)) + "# " + comment
+        self.lines.append(code)
+
+    def indent(self):
+        self.depth += 1
+
+    def dedent(self):
+        self.depth -= 1
+
+
+class _Gen:
+    """One code generation: names, extents and statements for a single graph."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.plan: FusionPlan = plan_fusion(graph)
+        self.w = _Writer()
+        self.names: dict[int, str] = {}          # value id -> array name
+        self.value_index: dict[int, int] = {}    # value id -> position in dim_values
+        self.dim_values: list[Value] = []
+        self.dims: list[tuple[int, int]] = []
+        self.dim_names: dict[tuple[int, int], str] = {}
+        self.consts: list[np.ndarray] = []
+        self.embedded: list[str] = []
+        self.const_names: dict[int, str] = {}
+        self.runtime: set[str] = set()
+        self.guards: list[Node] = []
+        self.index_nodes: list[Node] = []
+        self.printed: dict[int, str] = {}        # value id -> %name for comments
+        self.counter = 0
+
+    # ------------------------------------------------------------- naming
+    def pname(self, v: Value) -> str:
+        return self.printed.get(v.id, "%?")
+
+    def comment(self, node: Node) -> str:
+        loc = f"  {os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
+        outs = ", ".join(self.pname(v) for v in node.outputs)
+        ins = ", ".join(self.pname(v) if v.const is None else "const" for v in node.inputs)
+        return f"{outs + ' = ' if outs else ''}{node.op} {ins}{loc}"
+
+    def dim(self, v: Value, axis: int) -> str:
+        """Extent of `v` along `axis`: the literal 1, or a variable read from D."""
+        if v.shape[axis] == 1:
+            return "1"
+        key = (v.id, axis)
+        name = self.dim_names.get(key)
+        if name is None:
+            if v.id not in self.value_index:
+                self.value_index[v.id] = len(self.dim_values)
+                self.dim_values.append(v)
+            name = f"n{len(self.dims)}"
+            self.dims.append((self.value_index[v.id], axis))
+            self.dim_names[key] = name
+        return name
+
+    def size(self, v: Value) -> str:
+        if not v.shape:
+            return "1"
+        return " * ".join(self.dim(v, a) for a in range(len(v.shape)))
+
+    def array(self, v: Value) -> str:
+        """The flat array holding `v` (inputs, constants, stored values)."""
+        if v.id in self.names:
+            return self.names[v.id]
+        if v.const is not None:
+            if v.id not in self.const_names:
+                flat = np.ascontiguousarray(v.const).reshape(-1)
+                if flat.size <= EMBED_LIMIT and flat.dtype in _NP_TYPE:
+                    # Small constants live in the module text: numba freezes them into the code,
+                    # and the source (the cache key) then says what they are.
+                    name = f"K{len(self.embedded)}"
+                    items = ", ".join(_literal(x, flat.dtype).split("(", 1)[1][:-1] for x in flat)
+                    self.embedded.append(f"{name} = np.array([{items}], dtype={_NP_TYPE[flat.dtype]})")
+                    self.const_names[v.id] = name
+                else:
+                    self.const_names[v.id] = f"c{len(self.consts)}"
+                    self.consts.append(flat)
+            return self.const_names[v.id]
+        raise Unsupported(f"value {self.pname(v)} is read before it is computed")
+
+    def fn(self, name: str, dtype: np.dtype) -> str:
+        suffix = SUFFIX.get(np.dtype(dtype))
+        if suffix is None:
+            raise Unsupported(f"dtype {dtype} in kernels")
+        full = f"{name}_{suffix}"
+        self.runtime.add(full)
+        return full
+
+    # -------------------------------------------------------- expressions
+    def access(self, v: Value, idx: list[str] | None) -> str:
+        """Element of `v` at loop index `idx` (right-aligned; None: the flat index `i`)."""
+        if v.const is not None and v.const.size == 1:
+            return _literal(v.const.reshape(-1)[0], v.dtype)
+        arr = self.array(v)
+        if not v.shape:
+            return f"{arr}[0]"
+        if idx is None:
+            return f"{arr}[i]"
+        r, q = len(idx), len(v.shape)
+        off = None
+        for j in range(q):
+            k = j + r - q
+            term = "0" if v.shape[j] == 1 else idx[k]
+            if off is None:
+                off = term
+            elif v.shape[j] == 1:
+                off = f"{off} * 1" if False else off if term == "0" and off == "0" else f"({off})"
+            else:
+                off = f"({off}) * {self.dim(v, j)} + {term}"
+        return f"{arr}[{off}]"
+
+    def expr(self, v: Value, idx: list[str] | None) -> str:
+        """Scalar expression for the element of `v` at `idx`, inlining fused producers."""
+        if not self.plan.inlined(v):
+            return self.access(v, idx)
+        node = self.plan.producer[v.id]
+        op = node.op
+        if op in ("broadcast", "detach"):
+            return self.expr(node.inputs[0], idx)
+        if op == "cast":
+            inner = self.expr(node.inputs[0], idx)
+            return self.cast(inner, node.inputs[0].dtype, v.dtype)
+        template = TABLE[op].kernel
+        args = [self.expr(x, idx) for x in node.inputs]
+        dtype = node.inputs[-1].dtype if op == "where" else node.inputs[0].dtype
+        text = _CALL_RE.sub(lambda m: self.fn(m.group(1), dtype) + "(", template)
+        return "(" + text.format(*args) + ")"
+
+    @staticmethod
+    def cast(inner: str, src: np.dtype, dst: np.dtype) -> str:
+        if src == dst:
+            return inner
+        if dst == np.bool_:
+            return f"({inner} != 0)"
+        return f"{_NP_TYPE[dst]}({inner})"
+
+    def leaves_same_shape(self, v: Value, shape) -> bool:
+        """True when every array read by `v`'s fused expression has `shape` (a flat loop suffices)."""
+        if not self.plan.inlined(v):
+            return v.shape == shape or (v.const is not None and v.const.size == 1)
+        node = self.plan.producer[v.id]
+        if node.op == "broadcast":
+            return False
+        return all(self.leaves_same_shape(x, shape) for x in node.inputs)
+
+    # ------------------------------------------------------------ loops
+    def loops(self, shape_value: Value, body, flat_ok: bool, comment: str) -> None:
+        """Emit loops over `shape_value`'s shape and call ``body(idx, flat)`` innermost."""
+        w = self.w
+        if not shape_value.shape:
+            body(None, "0")
+            return
+        if flat_ok:
+            w.line(f"for i in range({self.size(shape_value)}):", comment)
+            w.indent()
+            body(None, "i")
+            w.dedent()
+            return
+        idx = []
+        flat = None
+        for a in range(len(shape_value.shape)):
+            var = f"i{a}"
+            w.line(f"for {var} in range({self.dim(shape_value, a)}):", comment if a == 0 else None)
+            w.indent()
+            idx.append(var)
+            flat = var if flat is None else f"({flat}) * {self.dim(shape_value, a)} + {var}"
+        body(idx, flat)
+        for _ in idx:
+            w.dedent()
+
+    def store_elementwise(self, node: Node) -> None:
+        v = node.outputs[0]
+        name = self.new_array(v, node)
+        flat_ok = self.leaves_same_shape_node(node)
+
+        def body(idx, flat):
+            self.w.line(f"{name}[{flat}] = {self.expr_node(node, idx)}")
+        self.loops(v, body, flat_ok, self.comment(node))
+
+    def leaves_same_shape_node(self, node: Node) -> bool:
+        if node.op == "broadcast":
+            return False
+        return all(self.leaves_same_shape(x, node.outputs[0].shape) for x in node.inputs)
+
+    def expr_node(self, node: Node, idx) -> str:
+        """The expression of a stored elementwise node (its own inputs may be inlined)."""
+        v = node.outputs[0]
+        self.plan.materialized.discard(v.id)
+        try:
+            return self.expr(v, idx)
+        finally:
+            self.plan.materialized.add(v.id)
+
+    def new_array(self, v: Value, node: Node | None = None) -> str:
+        if v.id in self.names:
+            return self.names[v.id]
+        name = f"t{self.counter}"
+        self.counter += 1
+        self.w.line(f"{name} = np.empty({self.size(v)}, dtype={_NP_TYPE[v.dtype]})")
+        self.names[v.id] = name
+        return name
+
+    # ------------------------------------------------------------ ops
+    def reduction(self, node: Node) -> None:
+        x = node.inputs[0]
+        v = node.outputs[0]
+        axes = normalize_axes(node.attrs["axes"], len(x.shape))
+        name = self.new_array(v, node)
+        dt = v.dtype
+        if node.op == "sum":
+            init = _literal(0, dt)
+            combine = lambda acc, e: f"{acc} + {self.cast(e, x.dtype, dt)}"  # noqa: E731
+        else:
+            init = _literal(-np.inf if node.op == "max" else np.inf, dt) if dt.kind == "f" else \
+                _literal(np.iinfo(dt).min if node.op == "max" else np.iinfo(dt).max, dt)
+            fn = self.fn("maximum" if node.op == "max" else "minimum", dt)
+            combine = lambda acc, e: f"{fn}({acc}, {e})"  # noqa: E731
+        w = self.w
+        r = len(x.shape)
+        kept = [a for a in range(r) if a not in axes]
+        comment = self.comment(node)
+        if not kept:
+            w.line(f"acc = {init}", comment)
+            flat_ok = self.leaves_same_shape(x, x.shape)
+            self.loops(x, lambda idx, flat: w.line(f"acc = {combine('acc', self.expr(x, idx))}"), flat_ok, None)
+            w.line(f"{name}[0] = acc")
+            return
+        if kept == list(range(len(kept))):
+            # Reduced axes are a suffix: one scalar accumulator per output element.
+            idx = []
+            out_flat = None
+            for a in kept:
+                var = f"i{a}"
+                w.line(f"for {var} in range({self.dim(x, a)}):", comment if a == 0 else None)
+                w.indent()
+                idx.append(var)
+                out_flat = var if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + {var}"
+            w.line(f"acc = {init}")
+            for a in range(len(kept), r):
+                w.line(f"for i{a} in range({self.dim(x, a)}):")
+                w.indent()
+                idx.append(f"i{a}")
+            w.line(f"acc = {combine('acc', self.expr(x, idx))}")
+            for _ in range(len(kept), r):
+                w.dedent()
+            w.line(f"{name}[{out_flat}] = acc")
+            for _ in kept:
+                w.dedent()
+            return
+        # General case: initialise, then accumulate in input order (contiguous reads).
+        w.line(f"for j in range({self.size(v)}):", comment)
+        w.indent()
+        w.line(f"{name}[j] = {init}")
+        w.dedent()
+        out_flat = None
+        for a in kept:
+            out_flat = f"i{a}" if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + i{a}"
+
+        def body(idx, flat):
+            w.line(f"{name}[{out_flat}] = {combine(f'{name}[{out_flat}]', self.expr(x, idx))}")
+        self.loops(x, body, False, None)
+
+    def argmax(self, node: Node) -> None:
+        x, v = node.inputs[0], node.outputs[0]
+        src = self.array(x)
+        name = self.new_array(v, node)
+        w = self.w
+        axis = node.attrs["axis"]
+        if axis is None or not x.shape:
+            w.line("best_i = 0", self.comment(node))
+            w.line(f"for i in range(1, {self.size(x)}):")
+            w.indent()
+            w.line(f"if {src}[i] > {src}[best_i] or ({src}[i] != {src}[i] and {src}[best_i] == {src}[best_i]):")
+            w.indent()
+            w.line("best_i = i")
+            w.dedent()
+            w.dedent()
+            w.line(f"{name}[0] = best_i")
+            return
+        ax = normalize_axes(axis, len(x.shape))[0]
+        outer = " * ".join([self.dim(x, a) for a in range(ax)]) or "1"
+        inner = " * ".join([self.dim(x, a) for a in range(ax + 1, len(x.shape))]) or "1"
+        n = self.dim(x, ax)
+        w.line(f"for io in range({outer}):", self.comment(node))
+        w.indent()
+        w.line(f"for ii in range({inner}):")
+        w.indent()
+        w.line(f"base = io * {n} * {inner} + ii")
+        w.line("best_i = 0")
+        w.line(f"for k in range(1, {n}):")
+        w.indent()
+        w.line(f"a = {src}[base + k * {inner}]")
+        w.line(f"b = {src}[base + best_i * {inner}]")
+        w.line("if a > b or (a != a and b == b):")
+        w.indent()
+        w.line("best_i = k")
+        w.dedent()
+        w.dedent()
+        w.line(f"{name}[io * {inner} + ii] = best_i")
+        w.dedent()
+        w.dedent()
+
+    def matmul(self, node: Node) -> None:
+        a, b = node.inputs
+        v = node.outputs[0]
+        if v.dtype.kind != "f":
+            raise Unsupported("integer matmul")
+        A, B = self.array(a), self.array(b)
+        sa, sb = a.shape, b.shape
+        w = self.w
+        comment = self.comment(node)
+        # Matrices of a and b (vectors become 1-row / 1-column matrices).
+        m = "1" if len(sa) == 1 else self.dim(a, len(sa) - 2)
+        k = self.dim(a, len(sa) - 1)
+        n = "1" if len(sb) == 1 else self.dim(b, len(sb) - 1)
+        batch_a, batch_b = sa[:-2] if len(sa) > 2 else (), sb[:-2] if len(sb) > 2 else ()
+        if not batch_a and not batch_b:
+            name = f"t{self.counter}"
+            self.counter += 1
+            w.line(f"{name} = np.dot({A}.reshape(({m}, {k})), {B}.reshape(({k}, {n}))).reshape(-1)", comment)
+            self.names[v.id] = name
+            return
+        name = self.new_array(v, node)
+        nb = len(v.shape) - (2 if len(sa) > 1 and len(sb) > 1 else 1)
+        batch_shape_value = v
+        idx = [f"b{j}" for j in range(nb)]
+        for j in range(nb):
+            w.line(f"for b{j} in range({self.dim(batch_shape_value, j)}):", comment if j == 0 else None)
+            w.indent()
+
+        def batch_offset(x: Value, xs, mat_size: str) -> str:
+            q = len(xs) - 2 if len(xs) > 1 else 0
+            off = "0"
+            for j in range(q):
+                kk = j + nb - q
+                term = "0" if xs[j] == 1 else idx[kk]
+                off = term if off == "0" else f"({off}) * {self.dim(x, j)} + {term}"
+            return f"({off}) * {mat_size}"
+        out_flat = "0"
+        for j in range(nb):
+            out_flat = f"b{j}" if out_flat == "0" else f"({out_flat}) * {self.dim(v, j)} + b{j}"
+        oa = batch_offset(a, sa, f"{m} * {k}") if len(sa) > 2 else "0"
+        ob = batch_offset(b, sb, f"{k} * {n}") if len(sb) > 2 else "0"
+        w.line(f"oa = {oa}")
+        w.line(f"ob = {ob}")
+        w.line(f"oo = ({out_flat}) * {m} * {n}")
+        w.line(f"{name}[oo:oo + {m} * {n}] = np.dot({A}[oa:oa + {m} * {k}].reshape(({m}, {k})), "
+               f"{B}[ob:ob + {k} * {n}].reshape(({k}, {n}))).reshape(-1)")
+        for _ in range(nb):
+            w.dedent()
+
+    def transpose(self, node: Node) -> None:
+        x, v = node.inputs[0], node.outputs[0]
+        perm = node.attrs["perm"]
+        name = self.new_array(v, node)
+        src = self.array(x)
+
+        def body(idx, flat):
+            # Output axis k reads input axis perm[k]; build the input's row-major offset.
+            by_input_axis = {perm[k]: idx[k] for k in range(len(perm))}
+            off = None
+            for j in range(len(x.shape)):
+                term = "0" if x.shape[j] == 1 else by_input_axis[j]
+                off = term if off is None else f"({off}) * {self.dim(x, j)} + {term}"
+            self.w.line(f"{name}[{flat}] = {src}[{off}]")
+        self.loops(v, body, False, self.comment(node))
+
+    def reshape(self, node: Node) -> None:
+        x, v = node.inputs[0], node.outputs[0]
+        self.names[v.id] = self.array(x)  # flat data: a reshape is the same array
+        self.w.line(f"# {self.comment(node)}: same data as {self.names[v.id]}")
+
+    def index_map(self, node: Node, x: Value, out: Value, idx: list[str], arrays: list[Value]):
+        """Input offset for output index `idx` of ``x[spec]`` (numpy's rules), plus bounds checks."""
+        spec = node.attrs["spec"]
+        nd = len(x.shape)
+        specified = sum(1 for it in spec if it[0] in ("int", "slice", "array"))
+        items = []
+        for it in spec:
+            if it[0] == "ellipsis":
+                items.extend([("slice", None, None, None)] * (nd - specified))
+            else:
+                items.append(it)
+        items.extend([("slice", None, None, None)] * (nd - sum(1 for it in items if it[0] != "none")))
+        adv_pos = [i for i, it in enumerate(items) if it[0] == "array"]
+        adv_rank = len(arrays[0].shape) if arrays else 0
+        if arrays and any(a.shape != arrays[0].shape for a in arrays):
+            raise Unsupported("index arrays of different shapes")
+        adjacent = bool(adv_pos) and adv_pos == list(range(adv_pos[0], adv_pos[0] + len(adv_pos)))
+        # Where each output axis comes from.
+        out_axes: list[tuple] = []
+        adv_placed = False
+        if adv_pos and not adjacent:
+            out_axes.extend(("adv", j) for j in range(adv_rank))
+            adv_placed = True
+        in_index: list[str] = []
+        array_it = iter(arrays)
+        k = 0  # output axis cursor is computed below
+        for it in items:
+            if it[0] == "array":
+                if not adv_placed:
+                    out_axes.extend(("adv", j) for j in range(adv_rank))
+                    adv_placed = True
+                out_axes_len = None  # noqa: F841
+            elif it[0] == "slice":
+                out_axes.append(("slice", len(in_index) + sum(1 for _ in ())))
+            elif it[0] == "none":
+                out_axes.append(("none",))
+            if it[0] != "none":
+                in_index.append(None)
+        # Now map: walk items again with the output axis position of each slice.
+        pos = {}
+        o = 0
+        slice_out = []
+        for ax in out_axes:
+            slice_out.append(o)
+            o += 1
+        oi = 0
+        adv_out_start = next((i for i, a in enumerate(out_axes) if a[0] == "adv"), None)
+        slice_axis_iter = iter([i for i, a in enumerate(out_axes) if a[0] == "slice"])
+        w = self.w
+        terms = []
+        d = 0  # input axis
+        arr_iter = iter(arrays)
+        for it in items:
+            if it[0] == "none":
+                continue
+            n_in = self.dim(x, d) if x.shape[d] != 1 else "1"
+            if it[0] == "int":
+                val = it[1]
+                terms.append(str(val) if val >= 0 else f"({val} + {n_in})")
+            elif it[0] == "slice":
+                oaxis = next(slice_axis_iter)
+                start, stop, step = it[1], it[2], it[3]
+                if start is None and stop is None and step in (None, 1):
+                    terms.append("0" if x.shape[d] == 1 else idx[oaxis])
+                else:
+                    var = f"s{self.counter}"
+                    self.counter += 1
+                    w.line(f"{var}_start, {var}_step = slice_start_step({_opt(start)}, {_opt(stop)}, "
+                           f"{_opt(step)}, {n_in})")
+                    self.runtime.add("slice_start_step")
+                    terms.append(f"({var}_start + {var}_step * {idx[oaxis]})")
+            else:
+                arr_v = next(arr_iter)
+                arr = self.array(arr_v)
+                aoff = None
+                for j in range(adv_rank):
+                    term = "0" if arr_v.shape[j] == 1 else idx[adv_out_start + j]
+                    aoff = term if aoff is None else f"({aoff}) * {self.dim(arr_v, j)} + {term}"
+                aoff = aoff or "0"
+                var = f"q{self.counter}"
+                self.counter += 1
+                terms.append((var, f"{arr}[{aoff}]", n_in))
+            d += 1
+        return terms
+
+    def gather_offset(self, x: Value, terms) -> tuple[list[str], str]:
+        """Statements binding advanced indices (with bounds checks) and the input offset."""
+        stmts = []
+        off = None
+        for d, t in enumerate(terms):
+            if isinstance(t, tuple):
+                var, read, n_in = t
+                stmts.append(f"{var} = {read}")
+                stmts.append(f"if {var} < 0:")
+                stmts.append(f"{_INDENT}{var} += {n_in}")
+                stmts.append(f"if {var} < 0 or {var} >= {n_in}:")
+                stmts.append(f"{_INDENT}status[0] = -{len(self.index_nodes)}")
+                stmts.append(f"{_INDENT}return")
+                t = var
+            dim = self.dim(x, d) if x.shape[d] != 1 else "1"
+            off = t if off is None else f"({off}) * {dim} + {t}"
+        return stmts, off or "0"
+
+    def index(self, node: Node) -> None:
+        x, *arrays = node.inputs
+        v = node.outputs[0]
+        self.index_nodes.append(node)
+        src = self.array(x)
+        name = self.new_array(v, node)
+
+        def body(idx, flat):
+            terms = self.index_map(node, x, v, idx or [], arrays)
+            stmts, off = self.gather_offset(x, terms)
+            for s in stmts:
+                self.w.line(s)
+            self.w.line(f"{name}[{flat}] = {src}[{off}]")
+        self.loops(v, body, False, self.comment(node))
+
+    def index_add(self, node: Node) -> None:
+        g, *arrays = node.inputs
+        v = node.outputs[0]
+        self.index_nodes.append(node)
+        src = self.array(g)
+        name = self.new_array(v, node)
+        w = self.w
+        w.line(f"{name}[:] = 0", self.comment(node))
+
+        def body(idx, flat):
+            terms = self.index_map(node, v, g, idx or [], arrays)
+            stmts, off = self.gather_offset(v, terms)
+            for s in stmts:
+                w.line(s)
+            w.line(f"{name}[{off}] += {src}[{flat}]")
+        self.loops(g, body, False, None)
+
+    def concat(self, node: Node) -> None:
+        v = node.outputs[0]
+        axis = normalize_axes(node.attrs["axis"], len(v.shape))[0]
+        name = self.new_array(v, node)
+        w = self.w
+        w.line("start = 0", self.comment(node))
+        for x in node.inputs:
+            src = self.array(x)
+
+            def body(idx, flat, x=x, src=src):
+                off = None
+                for j in range(len(v.shape)):
+                    term = f"(start + {idx[j]})" if j == axis else idx[j]
+                    off = term if off is None else f"({off}) * {self.dim(v, j)} + {term}"
+                w.line(f"{name}[{off}] = {src}[{flat}]")
+            self.loops(x, body, False, None)
+            w.line(f"start += {self.dim(x, axis) if x.shape[axis] != 1 else '1'}")
+
+    def guard(self, node: Node) -> None:
+        x = node.inputs[0]
+        self.guards.append(node)
+        k = len(self.guards)
+        expected = np.asarray(node.attrs["expected"])
+        w = self.w
+        if expected.shape != x.shape:
+            w.line(f"status[0] = {k}", self.comment(node))
+            w.line("return")
+            return
+        if expected.size == 1:
+            lit = _literal(expected.reshape(-1)[0], x.dtype if expected.dtype.kind != "b" or x.dtype == np.bool_
+                           else x.dtype)
+            w.line(f"if not ({self.access(x, [] if False else None) if not x.shape else self.array(x) + '[0]'} "
+                   f"== {lit}):", self.comment(node))
+        else:
+            exp_v = Value(type=x.type, const=expected.astype(x.dtype))
+            exp_name = self.array(exp_v)
+            w.line(f"ok = True", self.comment(node))
+            w.line(f"for i in range({self.size(x)}):")
+            w.indent()
+            w.line(f"if {self.array(x)}[i] != {exp_name}[i]:")
+            w.indent()
+            w.line("ok = False")
+            w.dedent()
+            w.dedent()
+            w.line("if not ok:")
+        w.indent()
+        w.line(f"status[0] = {k}")
+        w.line("return")
+        w.dedent()
+
+    # -------------------------------------------------------------- main
+    def run(self) -> KernelSource:
+        g = self.graph
+        for i, v in enumerate(g.inputs):
+            self.names[v.id] = f"in{i}"
+            self.printed[v.id] = f"%{(getattr(g, 'input_names', None) or [f'a{i}' for i in range(len(g.inputs))])[i]}"
+        for node in g.nodes:
+            for v in node.outputs:
+                self.printed[v.id] = f"%{len(self.printed) - len(g.inputs)}"
+        for node in g.nodes:
+            op = node.op
+            if op == GUARD:
+                self.guard(node)
+            elif op in ELEMENTWISE_INLINE:
+                if node.outputs[0].id in self.plan.materialized:
+                    self.store_elementwise(node)
+            elif op in ("sum", "max", "min"):
+                self.reduction(node)
+            elif op == "argmax":
+                self.argmax(node)
+            elif op == "matmul":
+                self.matmul(node)
+            elif op == "transpose":
+                self.transpose(node)
+            elif op == "reshape":
+                self.reshape(node)
+            elif op == "index":
+                self.index(node)
+            elif op == "index_add":
+                self.index_add(node)
+            elif op == "concat":
+                self.concat(node)
+            else:
+                raise Unsupported(f"op {op!r} has no lowering")
+        w = self.w
+        for k, v in enumerate(g.outputs):
+            src_expr = None
+            if v.const is not None and v.const.size == 1:
+                w.line(f"out{k}[0] = {_literal(v.const.reshape(-1)[0], v.dtype)}", f"return value {k}")
+                continue
+            src = self.array(v)
+            w.line(f"out{k}[:] = {src}", f"return value {k}")
+            _ = src_expr
+        return self.finish()
+
+    def finish(self) -> KernelSource:
+        g = self.graph
+        body = self.w.lines
+        ins = [f"a{i}" for i in range(len(g.inputs))]
+        consts = [f"c{i}" for i in range(len(self.consts))]
+        outs = [f"r{k}" for k in range(len(g.outputs))]
+        # Arrays arrive in their own shapes (C-contiguous); the loops index them flat.
+        header = ["    status[0] = 0"]
+        header += [f"    in{i} = a{i}.reshape(-1)" for i in range(len(g.inputs))]
+        header += [f"    out{k} = r{k}.reshape(-1)" for k in range(len(g.outputs))]
+        header += [f"    {name} = D[{k}]" for k, name in enumerate(self.dim_names.values())]
+        params = ", ".join(ins + consts + outs + ["D", "status"])
+        signature_text = "\n".join(body) + params
+        digest = hashlib.sha256(signature_text.encode()).hexdigest()[:16]
+        entry = f"kernel_{digest}"
+        runtime = sorted(self.runtime - {"slice_start_step"})
+        lines = [
+            f'"""Generated by tracegrad from graph {g.name!r}; edit the Python, not this file."""',
+            "import numpy as np",
+            "from numba import njit",
+        ]
+        if runtime or "slice_start_step" in self.runtime:
+            names = runtime + (["slice_start_step"] if "slice_start_step" in self.runtime else [])
+            lines.append(f"from tracegrad.compiler.runtime import {', '.join(names)}")
+        if self.embedded:
+            lines += [""] + self.embedded
+        lines += [
+            "",
+            "",
+            f"@njit(cache=True, fastmath={{{', '.join(repr(f) for f in sorted(_FASTMATH))}}}, error_model='numpy', nogil=True)",
+            f"def {entry}({params}):",
+        ]
+        lines += header
+        lines += body
+        source = "\n".join(lines) + "\n"
+        return KernelSource(source, entry, len(g.inputs), self.consts, self.dims, self.dim_values,
+                            self.guards, self.index_nodes, sorted(self.runtime))
+
+
+def _opt(x) -> str:
+    return "-9223372036854775807" if x is None else str(int(x))
+
+
+from tracegrad.compiler.runtime import FASTMATH as _FASTMATH  # noqa: E402
+
+
+def generate(graph: Graph) -> KernelSource:
+    """Python source of one numba kernel computing `graph` (primitives only; see :func:`fusion.prepare`)."""
+    return _Gen(graph).run()

@@ -1,0 +1,101 @@
+"""Which values a kernel stores in arrays, and which it recomputes inside its consumers' loops.
+
+Elementwise ops (and the broadcasts feeding them) fuse: a value used once by
+an elementwise op or a reduction is not stored but written as a scalar
+expression inside its consumer's loop nest, so a chain like
+``tanh(x) * sin(x) + 0.5 * exp(-x * x)`` summed becomes one loop with one
+accumulator.  A value is *materialized* (stored in an array) when it is an
+input, a constant array, a graph output, the result of a non-elementwise op
+(matmul, reduction, indexing, ...), read by a non-elementwise op that needs
+an array, or used more than once (recomputing it would repeat its work).
+Broadcasts are index transforms, never worth storing on their own.
+
+Before planning, :func:`prepare` turns a graph into the primitive-only form
+the code generator reads: composites decomposed, custom-vjp regions inlined
+(their backward is already part of any adjoint graph), and the usual clean-up
+passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracegrad.compiler.adjoint import decompose_composites
+from tracegrad.compiler.passes import optimize
+from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, inline
+from tracegrad.ir.ops import TABLE
+
+__all__ = ["prepare", "FusionPlan", "plan_fusion", "ELEMENTWISE_INLINE"]
+
+#: Ops whose result can be written as a scalar expression of their inputs' elements
+#: (a broadcast only changes which element is read).
+ELEMENTWISE_INLINE = {name for name, e in TABLE.items() if getattr(e, "kind", "") == "elementwise"} | {"broadcast"}
+#: Consumers that read their input element by element and so can take an inlined expression.
+_EXPRESSION_CONSUMERS = ELEMENTWISE_INLINE | {"sum", "max", "min"}
+
+
+def _inline_custom_vjp(graph: Graph) -> Graph:
+    out = Graph(inputs=list(graph.inputs), name=graph.name)
+    if hasattr(graph, "input_names"):
+        out.input_names = graph.input_names
+    b = GraphBuilder(out)
+    subst: dict[int, Value] = {}
+    for node in graph.nodes:
+        ins = [subst.get(v.id, v) for v in node.inputs]
+        if node.op == "custom_vjp":
+            mapping = inline(node.attrs["fwd"], b, ins)
+            fwd_out = node.attrs["fwd"].outputs[0]
+            subst[node.outputs[0].id] = mapping.get(fwd_out.id, fwd_out)
+        else:
+            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc))
+    out.outputs = [subst.get(v.id, v) for v in graph.outputs]
+    return out
+
+
+def prepare(graph: Graph) -> Graph:
+    """The primitive-only, cleaned-up form of `graph` that code generation reads."""
+    graph = decompose_composites(graph, only_without_vjp=False)
+    if any(n.op == "custom_vjp" for n in graph.nodes):
+        graph = _inline_custom_vjp(graph)
+    return optimize(graph)
+
+
+@dataclass
+class FusionPlan:
+    """`materialized`: ids of values stored in arrays; `uses`: how many times each value is read."""
+
+    materialized: set[int]
+    uses: dict[int, int]
+    producer: dict[int, Node]
+
+    def inlined(self, v: Value) -> bool:
+        """True when `v` is recomputed inside its consumer's loop instead of being stored."""
+        return v.id not in self.materialized and v.const is None and v.id in self.producer
+
+
+def plan_fusion(graph: Graph) -> FusionPlan:
+    """Decide which values the kernel stores (see the module docstring for the rule)."""
+    uses: dict[int, int] = {}
+    consumers: dict[int, list[Node]] = {}
+    producer: dict[int, Node] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            uses[v.id] = uses.get(v.id, 0) + 1
+            consumers.setdefault(v.id, []).append(node)
+        for v in node.outputs:
+            producer[v.id] = node
+    materialized = {v.id for v in graph.inputs}
+    outputs = {v.id for v in graph.outputs}
+    for node in graph.nodes:
+        if node.op == GUARD:
+            continue
+        v = node.outputs[0]
+        if node.op not in ELEMENTWISE_INLINE or v.id in outputs:
+            materialized.add(v.id)
+            continue
+        readers = consumers.get(v.id, [])
+        if any(r.op not in _EXPRESSION_CONSUMERS for r in readers):
+            materialized.add(v.id)
+        elif node.op != "broadcast" and uses.get(v.id, 0) > 1:
+            materialized.add(v.id)
+    return FusionPlan(materialized, uses, producer)

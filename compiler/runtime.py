@@ -1,0 +1,201 @@
+"""Scalar functions the generated kernels call, one variant per dtype (``exp_f32``, ``maximum_i64`` ...).
+
+The op table's kernel templates name these functions (``exp({0})``); the
+code generator appends the operand dtype's suffix.  Each is a numba
+function inlined into the loop that calls it.  The transcendental ones come
+from :mod:`tracegrad.compiler.vecmath` where it provides a vectorisable
+version for the dtype, else from numpy's (libm) version.
+
+NaN semantics follow numpy: ``maximum``/``minimum`` propagate NaN, ``relu``
+of NaN is NaN, ``sign`` of NaN is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["FASTMATH", "JIT_OPTIONS", "names", "SUFFIX"]
+
+#: Fast-math flags for kernels: reassociation and contraction, but no nnan/ninf,
+#: so NaN and infinities keep their meaning.
+FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
+JIT_OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", inline="always")
+
+SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
+          np.dtype(np.int32): "i32", np.dtype(np.bool_): "bool"}
+
+_exported: dict[str, object] = {}
+
+
+def _export(name: str, fn) -> None:
+    globals()[name] = fn
+    _exported[name] = fn
+
+
+def _vecmath_table():
+    try:
+        from tracegrad.compiler import vecmath
+    except ImportError:
+        return {}
+    return getattr(vecmath, "FUNCTIONS", {})
+
+
+def _float_functions(dt, vec):
+    t = dt.type
+    zero, one, half = t(0), t(1), t(0.5)
+
+    def pick(name, fallback):
+        impl = vec.get(name, {}).get(dt)
+        return impl if impl is not None else njit(**JIT_OPTIONS)(fallback)
+
+    fns = {
+        "exp": pick("exp", lambda x: np.exp(x)),
+        "log": pick("log", lambda x: np.log(x)),
+        "log1p": pick("log1p", lambda x: np.log1p(x)),
+        "expm1": pick("expm1", lambda x: np.expm1(x)),
+        "sin": pick("sin", lambda x: np.sin(x)),
+        "cos": pick("cos", lambda x: np.cos(x)),
+        "tanh": pick("tanh", lambda x: np.tanh(x)),
+        "sqrt": njit(**JIT_OPTIONS)(lambda x: np.sqrt(x)),
+    }
+    exp = fns["exp"]
+
+    def sigmoid_fallback(x):
+        # exp(-|x|) cannot overflow; select the branch without dividing inf by inf.
+        e = exp(-abs(x))
+        r = one / (one + e)
+        return r if x >= zero else e * r
+    fns["sigmoid"] = pick("sigmoid", sigmoid_fallback)
+
+    @njit(**JIT_OPTIONS)
+    def relu(x):
+        return x if (x > zero or x != x) else zero
+
+    @njit(**JIT_OPTIONS)
+    def absolute(x):
+        return abs(x)
+
+    @njit(**JIT_OPTIONS)
+    def sign(x):
+        return one if x > zero else (-one if x < zero else (x if x != x else zero))
+
+    @njit(**JIT_OPTIONS)
+    def divide(x, y):
+        return x / y
+
+    @njit(**JIT_OPTIONS)
+    def power(x, y):
+        return x ** y
+
+    @njit(**JIT_OPTIONS)
+    def floor_divide(x, y):
+        return np.floor(x / y)
+
+    @njit(**JIT_OPTIONS)
+    def remainder(x, y):
+        r = x - np.floor(x / y) * y
+        return r
+    fns.update(relu=relu, sign=sign, divide=divide, power=power, floor_divide=floor_divide, remainder=remainder,
+               abs=absolute)
+    _ = half
+    return fns
+
+
+def _int_functions(dt):
+    t = dt.type
+    zero, one = t(0), t(1)
+
+    @njit(**JIT_OPTIONS)
+    def relu(x):
+        return x if x > zero else zero
+
+    @njit(**JIT_OPTIONS)
+    def sign(x):
+        return one if x > zero else (-one if x < zero else zero)
+
+    @njit(**JIT_OPTIONS)
+    def floor_divide(x, y):
+        return x // y if y != zero else zero
+
+    @njit(**JIT_OPTIONS)
+    def remainder(x, y):
+        return x % y if y != zero else zero
+
+    @njit(**JIT_OPTIONS)
+    def power(x, y):
+        return x ** y
+
+    @njit(**JIT_OPTIONS)
+    def absolute(x):
+        return abs(x)
+    return dict(relu=relu, sign=sign, floor_divide=floor_divide, remainder=remainder, power=power, abs=absolute)
+
+
+def _compare_functions():
+    @njit(**JIT_OPTIONS)
+    def maximum(x, y):
+        return x if (x >= y or x != x) else y
+
+    @njit(**JIT_OPTIONS)
+    def minimum(x, y):
+        return x if (x <= y or x != x) else y
+    return dict(maximum=maximum, minimum=minimum)
+
+
+_NONE = -9223372036854775807  # codegen's marker for an omitted slice bound
+
+
+@njit(cache=False, inline="always")
+def slice_start_step(start, stop, step, n):
+    """(first index, step) of ``slice(start, stop, step)`` on an axis of length `n` (Python's rules).
+
+    Omitted bounds arrive as the marker ``-2**63 + 1``.
+    """
+    if step == _NONE:
+        step = 1
+    if step > 0:
+        if start == _NONE:
+            start = 0
+        elif start < 0:
+            start = max(start + n, 0)
+        else:
+            start = min(start, n)
+    else:
+        if start == _NONE:
+            start = n - 1
+        elif start < 0:
+            start = max(start + n, -1)
+        else:
+            start = min(start, n - 1)
+    _ = stop
+    return start, step
+
+
+_export("slice_start_step", slice_start_step)
+
+
+def _build() -> None:
+    vec = _vecmath_table()
+    shared = _compare_functions()
+    for dt, suffix in SUFFIX.items():
+        fns = dict(shared)
+        if dt.kind == "f":
+            fns.update(_float_functions(dt, vec))
+        elif dt.kind in "iu":
+            fns.update(_int_functions(dt))
+        for name, fn in fns.items():
+            _export(f"{name}_{suffix}", fn)
+
+
+_build()
+
+
+def names() -> dict[str, object]:
+    """Every runtime function by its generated-code name (``exp_f32`` ...)."""
+    return dict(_exported)
+
+
+_ = math  # math stays importable in generated code through this module's namespace
