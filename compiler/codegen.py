@@ -70,6 +70,16 @@ class KernelSource:
         return np.array([self.dim_values[i].shape[a] for i, a in self.dims], dtype=np.int64)
 
 
+def _element(value, dtype: np.dtype) -> str:
+    """A bare Python literal for one element (``np.array([...], dtype=...)`` gives it its dtype)."""
+    if dtype == np.bool_:
+        return "True" if bool(value) else "False"
+    if dtype.kind in "iu":
+        return str(int(value))
+    v = float(value)
+    return "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf") if math.isinf(v) else repr(v)
+
+
 def _literal(value, dtype: np.dtype) -> str:
     if dtype == np.bool_:
         return "True" if bool(value) else "False"
@@ -122,6 +132,10 @@ class _Gen:
         self.guards: list[Node] = []
         self.index_nodes: list[Node] = []
         self.printed: dict[int, str] = {}        # value id -> %name for comments
+        self.scalar_of: dict[int, str] = {}      # value id -> scalar local, inside a fused flat loop
+        self.transposed: dict[int, Value] = {}   # value id -> the value it is the 2-D transpose of
+        self.readers: dict[int, set[int]] = {}
+        self.node_by_id: dict[int, Node] = {}
         self.counter = 0
 
     # ------------------------------------------------------------- naming
@@ -165,7 +179,7 @@ class _Gen:
                     # Small constants live in the module text: numba freezes them into the code,
                     # and the source (the cache key) then says what they are.
                     name = f"K{len(self.embedded)}"
-                    items = ", ".join(_literal(x, flat.dtype).split("(", 1)[1][:-1] for x in flat)
+                    items = ", ".join(_element(x, flat.dtype) for x in flat)
                     self.embedded.append(f"{name} = np.array([{items}], dtype={_NP_TYPE[flat.dtype]})")
                     self.const_names[v.id] = name
                 else:
@@ -187,8 +201,11 @@ class _Gen:
         """Element of `v` at loop index `idx` (right-aligned; None: the flat index `i`)."""
         if v.const is not None and v.const.size == 1:
             return _literal(v.const.reshape(-1)[0], v.dtype)
+        scalar = self.scalar_of.get(v.id)
+        if scalar is not None:
+            return scalar
         arr = self.array(v)
-        if not v.shape:
+        if all(n == 1 for n in v.shape):
             return f"{arr}[0]"
         if idx is None:
             return f"{arr}[i]"
@@ -232,11 +249,13 @@ class _Gen:
 
     def leaves_same_shape(self, v: Value, shape) -> bool:
         """True when every array read by `v`'s fused expression has `shape` (a flat loop suffices)."""
+        if all(n == 1 for n in v.shape):
+            return True  # one element, read without an index
         if not self.plan.inlined(v):
-            return v.shape == shape or (v.const is not None and v.const.size == 1)
+            return v.shape == shape
         node = self.plan.producer[v.id]
         if node.op == "broadcast":
-            return False
+            return self.leaves_same_shape(node.inputs[0], shape)
         return all(self.leaves_same_shape(x, shape) for x in node.inputs)
 
     # ------------------------------------------------------------ loops
@@ -274,8 +293,6 @@ class _Gen:
         self.loops(v, body, flat_ok, self.comment(node))
 
     def leaves_same_shape_node(self, node: Node) -> bool:
-        if node.op == "broadcast":
-            return False
         return all(self.leaves_same_shape(x, node.outputs[0].shape) for x in node.inputs)
 
     def expr_node(self, node: Node, idx) -> str:
@@ -290,6 +307,10 @@ class _Gen:
     def new_array(self, v: Value, node: Node | None = None) -> str:
         if v.id in self.names:
             return self.names[v.id]
+        if v.id in self.output_slot:
+            # A graph output is computed straight into the caller's array.
+            name = self.names[v.id] = f"out{self.output_slot[v.id]}"
+            return name
         name = f"t{self.counter}"
         self.counter += 1
         self.w.line(f"{name} = np.empty({self.size(v)}, dtype={_NP_TYPE[v.dtype]})")
@@ -297,20 +318,23 @@ class _Gen:
         return name
 
     # ------------------------------------------------------------ ops
+    def reduction_parts(self, node: Node):
+        """(initial value, combine(acc, element) -> expression) of a sum/max/min node."""
+        x, v = node.inputs[0], node.outputs[0]
+        dt = v.dtype
+        if node.op == "sum":
+            return _literal(0, dt), lambda acc, e: f"{acc} + {self.cast(e, x.dtype, dt)}"
+        init = _literal(-np.inf if node.op == "max" else np.inf, dt) if dt.kind == "f" else \
+            _literal(np.iinfo(dt).min if node.op == "max" else np.iinfo(dt).max, dt)
+        fn = self.fn("maximum" if node.op == "max" else "minimum", dt)
+        return init, lambda acc, e: f"{fn}({acc}, {e})"
+
     def reduction(self, node: Node) -> None:
         x = node.inputs[0]
         v = node.outputs[0]
         axes = normalize_axes(node.attrs["axes"], len(x.shape))
         name = self.new_array(v, node)
-        dt = v.dtype
-        if node.op == "sum":
-            init = _literal(0, dt)
-            combine = lambda acc, e: f"{acc} + {self.cast(e, x.dtype, dt)}"  # noqa: E731
-        else:
-            init = _literal(-np.inf if node.op == "max" else np.inf, dt) if dt.kind == "f" else \
-                _literal(np.iinfo(dt).min if node.op == "max" else np.iinfo(dt).max, dt)
-            fn = self.fn("maximum" if node.op == "max" else "minimum", dt)
-            combine = lambda acc, e: f"{fn}({acc}, {e})"  # noqa: E731
+        init, combine = self.reduction_parts(node)
         w = self.w
         r = len(x.shape)
         kept = [a for a in range(r) if a not in axes]
@@ -396,12 +420,19 @@ class _Gen:
         w.dedent()
         w.dedent()
 
+    def matrix(self, v: Value, rows: str, cols: str) -> str:
+        """`v` (stored flat) as a rows x cols matrix; a skipped 2-D transpose becomes a ``.T`` view
+        that BLAS reads without a copy."""
+        src = self.transposed.get(v.id)
+        if src is not None:
+            return f"{self.array(src)}.reshape(({cols}, {rows})).T"
+        return f"{self.array(v)}.reshape(({rows}, {cols}))"
+
     def matmul(self, node: Node) -> None:
         a, b = node.inputs
         v = node.outputs[0]
         if v.dtype.kind != "f":
             raise Unsupported("integer matmul")
-        A, B = self.array(a), self.array(b)
         sa, sb = a.shape, b.shape
         w = self.w
         comment = self.comment(node)
@@ -411,11 +442,11 @@ class _Gen:
         n = "1" if len(sb) == 1 else self.dim(b, len(sb) - 1)
         batch_a, batch_b = sa[:-2] if len(sa) > 2 else (), sb[:-2] if len(sb) > 2 else ()
         if not batch_a and not batch_b:
-            name = f"t{self.counter}"
-            self.counter += 1
-            w.line(f"{name} = np.dot({A}.reshape(({m}, {k})), {B}.reshape(({k}, {n}))).reshape(-1)", comment)
-            self.names[v.id] = name
+            name = self.new_array(v, node)
+            w.line(f"np.dot({self.matrix(a, m, k)}, {self.matrix(b, k, n)}, {name}.reshape(({m}, {n})))",
+                   comment)
             return
+        A, B = self.array(a), self.array(b)
         name = self.new_array(v, node)
         nb = len(v.shape) - (2 if len(sa) > 1 and len(sb) > 1 else 1)
         batch_shape_value = v
@@ -440,14 +471,22 @@ class _Gen:
         w.line(f"oa = {oa}")
         w.line(f"ob = {ob}")
         w.line(f"oo = ({out_flat}) * {m} * {n}")
-        w.line(f"{name}[oo:oo + {m} * {n}] = np.dot({A}[oa:oa + {m} * {k}].reshape(({m}, {k})), "
-               f"{B}[ob:ob + {k} * {n}].reshape(({k}, {n}))).reshape(-1)")
+        w.line(f"np.dot({A}[oa:oa + {m} * {k}].reshape(({m}, {k})), {B}[ob:ob + {k} * {n}].reshape(({k}, {n})), "
+               f"{name}[oo:oo + {m} * {n}].reshape(({m}, {n})))")
         for _ in range(nb):
             w.dedent()
 
     def transpose(self, node: Node) -> None:
         x, v = node.inputs[0], node.outputs[0]
         perm = node.attrs["perm"]
+        if tuple(perm) == (1, 0) and v.id not in self.output_slot and self.readers.get(v.id) and all(
+                r.op == "matmul" and len(r.inputs[0].shape) <= 2 and len(r.inputs[1].shape) <= 2
+                for r in self.reader_nodes(v)):
+            # Only BLAS reads it: hand np.dot a transposed view instead of copying.
+            self.transposed[v.id] = x
+            self.array(x)
+            self.w.line(f"# {self.comment(node)}: read transposed by np.dot, not copied")
+            return
         name = self.new_array(v, node)
         src = self.array(x)
 
@@ -652,48 +691,147 @@ class _Gen:
         w.dedent()
 
     # -------------------------------------------------------------- main
+    # ------------------------------------------------------- fused flat loops
+    def leaves(self, v: Value) -> set[int]:
+        """Ids of the stored values `v`'s expression reads."""
+        if v.const is not None:
+            return set()
+        if not self.plan.inlined(v):
+            return {v.id}
+        out: set[int] = set()
+        for x in self.plan.producer[v.id].inputs:
+            out |= self.leaves(x)
+        return out
+
+    def flat_key(self, node: Node):
+        """The iteration space of a node that can join a fused flat loop, else None."""
+        op = node.op
+        if op in ELEMENTWISE_INLINE:
+            v = node.outputs[0]
+            return ("flat", v.shape) if self.leaves_same_shape_node(node) else None
+        if op in ("sum", "max", "min"):
+            x = node.inputs[0]
+            if len(normalize_axes(node.attrs["axes"], len(x.shape))) == len(x.shape) and \
+                    self.leaves_same_shape(x, x.shape):
+                return ("flat", x.shape)
+        return None
+
+    def emit_group(self, group: list[Node], readers: dict[int, set[int]]) -> None:
+        """One loop for consecutive elementwise stores and full reductions over one flat space.
+
+        Values used only inside the loop stay scalars; the others are stored.
+        """
+        w = self.w
+        members = {id(n) for n in group}
+        shape = self.flat_key(group[0])[1]
+        first_value = group[0].outputs[0] if group[0].op in ELEMENTWISE_INLINE else group[0].inputs[0]
+        stored, accs = {}, {}
+        for n in group:
+            v = n.outputs[0]
+            if n.op in ELEMENTWISE_INLINE:
+                if v.id in self.output_slot or any(r not in members for r in readers.get(v.id, ())):
+                    stored[v.id] = self.new_array(v, n)
+            else:
+                name = self.new_array(v, n)
+                init, combine = self.reduction_parts(n)
+                acc = f"acc{self.counter}"
+                self.counter += 1
+                accs[id(n)] = (acc, combine, name)
+                w.line(f"{acc} = {init}")
+        looped = bool(shape)
+        if looped:
+            w.line(f"for i in range({self.size(first_value)}):", "; ".join(self.comment(n) for n in group)[:200])
+            w.indent()
+        for n in group:
+            v = n.outputs[0]
+            if n.op in ELEMENTWISE_INLINE:
+                local = f"s{self.counter}"
+                self.counter += 1
+                w.line(f"{local} = {self.expr_node(n, None)}", None if looped else self.comment(n))
+                self.scalar_of[v.id] = local
+                if v.id in stored:
+                    w.line(f"{stored[v.id]}[{'i' if looped else '0'}] = {local}")
+            else:
+                acc, combine, _ = accs[id(n)]
+                w.line(f"{acc} = {combine(acc, self.expr(n.inputs[0], None))}", None if looped else self.comment(n))
+        if looped:
+            w.dedent()
+        for acc, _, name in accs.values():
+            w.line(f"{name}[0] = {acc}")
+        for n in group:
+            self.scalar_of.pop(n.outputs[0].id, None)
+
+    def reader_nodes(self, v: Value) -> list[Node]:
+        return [self.node_by_id[r] for r in self.readers.get(v.id, ())]
+
+    def emit(self, node: Node) -> None:
+        op = node.op
+        if op == GUARD:
+            self.guard(node)
+        elif op in ELEMENTWISE_INLINE:
+            self.store_elementwise(node)
+        elif op in ("sum", "max", "min"):
+            self.reduction(node)
+        elif op == "argmax":
+            self.argmax(node)
+        elif op == "matmul":
+            self.matmul(node)
+        elif op == "transpose":
+            self.transpose(node)
+        elif op == "reshape":
+            self.reshape(node)
+        elif op == "index":
+            self.index(node)
+        elif op == "index_add":
+            self.index_add(node)
+        elif op == "concat":
+            self.concat(node)
+        else:
+            raise Unsupported(f"op {op!r} has no lowering")
+
     def run(self) -> KernelSource:
         g = self.graph
+        input_ids = {v.id for v in g.inputs}
         for i, v in enumerate(g.inputs):
             self.names[v.id] = f"in{i}"
             self.printed[v.id] = f"%{(getattr(g, 'input_names', None) or [f'a{i}' for i in range(len(g.inputs))])[i]}"
         for node in g.nodes:
             for v in node.outputs:
                 self.printed[v.id] = f"%{len(self.printed) - len(g.inputs)}"
-        for node in g.nodes:
-            op = node.op
-            if op == GUARD:
-                self.guard(node)
-            elif op in ELEMENTWISE_INLINE:
-                if node.outputs[0].id in self.plan.materialized:
-                    self.store_elementwise(node)
-            elif op in ("sum", "max", "min"):
-                self.reduction(node)
-            elif op == "argmax":
-                self.argmax(node)
-            elif op == "matmul":
-                self.matmul(node)
-            elif op == "transpose":
-                self.transpose(node)
-            elif op == "reshape":
-                self.reshape(node)
-            elif op == "index":
-                self.index(node)
-            elif op == "index_add":
-                self.index_add(node)
-            elif op == "concat":
-                self.concat(node)
+        self.output_slot = {}
+        for k, v in enumerate(g.outputs):
+            if v.id not in self.output_slot and v.id not in input_ids and v.const is None:
+                self.output_slot[v.id] = k
+        emitted = [n for n in g.nodes
+                   if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in self.plan.materialized)]
+        readers = self.readers
+        self.node_by_id = {id(n): n for n in emitted}
+        for n in emitted:
+            if n.op in ELEMENTWISE_INLINE and n.op != GUARD:
+                read = set().union(*[self.leaves(x) for x in n.inputs]) if n.inputs else set()
             else:
-                raise Unsupported(f"op {op!r} has no lowering")
+                read = {x.id for x in n.inputs if x.const is None}
+            for vid in read:
+                readers.setdefault(vid, set()).add(id(n))
+        i = 0
+        while i < len(emitted):
+            key = self.flat_key(emitted[i]) if emitted[i].op != GUARD else None
+            j = i + 1
+            if key is not None:
+                while j < len(emitted) and emitted[j].op != GUARD and self.flat_key(emitted[j]) == key:
+                    j += 1
+                self.emit_group(emitted[i:j], readers)
+            else:
+                self.emit(emitted[i])
+            i = j
         w = self.w
         for k, v in enumerate(g.outputs):
-            src_expr = None
             if v.const is not None and v.const.size == 1:
                 w.line(f"out{k}[0] = {_literal(v.const.reshape(-1)[0], v.dtype)}", f"return value {k}")
                 continue
             src = self.array(v)
-            w.line(f"out{k}[:] = {src}", f"return value {k}")
-            _ = src_expr
+            if src != f"out{k}":
+                w.line(f"out{k}[:] = {src}", f"return value {k}")
         return self.finish()
 
     def finish(self) -> KernelSource:

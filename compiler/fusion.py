@@ -32,6 +32,9 @@ __all__ = ["prepare", "FusionPlan", "plan_fusion", "ELEMENTWISE_INLINE"]
 ELEMENTWISE_INLINE = {name for name, e in TABLE.items() if getattr(e, "kind", "") == "elementwise"} | {"broadcast"}
 #: Consumers that read their input element by element and so can take an inlined expression.
 _EXPRESSION_CONSUMERS = ELEMENTWISE_INLINE | {"sum", "max", "min"}
+#: Ops cheaper to recompute in each consumer than to store and load (a few instructions).
+CHEAP = {"neg", "add", "sub", "mul", "detach", "cast", "broadcast", "eq", "ne", "lt", "le", "gt", "ge",
+         "logical_and", "logical_or", "logical_not", "where", "relu", "abs", "sign", "maximum", "minimum"}
 
 
 def _inline_custom_vjp(graph: Graph) -> Graph:
@@ -86,6 +89,8 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             producer[v.id] = node
     materialized = {v.id for v in graph.inputs}
     outputs = {v.id for v in graph.outputs}
+    # A value whose inlined expression holds an expensive op must not be recomputed per use.
+    costly: set[int] = set()
     for node in graph.nodes:
         if node.op == GUARD:
             continue
@@ -94,8 +99,11 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             materialized.add(v.id)
             continue
         readers = consumers.get(v.id, [])
+        subtree_costly = node.op not in CHEAP or any(x.id in costly for x in node.inputs)
         if any(r.op not in _EXPRESSION_CONSUMERS for r in readers):
             materialized.add(v.id)
-        elif node.op != "broadcast" and uses.get(v.id, 0) > 1:
+        elif uses.get(v.id, 0) > 1 and subtree_costly:
             materialized.add(v.id)
+        elif subtree_costly:
+            costly.add(v.id)
     return FusionPlan(materialized, uses, producer)
