@@ -818,7 +818,14 @@ class _Gen:
             key = self.flat_key(emitted[i]) if emitted[i].op != GUARD else None
             j = i + 1
             if key is not None:
+                # A reduction's result is final only after the loop: its readers start a new loop.
+                reduced = {emitted[i].outputs[0].id} if emitted[i].op not in ELEMENTWISE_INLINE else set()
                 while j < len(emitted) and emitted[j].op != GUARD and self.flat_key(emitted[j]) == key:
+                    n = emitted[j]
+                    if reduced & set().union(*[self.leaves(x) for x in n.inputs]):
+                        break
+                    if n.op not in ELEMENTWISE_INLINE:
+                        reduced.add(n.outputs[0].id)
                     j += 1
                 self.emit_group(emitted[i:j], readers)
             else:

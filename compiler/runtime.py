@@ -2,7 +2,9 @@
 
 The op table's kernel templates name these functions (``exp({0})``); the
 code generator appends the operand dtype's suffix.  Each is a numba
-function inlined into the loop that calls it.  The transcendental ones come
+function compiled on its own and marked always-inline for LLVM
+(``forceinline``): compiled once per process, inlined into each kernel's loop
+before vectorisation, and part of the kernel's machine code on disk.  The transcendental ones come
 from :mod:`tracegrad.compiler.vecmath` where it provides a vectorisable
 version for the dtype, else from numpy's (libm) version.
 
@@ -22,7 +24,7 @@ __all__ = ["FASTMATH", "JIT_OPTIONS", "names", "SUFFIX"]
 #: Fast-math flags for kernels: reassociation and contraction, but no nnan/ninf,
 #: so NaN and infinities keep their meaning.
 FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
-JIT_OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", inline="always")
+JIT_OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", forceinline=True, nogil=True)
 
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
           np.dtype(np.int32): "i32", np.dtype(np.bool_): "bool"}
@@ -148,7 +150,7 @@ def _compare_functions():
 _NONE = -9223372036854775807  # codegen's marker for an omitted slice bound
 
 
-@njit(cache=False, inline="always")
+@njit(forceinline=True, nogil=True)
 def slice_start_step(start, stop, step, n):
     """(first index, step) of ``slice(start, stop, step)`` on an axis of length `n` (Python's rules).
 

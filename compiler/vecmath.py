@@ -25,10 +25,13 @@ How to call them
   two halves of the Cody-Waite constant back into one, reorders the two-step
   exponent scaling so it overflows/underflows, drops signs of zero).  Instead
   each function is compiled on its own with ``fastmath={'contract'}`` (FMA
-  contraction only: it can only make the products here more exact) and
-  ``error_model='numpy'`` (no ZeroDivisionError branch), and LLVM's inliner
-  inlines it into the kernel at link time, where every instruction keeps its
-  own flags.  ``tests/test_vecmath.py`` checks that the kernel loop really
+  contraction only: it can only make the products here more exact),
+  ``error_model='numpy'`` (no ZeroDivisionError branch) and numba's
+  ``forceinline=True``, which marks the LLVM function ``alwaysinline``: LLVM
+  inlines it into the kernel when the kernel is optimised (before loop
+  vectorisation), and every inlined instruction keeps its own flags.  (Left
+  to LLVM's cost model, the larger functions such as expm1 or tanh stayed
+  calls, and a call keeps the loop scalar.)  ``tests/test_vecmath.py`` checks that the kernel loop really
   vectorises for every function.
 * ``NUMBA_DISABLE_JIT=1`` turns every function into plain Python working on
   numpy scalars (numpy may then warn about overflow in intermediate values;
@@ -59,8 +62,8 @@ copied from another library.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
-import numba
 import numpy as np
 from numba import njit
 
@@ -70,6 +73,7 @@ __all__ = [
     "expm1_f32", "expm1_f64", "tanh_f32", "tanh_f64", "sigmoid_f32",
     "sigmoid_f64", "softplus_f32", "softplus_f64", "logaddexp_f32",
     "logaddexp_f64", "sin_f32", "sin_f64", "cos_f32", "cos_f64",
+    "sin_bounded_f32", "sin_bounded_f64", "cos_bounded_f32", "cos_bounded_f64",
 ]
 
 #: fastmath flags of the generated kernels (no nnan/ninf: NaN and inf keep
@@ -238,7 +242,7 @@ def _pi_scaled(bits):
     return (16 * atan_inv(5) - 4 * atan_inv(239)) >> guard
 
 
-_PI_BITS = 400
+_PI_BITS = 1400                   # enough 2/pi bits for float64 exponents up to 971
 _PI_INT = _pi_scaled(_PI_BITS + 64)
 # floor(2/pi * 2**_PI_BITS)
 _TWO_OVER_PI_INT = (1 << (2 * _PI_BITS + 65)) // _PI_INT
@@ -306,22 +310,148 @@ def _split_pio2(nbits_list):
     return tuple(parts)
 
 
-# float64 Cody-Waite: three 33-bit parts (n * part exact for n < 2**20) and a
-# rounded fourth; 152 bits of pi/2 in all.
-_PIO2_64 = _split_pio2([33, 33, 33, 53])
+# float64 Cody-Waite: four 26-bit parts (n * part exact for n < 2**27) and a
+# rounded fifth; 157 bits of pi/2 in all.
+_PIO2_64 = _split_pio2([26, 26, 26, 26, 53])
 _PIO2_D = _int_to_float(_PI_INT >> 1, -(_PI_BITS + 64))   # pi/2 rounded
 _TWO_OVER_PI_D = _int_to_float(_TWO_OVER_PI_INT, -_PI_BITS)
 
 
+def _ln2_scaled(bits):
+    """floor(ln2 * 2**bits) from ln2 = 2 atanh(1/3) = sum 2/((2k+1) 3**(2k+1))."""
+    guard = 64
+    one = 1 << (bits + guard)
+    total, term, k = 0, one // 3, 0
+    while term:
+        total += term // (2 * k + 1)
+        term //= 9
+        k += 1
+    return (2 * total) >> guard
+
+
+_LN2_INT = _ln2_scaled(200)
+
+
 def _ln2_split(hi_bits):
     """ln 2 = hi + lo, hi with ``hi_bits`` significant bits (so k*hi is exact
-    for |k| < 2**(p - hi_bits)) and lo = ln2 - hi rounded."""
-    ln2 = math.log(2.0)
-    m, e = math.frexp(ln2)
-    hi = math.ldexp(math.floor(math.ldexp(m, hi_bits)), e - hi_bits)
-    # lo from a long double difference: ln2 - hi is exact there
-    lo = float(np.log(np.longdouble(2)) - np.longdouble(hi))
+    for |k| < 2**(p - hi_bits)) and lo = ln2 - hi correctly rounded."""
+    L = _LN2_INT.bit_length()
+    head = _LN2_INT >> (L - hi_bits) << (L - hi_bits)
+    hi = _int_to_float(head, -200)
+    lo = float(Fraction(_LN2_INT, 1 << 200) - Fraction(hi))
     return hi, lo
+
+
+# --------------------------------------------------------------------------
+# Documented error bounds (ulps of the result dtype) and docstrings.
+# --------------------------------------------------------------------------
+#: documented maximum error in ulps, keyed by (name, dtype string).
+MAX_ULP = {
+    ("exp", "float32"): 1.0, ("exp", "float64"): 1.0,
+    ("log", "float32"): 1.0, ("log", "float64"): 1.0,
+    ("log1p", "float32"): 1.0, ("log1p", "float64"): 1.0,
+    ("expm1", "float32"): 1.0, ("expm1", "float64"): 1.0,
+    ("tanh", "float32"): 2.0, ("tanh", "float64"): 2.0,
+    ("sigmoid", "float32"): 2.5, ("sigmoid", "float64"): 2.5,
+    ("softplus", "float32"): 2.0, ("softplus", "float64"): 2.0,
+    ("logaddexp", "float32"): 2.0, ("logaddexp", "float64"): 2.0,
+    ("sin", "float32"): 1.0, ("sin", "float64"): 1.0,
+    ("cos", "float32"): 1.0, ("cos", "float64"): 1.0,
+    ("sin_bounded", "float32"): 1.0, ("sin_bounded", "float64"): 1.0,
+    ("cos_bounded", "float32"): 1.0, ("cos_bounded", "float64"): 1.0,
+}
+
+_DOCS = {
+    "exp": """exp(x) in {dtype}; max error {ulp} ulp{how}.
+
+    x = k ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) = 1 + r + r^2 P(r)
+    (minimax P), result 2**k exp(r) scaled in two exact steps.  Overflows to
+    inf, underflows through correctly rounded denormals to +0; exp(-inf) = 0,
+    exp(inf) = inf, NaN propagates.""",
+    "log": """Natural logarithm in {dtype}; max error {ulp} ulp{how}.
+
+    x = 2**e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f/(2+f)) with
+    f = m - 1 (minimax in s^2).  Denormals are scaled up first.  log(0) =
+    log(-0.0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN propagates.""",
+    "log1p": """log(1 + x) in {dtype}; max error {ulp} ulp{how}.
+
+    u = 1 + x with its exact rounding error c (TwoSum), then log(u) + c/u
+    with the log kernel.  Returns x itself for |x| < 2**-(p+1) (keeps -0.0
+    and denormals); log1p(-1) = -inf, log1p(x < -1) = NaN, inf -> inf.""",
+    "expm1": """exp(x) - 1 in {dtype}; max error {ulp} ulp{how}.
+
+    exp's reduction, then 2**k - 1 + 2**k (exp(r) - 1) summed exactly except
+    for the last rounding, so there is no cancellation near 0.  Returns x for
+    tiny |x| (keeps -0.0, denormals); -1 below the underflow edge, inf above
+    the overflow edge; expm1(-inf) = -1, NaN propagates.""",
+    "tanh": """Hyperbolic tangent in {dtype}; max error {ulp} ulp{how}.
+
+    (1 - E)/(1 + E) with E = exp(-2|x|), numerator and denominator assembled
+    from the exact parts of E (no cancellation near 0), sign copied from x.
+    Saturates to exactly +-1; tanh(+-inf) = +-1, keeps -0.0 and denormals,
+    NaN propagates.""",
+    "sigmoid": """Logistic function 1/(1 + exp(-x)) in {dtype}; max error {ulp} ulp{how}.
+
+    With e = exp(-|x|) <= 1: 1/(1+e) for x >= 0, e/(1+e) for x < 0, so it
+    never overflows and keeps the denormal results of very negative x.
+    sigmoid(inf) = 1, sigmoid(-inf) = 0, NaN propagates.""",
+    "softplus": """log(1 + exp(x)) (= np.logaddexp(0, x)) in {dtype}; max error {ulp} ulp{how}.
+
+    max(x, 0) + log1p(exp(-|x|)): no overflow for large x, denormal results
+    for very negative x.  softplus(inf) = inf, softplus(-inf) = 0, NaN
+    propagates.""",
+    "logaddexp": """log(exp(a) + exp(b)) (as np.logaddexp) in {dtype}; max error {ulp} ulp{how}.
+
+    max(a, b) + log1p(exp(-|a - b|)); equal arguments (including equal
+    infinities) give a + ln2, NaN in either argument gives NaN.  The two-
+    argument building block of logsumexp.""",
+    "sin": """Sine in {dtype}; max error {ulp} ulp{how}.
+
+    {trig}
+    Returns x for tiny |x| (keeps -0.0, denormals); sin(+-inf) = NaN, NaN
+    propagates.""",
+    "cos": """Cosine in {dtype}; max error {ulp} ulp{how}.
+
+    {trig}
+    cos(+-inf) = NaN, NaN propagates.""",
+}
+
+_DOCS["sin_bounded"] = """Sine in {dtype} for |x| < {bound:g}; max error {ulp} ulp there, NaN beyond.
+
+    The fast variant of sin: only the Cody-Waite reduction ({cw}), no
+    table lookups, so it is several times cheaper than sin (see the
+    benchmark) but returns NaN (loudly wrong) for |x| >= {bound:g} and
+    for +-inf.  For the code generator when arguments are known to be
+    moderate (angles, positional encodings)."""
+_DOCS["cos_bounded"] = _DOCS["sin_bounded"].replace("Sine", "Cosine").replace("of sin", "of cos").replace(
+    "than sin", "than cos")
+
+_HOW = {
+    "float32": " over all float32 inputs (checked exhaustively against float64 libm)",
+    "float64": " over all float64 inputs (random samples over every magnitude against long double)",
+}
+_TRIG = {
+    "float32": """Payne-Hanek reduction in float64 from a 256-row table indexed by the
+    exponent (exact for every float32, no argument range limit), then
+    minimax sin/cos polynomials in float64, rounded once to float32.""",
+    "float64": """Cody-Waite reduction (five parts of pi/2) for |x| < 2**27, Payne-Hanek
+    from a table indexed by the exponent above that, both in double-double,
+    so the bound holds for every finite x (both reductions are computed for
+    every element: branch-free).  Then minimax sin/cos polynomials with the
+    low part of the reduced argument as a first-order correction.""",
+}
+
+
+def _public(name, ft, fn):
+    """Attach the docstring (with the documented bound) and compile."""
+    dt = np.dtype(ft).name
+    fn.__name__ = f"{name}_{'f32' if dt == 'float32' else 'f64'}"
+    fn.__qualname__ = fn.__name__
+    fn.__doc__ = _DOCS[name].format(
+        dtype=dt, ulp=MAX_ULP[(name, dt)], how=_HOW[dt], trig=_TRIG[dt],
+        bound=2.0 ** (24 if dt == "float32" else 27),
+        cw="in float64, pi/2 in 29+29+53 bits" if dt == "float32" else "pi/2 in five parts, double-double")
+    return _vm(fn)
 
 
 # --------------------------------------------------------------------------
@@ -347,7 +477,7 @@ def _build(ft):
     # factors 2**k1, 2**k2 of 2**k are normal numbers.
     EXP_HI = ft(89.0 if single else 710.0)
     EXP_LO = ft(-104.0 if single else -746.0)
-    # expm1 below -EXPM1_NEG rounds to -1 (exp(x) < 2**-(p+1)).
+    # expm1(x) for x below EXPM1_LO rounds to -1 (exp(x) < 2**-(p+1)).
     EXPM1_LO = ft(-18.0 if single else -38.0)
     LOG2E = ft(1.0 / math.log(2.0))   # only picks k; its rounding is harmless
     # Cody-Waite ln2 = LN2_HI + LN2_LO; LN2_HI has p - 11 bits so k*LN2_HI is
@@ -366,7 +496,6 @@ def _build(ft):
     # |x| below this: expm1(x), log1p(x), return x (x^2/2 < half an ulp of x);
     # also gives exact signed zeros and denormals.
     TINY = ft(2.0 ** -(P + 1))
-    MANT_MASK = it((1 << (P - 1)) - 1)
 
     def two_sum(a, b):
         # s + e == a + b exactly (Knuth's TwoSum; no ordering needed)
@@ -428,8 +557,9 @@ def _build(ft):
         return res if x == x else x
 
     def _log_core(u):
-        # u > 0 normal (or garbage that the caller selects away).
-        # Returns ef, f, and log1p(f) - f + ... pieces: log(u) = ef*ln2 + log1p(f)
+        # u > 0 normal (anything else gives garbage the caller selects away):
+        # u = 2**e m, m in [sqrt(1/2), sqrt(2)); returns (e as float, m - 1)
+        # so that log(u) = e ln2 + log1p(m - 1)
         iu = ft(u).view(it)
         e = it((iu - OFF) >> MANT)
         m = it(iu - (e << MANT)).view(ft)          # in [sqrt(1/2), sqrt(2))
@@ -509,14 +639,16 @@ def _build(ft):
         k, tk, b, c = expm1_parts(y)
         num = sum4(ONE, -tk, -b, -c)                    # 1 - E
         den = sum4(ONE, tk, b, c)                       # 1 + E
-        res = math.copysign(num / den, x)
+        res = ft(math.copysign(num / den, x))
         res = x if a < TINY else res                    # -0.0, denormals
         return res if x == x else x
 
     def sigmoid(x):
         x = ft(x)
         # e = exp(-|x|) <= 1 never overflows; for x < 0, e/(1+e) keeps the
-        # tiny and denormal results of large negative x
+        # tiny and denormal results of large negative x.  (Summing 1 + e
+        # from the exact parts of e, as tanh does, gains only ~0.15 ulp
+        # here: the rounding of e itself dominates, so it is not done.)
         e = exp(-abs(x))
         num = ONE if x >= ZERO else e
         return num / (ONE + e)
@@ -532,18 +664,23 @@ def _build(ft):
         a = ft(a)
         b = ft(b)
         m = a if a > b else b
-        d = -abs(a - b)
-        res = m + log1p(exp(d))
+        o = b if a > b else a
+        # d = o - m <= 0 exactly as d + dl (TwoSum): the rounding of a - b
+        # would otherwise be amplified by |d| in exp(d)
+        d, dl = two_sum(o, -m)
+        dl = dl if abs(dl) < INF else ZERO           # inf - inf: no correction
+        e = exp(d)
+        res = m + log1p(e + e * dl)
         res = a + LN2 if a == b else res           # equal infinities, exact ties
         return a + b if (a != a or b != b) else res
 
     impl = {}
     for name, fn in (("exp", exp), ("log", log), ("log1p", log1p), ("expm1", expm1)):
-        impl[name] = _vm(fn)
+        impl[name] = _public(name, ft, fn)
     exp, log1p, expm1 = impl["exp"], impl["log1p"], impl["expm1"]
     for name, fn in (("tanh", tanh), ("sigmoid", sigmoid), ("softplus", softplus),
                      ("logaddexp", logaddexp)):
-        impl[name] = _vm(fn)
+        impl[name] = _public(name, ft, fn)
     return impl
 
 
@@ -551,6 +688,7 @@ def _build(ft):
 # sin / cos
 # --------------------------------------------------------------------------
 _D = np.float64
+_TOPI = _D(_TWO_OVER_PI_D)
 _sin_s32 = _horner(_SIN_S32, _D)
 _cos_c32 = _horner(_COS_C32, _D)
 _sin_s64 = _horner(_SIN_S64, _D)
@@ -559,8 +697,8 @@ _PIO2_D_ = _D(_PIO2_D)
 
 
 @_vm
-def _sincos_core_f32(x):
-    """Quadrant q (0..3) and sin r, cos r (float64) with |x| = q*pi/2 + r mod 2pi.
+def _reduce_ph32(x):
+    """(n, f) with |x| * 2/pi = n + f (mod 4), f in about [-1/2, 1/2].
 
     Payne-Hanek reduction in float64 arithmetic, exact for every float32
     (see _ph_table_f32), so there is no argument range limit.
@@ -575,37 +713,122 @@ def _sincos_core_f32(x):
     y1 = md * _PH32_G1[be]                                 # exact
     n = np.rint(y0 + y1)
     f = ((y0 - n) + y1) + md * _PH32_G2[be]                # x*2/pi - n
-    r = f * _PIO2_D_
+    return n, f * _PIO2_D_
+
+
+# Cody-Waite in float64 for the bounded float32 variants: pi/2 in parts of
+# 29, 29 and 53 bits, n*part exact for n < 2**24.
+_C1, _C2, _C3 = (_D(v) for v in _split_pio2([29, 29, 53]))
+#: sin_bounded/cos_bounded are accurate for |x| < this, NaN beyond.
+SIN32_BOUNDED_RANGE = float(2.0 ** 24)
+SIN64_BOUNDED_RANGE = float(2.0 ** 27)
+
+
+@_vm
+def _reduce_cw32(x):
+    xd = abs(_D(x))
+    n = np.rint(xd * _TOPI)
+    return n, ((xd - n * _C1) - n * _C2) - n * _C3
+
+
+@_vm
+def _sincos32(n, r):
     z = r * r
     s = r + r * z * _sin_s32(z)
     c = _D(1.0) - _D(0.5) * z + z * z * _cos_c32(z)
-    q = np.int32(n) & np.int32(3)
-    return q, s, c
+    return np.int32(n) & np.int32(3), s, c
 
 
-def _sin_f32(x):
-    x = np.float32(x)
-    q, s, c = _sincos_core_f32(x)
+@_vm
+def _finish_sin32(x, q, s, c):
     v = c if (q & np.int32(1)) != np.int32(0) else s
     v = -v if (q & np.int32(2)) != np.int32(0) else v
     v = -v if x < np.float32(0) else v
     res = np.float32(v)
+    res = x if abs(x) < np.float32(2.0 ** -12) else res    # -0.0, denormals
     return res if abs(x) < np.float32(np.inf) else x - x    # inf, NaN -> NaN
 
 
-def _cos_f32(x):
-    x = np.float32(x)
-    q, s, c = _sincos_core_f32(x)
+@_vm
+def _finish_cos32(x, q, s, c):
     v = s if (q & np.int32(1)) != np.int32(0) else c
     v = -v if ((q + np.int32(1)) & np.int32(2)) != np.int32(0) else v
     res = np.float32(v)
     return res if abs(x) < np.float32(np.inf) else x - x
 
 
-_P1, _P2, _P3, _P4 = (_D(v) for v in _PIO2_64)
-_TOPI = _D(_TWO_OVER_PI_D)
-#: float64 sin/cos reduce with Cody-Waite up to this |x| (n < 2**20).
-SIN64_FAST_RANGE = float(2.0 ** 20 * _PIO2_D * 0.99)
+def _sin_f32(x):
+    x = np.float32(x)
+    q, s, c = _sincos32(*_reduce_ph32(x))
+    return _finish_sin32(x, q, s, c)
+
+
+def _cos_f32(x):
+    x = np.float32(x)
+    q, s, c = _sincos32(*_reduce_ph32(x))
+    return _finish_cos32(x, q, s, c)
+
+
+def _sin_bounded_f32(x):
+    x = np.float32(x)
+    q, s, c = _sincos32(*_reduce_cw32(x))
+    res = _finish_sin32(x, q, s, c)
+    return res if abs(x) < np.float32(SIN32_BOUNDED_RANGE) else x - x + np.float32(np.nan)
+
+
+def _cos_bounded_f32(x):
+    x = np.float32(x)
+    q, s, c = _sincos32(*_reduce_cw32(x))
+    res = _finish_cos32(x, q, s, c)
+    return res if abs(x) < np.float32(SIN32_BOUNDED_RANGE) else x - x + np.float32(np.nan)
+
+
+# ---- float64 ----------------------------------------------------------
+# |x| < SIN64_CW_RANGE: Cody-Waite with the five parts of pi/2 above.
+# The closest double to a multiple of pi/2 below 2**28 is about 2**-60 away
+# from it, the reduction error is below 2**-127: plenty.
+# Larger |x|: Payne-Hanek from a table indexed by the exponent (below).
+# Both reductions run for every element (branch-free); the select picks one.
+_P1, _P2, _P3, _P4, _P5 = (_D(v) for v in _PIO2_64)
+SIN64_CW_RANGE = float(2.0 ** 27)
+_BE0_64 = 1023 + 27            # smallest biased exponent that uses the table
+
+
+def _ph_table_f64():
+    """Rows (g0..g4, g5) for float64 biased exponents _BE0_64..2046.
+
+    |x| = M * 2**s, M < 2**53 an integer, s = e - 1075 >= -25.  As for float32
+    only G = (2**s * 2/pi) mod 4 matters.  G is cut at fixed binary positions
+    into 24-bit chunks g_j (bits of weight 2**(1-24j) .. 2**(-22-24j)) and a
+    rounded tail g5 (weights below 2**-118).  With M = Mh 2**26 + Ml
+    (Mh < 2**27, Ml < 2**26) every product Mh*g_j, Ml*g_j is exact, Mh 2**26 g0
+    is a multiple of 16 (vanishes mod 4), and the partial sums of the big
+    terms taken mod 4 stay exact (see _reduce_ph64).
+    """
+    B = _PI_BITS
+    rows = np.zeros((2047 - _BE0_64, 6), dtype=np.float64)
+    for e in range(_BE0_64, 2047):
+        s = e - 1075
+        num = _TWO_OVER_PI_INT
+        if B - s + 2 < num.bit_length():
+            num &= (1 << (B - s + 2)) - 1
+        row = []
+        for j in range(5):
+            base = B - s - 22 - 24 * j          # bit index of weight 2**(-22-24j)
+            row.append(math.ldexp((num >> base) & 0xFFFFFF, -22 - 24 * j))
+        base4 = B - s - 22 - 24 * 4
+        row.append(_int_to_float(num & ((1 << base4) - 1), s - B))
+        rows[e - _BE0_64] = row
+    return rows
+
+
+_PH64 = _ph_table_f64()
+_PIO2_HI = _D(_int_to_float((_PI_INT >> 1) >> ((_PI_INT >> 1).bit_length() - 26),
+                            (_PI_INT >> 1).bit_length() - 26 - (_PI_BITS + 64)))
+_PIO2_MID = _D(_PIO2_D - float(_PIO2_HI))      # exact: the rest of pi/2 rounded
+_PIO2_TAIL = _D(float(Fraction(_PI_INT >> 1, 1 << (_PI_BITS + 64)) - Fraction(_PIO2_D)))
+_MASK26 = np.int64((1 << 26) - 1)
+_HIGH27 = np.int64(~((1 << 27) - 1))
 
 
 @_vm
@@ -617,51 +840,154 @@ def _two_sum(a, b):
 
 
 @_vm
-def _sincos_core_f64(x):
-    """(q, sin(h+l), cos(h+l)) with |x| = q*pi/2 + h + l, Cody-Waite, 4 parts."""
-    ax = abs(x)
+def _mod4(v):
+    # exact for any double v >= 0 (v/4, floor and 4*floor are exact)
+    return v - _D(4.0) * np.floor(v * _D(0.25))
+
+
+@_vm
+def _reduce_cw64(ax):
+    """|x| = n pi/2 + h + l for 0 <= ax < SIN64_CW_RANGE (double-double h+l)."""
     n = np.rint(ax * _TOPI)
-    r1 = ax - n * _P1                  # exact: n*_P1 exact, Sterbenz-like
-    h, l = _two_sum(r1, -(n * _P2))    # n*_P2 exact
-    h, l2 = _two_sum(h, -(n * _P3))    # n*_P3 exact
-    l = l + l2 - n * _P4
+    r1 = ax - n * _P1                  # exact: n*_P1 exact, both on one grid
+    h, l = _two_sum(r1, -(n * _P2))    # n*_P2, n*_P3, n*_P4 exact
+    h, e = _two_sum(h, -(n * _P3))
+    l = l + e
+    h, e = _two_sum(h, -(n * _P4))
+    l = (l + e) - n * _P5
     hh = h + l
-    l = l - (hh - h)
-    h = hh
+    return n, hh, l - (hh - h)
+
+
+@_vm
+def _reduce_ph64(ax):
+    """Payne-Hanek for ax >= 2**27 (garbage below, selected away)."""
+    ix = np.float64(ax).view(np.int64)
+    be = ix >> np.int64(52)
+    row = be - np.int64(_BE0_64)
+    row = np.int64(0) if row < np.int64(0) else row
+    row = np.int64(2046 - _BE0_64) if row > np.int64(2046 - _BE0_64) else row
+    mant = (ix & np.int64((1 << 52) - 1)) | np.int64(1 << 52)
+    mh = _D(mant >> np.int64(26)) * _D(2.0 ** 26)
+    ml = _D(mant & _MASK26)
+    g0 = _PH64[row, 0]
+    g1 = _PH64[row, 1]
+    g2 = _PH64[row, 2]
+    g3 = _PH64[row, 3]
+    g4 = _PH64[row, 4]
+    g5 = _PH64[row, 5]
+    # coarse part, exact: L0, H1 (grid 2**-22, 2**-20), L1, H2 (2**-46, 2**-44),
+    # every partial sum < 8 on a grid >= 2**-46, so < 2**50 ulps: exact
+    c = _mod4(_mod4(ml * g0) + _mod4(mh * g1))
+    c = _mod4(c + _mod4(ml * g1))
+    c = _mod4(c + _mod4(mh * g2))
+    h3 = mh * g3
+    n = np.rint(c + h3)
+    # fine part as double-double; each TwoSum is exact, so cancellation in
+    # the leading terms leaves the small ones intact (|x 2/pi - n| can be as
+    # small as 2**-61 for doubles)
+    h, lo = _two_sum(c - n, h3)
+    h, e = _two_sum(h, ml * g2)
+    lo = lo + e
+    h, e = _two_sum(h, mh * g4)
+    lo = lo + e
+    h, e = _two_sum(h, ml * g3)
+    lo = lo + e
+    lo = lo + (mh * g5 + (ml * g4 + ml * g5))
+    fh = h + lo
+    fl = lo - (fh - h)
+    # (fh + fl) * pi/2 in double-double: fh split by masking its low 27 bits,
+    # pi/2 = _PIO2_HI (26 bits) + _PIO2_MID, so the partial products are exact
+    fhh = np.int64(np.float64(fh).view(np.int64) & _HIGH27).view(np.float64)
+    fhl = fh - fhh
+    p = fh * _D(_PIO2_D)
+    err = (((fhh * _PIO2_HI - p) + fhh * _PIO2_MID) + fhl * _PIO2_HI) + fhl * _PIO2_MID
+    lo = err + (fl * _D(_PIO2_D) + fh * _PIO2_TAIL)
+    rh = p + lo
+    return n, rh, lo - (rh - p)
+
+
+@_vm
+def _sincos64(n, h, l):
+    """(q, sin(h+l), cos(h+l)), q = n mod 4, for |h + l| <~ pi/4."""
     z = h * h
-    # sin(h + l) ~ sin h + l cos h, the correction folded into the small term
+    # sin(h + l) ~ sin h + l cos h; the l-terms are folded into the small part
     s = h + (h * z * _sin_s64(z) + l * (_D(1.0) - _D(0.5) * z))
+    # cos(h + l) ~ cos h - l h; 1 - z/2 with its rounding error recovered
     hz = _D(0.5) * z
     w = _D(1.0) - hz
     c = w + (((_D(1.0) - w) - hz) + (z * z * _cos_c64(z) - h * l))
-    q = np.int64(n) & np.int64(3)
-    return q, s, c
+    return np.int64(n) & np.int64(3), s, c
 
 
-def _sin_f64(x):
-    x = np.float64(x)
-    xs = x if abs(x) < SIN64_FAST_RANGE else np.float64(0.0)
-    q, s, c = _sincos_core_f64(xs)
+@_vm
+def _reduce_f64(x):
+    ax = abs(x)
+    big = ax >= SIN64_CW_RANGE
+    axc = _D(0.0) if big else ax                 # keep n*_P1 etc. exact
+    n1, h1, l1 = _reduce_cw64(axc)
+    n2, h2, l2 = _reduce_ph64(ax)
+    n = n2 if big else n1
+    h = h2 if big else h1
+    l = l2 if big else l1
+    return n, h, l
+
+
+@_vm
+def _finish_sin64(x, q, s, c):
     v = c if (q & np.int64(1)) != np.int64(0) else s
     v = -v if (q & np.int64(2)) != np.int64(0) else v
     v = -v if x < np.float64(0) else v
-    v = x if abs(x) < np.float64(2.0 ** -27) else v     # signed zero, denormals
-    return v if abs(x) < np.float64(np.inf) else x - x
+    v = x if abs(x) < np.float64(2.0 ** -27) else v     # -0.0, denormals
+    return v if abs(x) < np.float64(np.inf) else x - x  # inf, NaN -> NaN
 
 
-def _cos_f64(x):
-    x = np.float64(x)
-    xs = x if abs(x) < SIN64_FAST_RANGE else np.float64(0.0)
-    q, s, c = _sincos_core_f64(xs)
+@_vm
+def _finish_cos64(x, q, s, c):
     v = s if (q & np.int64(1)) != np.int64(0) else c
     v = -v if ((q + np.int64(1)) & np.int64(2)) != np.int64(0) else v
     return v if abs(x) < np.float64(np.inf) else x - x
 
 
+def _sin_f64(x):
+    x = np.float64(x)
+    q, s, c = _sincos64(*_reduce_f64(x))
+    return _finish_sin64(x, q, s, c)
+
+
+def _cos_f64(x):
+    x = np.float64(x)
+    q, s, c = _sincos64(*_reduce_f64(x))
+    return _finish_cos64(x, q, s, c)
+
+
+def _sin_bounded_f64(x):
+    x = np.float64(x)
+    ax = abs(x)
+    ok = ax < SIN64_BOUNDED_RANGE
+    q, s, c = _sincos64(*_reduce_cw64(ax if ok else np.float64(0.0)))
+    res = _finish_sin64(x, q, s, c)
+    return res if ok else x - x + np.float64(np.nan)
+
+
+def _cos_bounded_f64(x):
+    x = np.float64(x)
+    ax = abs(x)
+    ok = ax < SIN64_BOUNDED_RANGE
+    q, s, c = _sincos64(*_reduce_cw64(ax if ok else np.float64(0.0)))
+    res = _finish_cos64(x, q, s, c)
+    return res if ok else x - x + np.float64(np.nan)
+
+
 _IMPL32 = _build(np.float32)
 _IMPL64 = _build(np.float64)
-_IMPL32["sin"], _IMPL32["cos"] = _vm(_sin_f32), _vm(_cos_f32)
-_IMPL64["sin"], _IMPL64["cos"] = _vm(_sin_f64), _vm(_cos_f64)
+_IMPL32["sin"] = _public("sin", np.float32, _sin_f32)
+_IMPL32["cos"] = _public("cos", np.float32, _cos_f32)
+_IMPL64["sin"] = _public("sin", np.float64, _sin_f64)
+_IMPL64["cos"] = _public("cos", np.float64, _cos_f64)
+for _ft, _impl, _sfx in ((np.float32, _IMPL32, "f32"), (np.float64, _IMPL64, "f64")):
+    _impl["sin_bounded"] = _public("sin_bounded", _ft, globals()[f"_sin_bounded_{_sfx}"])
+    _impl["cos_bounded"] = _public("cos_bounded", _ft, globals()[f"_cos_bounded_{_sfx}"])
 
 exp_f32, exp_f64 = _IMPL32["exp"], _IMPL64["exp"]
 log_f32, log_f64 = _IMPL32["log"], _IMPL64["log"]
@@ -673,8 +999,10 @@ softplus_f32, softplus_f64 = _IMPL32["softplus"], _IMPL64["softplus"]
 logaddexp_f32, logaddexp_f64 = _IMPL32["logaddexp"], _IMPL64["logaddexp"]
 sin_f32, sin_f64 = _IMPL32["sin"], _IMPL64["sin"]
 cos_f32, cos_f64 = _IMPL32["cos"], _IMPL64["cos"]
+sin_bounded_f32, sin_bounded_f64 = _IMPL32["sin_bounded"], _IMPL64["sin_bounded"]
+cos_bounded_f32, cos_bounded_f64 = _IMPL32["cos_bounded"], _IMPL64["cos_bounded"]
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 FUNCTIONS = {name: {_F32: _IMPL32[name], _F64: _IMPL64[name]} for name in _IMPL32}
+#: number of arguments of each function
 ARITY = {name: (2 if name == "logaddexp" else 1) for name in FUNCTIONS}
-MAX_ULP = {}

@@ -32,6 +32,7 @@ from tracegrad._trace import trace
 from tracegrad._transforms import _bind_tensor, dump_ir, grad, hessian, jacobian, jit, value_and_grad, vjp
 _bind_tensor()
 from tracegrad.ir.dot import to_dot
+from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled
 

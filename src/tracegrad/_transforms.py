@@ -41,6 +41,7 @@ __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace
            "CacheInfo"]
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "hits", "misses"])
+_COMPILE_LOCK = threading.RLock()
 
 
 # --------------------------------------------------------------------------
@@ -222,20 +223,25 @@ class Compiled:
     backend: str = "interpreter"
     _runners: dict = field(default_factory=dict)
 
+    def _runner(self, which: str):
+        runner = self._runners.get(which)
+        if runner is None:
+            with _COMPILE_LOCK:  # one compile per graph, however many threads ask
+                runner = self._runners.get(which)
+                if runner is None:
+                    graph = self.graph if which == "graph" else self.adjoint
+                    runner = self._runners[which] = compile_graph(graph, self.backend)
+        return runner
+
     def run(self, arrays):
         """Values of `graph` on `arrays` with this trace's backend (raises GuardFailure)."""
-        runner = self._runners.get("graph")
-        if runner is None:
-            runner = self._runners["graph"] = compile_graph(self.graph, self.backend)
-            self.run = runner  # later calls go straight to the runner
+        runner = self._runner("graph")
+        self.run = runner  # later calls go straight to the runner
         return runner(arrays)
 
     def run_adjoint(self, arrays):
         """Values of the adjoint half on ``residuals + cotangents``."""
-        runner = self._runners.get("adjoint")
-        if runner is None:
-            runner = self._runners["adjoint"] = compile_graph(self.adjoint, self.backend)
-        return runner(arrays)
+        return self._runner("adjoint")(arrays)
 
     def kernel_source(self) -> dict[str, str]:
         """Generated kernel source of each graph this trace runs (after they first ran)."""
@@ -293,7 +299,7 @@ class _Transformed:
         self.backend = backend
         self._cache: dict = {}
         self._fast: dict = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._traces = self._hits = self._misses = 0
 
     def __repr__(self):
@@ -417,8 +423,19 @@ class _Transformed:
                 continue
             self._hits += 1
             return leaves, dyn, diff_leaves, c, values, full
-        self._misses += 1
         with self._lock:
+            # Another thread may have traced this path while we waited.
+            for c in self._cache.get(key, ()):
+                full = c.arrays(arrays)
+                if full is None:
+                    continue
+                try:
+                    values = c.run(full)
+                except GuardFailure:
+                    continue
+                self._hits += 1
+                return leaves, dyn, diff_leaves, c, values, full
+            self._misses += 1
             compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
         full = compiled.arrays(arrays)
@@ -717,7 +734,7 @@ _CompiledFunctionNode = _make_node_class()
 
 def default_backend() -> str:
     """The backend transforms use unless told otherwise (``TRACEGRAD_BACKEND`` overrides it)."""
-    return os.environ.get("TRACEGRAD_BACKEND", "interpreter")
+    return os.environ.get("TRACEGRAD_BACKEND", "numba")
 
 
 def _decorator(mode):
