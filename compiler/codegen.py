@@ -134,6 +134,7 @@ class _Gen:
         self.printed: dict[int, str] = {}        # value id -> %name for comments
         self.scalar_of: dict[int, str] = {}      # value id -> scalar local, inside a fused flat loop
         self.transposed: dict[int, Value] = {}   # value id -> the value it is the 2-D transpose of
+        self.block_starts: list[int] = []        # first body line of each emitted node or fused loop
         self.readers: dict[int, set[int]] = {}
         self.node_by_id: dict[int, Node] = {}
         self.counter = 0
@@ -149,10 +150,15 @@ class _Gen:
         return f"{outs + ' = ' if outs else ''}{node.op} {ins}{loc}"
 
     def dim(self, v: Value, axis: int) -> str:
-        """Extent of `v` along `axis`: the literal 1, or a variable read from D."""
+        """Extent of `v` along `axis`: the literal 1, or a variable read from D.
+
+        Extents equal in this trace share one variable.  The source then
+        records which extents are equal, so a kernel is reused only for
+        shapes with the same equalities (and the same unit dimensions).
+        """
         if v.shape[axis] == 1:
             return "1"
-        key = (v.id, axis)
+        key = v.shape[axis]
         name = self.dim_names.get(key)
         if name is None:
             if v.id not in self.value_index:
@@ -420,13 +426,12 @@ class _Gen:
         w.dedent()
         w.dedent()
 
-    def matrix(self, v: Value, rows: str, cols: str) -> str:
-        """`v` (stored flat) as a rows x cols matrix; a skipped 2-D transpose becomes a ``.T`` view
-        that BLAS reads without a copy."""
+    def operand(self, v: Value) -> tuple[str, str]:
+        """(flat array, 'n' or 't'): a skipped 2-D transpose is read transposed by BLAS, not copied."""
         src = self.transposed.get(v.id)
         if src is not None:
-            return f"{self.array(src)}.reshape(({cols}, {rows})).T"
-        return f"{self.array(v)}.reshape(({rows}, {cols}))"
+            return self.array(src), "t"
+        return self.array(v), "n"
 
     def matmul(self, node: Node) -> None:
         a, b = node.inputs
@@ -443,8 +448,10 @@ class _Gen:
         batch_a, batch_b = sa[:-2] if len(sa) > 2 else (), sb[:-2] if len(sb) > 2 else ()
         if not batch_a and not batch_b:
             name = self.new_array(v, node)
-            w.line(f"np.dot({self.matrix(a, m, k)}, {self.matrix(b, k, n)}, {name}.reshape(({m}, {n})))",
-                   comment)
+            (A, ta), (B, tb) = self.operand(a), self.operand(b)
+            fn = f"matmul_{ta}{tb}"
+            self.runtime.add(fn)
+            w.line(f"{fn}({A}, {B}, {name}, {m}, {k}, {n})", comment)
             return
         A, B = self.array(a), self.array(b)
         name = self.new_array(v, node)
@@ -471,8 +478,9 @@ class _Gen:
         w.line(f"oa = {oa}")
         w.line(f"ob = {ob}")
         w.line(f"oo = ({out_flat}) * {m} * {n}")
-        w.line(f"np.dot({A}[oa:oa + {m} * {k}].reshape(({m}, {k})), {B}[ob:ob + {k} * {n}].reshape(({k}, {n})), "
-               f"{name}[oo:oo + {m} * {n}].reshape(({m}, {n})))")
+        self.runtime.add("matmul_nn")
+        w.line(f"matmul_nn({A}[oa:oa + {m} * {k}], {B}[ob:ob + {k} * {n}], {name}[oo:oo + {m} * {n}], "
+               f"{m}, {k}, {n})")
         for _ in range(nb):
             w.dedent()
 
@@ -601,8 +609,9 @@ class _Gen:
                 stmts.append(f"if {var} < 0:")
                 stmts.append(f"{_INDENT}{var} += {n_in}")
                 stmts.append(f"if {var} < 0 or {var} >= {n_in}:")
+                # Report, and read a valid element: the caller raises and discards the results.
                 stmts.append(f"{_INDENT}status[0] = -{len(self.index_nodes)}")
-                stmts.append(f"{_INDENT}return")
+                stmts.append(f"{_INDENT}{var} = 0")
                 t = var
             dim = self.dim(x, d) if x.shape[d] != 1 else "1"
             off = t if off is None else f"({off}) * {dim} + {t}"
@@ -664,15 +673,17 @@ class _Gen:
         k = len(self.guards)
         expected = np.asarray(node.attrs["expected"])
         w = self.w
+        # A failed guard is reported (the first one wins) and the kernel runs on; the caller
+        # discards its results and tries another trace.
         if expected.shape != x.shape:
-            w.line(f"status[0] = {k}", self.comment(node))
-            w.line("return")
+            w.line(f"if status[0] == 0:", self.comment(node))
+            w.indent()
+            w.line(f"status[0] = {k}")
+            w.dedent()
             return
         if expected.size == 1:
-            lit = _literal(expected.reshape(-1)[0], x.dtype if expected.dtype.kind != "b" or x.dtype == np.bool_
-                           else x.dtype)
-            w.line(f"if not ({self.access(x, [] if False else None) if not x.shape else self.array(x) + '[0]'} "
-                   f"== {lit}):", self.comment(node))
+            lit = _literal(expected.reshape(-1)[0], x.dtype)
+            w.line(f"if status[0] == 0 and not ({self.array(x)}[0] == {lit}):", self.comment(node))
         else:
             exp_v = Value(type=x.type, const=expected.astype(x.dtype))
             exp_name = self.array(exp_v)
@@ -684,10 +695,9 @@ class _Gen:
             w.line("ok = False")
             w.dedent()
             w.dedent()
-            w.line("if not ok:")
+            w.line("if status[0] == 0 and not ok:")
         w.indent()
         w.line(f"status[0] = {k}")
-        w.line("return")
         w.dedent()
 
     # -------------------------------------------------------------- main
@@ -827,11 +837,14 @@ class _Gen:
                     if n.op not in ELEMENTWISE_INLINE:
                         reduced.add(n.outputs[0].id)
                     j += 1
+                self.block_starts.append(len(self.w.lines))
                 self.emit_group(emitted[i:j], readers)
             else:
+                self.block_starts.append(len(self.w.lines))
                 self.emit(emitted[i])
             i = j
         w = self.w
+        self.block_starts.append(len(self.w.lines))
         for k, v in enumerate(g.outputs):
             if v.const is not None and v.const.size == 1:
                 w.line(f"out{k}[0] = {_literal(v.const.reshape(-1)[0], v.dtype)}", f"return value {k}")
@@ -856,28 +869,76 @@ class _Gen:
         signature_text = "\n".join(body) + params
         digest = hashlib.sha256(signature_text.encode()).hexdigest()[:16]
         entry = f"kernel_{digest}"
-        runtime = sorted(self.runtime - {"slice_start_step"})
+        runtime = sorted(self.runtime)
         lines = [
             f'"""Generated by tracegrad from graph {g.name!r}; edit the Python, not this file."""',
             "import numpy as np",
             "from numba import njit",
         ]
-        if runtime or "slice_start_step" in self.runtime:
-            names = runtime + (["slice_start_step"] if "slice_start_step" in self.runtime else [])
-            lines.append(f"from tracegrad.compiler.runtime import {', '.join(names)}")
+        if runtime:
+            lines.append(f"from tracegrad.compiler.runtime import {', '.join(runtime)}")
         if self.embedded:
             lines += [""] + self.embedded
-        lines += [
-            "",
-            "",
-            f"@njit(cache=True, fastmath={{{', '.join(repr(f) for f in sorted(_FASTMATH))}}}, error_model='numpy', nogil=True)",
-            f"def {entry}({params}):",
-        ]
-        lines += header
-        lines += body
+        decorator = (f"@njit(cache=True, fastmath={{{', '.join(repr(f) for f in sorted(_FASTMATH))}}}, "
+                     f"error_model='numpy', nogil=True)")
+        chunks = self.chunks(body)
+        if len(chunks) == 1:
+            lines += ["", "", decorator, f"def {entry}({params}):"] + header + body
+        else:
+            lines += self.chunked(chunks, entry, params, header, decorator)
         source = "\n".join(lines) + "\n"
         return KernelSource(source, entry, len(g.inputs), self.consts, self.dims, self.dim_values,
                             self.guards, self.index_nodes, sorted(self.runtime))
+
+
+    def chunks(self, body: list[str]) -> list[list[str]]:
+        """The body cut at node boundaries into pieces of about CHUNK_LINES lines."""
+        starts = [b for b in self.block_starts if b < len(body)] + [len(body)]
+        pieces, current = [], []
+        for a, b in zip(starts, starts[1:]):
+            block = body[a:b]
+            if current and len(current) + len(block) > CHUNK_LINES:
+                pieces.append(current)
+                current = []
+            current = current + block
+        if current or not pieces:
+            pieces.append(current)
+        return pieces
+
+    @staticmethod
+    def chunked(chunks: list[list[str]], entry: str, params: str, header: list[str], decorator: str) -> list[str]:
+        """One numba function per chunk and an entry calling them in order.
+
+        numba's compile time grows faster than linearly with a function's
+        length; separate functions keep a large graph's compile time linear.
+        """
+        used = [set(_NAME_RE.findall("\n".join(c))) for c in chunks]
+        defined = [{m for line in c for m in _DEF_RE.findall(line)} for c in chunks]
+        lines, calls = [], []
+        for k, chunk in enumerate(chunks):
+            later = set().union(*used[k + 1:]) if k + 1 < len(chunks) else set()
+            args = sorted(used[k] - defined[k], key=_natural)
+            rets = sorted(defined[k] & later, key=_natural)
+            name = f"{entry}_part{k}"
+            lines += ["", "", decorator, f"def {name}({', '.join(args)}):"] + chunk
+            if rets:
+                lines.append(f"    return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
+                calls.append(f"    {', '.join(rets)}{',' if len(rets) == 1 else ''} = {name}({', '.join(args)})")
+            else:
+                calls.append(f"    {name}({', '.join(args)})")
+        lines += ["", "", decorator, f"def {entry}({params}):"] + header + calls
+        return lines
+
+
+#: Kernels longer than this many body lines are split into several numba functions.
+CHUNK_LINES = 150
+_NAME_RE = re.compile(r"\b(t\d+|in\d+|out\d+|c\d+|n\d+|status)\b")
+_DEF_RE = re.compile(r"^\s*(t\d+) = ")
+
+
+def _natural(name: str):
+    head = name.rstrip("0123456789")
+    return (head, int(name[len(head):] or 0))
 
 
 def _opt(x) -> str:

@@ -147,6 +147,34 @@ def _compare_functions():
     return dict(maximum=maximum, minimum=minimum)
 
 
+# Matrix products go through these (compiled once per dtype and cached on disk) rather than
+# np.dot written into each kernel: numba types every np.dot call site anew, which made a
+# kernel with a hundred products take seconds to compile.  `a`, `b`, `o` are flat arrays;
+# the suffix says which operand is read transposed (a C-contiguous n x m block as m x n).
+
+@njit(cache=True, nogil=True)
+def matmul_nn(a, b, o, m, k, n):
+    np.dot(a.reshape((m, k)), b.reshape((k, n)), o.reshape((m, n)))
+
+
+@njit(cache=True, nogil=True)
+def matmul_tn(a, b, o, m, k, n):
+    np.dot(a.reshape((k, m)).T, b.reshape((k, n)), o.reshape((m, n)))
+
+
+@njit(cache=True, nogil=True)
+def matmul_nt(a, b, o, m, k, n):
+    np.dot(a.reshape((m, k)), b.reshape((n, k)).T, o.reshape((m, n)))
+
+
+@njit(cache=True, nogil=True)
+def matmul_tt(a, b, o, m, k, n):
+    np.dot(a.reshape((k, m)).T, b.reshape((n, k)).T, o.reshape((m, n)))
+
+
+for _name in ("matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"):
+    _exported[_name] = globals()[_name]
+
 _NONE = -9223372036854775807  # codegen's marker for an omitted slice bound
 
 
