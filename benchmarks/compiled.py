@@ -303,13 +303,16 @@ def _fmt(seconds) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS), choices=WORKLOADS + ((),))
+    parser.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=f"any of {', '.join(WORKLOADS)} (default: all)")
     parser.add_argument("--torch", metavar="PYTHON", help="an interpreter with PyTorch")
     parser.add_argument("--jax", metavar="PYTHON", help="an interpreter with JAX")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--no-first-call", action="store_true", help="skip the fresh-process timings")
     args = parser.parse_args()
     names = args.workloads or list(WORKLOADS)
+    for n in names:
+        if n not in WORKLOADS:
+            parser.error(f"unknown workload {n!r}; choose from {', '.join(WORKLOADS)}")
     results = {n: {} for n in names}
     for n in names:
         d = make_data(n)
