@@ -50,7 +50,7 @@ _INT64 = np.dtype(np.int64)
 class NumbaKernel:
     """A graph compiled to one numba entry function, with its extents and constants bound."""
 
-    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_status")
+    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source")
 
     def __init__(self, graph: Graph, ks: KernelSource, fn):
         self.graph = graph
@@ -58,20 +58,18 @@ class NumbaKernel:
         self.fn = fn
         self.extents = ks.extents()
         self.consts = ks.consts
-        self.out_types = [(v.shape, v.dtype) for v in graph.outputs]
+        self.out_types = [(v.shape, int(np.prod(v.shape)), v.dtype, len(v.shape) == 1) for v in graph.outputs]
         self.source = ks.source
 
     def __call__(self, arrays):
-        outs = [_empty(shape, dtype) for shape, dtype in self.out_types]
+        flat_outs = [_empty(size, dtype) for _, size, dtype, _ in self.out_types]
         status = _empty(1, _INT64)
-        for a in arrays:
-            if not a.flags.c_contiguous:
-                arrays = [np.ascontiguousarray(x) for x in arrays]
-                break
-        self.fn(*arrays, *self.consts, *outs, self.extents, status)
+        flat_ins = [a if a.ndim == 1 and a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
+                    for a in arrays]
+        self.fn(*flat_ins, *self.consts, *flat_outs, self.extents, status)
         if status[0]:
             self._fail(int(status[0]))
-        return outs
+        return [o if one_d else o.reshape(shape) for o, (shape, _, _, one_d) in zip(flat_outs, self.out_types)]
 
     def _fail(self, code: int):
         if code > 0:

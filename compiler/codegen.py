@@ -873,13 +873,12 @@ class _Gen:
     def finish(self) -> KernelSource:
         g = self.graph
         body = self.w.lines
-        ins = [f"a{i}" for i in range(len(g.inputs))]
+        # Arrays arrive flat: reshaping inside the kernel measured 4x slower loops (LLVM
+        # vectorised sin over a reshaped view far worse than over the argument itself).
+        ins = [f"in{i}" for i in range(len(g.inputs))]
         consts = [f"c{i}" for i in range(len(self.consts))]
-        outs = [f"r{k}" for k in range(len(g.outputs))]
-        # Arrays arrive in their own shapes (C-contiguous); the loops index them flat.
+        outs = [f"out{k}" for k in range(len(g.outputs))]
         header = ["    status[0] = 0"]
-        header += [f"    in{i} = a{i}.reshape(-1)" for i in range(len(g.inputs))]
-        header += [f"    out{k} = r{k}.reshape(-1)" for k in range(len(g.outputs))]
         header += [f"    {name} = D[{k}]" for k, name in enumerate(self.dim_names.values())]
         params = ", ".join(ins + consts + outs + ["D", "status"])
         signature_text = "\n".join(body) + params
@@ -947,11 +946,11 @@ class _Gen:
 
 
 #: Weights of ops whose kernel is a polynomial function of vecmath; one fused loop holds at
-#: most HEAVY_PER_LOOP.  Measured per 1M float32: tanh + exp in one loop 2.6 ms (vectorised);
-#: tanh + sin 10-39 ms (scalar), tanh alone 1.3 ms, sin alone 2.7 ms: sin and cos want a loop
-#: of their own.
-_HEAVY = {"exp": 1, "log": 1, "log1p": 1, "expm1": 1, "tanh": 1, "sigmoid": 1, "pow": 1, "sin": 2, "cos": 2}
-HEAVY_PER_LOOP = 2
+#: most HEAVY_PER_LOOP, since LLVM gives up vectorising very large loop bodies.  Measured on
+#: the elementwise workload (tanh, sin, exp, cos; 1M float32): all four in one loop 5.6 ms,
+#: at most two per loop 8.3 ms, sin and cos alone 11.9 ms.
+_HEAVY = {"exp": 1, "log": 1, "log1p": 1, "expm1": 1, "tanh": 1, "sigmoid": 1, "pow": 1, "sin": 1, "cos": 1}
+HEAVY_PER_LOOP = 4
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150
