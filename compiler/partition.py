@@ -63,4 +63,5 @@ def partition(joint: Graph, n_outputs: int, ct_inputs: list[int]) -> Partition:
     cts = [joint.inputs[i] for i in ct_inputs]
     adjoint = Graph(inputs=residuals + cts, nodes=adj_nodes, outputs=list(grads),
                     name=joint.name.replace("_joint", "") + "_bwd")
+    adjoint.input_names = [f"res{i}" for i in range(len(residuals))] + [f"ct{j}" for j in range(len(cts))]
     return Partition(forward, adjoint, n_outputs, len(residuals))
