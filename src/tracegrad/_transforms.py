@@ -413,28 +413,15 @@ class _Transformed:
         """The compiled trace for these arguments, the values of its graph on them, and the call's facts."""
         mode = mode or self.mode
         leaves, dyn, diff_leaves, float_scalars, key, arrays = self._prepare(args, kwargs, mode)
-        for c in self._cache.get(key, ()):
-            full = c.arrays(arrays)
-            if full is None:
-                continue
-            try:
-                values = c.run(full)
-            except GuardFailure:
-                continue
+        found = _first_accepting(self._cache.get(key, ()), arrays)
+        if found is None:
+            with self._lock:
+                # Another thread may have traced this path while we waited.
+                found = _first_accepting(self._cache.get(key, ()), arrays)
+        if found is not None:
             self._hits += 1
-            return leaves, dyn, diff_leaves, c, values, full
+            return (leaves, dyn, diff_leaves) + found
         with self._lock:
-            # Another thread may have traced this path while we waited.
-            for c in self._cache.get(key, ()):
-                full = c.arrays(arrays)
-                if full is None:
-                    continue
-                try:
-                    values = c.run(full)
-                except GuardFailure:
-                    continue
-                self._hits += 1
-                return leaves, dyn, diff_leaves, c, values, full
             self._misses += 1
             compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
@@ -606,6 +593,21 @@ class _Transformed:
 
 
 _MISS = object()
+
+
+def _first_accepting(traces, arrays):
+    """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None."""
+    for c in traces:
+        full = c.arrays(arrays) if c.trace.implicit else arrays
+        if full is None:
+            continue
+        try:
+            return c, c.run(full), full
+        except GuardFailure:
+            continue
+    return None
+
+
 _Tensor = None  # tracegrad._tensor.Tensor, bound once it exists (it imports this module's users)
 
 
@@ -667,16 +669,8 @@ class _FastCall:
                 self.finish = lambda values: (conv(values[0]), grads(values))
 
     def __call__(self, args):
-        arrays = [a if type(a) is _ndarray else a._data for a in args]
-        for c in self.traces:
-            full = c.arrays(arrays) if c.trace.implicit else arrays
-            if full is None:
-                continue
-            try:
-                return self.finish(c.run(full))
-            except GuardFailure:
-                continue
-        return _MISS
+        found = _first_accepting(self.traces, [a if type(a) is _ndarray else a._data for a in args])
+        return _MISS if found is None else self.finish(found[1])
 
 
 def _make_node_class():
