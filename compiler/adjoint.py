@@ -18,7 +18,7 @@ import numpy as np
 
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.ops import TABLE, Composite, VjpContext, broadcast_shapes
-from tracegrad.ir.types import TensorType, is_float
+from tracegrad.ir.types import is_float
 
 __all__ = ["adjoint", "decompose_composites", "differentiable_values"]
 
@@ -137,6 +137,3 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
     joint.outputs = list(graph.outputs) + grads
     return joint, ct_inputs
 
-
-def zeros_like_type(t: TensorType) -> np.ndarray:
-    return np.zeros(t.shape, dtype=t.dtype)

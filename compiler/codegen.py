@@ -33,7 +33,6 @@ from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, FusionPlan, plan_fusio
 from tracegrad.compiler.runtime import SUFFIX
 from tracegrad.ir.graph import GUARD, Graph, Node, Value
 from tracegrad.ir.ops import TABLE, normalize_axes
-from tracegrad.ir.types import DTYPE_TO_SHORT
 
 __all__ = ["generate", "KernelSource", "Unsupported"]
 
@@ -223,7 +222,7 @@ class _Gen:
             if off is None:
                 off = term
             elif v.shape[j] == 1:
-                off = f"{off} * 1" if False else off if term == "0" and off == "0" else f"({off})"
+                pass  # a unit axis adds nothing to the offset
             else:
                 off = f"({off}) * {self.dim(v, j)} + {term}"
         return f"{arr}[{off}]"
@@ -530,35 +529,22 @@ class _Gen:
         if arrays and any(a.shape != arrays[0].shape for a in arrays):
             raise Unsupported("index arrays of different shapes")
         adjacent = bool(adv_pos) and adv_pos == list(range(adv_pos[0], adv_pos[0] + len(adv_pos)))
-        # Where each output axis comes from.
+        # Where each output axis comes from (numpy's rule: the advanced-index axes go where the
+        # first advanced item stands when those items are adjacent, else to the front).
         out_axes: list[tuple] = []
         adv_placed = False
         if adv_pos and not adjacent:
             out_axes.extend(("adv", j) for j in range(adv_rank))
             adv_placed = True
-        in_index: list[str] = []
-        array_it = iter(arrays)
-        k = 0  # output axis cursor is computed below
         for it in items:
             if it[0] == "array":
                 if not adv_placed:
                     out_axes.extend(("adv", j) for j in range(adv_rank))
                     adv_placed = True
-                out_axes_len = None  # noqa: F841
             elif it[0] == "slice":
-                out_axes.append(("slice", len(in_index) + sum(1 for _ in ())))
+                out_axes.append(("slice",))
             elif it[0] == "none":
                 out_axes.append(("none",))
-            if it[0] != "none":
-                in_index.append(None)
-        # Now map: walk items again with the output axis position of each slice.
-        pos = {}
-        o = 0
-        slice_out = []
-        for ax in out_axes:
-            slice_out.append(o)
-            o += 1
-        oi = 0
         adv_out_start = next((i for i, a in enumerate(out_axes) if a[0] == "adv"), None)
         slice_axis_iter = iter([i for i, a in enumerate(out_axes) if a[0] == "slice"])
         w = self.w
@@ -676,7 +662,7 @@ class _Gen:
         # A failed guard is reported (the first one wins) and the kernel runs on; the caller
         # discards its results and tries another trace.
         if expected.shape != x.shape:
-            w.line(f"if status[0] == 0:", self.comment(node))
+            w.line("if status[0] == 0:", self.comment(node))
             w.indent()
             w.line(f"status[0] = {k}")
             w.dedent()
@@ -687,7 +673,7 @@ class _Gen:
         else:
             exp_v = Value(type=x.type, const=expected.astype(x.dtype))
             exp_name = self.array(exp_v)
-            w.line(f"ok = True", self.comment(node))
+            w.line("ok = True", self.comment(node))
             w.line(f"for i in range({self.size(x)}):")
             w.indent()
             w.line(f"if {self.array(x)}[i] != {exp_name}[i]:")

@@ -14,8 +14,6 @@ of NaN is NaN, ``sign`` of NaN is NaN.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -47,7 +45,7 @@ def _vecmath_table():
 
 def _float_functions(dt, vec):
     t = dt.type
-    zero, one, half = t(0), t(1), t(0.5)
+    zero, one = t(0), t(1)
 
     def pick(name, fallback):
         impl = vec.get(name, {}).get(dt)
@@ -102,7 +100,6 @@ def _float_functions(dt, vec):
         return r
     fns.update(relu=relu, sign=sign, divide=divide, power=power, floor_divide=floor_divide, remainder=remainder,
                abs=absolute)
-    _ = half
     return fns
 
 
@@ -200,8 +197,7 @@ def slice_start_step(start, stop, step, n):
             start = max(start + n, -1)
         else:
             start = min(start, n - 1)
-    _ = stop
-    return start, step
+    return start, step  # `stop` does not matter: the loop runs over the result's extent
 
 
 _export("slice_start_step", slice_start_step)
@@ -227,5 +223,3 @@ def names() -> dict[str, object]:
     """Every runtime function by its generated-code name (``exp_f32`` ...)."""
     return dict(_exported)
 
-
-_ = math  # math stays importable in generated code through this module's namespace

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import COMPOSITES, OPS, TABLE, Composite, Emitter, broadcast_shapes
+from .ops import TABLE, Composite, Emitter, broadcast_shapes
 from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
 
 __all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value", "replay", "inline"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from .types import BOOL, F32, I64, SHORT_TO_DTYPE, TensorType, category, is_float, CATEGORY_FLOAT
+from .types import BOOL, I64, SHORT_TO_DTYPE, TensorType, category, is_float, CATEGORY_FLOAT
 
 __all__ = [
     "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
@@ -1438,7 +1438,6 @@ def _nll_gather_spec(ndim):
 
 
 def _nll_loss(E, logp, target, reduction="mean", ignore_index=-100):
-    shape = E.shape(logp)
     picked, weight = _nll_pick(E, logp, target, ignore_index)
     loss = E.neg(E.mul(picked, weight))
     if reduction == "none":

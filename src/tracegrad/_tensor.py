@@ -9,7 +9,6 @@ layers over it; no op is defined here.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 import weakref
 
@@ -18,10 +17,10 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
 from tracegrad.autograd.grad_mode import STATE
-from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_class, run_backward)
-from tracegrad.ir.ops import (COMPOSITES, NUMPY, OPS, TABLE, Composite, Emitter, IndexingError, ShapeError,
+from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_class)
+from tracegrad.ir.ops import (COMPOSITES, OPS, TABLE, Emitter, IndexingError, ShapeError,
                               normalize_axes)
-from tracegrad._trace import TRACE, concrete_read, detached_ir, trace_op
+from tracegrad._trace import TRACE, concrete_read, detached_ir, source_location, trace_op
 from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.ir.graph import TYPES_ONLY
 from tracegrad.ir.types import BOOL, TensorType, category
@@ -50,23 +49,10 @@ class Size(tuple):
 # Error context: name the op, the shapes and the user's line
 # --------------------------------------------------------------------------
 
-def _library_dirs() -> tuple[str, ...]:
-    import tracegrad
-    import tracegrad.compiler
-    import tracegrad.ir
-    return tuple(os.path.dirname(m.__file__) + os.sep for m in (tracegrad, tracegrad.ir, tracegrad.compiler))
-
-
 def user_location() -> str:
     """``file.py:LINE`` of the innermost frame outside tracegrad."""
-    dirs = _library_dirs()
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(dirs):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
-        frame = frame.f_back
-    return "<unknown>"
+    loc = source_location()
+    return f"{os.path.basename(loc[0])}:{loc[1]}" if loc else "<unknown>"
 
 
 def _shape_text(shape) -> str:

@@ -34,7 +34,7 @@ from tracegrad.compiler.backend import BACKENDS, compile_graph
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import optimize
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
-from tracegrad.ir.interpret import GuardFailure, guard_holds, interpret
+from tracegrad.ir.interpret import GuardFailure
 from tracegrad.ir.types import TensorType, is_float
 
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",

@@ -34,7 +34,7 @@ def _root_grads(outputs, grad_outputs, create_graph, what="grad_output"):
     grads = []
     grad_outputs = grad_outputs or (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"grad can be implicitly created only for scalar outputs" if not grad_outputs else
+        raise RuntimeError("grad can be implicitly created only for scalar outputs" if not grad_outputs else
                            f"Mismatch in length: {what}s has {len(grad_outputs)} elements but outputs has "
                            f"{len(outputs)}")
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
@@ -91,7 +91,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     (tensor(12., grad_fn=<MulBackward0>), tensor(12.))
     """
     outputs = _as_tuple(outputs)
-    single_input = not isinstance(inputs, (list, tuple))
     inputs = _as_tuple(inputs)
     grads = _root_grads(outputs, _as_tuple(grad_outputs), create_graph)
     if retain_graph is None:

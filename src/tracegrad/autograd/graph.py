@@ -315,12 +315,7 @@ def _store_retained(node, grads, create_graph):
         g = grads[output_nr]
         if t is None or g is None:
             continue
-        if create_graph:
-            t._grad = g if t._grad is None else t._grad + g
-        elif t._grad is None:
-            t._grad = wrap(np.array(g, dtype=t._data.dtype))
-        else:
-            t._grad = wrap(t._grad._data + g)
+        _add_to_grad(t, g, create_graph)
 
 
 _seq_of = operator.attrgetter("_seq")
@@ -456,6 +451,11 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
 def _accumulate_target(t, g, create_graph):
     """``backward(inputs=...)`` on a non-leaf: its ``.grad`` is filled like a leaf's."""
     t._retains_grad = True
+    _add_to_grad(t, g, create_graph)
+
+
+def _add_to_grad(t, g, create_graph):
+    """Add `g` into the ``.grad`` of non-leaf `t` (out of place: a retained grad may be shared)."""
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:
