@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
+from numeric import numeric_grad
 from tracegrad._tensor import TENSOR_EMITTER, apply_op, wrap
 from tracegrad.ir.ops import NUMPY, TABLE, Composite, Op
 from tracegrad.ir.types import TensorType
@@ -115,23 +116,6 @@ def _loss_and_grads(entry, args, attrs, positions, cotangent):
     return [tensors[i].grad._data for i in positions]
 
 
-def _numeric_grad(fn, args, i, eps=1e-6):
-    base = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    x = base[i]
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        idx = it.multi_index
-        old = x[idx]
-        x[idx] = old + eps
-        fp = fn(base)
-        x[idx] = old - eps
-        fm = fn(base)
-        x[idx] = old
-        grad[idx] = (fp - fm) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name", [n for n in ENTRIES if _differentiable(TABLE[n])])
 def test_gradients_match_finite_differences(name):
     entry = TABLE[name]
@@ -151,7 +135,7 @@ def test_gradients_match_finite_differences(name):
         eps, rtol, atol = (1e-6, 1e-5, 1e-6) if out.dtype == np.float64 else (1e-3, 1e-3, 1e-4)
         for i, g in zip(positions, grads):
             assert g.shape == np.shape(s.args[i]), s.note
-            np.testing.assert_allclose(g, _numeric_grad(f, list(s.args), i, eps), rtol=rtol, atol=atol,
+            np.testing.assert_allclose(g, numeric_grad(f, list(s.args), i, eps), rtol=rtol, atol=atol,
                                        err_msg=f"{name} {s.note} input {i}")
             checked += 1
     assert checked, f"{name}: no sample exercises the gradient"
@@ -206,7 +190,7 @@ def test_second_derivatives_match_finite_differences(name):
             g, _ = _grad_fn_of(entry, a, s.attrs, positions, cot, create_graph=False)
             return float(sum(np.sum(gi._data * v) for gi, v in zip(g, vs) if gi is not None))
         for i, h in zip(positions, second):
-            numeric = _numeric_grad(first_dot_v, list(s.args), i, eps=1e-5)
+            numeric = numeric_grad(first_dot_v, list(s.args), i, eps=1e-5)
             actual = np.zeros_like(numeric) if h is None else h._data
             np.testing.assert_allclose(actual, numeric, rtol=1e-4, atol=1e-5, err_msg=f"{name} {s.note} input {i}")
 

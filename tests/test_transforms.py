@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
+from numeric import numeric_grad
 from tracegrad._tensor import Tensor, apply_op
 from tracegrad.ir.ops import NUMPY, TABLE, Composite
 
@@ -57,22 +58,6 @@ def _float_positions(entry, sample) -> tuple[int, ...]:
     allowed = entry.grad_args
     return tuple(i for i, a in enumerate(sample.args)
                  if _is_float_array(a) and (allowed is None or i in allowed))
-
-
-def _numeric_grad(fn, args, i, eps=1e-6) -> np.ndarray:
-    """Central differences of the scalar `fn(args)` with respect to args[i]."""
-    base = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    x = base[i]
-    grad = np.zeros(x.shape, dtype=np.float64)
-    for idx in np.ndindex(*x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        fp = fn(base)
-        x[idx] = old - eps
-        fm = fn(base)
-        x[idx] = old
-        grad[idx] = (fp - fm) / (2 * eps)
-    return grad
 
 
 def _with(sample_args, positions, values, const=lambda a: tg.tensor(a) if _is_float_array(a) else a):
@@ -159,7 +144,7 @@ def test_compiled_gradient_of_every_op(name):
         # A float32 output (a cast) rounds at 1e-7: wider steps and tolerances.
         eps, rtol, atol = (1e-6, 1e-5, 1e-6) if out_ref.dtype == np.float64 else (1e-3, 1e-3, 1e-4)
         for g, p in zip(compiled, positions):
-            _assert_close(g, _numeric_grad(fd_fn, list(s.args), p, eps), rtol=rtol, atol=atol,
+            _assert_close(g, numeric_grad(fd_fn, list(s.args), p, eps), rtol=rtol, atol=atol,
                           msg=f"{name} {s.note}: compiled vs finite differences, input {p}")
         checked += 1
     if any(_float_positions(entry, s) for s in _samples(name, np.float64)):
