@@ -188,7 +188,8 @@ class Composite:
         """Numpy evaluation: the fused version when there is one, else the decomposition."""
         if self.fused is not None:
             return self.fused(*args, **attrs)
-        return self.decompose(NUMPY, *args, **attrs)
+        with np.errstate(all="ignore"):  # the primitives below run unwrapped (see NumpyEmitter)
+            return self.decompose(NUMPY, *args, **attrs)
 
     def eager_name(self, shapes, attrs: dict) -> str:
         return self.node_name(shapes, **attrs) if callable(self.node_name) else self.node_name
@@ -382,11 +383,15 @@ def _compare_rule(types, **_):
 
 
 def _quiet(fn):
-    """numpy warns on log(0), 0/0 and friends; PyTorch returns inf/nan silently."""
+    """numpy warns on log(0), 0/0 and friends; PyTorch returns inf/nan silently.
+
+    ``impl.raw`` is the unwrapped function, for callers already inside ``np.errstate``.
+    """
     def impl(*args, **attrs):
         with np.errstate(all="ignore"):
             return fn(*args, **attrs)
     impl.__name__ = getattr(fn, "__name__", "impl")
+    impl.raw = fn
     return impl
 
 
@@ -1523,18 +1528,21 @@ def _norm_samples(rng, dtype):
 
 
 def _np_reduce(loss, reduction):
+    # add.reduce is what ndarray.mean does inside, without its Python-level wrapper.
     if reduction == "mean":
-        return np.asarray(loss.mean(dtype=loss.dtype)) if loss.size else np.asarray(np.nan, loss.dtype)
+        if not loss.size:
+            return np.asarray(np.nan, loss.dtype)
+        return np.asarray(np.add.reduce(loss, axis=None, dtype=loss.dtype) / loss.size)
     if reduction == "sum":
-        return np.asarray(loss.sum(dtype=loss.dtype))
+        return np.asarray(np.add.reduce(loss, axis=None, dtype=loss.dtype))
     if reduction == "none":
         return loss
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 def _fused_bce_logits(z, t, reduction="mean"):
-    with np.errstate(over="ignore"):
-        loss = (1 - t) * z + np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0)
+    # exp(-|z|) <= 1: nothing here can overflow.
+    loss = (1 - t) * z + np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0)
     return _np_reduce(loss.astype(z.dtype, copy=False), reduction)
 
 
@@ -1599,9 +1607,11 @@ _install_op_methods(TABLE)
 
 def _install_numpy_fast_paths() -> None:
     # Eager backward calls these methods in its inner loop; binding each
-    # primitive's impl directly skips the name look-up of `apply`.
+    # primitive's impl directly skips the name look-up of `apply`.  Callers run
+    # inside np.errstate already (the engine, Composite.impl), so the per-call
+    # errstate of quiet impls is skipped.
     for name, entry in OPS.items():
-        def method(self, *args, _impl=entry.impl, **attrs):
+        def method(self, *args, _impl=getattr(entry.impl, "raw", entry.impl), **attrs):
             out = _impl(*args, **attrs)
             return out if type(out) is np.ndarray else np.asarray(out)
         method.__name__ = name
