@@ -10,6 +10,7 @@ back to the interpreter, with a logged reason, for graphs it cannot lower.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -18,7 +19,7 @@ import numpy as np
 from tracegrad.compiler import cache
 from tracegrad.compiler.codegen import KernelSource, Unsupported, generate
 from tracegrad.compiler.fusion import prepare
-from tracegrad.ir.graph import Graph
+from tracegrad.ir.graph import SMALL_CONST, Graph
 from tracegrad.ir.interpret import GuardFailure, interpret
 
 __all__ = ["compile_graph", "NumbaKernel", "BACKENDS"]
@@ -79,12 +80,35 @@ class NumbaKernel:
         raise IndexError(f"index out of bounds in op '{node.op}'{where}")
 
 
+def _memory_key(graph: Graph) -> tuple:
+    """What makes two graphs run the same kernel: structure, input types and every constant's data.
+
+    The fingerprint sees small constants; larger ones are hashed here, since a
+    kernel carries its large constants as bound arguments.
+    """
+    large = []
+    for node in graph.nodes:
+        for v in node.inputs:
+            if v.const is not None and v.const.size > SMALL_CONST:
+                large.append(hashlib.sha1(np.ascontiguousarray(v.const).tobytes()).hexdigest())
+    return (graph.fingerprint(), tuple(v.type for v in graph.inputs), tuple(large))
+
+
 def compile_graph(graph: Graph, backend: str = "numba"):
-    """A runner for `graph` on `backend` (``"numba"`` or ``"interpreter"``)."""
+    """A runner for `graph` on `backend` (``"numba"`` or ``"interpreter"``).
+
+    Numba runners are kept in the in-memory kernel cache (``tg.cache_info()``),
+    so an identical graph traced again, by another function or after
+    ``clear_cache`` of a transform, reuses its kernel.
+    """
     if backend == "interpreter":
         return _Interpreted(graph)
     if backend != "numba":
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return cache.default_cache.get_or_create(_memory_key(graph), lambda: _build_numba(graph))
+
+
+def _build_numba(graph: Graph):
     start = time.perf_counter()
     try:
         lowered = prepare(graph)
