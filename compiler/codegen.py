@@ -893,42 +893,77 @@ class _Gen:
 
 
     def chunks(self, body: list[str]) -> list[list[str]]:
-        """The body cut at node boundaries into pieces of about CHUNK_LINES lines."""
+        """The body cut at node boundaries (one piece per emitted node or fused loop)."""
         starts = [b for b in self.block_starts if b < len(body)] + [len(body)]
-        pieces, current = [], []
-        for a, b in zip(starts, starts[1:]):
-            block = body[a:b]
-            if current and len(current) + len(block) > CHUNK_LINES:
-                pieces.append(current)
-                current = []
-            current = current + block
-        if current or not pieces:
-            pieces.append(current)
+        pieces = [body[a:b] for a, b in zip(starts, starts[1:]) if b > a]
+        if len(body) <= CHUNK_LINES or not pieces:
+            return [body]
         return pieces
 
     @staticmethod
     def chunked(chunks: list[list[str]], entry: str, params: str, header: list[str], decorator: str) -> list[str]:
-        """One numba function per chunk and an entry calling them in order.
+        """One numba function per distinct piece and an entry calling them in order.
 
-        numba's compile time grows faster than linearly with a function's
-        length; separate functions keep a large graph's compile time linear.
+        numba's type inference grows faster than linearly with a function's
+        length, so a long kernel becomes many small functions.  Pieces that
+        are the same code up to names (an unrolled loop's steps) share one
+        function: each is renamed canonically and compiled once.
         """
-        used = [set(_NAME_RE.findall("\n".join(c))) for c in chunks]
-        defined = [{m for line in c for m in _DEF_RE.findall(line)} for c in chunks]
+        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c in chunks]
+        keep = [k for k, c in enumerate(code) if c]  # a piece of comments only does nothing
+        code, chunks = [code[k] for k in keep], [chunks[k] for k in keep]
+        used = [_ordered(_ARG_RE.findall("\n".join(c))) for c in code]
+        defined = [{m for line in c for m in _DEF_RE.findall(line)} for c in code]
+        later_used: list[set[str]] = [set() for _ in code]
+        seen: set[str] = set()
+        for k in range(len(code) - 1, -1, -1):
+            later_used[k] = set(seen)
+            seen.update(used[k])
+        functions: dict[str, str] = {}
         lines, calls = [], []
-        for k, chunk in enumerate(chunks):
-            later = set().union(*used[k + 1:]) if k + 1 < len(chunks) else set()
-            args = sorted(used[k] - defined[k], key=_natural)
-            rets = sorted(defined[k] & later, key=_natural)
-            name = f"{entry}_part{k}"
-            lines += ["", "", decorator, f"def {name}({', '.join(args)}):"] + chunk
+        for k, (c, original) in enumerate(zip(code, chunks)):
+            args = [n for n in used[k] if n not in defined[k]]
+            rets = [n for n in used[k] if n in defined[k] and n in later_used[k]]
+            body, params_c, rets_c = _canonical(c, args, rets)
+            key = "\n".join(body) + "|" + ",".join(rets_c)
+            name = functions.get(key)
+            if name is None:
+                name = functions[key] = f"{entry}_f{len(functions)}"
+                lines += ["", "", decorator, f"def {name}({', '.join(params_c)}):"] + body
+                if rets_c:
+                    lines.append(f"    return {', '.join(rets_c)}{',' if len(rets_c) == 1 else ''}")
+            comment = next((line.split("  # ", 1)[1] for line in original if "  # " in line), "")
+            call = f"{name}({', '.join(args)})"
             if rets:
-                lines.append(f"    return {', '.join(rets)}{',' if len(rets) == 1 else ''}")
-                calls.append(f"    {', '.join(rets)}{',' if len(rets) == 1 else ''} = {name}({', '.join(args)})")
-            else:
-                calls.append(f"    {name}({', '.join(args)})")
+                call = f"{', '.join(rets)}{',' if len(rets) == 1 else ''} = {call}"
+            calls.append(f"    {call}" + (" " * max(2, 60 - len(call)) + "# " + comment if comment else ""))
         lines += ["", "", decorator, f"def {entry}({params}):"] + header + calls
         return lines
+
+
+def _ordered(names) -> list[str]:
+    """Names in order of first appearance, each once."""
+    return list(dict.fromkeys(names))
+
+
+_LOCAL_RE = re.compile(r"\b(s\d+|acc\d+|q\d+)\b")
+#: Names a piece reads from outside: arrays, extents, status, and the module's embedded constants.
+_ARG_RE = re.compile(r"\b(t\d+|in\d+|out\d+|c\d+|n\d+|K\d+|status)\b")
+
+
+def _canonical(lines: list[str], args: list[str], rets: list[str]):
+    """`lines` with arguments renamed p0.., arrays it defines v0.., locals l0.. (order of appearance)."""
+    mapping: dict[str, str] = {a: f"p{i}" for i, a in enumerate(args)}
+    text = "\n".join(lines)
+    for name in _ordered(_ARG_RE.findall(text)):
+        if name not in mapping:
+            mapping[name] = f"v{len(mapping) - len(args)}"
+    for name in _ordered(_LOCAL_RE.findall(text)):
+        mapping.setdefault(name, f"l{len(mapping)}")
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(mapping, key=len, reverse=True))) + r")\b") \
+        if mapping else None
+    renamed = [pattern.sub(lambda m: mapping[m.group(1)], line) if pattern else line for line in lines]
+    return renamed, [mapping[a] for a in args], [mapping[r] for r in rets]
 
 
 #: Weights of ops whose kernel is a polynomial function of vecmath; one fused loop holds at

@@ -128,3 +128,29 @@ def test_guard_failure_in_a_kernel_retraces():
     for v in (1.0, 30.0, 1.0, 10.0):
         np.testing.assert_array_equal(g(np.full(3, v)), expected(v))
     assert g.cache_info().traces == 3
+
+
+@pytest.mark.parametrize("chunk_lines", [1, 40])
+def test_long_kernels_split_into_shared_functions(monkeypatch, chunk_lines):
+    """Unrolled loops become many small numba functions, identical steps sharing one; same values."""
+    import tracegrad.compiler.codegen as codegen
+    monkeypatch.setattr(codegen, "CHUNK_LINES", chunk_lines)
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(6, 4, 3))
+    wx, wh, b = rng.normal(size=(3, 5)), rng.normal(size=(5, 5)) * 0.3, rng.normal(size=5)
+
+    def loss(wx, wh, b):
+        h = tg.zeros(4, 5, dtype=tg.float64)
+        for t in range(6):
+            h = tg.tanh(tg.matmul(tg.tensor(xs[t]), wx) + tg.matmul(h, wh) + b)
+        return (h * h).sum()
+    f = tg.value_and_grad(loss, argnums=(0, 1, 2), backend="numba")
+    v_n, g_n = f(wx, wh, b)
+    v_i, g_i = tg.value_and_grad(loss, argnums=(0, 1, 2), backend="interpreter")(wx, wh, b)
+    np.testing.assert_allclose(v_n, v_i, rtol=1e-12)
+    for a, c in zip(g_n, g_i):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    source = f._cache[next(iter(f._cache))][0].kernel_source()["graph"]
+    defined = source.count("\ndef kernel_")
+    assert defined > 2                              # split into parts
+    assert source.count("_f0(") > 2                 # a part reused by several steps
