@@ -44,14 +44,23 @@ class _Interpreted:
     source = None
 
 
-_empty = np.empty
 _INT64 = np.dtype(np.int64)
 
 
-class NumbaKernel:
-    """A graph compiled to one numba entry function, with its extents and constants bound."""
+def _flat(a):
+    """A C-contiguous flat view of `a` (a copy only when `a` is not contiguous)."""
+    return a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
 
-    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source")
+
+class NumbaKernel:
+    """A graph compiled to one numba entry function, with its extents and constants bound.
+
+    Calling it runs a small Python wrapper written for this kernel (no loops
+    over arguments): flatten the inputs, allocate the outputs and the status
+    word, call the entry function, reshape the outputs.
+    """
+
+    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_call")
 
     def __init__(self, graph: Graph, ks: KernelSource, fn):
         self.graph = graph
@@ -59,18 +68,36 @@ class NumbaKernel:
         self.fn = fn
         self.extents = ks.extents()
         self.consts = ks.consts
-        self.out_types = [(v.shape, int(np.prod(v.shape)), v.dtype, len(v.shape) == 1) for v in graph.outputs]
+        self.out_types = [(v.shape, v.dtype) for v in graph.outputs]
         self.source = ks.source
+        self._call = self._wrapper()
+
+    def _wrapper(self):
+        ins = [f"a{i}" for i in range(len(self.graph.inputs))]
+        flat = [f"_flat({a})" if len(v.shape) != 1 else a for a, v in zip(ins, self.graph.inputs)]
+        env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_D": self.extents, "_fail": self._fail,
+               "_INT64": _INT64}
+        lines = ["def run(arrays):"]
+        if ins:
+            lines.append(f"    {', '.join(ins)}{',' if len(ins) == 1 else ''} = arrays")
+        outs = []
+        for k, (shape, dtype) in enumerate(self.out_types):
+            env[f"_t{k}"] = dtype
+            lines.append(f"    o{k} = _empty({int(np.prod(shape))}, _t{k})")
+            outs.append(f"o{k}" if len(shape) == 1 else f"o{k}.reshape({shape!r})")
+        for i, c in enumerate(self.consts):
+            env[f"_c{i}"] = c
+        args = flat + [f"_c{i}" for i in range(len(self.consts))] + [f"o{k}" for k in range(len(outs))]
+        lines.append("    st = _empty(1, _INT64)")
+        lines.append(f"    _fn({', '.join(args + ['_D', 'st'])})")
+        lines.append("    if st[0]:")
+        lines.append("        _fail(int(st[0]))")
+        lines.append(f"    return [{', '.join(outs)}]")
+        exec(compile("\n".join(lines), f"<tracegrad wrapper {self.kernel.entry}>", "exec"), env)
+        return env["run"]
 
     def __call__(self, arrays):
-        flat_outs = [_empty(size, dtype) for _, size, dtype, _ in self.out_types]
-        status = _empty(1, _INT64)
-        flat_ins = [a if a.ndim == 1 and a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
-                    for a in arrays]
-        self.fn(*flat_ins, *self.consts, *flat_outs, self.extents, status)
-        if status[0]:
-            self._fail(int(status[0]))
-        return [o if one_d else o.reshape(shape) for o, (shape, _, _, one_d) in zip(flat_outs, self.out_types)]
+        return self._call(arrays)
 
     def _fail(self, code: int):
         if code > 0:

@@ -236,7 +236,7 @@ class Compiled:
     def run(self, arrays):
         """Values of `graph` on `arrays` with this trace's backend (raises GuardFailure)."""
         runner = self._runner("graph")
-        self.run = runner  # later calls go straight to the runner
+        self.run = getattr(runner, "_call", runner)  # later calls go straight to the wrapper
         return runner(arrays)
 
     def run_adjoint(self, arrays):
