@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from tracegrad.compiler import cache
+from tracegrad.compiler import BACKENDS, cache
 from tracegrad.compiler.codegen import KernelSource, Unsupported, generate
 from tracegrad.compiler.fusion import prepare
 from tracegrad.ir.graph import SMALL_CONST, Graph
@@ -26,7 +26,6 @@ __all__ = ["compile_graph", "NumbaKernel", "BACKENDS"]
 
 log = logging.getLogger("tracegrad.compile")
 
-BACKENDS = ("numba", "interpreter")
 
 
 class _Interpreted:

@@ -29,8 +29,8 @@ import numpy as np
 
 from tracegrad._trace import TRACE, tracing
 from tracegrad.autograd.grad_mode import STATE
+from tracegrad.compiler import BACKENDS
 from tracegrad.compiler.adjoint import adjoint
-from tracegrad.compiler.backend import BACKENDS, compile_graph
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import optimize
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
@@ -229,6 +229,7 @@ class Compiled:
             with _COMPILE_LOCK:  # one compile per graph, however many threads ask
                 runner = self._runners.get(which)
                 if runner is None:
+                    from tracegrad.compiler.backend import compile_graph
                     graph = self.graph if which == "graph" else self.adjoint
                     runner = self._runners[which] = compile_graph(graph, self.backend)
         return runner
