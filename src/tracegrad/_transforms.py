@@ -297,6 +297,10 @@ class _Transformed:
         self.has_aux = has_aux
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}")
+        if backend == "numba":
+            # numba loads when the first compiled function is created, not with tracegrad
+            # (eager-only programs never need it) nor inside its first call.
+            import tracegrad.compiler.backend  # noqa: F401
         self.backend = backend
         self._cache: dict = {}
         self._fast: dict = {}
