@@ -572,6 +572,7 @@ def _pow_samples(rng, dtype):
 
 
 def _pow_name(shapes, **_):
+    """PowBackward1 (tensor ** tensor); the front end names the scalar forms 0 and 2."""
     return "PowBackward1"
 
 
@@ -680,6 +681,7 @@ def _min_impl(x, axes=None, keepdims=False):
 
 
 def _min_name(shapes, axes=None, keepdims=False):
+    """MinBackward1 over all elements, AminBackward0 over dims."""
     return "MinBackward1" if axes is None else "AminBackward0"
 
 
@@ -715,10 +717,12 @@ def _max_samples(rng, dtype):
 
 
 def _sum_name(shapes, axes=None, keepdims=False):
+    """SumBackward0 over all elements, SumBackward1 over dims."""
     return "SumBackward0" if axes is None else "SumBackward1"
 
 
 def _max_name(shapes, axes=None, keepdims=False):
+    """MaxBackward1 over all elements, AmaxBackward0 over dims."""
     return "MaxBackward1" if axes is None else "AmaxBackward0"
 
 
@@ -822,6 +826,7 @@ def _matmul_samples(rng, dtype):
 
 
 def _matmul_name(shapes, **_):
+    """DotBackward0, MvBackward0, SqueezeBackward4, MmBackward0 or UnsafeViewBackward0 by operand ranks."""
     ra, rb = len(shapes[0]), len(shapes[1])
     if ra == 1 and rb == 1:
         return "DotBackward0"
@@ -935,6 +940,7 @@ def _cast_samples(rng, dtype):
 
 
 def _transpose_name(shapes, perm):
+    """PermuteBackward0 (the front end names t() and transpose() TBackward0 / TransposeBackward0)."""
     return "PermuteBackward0"
 
 
@@ -1034,6 +1040,7 @@ def _vjp_index_add(E, ctx, g):
 
 
 def _index_name(shapes, spec):
+    """IndexBackward0 with index arrays, else SelectBackward0 / SliceBackward0 / UnsqueezeBackward0."""
     tags = [it[0] for it in spec]
     if "array" in tags:
         return "IndexBackward0"
@@ -1242,6 +1249,7 @@ def _vjp_mean(E, ctx, g):
 
 
 def _mean_name(shapes, axes=None, keepdims=False):
+    """MeanBackward0 over all elements, MeanBackward1 over dims."""
     return "MeanBackward0" if axes is None else "MeanBackward1"
 
 
