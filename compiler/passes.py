@@ -19,6 +19,8 @@ __all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
 
 # Constants up to this many elements are folded and compared by value.
 _SMALL = SMALL_CONST
+# A broadcast scalar becomes a constant array only while the printer still shows its values.
+_PRINTED_IN_FULL = 8
 
 
 def _copy_header(graph: Graph, nodes: list[Node], outputs: list[Value]) -> Graph:
@@ -161,7 +163,7 @@ def simplify(graph: Graph) -> Graph:
             if inner is not None:
                 return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
         if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
-                and math.prod(out.shape) <= _SMALL:
+                and math.prod(out.shape) <= _PRINTED_IN_FULL:
             return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
         if op == "sum":
             bc = b.producer(ins[0], "broadcast")

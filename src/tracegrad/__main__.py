@@ -105,13 +105,125 @@ def demo() -> None:
           f"(one run on this machine; benchmarks/compiled.py compares with numpy, PyTorch and JAX)")
 
 
+class UsageError(Exception):
+    """A command-line mistake: reported in one line, exit status 2."""
+
+
+def parse_arg_types(text: str) -> dict[str, "np.ndarray"]:
+    """``"x=f32[4,5],w=f32[5,3],n=i64[]"`` -> sample arrays of those types (normal floats, small ints)."""
+    import re
+    from tracegrad.ir.types import SHORT_TO_DTYPE
+    rng = np.random.default_rng(0)
+    out = {}
+    for item in filter(None, (p.strip() for p in re.split(r",(?![^\[]*\])", text))):
+        m = re.fullmatch(r"(\w+)=(\w+)\[([\d,\s]*)\]", item)
+        if not m or m.group(2) not in SHORT_TO_DTYPE:
+            raise UsageError(f"bad argument type {item!r}; write name=f32[4,5] (types: "
+                             f"{', '.join(SHORT_TO_DTYPE)})")
+        dtype = SHORT_TO_DTYPE[m.group(2)]
+        shape = tuple(int(n) for n in m.group(3).split(",") if n.strip())
+        if dtype.kind == "f":
+            out[m.group(1)] = rng.normal(size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            out[m.group(1)] = rng.uniform(size=shape) < 0.5
+        else:
+            out[m.group(1)] = rng.integers(0, 3, size=shape).astype(dtype)
+    return out
+
+
+def _load_function(target: str):
+    import importlib.util
+    import os
+    path, _, name = target.rpartition(":")
+    if not path or not name:
+        raise UsageError(f"expected FILE.py:FUNC, got {target!r}")
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, name, None)
+    if fn is None:
+        raise UsageError(f"{path} defines no {name!r}")
+    return getattr(fn, "fun", fn)  # a function already decorated with a transform: its Python function
+
+
+def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: str | None) -> None:
+    """Forward IR, derived IR and kernel source of FILE.py:FUNC for the given argument types."""
+    import os
+    import tracegrad as tg
+    fn = _load_function(target)
+    values = parse_arg_types(arg_types)
+    args = list(values.values())
+    if argnums is not None:
+        nums = tuple(int(n) for n in argnums.split(",") if n.strip())
+    else:
+        nums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
+    transform = tg.grad(fn, argnums=nums) if nums else tg.jit(fn)
+    try:
+        transform(*args)
+    except TypeError as e:
+        if "scalar" not in str(e):
+            raise
+        print(f"# {target} does not return a scalar: showing the compiled forward only ({e})")
+        transform = tg.jit(fn)
+        transform(*args)
+    graphs = transform.graphs(*args)
+    compiled = transform._cache[next(iter(transform._cache))][0]
+    sections = [("forward IR", str(graphs["forward"])), ("compiled IR", str(graphs["compiled"]))]
+    sections += [(f"kernel ({k})", v) for k, v in compiled.kernel_source().items()]
+    for title, text in sections:
+        print(f"=== {title} " + "=" * max(0, 70 - len(title)))
+        print(text.rstrip())
+    if dot:
+        directory = out_dir or "."
+        os.makedirs(directory, exist_ok=True)
+        for kind, graph in graphs.items():
+            path = os.path.join(directory, f"{graph.name}.{kind}.dot")
+            with open(path, "w") as fh:
+                fh.write(tg.to_dot(graph))
+            print(f"wrote {path}")
+
+
+def cache_command(action: str) -> None:
+    """``tracegrad cache info`` / ``tracegrad cache clear``: the kernel cache on disk and in memory."""
+    import tracegrad as tg
+    if action == "clear":
+        tg.clear_cache(disk=True)
+        print(f"cleared {tg.cache_dir() or '(disk cache off)'}")
+        return
+    import os
+    directory = tg.cache_dir()
+    files = [f for f in os.listdir(directory)] if directory and os.path.isdir(directory) else []
+    modules = [f for f in files if f.endswith(".py")]
+    size = sum(os.path.getsize(os.path.join(directory, f)) for f in files if os.path.isfile(os.path.join(directory, f)))
+    print(f"disk cache: {directory or 'off (TRACEGRAD_CACHE=0)'}")
+    print(f"kernel modules: {len(modules)}, {size / 1024:.0f} KiB (numba's machine code in __pycache__ besides)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracegrad", description="tracegrad command line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="the one-layer network: eager, compiled, its IR, its kernel, timings")
+    p_dump = sub.add_parser("dump", help="forward IR, derived IR and kernel source of FILE.py:FUNC")
+    p_dump.add_argument("target", metavar="FILE.py:FUNC")
+    p_dump.add_argument("--args", required=True, help='argument types, e.g. "x=f32[4,5],w=f32[5,3]"')
+    p_dump.add_argument("--argnums", help="arguments to differentiate, e.g. 0,1 (default: every float one)")
+    p_dump.add_argument("--dot", action="store_true", help="also write Graphviz .dot files")
+    p_dump.add_argument("--out", help="directory for the .dot files (default: .)")
+    p_cache = sub.add_parser("cache", help="the kernel cache")
+    p_cache.add_argument("action", choices=["info", "clear"])
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo()
+    try:
+        if args.command == "demo":
+            demo()
+        elif args.command == "dump":
+            dump(args.target, args.args, args.argnums, args.dot, args.out)
+        else:
+            cache_command(args.action)
+    except UsageError as e:
+        print(f"tracegrad {args.command}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
