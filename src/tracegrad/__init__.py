@@ -33,6 +33,9 @@ from tracegrad._transforms import _bind_tensor, dump_ir, grad, hessian, jacobian
 _bind_tensor()
 from tracegrad.ir.dot import to_dot
 from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
+from tracegrad._log import configure_from_env as _configure_logging
+
+_configure_logging()
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled
 

@@ -227,5 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def main_entry() -> None:
+    """The ``tracegrad`` console script."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

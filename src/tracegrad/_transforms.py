@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import re
 import threading
+import time
 import weakref
 from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracegrad._log import cache_log, compile_log, guard_log
 from tracegrad._trace import TRACE, tracing
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
@@ -374,7 +377,9 @@ class _Transformed:
 
     # ------------------------------------------------------------- compile
     def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars) -> Compiled:
+        start = time.perf_counter()
         trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars)
+        traced = time.perf_counter()
         self._traces += 1
         verify = _verify_or_none()
         graph = trace.graph
@@ -404,6 +409,10 @@ class _Transformed:
                                 backend=self.backend)
         else:
             compiled = Compiled(trace, optimize(graph, verify), wrt, backend=self.backend)
+        compile_log.info("traced %s in %.1f ms (%d nodes, %d guards); %s graph derived and optimised in %.1f ms "
+                         "(%d nodes)", graph.name, (traced - start) * 1e3, len(graph.nodes),
+                         sum(1 for n in graph.nodes if n.op == "guard"), mode, (time.perf_counter() - traced) * 1e3,
+                         len(compiled.graph.nodes))
         _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
 
@@ -428,10 +437,44 @@ class _Transformed:
             return (leaves, dyn, diff_leaves) + found
         with self._lock:
             self._misses += 1
+            if cache_log.isEnabledFor(logging.INFO):
+                cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"), self._miss_reason(key, arrays))
             compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
         full = compiled.arrays(arrays)
         return leaves, dyn, diff_leaves, compiled, compiled.run(full), full
+
+    def _miss_reason(self, key, arrays) -> str:
+        """Why no cached trace answered this call (for the cache log)."""
+        traces = self._cache.get(key)
+        if traces:
+            failures = []
+            for c in traces:
+                full = c.arrays(arrays)
+                if full is None:
+                    failures.append("a closed-over tensor changed shape or dtype")
+                    continue
+                try:
+                    c.run(full)
+                except GuardFailure as e:
+                    node = e.node
+                    where = f"{os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else "?"
+                    failures.append(f"guard failed at {where} (traced with {node.attrs['expected']!r})")
+            return f"new path: {'; '.join(failures)}" if failures else "new path"
+        if not self._cache:
+            return "first call: tracing"
+        other = next(iter(self._cache))
+        changes = []
+        for i, (a, b) in enumerate(zip(key[3:], other[3:])):
+            if a == b:
+                continue
+            if isinstance(a, tuple) and len(a) == 2 and isinstance(b, tuple) and len(b) == 2 and \
+                    isinstance(a[1], np.dtype) and isinstance(b[1], np.dtype):
+                what = " and ".join(w for w, d in (("new shape", a[0] != b[0]), ("new dtype", a[1] != b[1])) if d)
+                changes.append(f"{what} for argument leaf {i}: {a[1]}{list(a[0])} (cached: {b[1]}{list(b[0])})")
+            else:
+                changes.append(f"new constant argument leaf {i}: {a[-1]!r} (cached: {b[-1]!r})")
+        return "; ".join(changes) or "new argument structure"
 
     # ---------------------------------------------------------------- calls
     def __call__(self, *args, **kwargs):
@@ -608,7 +651,12 @@ def _first_accepting(traces, arrays):
             continue
         try:
             return c, c.run(full), full
-        except GuardFailure:
+        except GuardFailure as e:
+            if guard_log.isEnabledFor(logging.INFO):
+                node = e.node
+                where = f"{os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else "?"
+                guard_log.info("guard at %s does not hold (traced with %r) in %s", where,
+                               node.attrs["expected"], c.trace.graph.name)
             continue
     return None
 
