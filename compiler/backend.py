@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
+import threading
 import time
 
 import numpy as np
@@ -24,7 +26,7 @@ from tracegrad.ir.interpret import GuardFailure, interpret
 
 __all__ = ["compile_graph", "NumbaKernel", "BACKENDS"]
 
-log = logging.getLogger("tracegrad.compile")
+log = logging.getLogger("tracegrad.compile")  # shared with tracegrad._log
 
 
 
@@ -98,6 +100,13 @@ class NumbaKernel:
     def __call__(self, arrays):
         return self._call(arrays)
 
+    def warm_up(self) -> None:
+        """Have numba compile (or load from its disk cache) the entry for these argument types now."""
+        from numba import typeof
+        sample = [np.zeros(1, v.dtype) for v in self.graph.inputs] + list(self.consts) + \
+            [np.zeros(1, dtype) for _, dtype in self.out_types] + [self.extents, np.zeros(1, _INT64)]
+        self.fn.compile(tuple(typeof(a) for a in sample))
+
     def _fail(self, code: int):
         if code > 0:
             raise GuardFailure(self.kernel.guards[code - 1], None)
@@ -143,6 +152,17 @@ def _build_numba(graph: Graph):
         log.info("graph %s runs on the interpreter: %s", graph.name, e)
         return _Interpreted(graph, str(e))
     fn = cache.load_kernel(ks.source, ks.entry)
-    kernel = NumbaKernel(lowered, ks, fn)
-    log.debug("lowered %s in %.1f ms", graph.name, (time.perf_counter() - start) * 1e3)
+    # A slow compile says so on stderr after a second, so a long first call is not a mystery.
+    notice = threading.Timer(1.0, lambda: sys.stderr.write(
+        f"tracegrad: compiling {graph.name} ({len(lowered.nodes)} nodes, {len(ks.source.splitlines())} "
+        f"lines of kernel)...\n"))
+    notice.daemon = True
+    notice.start()
+    try:
+        kernel = NumbaKernel(lowered, ks, fn)
+        kernel.warm_up()
+    finally:
+        notice.cancel()
+    log.info("compiled %s in %.1f ms (%d nodes, %d lines)", graph.name, (time.perf_counter() - start) * 1e3,
+             len(lowered.nodes), len(ks.source.splitlines()))
     return kernel

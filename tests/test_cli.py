@@ -70,3 +70,18 @@ def test_argument_types_are_parsed():
     assert values["x"].shape == (4, 5) and values["x"].dtype == np.float32
     assert values["n"].shape == () and values["n"].dtype == np.int64
     assert values["m"].dtype == np.bool_
+
+
+def test_bench_runs_a_workload_and_writes_json(tmp_path, capsys):
+    import json
+    out = tmp_path / "bench.json"
+    assert main(["bench", "seed", "--no-first-call", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[:4] == ["workload", "compiled", "eager", "numpy"]
+    result = json.loads(out.read_text())["seed"]
+    assert result["compiled"] > 0 and result["eager"] > result["compiled"] and result["numpy"] > 0
+
+
+def test_bench_rejects_unknown_workloads(capsys):
+    assert main(["bench", "nope"]) == 2
+    assert "unknown workload 'nope'" in capsys.readouterr().err

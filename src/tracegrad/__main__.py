@@ -211,8 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     p_dump.add_argument("--argnums", help="arguments to differentiate, e.g. 0,1 (default: every float one)")
     p_dump.add_argument("--dot", action="store_true", help="also write Graphviz .dot files")
     p_dump.add_argument("--out", help="directory for the .dot files (default: .)")
+    sub.add_parser("bench", help="compiled vs eager vs numpy (and PyTorch/JAX) on four workloads",
+                   add_help=False)
     p_cache = sub.add_parser("cache", help="the kernel cache")
     p_cache.add_argument("action", choices=["info", "clear"])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from tracegrad.bench import main as bench_main
+        return bench_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
