@@ -116,6 +116,8 @@ def fold_constants(graph: Graph) -> Graph:
         out_type = node.outputs[0].type
         if math.prod(out_type.shape) > _SMALL:
             return None
+        if node.op == "broadcast" and math.prod(out_type.shape) > _PRINTED_IN_FULL:
+            return None  # a broadcast scalar reads better (and fuses as a literal) than an array
         with np.errstate(all="ignore"):
             value = np.asarray(TABLE[node.op].impl(*[v.const for v in ins], **node.attrs))
         return const_value(value.astype(out_type.dtype, copy=False))
