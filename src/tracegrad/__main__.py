@@ -102,7 +102,7 @@ def demo() -> None:
         print(f"{name:24}{best * 1e6:>9.1f} us")
     print(f"{'compiled, first call':24}{first * 1e3:>9.1f} ms  (trace + adjoint + compile, or disk cache)")
     print(f"\nspeed-up of the compiled step over eager: {rows[0][1] / rows[1][1]:.1f}x "
-          f"(one run on this machine; benchmarks/compiled.py compares with numpy, PyTorch and JAX)")
+          f"(one run on this machine; `tracegrad bench` compares with numpy, PyTorch and JAX)")
 
 
 class UsageError(Exception):
