@@ -129,9 +129,9 @@ def cache_dir() -> str | None:
     the *configured* place; if it turns out to be unwritable, kernels go to a
     private temporary directory instead (see :func:`cache_info`).
 
-    >>> os.environ["TRACEGRAD_CACHE_DIR"] = "/tmp/tg"   # doctest: +SKIP
+    >>> os.environ["TRACEGRAD_CACHE_DIR"] = "/path/to/kernels"   # doctest: +SKIP
     >>> cache_dir()                                     # doctest: +SKIP
-    '/tmp/tg/numba-0.68.1'
+    '/path/to/kernels/numba-0.68.1'
     """
     if not _disk_cache_enabled():
         return None

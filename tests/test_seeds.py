@@ -1,4 +1,4 @@
-"""The seed tutorials (/work/shared/seeds/*.txt) run under ``import tracegrad as torch``.
+"""The five PyTorch autograd tutorials the project takes as its contract, run under ``import tracegrad as torch``.
 
 Each test replays one notebook's code cells (verbatim, except that ``import
 torch`` becomes ``import tracegrad as torch`` and the notebooks' own mistakes
