@@ -772,29 +772,15 @@ class _Gen:
         return [self.node_by_id[r] for r in self.readers.get(v.id, ())]
 
     def emit(self, node: Node) -> None:
+        """Write the statements of one node that is not part of a fused flat loop."""
         op = node.op
-        if op == GUARD:
-            self.guard(node)
-        elif op in ELEMENTWISE_INLINE:
+        if op in ELEMENTWISE_INLINE:
             self.store_elementwise(node)
-        elif op in ("sum", "max", "min"):
-            self.reduction(node)
-        elif op == "argmax":
-            self.argmax(node)
-        elif op == "matmul":
-            self.matmul(node)
-        elif op == "transpose":
-            self.transpose(node)
-        elif op == "reshape":
-            self.reshape(node)
-        elif op == "index":
-            self.index(node)
-        elif op == "index_add":
-            self.index_add(node)
-        elif op == "concat":
-            self.concat(node)
-        else:
+            return
+        method = _LOWERINGS.get(op)
+        if method is None:
             raise Unsupported(f"op {op!r} has no lowering")
+        getattr(self, method)(node)
 
     def run(self) -> KernelSource:
         g = self.graph
@@ -972,6 +958,11 @@ def _canonical(lines: list[str], args: list[str], rets: list[str]):
 #: at most two per loop 8.3 ms, sin and cos alone 11.9 ms.
 _HEAVY = {"exp": 1, "log": 1, "log1p": 1, "expm1": 1, "tanh": 1, "sigmoid": 1, "pow": 1, "sin": 1, "cos": 1}
 HEAVY_PER_LOOP = 4
+
+#: The _Gen method that lowers each non-elementwise op.
+_LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
+              "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
+              "index_add": "index_add", "concat": "concat"}
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150
