@@ -116,18 +116,24 @@ def _loss_and_grads(entry, args, attrs, positions, cotangent):
     return [tensors[i].grad._data for i in positions]
 
 
-@pytest.mark.parametrize("name", [n for n in ENTRIES if _differentiable(TABLE[n])])
-def test_gradients_match_finite_differences(name):
+def _gradient_cases(name, seed):
+    """(sample, differentiated positions, output, cotangent, eager gradients) of each float64 sample."""
     entry = TABLE[name]
-    rng = np.random.default_rng(1)
-    checked = 0
+    rng = np.random.default_rng(seed)
     for s in _samples(name, np.float64):
         positions = _grad_positions(entry, s)
         if not positions:
             continue
         out = _reference(entry, s.args, s.attrs)
         cot = rng.normal(size=out.shape)
-        grads = _loss_and_grads(entry, s.args, s.attrs, positions, cot)
+        yield s, positions, out, cot, _loss_and_grads(entry, s.args, s.attrs, positions, cot)
+
+
+@pytest.mark.parametrize("name", [n for n in ENTRIES if _differentiable(TABLE[n])])
+def test_gradients_match_finite_differences(name):
+    entry = TABLE[name]
+    checked = 0
+    for s, positions, out, cot, grads in _gradient_cases(name, 1):
 
         def f(a, s=s, cot=cot):
             return float(np.sum(_reference(entry, a, s.attrs) * cot))
@@ -198,14 +204,7 @@ def test_second_derivatives_match_finite_differences(name):
 @pytest.mark.parametrize("name", [n for n in ENTRIES if isinstance(TABLE[n], Composite) and TABLE[n].vjp])
 def test_closed_form_vjp_matches_decomposition(name):
     entry = TABLE[name]
-    rng = np.random.default_rng(5)
-    for s in _samples(name, np.float64):
-        positions = _grad_positions(entry, s)
-        if not positions:
-            continue
-        out = _reference(entry, s.args, s.attrs)
-        cot = rng.normal(size=out.shape)
-        closed = _loss_and_grads(entry, s.args, s.attrs, positions, cot)
+    for s, positions, out, cot, closed in _gradient_cases(name, 5):
         leaves = [tg.tensor(a, requires_grad=i in positions) if _is_float_array(a) else a
                   for i, a in enumerate(s.args)]
         decomposed = entry.decompose(TENSOR_EMITTER, *leaves, **s.attrs)
