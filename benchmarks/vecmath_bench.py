@@ -27,10 +27,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
+import numpy as np
+from numba import njit
 
-from tracegrad.compiler import vecmath as vm  # noqa: E402
+from tracegrad.compiler import vecmath as vm
 
 try:  # numpy has no logistic function
     from scipy.special import expit as _expit

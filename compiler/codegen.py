@@ -795,8 +795,9 @@ class _Gen:
         for k, v in enumerate(g.outputs):
             if v.id not in self.output_slot and v.id not in input_ids and v.const is None:
                 self.output_slot[v.id] = k
+        materialized = self.plan.materialized
         emitted = [n for n in g.nodes
-                   if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in self.plan.materialized)]
+                   if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in materialized)]
         readers = self.readers
         self.node_by_id = {id(n): n for n in emitted}
         for n in emitted:

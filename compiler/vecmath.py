@@ -704,7 +704,7 @@ def _build(ft, wide=None):
     if single:
         wide_logaddexp = wide["logaddexp"]
 
-        def logaddexp(a, b):  # noqa: F811 -- float32: evaluated in float64
+        def logaddexp(a, b):
             # max(a, b) + log1p(...) cancels where exp(a) + exp(b) ~ 1; in
             # float64 the float32 result keeps its relative accuracy there
             return ft(wide_logaddexp(np.float64(a), np.float64(b)))

@@ -3,13 +3,13 @@
 >>> from tracegrad.ir import GraphBuilder, TensorType, parse, verify
 """
 
+from tracegrad.ir.dot import to_dot
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, const_value
 from tracegrad.ir.interpret import GuardFailure, interpret
 from tracegrad.ir.ops import COMPOSITES, OPS, TABLE, Composite, Op
 from tracegrad.ir.text import parse, print_graph
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.verify import VerifyError, verify
-from tracegrad.ir.dot import to_dot
 
 __all__ = ["OPS", "COMPOSITES", "TABLE", "Op", "Composite", "TensorType", "Graph", "GraphBuilder", "Node",
            "Value", "const_value", "GUARD", "interpret", "GuardFailure", "parse", "print_graph", "verify",

@@ -10,7 +10,7 @@ and ``sub %b, %a`` differ.
 from __future__ import annotations
 
 from .graph import GUARD, Graph, Value
-from .text import format_attrs, format_attr, format_const, render
+from .text import format_attr, format_attrs, format_const, render
 
 __all__ = ["to_dot"]
 

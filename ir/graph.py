@@ -40,7 +40,7 @@ class Value:
 
     __slots__ = ("type", "node", "const", "id", "note", "__weakref__")
 
-    def __init__(self, type: TensorType, node: "Node | None" = None, const: np.ndarray | None = None):
+    def __init__(self, type: TensorType, node: Node | None = None, const: np.ndarray | None = None):
         self.type = type
         self.node = node
         self.const = const
@@ -292,7 +292,7 @@ def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> Te
     return entry.decompose(TYPES_ONLY, *types, **attrs)
 
 
-def inline(graph: Graph, builder: "GraphBuilder", inputs: list[Value]) -> dict[int, Value]:
+def inline(graph: Graph, builder: GraphBuilder, inputs: list[Value]) -> dict[int, Value]:
     """Copy `graph`'s nodes (guards included) into `builder`, reading `inputs`.
 
     Returns the map from `graph`'s value ids to the new values; the copy of

@@ -23,12 +23,12 @@ This module imports only numpy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from .types import BOOL, I64, SHORT_TO_DTYPE, TensorType, category, is_float, CATEGORY_FLOAT
+from .types import BOOL, CATEGORY_FLOAT, I64, SHORT_TO_DTYPE, TensorType, category, is_float
 
 __all__ = [
     "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
@@ -1202,9 +1202,10 @@ def _make_table() -> dict[str, Op]:
            promote="keep", doc="index of the maximum (no gradient)"))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
            _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics"))
-    add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (), "ViewBackward0",
-           _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
-    add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm), lambda t, perm: _transpose_rule(t, perm),
+    add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (),
+           "ViewBackward0", _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
+    add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm),
+           lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
            doc="permute axes"))
     add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
@@ -1619,7 +1620,9 @@ def _install_numpy_fast_paths() -> None:
     # inside np.errstate already (the engine, Composite.impl), so the per-call
     # errstate of quiet impls is skipped.
     for name, entry in OPS.items():
-        def method(self, *args, _impl=getattr(entry.impl, "raw", entry.impl), **attrs):
+        impl = getattr(entry.impl, "raw", entry.impl)
+
+        def method(self, *args, _impl=impl, **attrs):
             out = _impl(*args, **attrs)
             return out if type(out) is np.ndarray else np.asarray(out)
         method.__name__ = name

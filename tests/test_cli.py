@@ -1,5 +1,7 @@
 """The command line: dump, cache, and one-line errors with exit status 2."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -75,11 +77,30 @@ def test_argument_types_are_parsed():
 def test_bench_runs_a_workload_and_writes_json(tmp_path, capsys):
     import json
     out = tmp_path / "bench.json"
-    assert main(["bench", "seed", "--no-first-call", "--json", str(out)]) == 0
+    assert main(["bench", "seed", "--no-first-call", "--json", str(out), "--png", str(tmp_path / "bench.png")]) == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:4] == ["workload", "compiled", "eager", "numpy"]
     result = json.loads(out.read_text())["seed"]
     assert result["compiled"] > 0 and result["eager"] > result["compiled"] and result["numpy"] > 0
+
+
+BENCH_RESULTS = {"seed": {"compiled": 3.5e-6, "eager": 7.3e-5, "numpy": 1.1e-5, "torch": 4.4e-5, "jax": 8.0e-6,
+                           "first": 1.05, "warm": 0.21, "jax_first": 0.05},
+                  "mlp": {"compiled": 3.1e-3, "eager": 3.5e-3, "numpy": 3.1e-3}}
+
+
+def test_bench_chart_is_a_png(tmp_path):
+    from tracegrad.bench import plot
+    path = tmp_path / "chart.png"
+    assert plot(BENCH_RESULTS, str(path)) is True
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_bench_chart_is_skipped_without_matplotlib(tmp_path, monkeypatch):
+    from tracegrad.bench import plot
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
+    assert plot(BENCH_RESULTS, str(tmp_path / "chart.png")) is False
+    assert not (tmp_path / "chart.png").exists()
 
 
 def test_bench_rejects_unknown_workloads(capsys):

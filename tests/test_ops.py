@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numeric import numeric_grad
 
 import tracegrad as tg
-from numeric import numeric_grad
 from tracegrad._tensor import TENSOR_EMITTER, apply_op, wrap
 from tracegrad.ir.ops import NUMPY, TABLE, Composite, Op
 from tracegrad.ir.types import TensorType
@@ -192,7 +192,7 @@ def test_second_derivatives_match_finite_differences(name):
             continue  # the gradient is constant in the inputs: nothing second-order to check
         second = tg.autograd.grad(total, inputs, allow_unused=True)
 
-        def first_dot_v(a, s=s, cot=cot, vs=vs):
+        def first_dot_v(a, s=s, cot=cot, vs=vs, positions=positions):
             g, _ = _grad_fn_of(entry, a, s.attrs, positions, cot, create_graph=False)
             return float(sum(np.sum(gi._data * v) for gi, v in zip(g, vs) if gi is not None))
         for i, h in zip(positions, second):
@@ -204,7 +204,7 @@ def test_second_derivatives_match_finite_differences(name):
 @pytest.mark.parametrize("name", [n for n in ENTRIES if isinstance(TABLE[n], Composite) and TABLE[n].vjp])
 def test_closed_form_vjp_matches_decomposition(name):
     entry = TABLE[name]
-    for s, positions, out, cot, closed in _gradient_cases(name, 5):
+    for s, positions, _out, cot, closed in _gradient_cases(name, 5):
         leaves = [tg.tensor(a, requires_grad=i in positions) if _is_float_array(a) else a
                   for i, a in enumerate(s.args)]
         decomposed = entry.decompose(TENSOR_EMITTER, *leaves, **s.attrs)

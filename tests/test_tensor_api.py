@@ -461,7 +461,7 @@ def test_format_of_0d_tensor():
     assert f"{torch.tensor(0.1)}" == "0.10000000149011612"
     assert f"{torch.tensor(1 / 3):.2f}" == "0.33"
     assert f"{torch.tensor(1e-8)}" == "9.99999993922529e-09"
-    assert "{}".format(torch.tensor(7)) == "7"
+    assert f"{torch.tensor(7)}" == "7"
     assert f"{torch.tensor(0.1, dtype=torch.float64)}" == "0.1"
     assert f"{torch.tensor([1.0, 2.0])}" == "tensor([1., 2.])"
     loss = (torch.tensor([1.0, 2.0], requires_grad=True) ** 2).mean()

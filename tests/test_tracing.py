@@ -366,7 +366,7 @@ def redundant(x, y):
     b = tg.sin(x) * 1.0          # the same again: cse
     unused = tg.exp(y) * 5.0     # nothing reads it: dce  # noqa: F841
     c = a + b + 0.0              # + 0: simplify
-    d = -(-(c * y))              # --v: simplify
+    d = -(-(c * y))              # --v: simplify  # noqa: B002
     return (d.reshape(2, 3).reshape(6) + x).sum()
 
 
@@ -442,9 +442,9 @@ def test_passes_do_their_job():
 
 
 @pytest.mark.parametrize("fun, grad", [
-    (lambda x: (-(-(x * 1.0))).sum(), lambda x: np.ones_like(x)),
+    (lambda x: (-(-(x * 1.0))).sum(), lambda x: np.ones_like(x)),  # noqa: B002
     (lambda x: (x * 1.0).reshape(3, 1).reshape(3).sum(), lambda x: np.ones_like(x)),
-    (lambda x: (-(-tg.sin(x + 0.0)) * x).sum(), lambda x: np.cos(x) * x + np.sin(x)),
+    (lambda x: (-(-tg.sin(x + 0.0)) * x).sum(), lambda x: np.cos(x) * x + np.sin(x)),  # noqa: B002
 ], ids=["neg-neg", "reshape-reshape", "neg-neg-sin"])
 def test_grad_of_programs_the_simplifier_rewrites(fun, grad):
     """User-level: identities the simplifier removes (x*1, --v, reshape of reshape) compile and run."""

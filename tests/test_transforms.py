@@ -16,9 +16,9 @@ import zlib
 
 import numpy as np
 import pytest
+from numeric import numeric_grad
 
 import tracegrad as tg
-from numeric import numeric_grad
 from tracegrad._tensor import Tensor, apply_op
 from tracegrad.ir.ops import NUMPY, TABLE, Composite
 
@@ -284,7 +284,7 @@ def test_seed_while_loop_program_under_grad():
         assert info.traces == len(seen_paths), (i, n, info)
         assert info.hits == hits and info.misses == len(seen_paths), (i, n, info)
     # Eager agrees for every path.
-    for n, x in inputs.items():
+    for x in inputs.values():
         xt = tg.tensor(x, requires_grad=True)
         y = xt * 2
         while y.data.norm() < 1000:
@@ -803,8 +803,8 @@ def test_ir_text_points_at_user_lines():
         if " = exp " in line:
             assert line.rstrip().endswith(f"# test_transforms.py:{LINE_EXP}"), line
     # The adjoint node (cos) comes from the sin line.
-    cos_lines = [l for l in text.splitlines() if " = cos " in l]
-    assert cos_lines and all(l.rstrip().endswith(f"# test_transforms.py:{LINE_SIN}") for l in cos_lines)
+    cos_lines = [line for line in text.splitlines() if " = cos " in line]
+    assert cos_lines and all(line.rstrip().endswith(f"# test_transforms.py:{LINE_SIN}") for line in cos_lines)
     # Computing the IR traced once; calling then hits the cache.
     assert f.cache_info().misses == 1
     _assert_close(f(x), np.exp(np.sin(x)) * (np.cos(x) * x + 1), rtol=1e-14)

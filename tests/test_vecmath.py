@@ -95,7 +95,7 @@ def ulp_of(v, dt):
 # --------------------------------------------------------------------------
 # kernels, compiled once per function (as the code generator would)
 # --------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel(name, dt):
     f = vm.FUNCTIONS[name][np.dtype(dt)]
     if vm.ARITY[name] == 1:

@@ -109,9 +109,10 @@ class UsageError(Exception):
     """A command-line mistake: reported in one line, exit status 2."""
 
 
-def parse_arg_types(text: str) -> dict[str, "np.ndarray"]:
+def parse_arg_types(text: str) -> dict[str, np.ndarray]:
     """``"x=f32[4,5],w=f32[5,3],n=i64[]"`` -> sample arrays of those types (normal floats, small ints)."""
     import re
+
     from tracegrad.ir.types import SHORT_TO_DTYPE
     rng = np.random.default_rng(0)
     out = {}
@@ -151,6 +152,7 @@ def _load_function(target: str):
 def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: str | None) -> None:
     """Forward IR, derived IR and kernel source of FILE.py:FUNC for the given argument types."""
     import os
+
     import tracegrad as tg
     fn = _load_function(target)
     values = parse_arg_types(arg_types)

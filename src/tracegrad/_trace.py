@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 
-
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType

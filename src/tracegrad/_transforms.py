@@ -520,13 +520,13 @@ class _Transformed:
         leaves_all, _ = tree_flatten((tuple(args), dict(kwargs)))
         nested = bool(TRACE.builders)
         if self.mode == "jit" and not nested and STATE.enabled and any(
-                isinstance(l, Tensor) and l.requires_grad for l in leaves_all):
+                isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves_all):
             return self._jit_with_tape(args, kwargs)
         leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs)
         if self.mode == "jit" and not nested and STATE.enabled and any(t.requires_grad for t in
                                                                        compiled.trace.implicit):
             return self._jit_with_tape(args, kwargs)
-        as_tensor = nested or any(isinstance(l, Tensor) for l in leaves)
+        as_tensor = nested or any(isinstance(leaf, Tensor) for leaf in leaves)
         if nested:
             values = self._inline(compiled, leaves, dyn, values)
         if self.mode == "jit":
@@ -696,7 +696,7 @@ class _FastCall:
 
     __slots__ = ("traces", "finish", "implicit")
 
-    def __init__(self, owner: "_Transformed", traces: list, args):
+    def __init__(self, owner: _Transformed, traces: list, args):
         from tracegrad._tensor import Tensor, wrap
         self.traces = traces                   # shared with the cache: new paths appear here too
         n_out = len(traces[0].trace.graph.outputs)
@@ -823,7 +823,7 @@ def jit(fun=None, *, backend=None):
     return _decorator("jit")(fun, backend=backend)
 
 
-_vjp_transforms: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_vjp_transforms: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _vjp_transform(fun, has_aux: bool, nargs: int) -> _Transformed:
@@ -850,7 +850,7 @@ def vjp(fun, *primals, has_aux=False):
     from tracegrad._tensor import Tensor
     t = _vjp_transform(fun, has_aux, len(primals))
     leaves, dyn, diff_leaves, compiled, values, arrays = t._get(primals, {})
-    as_tensor = any(isinstance(l, Tensor) for l in leaves)
+    as_tensor = any(isinstance(leaf, Tensor) for leaf in leaves)
     n_out = len(compiled.trace.graph.outputs)
     outs, residuals = values[:n_out], values[n_out:]
     main, aux = t._outputs(compiled.trace, outs, as_tensor, split_aux=True)

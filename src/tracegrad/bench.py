@@ -1,6 +1,6 @@
 """Compiled-mode benchmark: loss and gradients of four workloads, side by side.
 
-    tracegrad bench [WORKLOAD ...] [--torch PYTHON] [--jax PYTHON] [--json FILE]
+    tracegrad bench [WORKLOAD ...] [--torch PYTHON] [--jax PYTHON] [--json FILE] [--png FILE]
     python benchmarks/compiled.py ...        (the same, from a checkout)
 
 Each workload computes a loss and its gradients with respect to all
@@ -19,6 +19,9 @@ interpreter are used without the flags).  Figures are the best of several
 timing rounds, per call.  ``first`` is the first call in a fresh process
 with an empty kernel cache; ``warm`` the first call in a fresh process
 whose disk cache is warm (time after import).
+
+Results go to the terminal as a table, to a JSON file, and, when matplotlib
+is importable (``pip install 'tracegrad[plot]'``), to a PNG bar chart.
 """
 
 from __future__ import annotations
@@ -303,14 +306,75 @@ def _fmt(seconds) -> str:
     return f"{seconds:.2f} s"
 
 
+SYSTEMS = {"compiled": "tracegrad compiled", "eager": "tracegrad eager", "numpy": "numpy by hand",
+           "torch": "PyTorch eager", "jax": "JAX jit(grad)"}
+
+
+def plot(results: dict, path: str) -> bool:
+    """Write a bar chart of `results` (as returned by the benchmark) to `path`.
+
+    One group of bars per workload: time per call of every system measured,
+    normalised to tracegrad compiled (log scale, lower is faster), with the
+    absolute time on each bar, and next to it the first-call times.  Returns
+    False, writing nothing, when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")  # files only: never open a window
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    systems = [s for s in SYSTEMS if any(results[n].get(s) for n in names)]
+    first_kinds = [("first", "tracegrad, empty cache"), ("warm", "tracegrad, warm disk cache"),
+                   ("jax_first", "JAX")]
+    first_kinds = [k for k in first_kinds if any(results[n].get(k[0]) for n in names)]
+    fig, axes = plt.subplots(1, 2 if first_kinds else 1, figsize=(13 if first_kinds else 8, 4.5), squeeze=False)
+    ax = axes[0][0]
+    width = 0.8 / max(1, len(systems))
+    for i, s in enumerate(systems):
+        xs = [j + (i - (len(systems) - 1) / 2) * width for j in range(len(names))]
+        ratios = [results[n][s] / results[n]["compiled"] if results[n].get(s) else 0 for n in names]
+        bars = ax.bar(xs, ratios, width, label=SYSTEMS[s])
+        for bar, n in zip(bars, names):
+            if results[n].get(s):
+                ax.annotate(_fmt(results[n][s]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("time per call / tracegrad compiled")
+    ax.set_title("Loss and gradients, per call (lower is faster)")
+    ax.legend(fontsize=7)
+    if first_kinds:
+        ax = axes[0][1]
+        width = 0.8 / len(first_kinds)
+        for i, (key, label) in enumerate(first_kinds):
+            xs = [j + (i - (len(first_kinds) - 1) / 2) * width for j in range(len(names))]
+            ax.bar(xs, [results[n].get(key) or 0 for n in names], width, label=label)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel("seconds")
+        ax.set_title("First call in a fresh process")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table (``tracegrad bench``)."""
     parser = argparse.ArgumentParser(prog="tracegrad bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=f"any of {', '.join(WORKLOADS)} (default: all)")
+    parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                        help=f"any of {', '.join(WORKLOADS)} (default: all)")
     parser.add_argument("--torch", metavar="PYTHON", help="an interpreter with PyTorch")
     parser.add_argument("--jax", metavar="PYTHON", help="an interpreter with JAX")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--json", metavar="FILE", default="tracegrad-bench.json",
+                        help="write the results as JSON (default: %(default)s)")
+    parser.add_argument("--png", metavar="FILE", default="tracegrad-bench.png",
+                        help="write a bar chart when matplotlib is installed (default: %(default)s)")
     parser.add_argument("--no-first-call", action="store_true", help="skip the fresh-process timings")
     args = parser.parse_args(argv)
     names = args.workloads or list(WORKLOADS)
@@ -344,9 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         others = [r[k] for k in ("numpy", "torch", "jax") if r.get(k)]
         ratio = f"{r['compiled'] / min(others):.2f}x" if others else "-"
         print(f"{n:<12}" + "".join(f"{_fmt(r.get(c)):>12}" for c in cols) + f"{ratio:>15}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    with open(args.json, "w") as fh:
+        json.dump(results, fh, indent=2)
+    print(f"results: {args.json}")
+    if plot(results, args.png):
+        print(f"chart: {args.png}")
+    else:
+        print("chart: skipped (matplotlib is not installed; pip install 'tracegrad[plot]')")
     return 0
 
 
