@@ -7,6 +7,14 @@ a value used several times are summed; integer and boolean values, and
 values behind a ``detach``, get no cotangent.  Each adjoint node carries the
 source line of the forward node it came from.
 
+Zeros from ``where`` stay zeros: when the cotangent reaching an elementwise
+node is ``where(c, g, 0)`` (what ``where``'s vjp gives the branch it did not
+take), each gradient that node passes on is masked by the same condition.
+So ``grad(where(x > 0, sqrt(x), 0))`` is 0, not NaN, at ``x <= 0``: the
+sqrt branch's infinite or NaN local derivative is never multiplied into a
+zero.  (PyTorch and JAX give NaN there; JAX documents the double-where
+workaround.)  The eager tape does the same, see ``autograd.graph``.
+
 The result is one *joint* graph: the forward nodes, then the adjoint nodes,
 with outputs ``forward outputs + gradients``.  :mod:`compiler.partition`
 splits it into a forward graph (saving residuals) and an adjoint graph.
@@ -20,7 +28,27 @@ from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.ops import TABLE, Composite, VjpContext, broadcast_shapes
 from tracegrad.ir.types import is_float
 
-__all__ = ["adjoint", "decompose_composites", "differentiable_values"]
+__all__ = ["adjoint", "decompose_composites", "differentiable_values", "where_mask"]
+
+
+def _is_zero(v: Value) -> bool:
+    node = getattr(v, "node", None)
+    if v.const is None and node is not None and node.op == "broadcast":
+        v = node.inputs[0]
+    return v.const is not None and v.const.size > 0 and not np.any(v.const)
+
+
+def where_mask(g: Value) -> tuple[Value, bool] | None:
+    """``(c, True)`` when `g` is ``where(c, x, 0)``, ``(c, False)`` for ``where(c, 0, x)``, else None."""
+    node = getattr(g, "node", None)
+    if node is None or node.op != "where":
+        return None
+    c, x, y = node.inputs
+    if _is_zero(y):
+        return c, True
+    if _is_zero(x):
+        return c, False
+    return None
 
 
 def differentiable_values(graph: Graph, wrt: list[Value]) -> set[int]:
@@ -57,7 +85,7 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
             res = entry.decompose(b, *ins, **node.attrs)
             subst[node.outputs[0].id] = res
         else:
-            new = type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc)
+            new = type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc, node.grad_of)
             out.nodes.append(new)
     out.outputs = [m(v) for v in graph.outputs]
     return out
@@ -123,11 +151,18 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
         ctx = VjpContext(tuple(node.inputs), out, tuple(v.shape for v in node.inputs),
                          tuple(v.dtype for v in node.inputs), needs, node.attrs)
         b.loc = node.loc
+        b.grad_of = entry.eager_name(ctx.shapes, node.attrs)
+        mask = where_mask(g) if entry.kind == "elementwise" else None
         grads = entry.vjp(b, ctx, g)
         for v, need, gi in zip(node.inputs, needs, grads):
             if need and gi is not None:
-                add_ct(v, b._value(gi))
+                gi = b._value(gi)
+                if mask is not None and gi.shape == out.shape == v.shape and is_float(gi.dtype):
+                    c, taken = mask
+                    gi = b.where(c, gi, 0.0) if taken else b.where(c, 0.0, gi)
+                add_ct(v, gi)
 
+    b.loc = b.grad_of = None
     grads = []
     for v in wrt_values:
         g = cotangent.get(v.id)

@@ -71,10 +71,10 @@ def _rewrite(graph: Graph, rule) -> Graph:
     subst: dict[int, Value] = {}
     for node in graph.nodes:
         ins = [subst.get(v.id, v) for v in node.inputs]
-        b.loc = node.loc
+        b.loc, b.grad_of = node.loc, node.grad_of
         replacement = rule(node, ins, b) if node.op != GUARD else None
         if replacement is None:
-            kept = Node(node.op, ins, node.attrs, list(node.outputs), node.loc)
+            kept = Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of)
             out.nodes.append(kept)
             for v in kept.outputs:
                 b.producers[v.id] = kept

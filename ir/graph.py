@@ -76,6 +76,9 @@ class Node:
     """One operation: an op-table entry (or ``guard``) applied to input Values.
 
     `loc` is the user's ``(file, line)`` that produced it, or None.
+    `grad_of` is, for nodes of a derived adjoint, the eager ``grad_fn`` name
+    of the forward op whose vjp rule emitted it (``"SqrtBackward0"``), so
+    diagnostics can speak of the backward function the user knows.
     """
 
     op: str
@@ -83,6 +86,7 @@ class Node:
     attrs: dict
     outputs: list[Value] = field(default_factory=list)
     loc: tuple[str, int] | None = None
+    grad_of: str | None = None
 
     @property
     def entry(self):
@@ -156,12 +160,14 @@ def _attr_key(v) -> str:
 class GraphBuilder(Emitter):
     """Emits nodes into `graph`; implicit broadcasting and promotion become explicit nodes.
 
-    `loc` (``(file, line)``) is stamped on every node emitted while it is set.
+    `loc` (``(file, line)``) and `grad_of` are stamped on every node emitted
+    while they are set.
     """
 
     def __init__(self, graph: Graph | None = None):
         self.graph = graph if graph is not None else Graph()
         self.loc: tuple[str, int] | None = None
+        self.grad_of: str | None = None
         #: ids of the values this builder defined (inputs and node outputs); others are foreign
         self.owned: set[int] = {v.id for v in self.graph.inputs}
         for node in self.graph.nodes:
@@ -183,7 +189,7 @@ class GraphBuilder(Emitter):
 
     def emit(self, op: str, inputs: list[Value], attrs: dict, out_types: list[TensorType]) -> list[Value]:
         """Append one node with outputs of `out_types` (no checking; :meth:`apply` checks)."""
-        node = Node(op, list(inputs), dict(attrs), loc=self.loc)
+        node = Node(op, list(inputs), dict(attrs), loc=self.loc, grad_of=self.grad_of)
         node.outputs = [Value(t, node) for t in out_types]
         self.graph.nodes.append(node)
         self.owned.update(v.id for v in node.outputs)
@@ -299,15 +305,17 @@ def inline(graph: Graph, builder: GraphBuilder, inputs: list[Value]) -> dict[int
     output ``v`` is ``mapping.get(v.id, v)`` (constants map to themselves).
     """
     env = {v.id: x for v, x in zip(graph.inputs, inputs)}
+    saved = builder.loc, builder.grad_of
     for node in graph.nodes:
         ins = [env.get(v.id, v) for v in node.inputs]
         if node.op == GUARD:
             builder.guard(ins[0], node.attrs["expected"])
             continue
-        builder.loc = node.loc
+        builder.loc, builder.grad_of = node.loc, node.grad_of
         outs = builder.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])
         for old, new in zip(node.outputs, outs):
             env[old.id] = new
+    builder.loc, builder.grad_of = saved
     return env
 
 
@@ -321,6 +329,7 @@ def replay(graph: Graph, emitter: Emitter, inputs: list) -> list:
 
     def read(v: Value):
         return v.const if v.const is not None and v.id not in env else env[v.id]
+    saved = (emitter.loc, emitter.grad_of) if isinstance(emitter, GraphBuilder) else None
     for node in graph.nodes:
         ins = [read(v) for v in node.inputs]
         if node.op == GUARD:
@@ -333,8 +342,10 @@ def replay(graph: Graph, emitter: Emitter, inputs: list) -> list:
                 raise GuardFailure(node, np.asarray(data).tolist())
             continue
         if isinstance(emitter, GraphBuilder):
-            emitter.loc = node.loc
+            emitter.loc, emitter.grad_of = node.loc, node.grad_of
         env[node.outputs[0].id] = emitter.apply(node.op, *ins, **node.attrs)
+    if saved is not None:
+        emitter.loc, emitter.grad_of = saved
     return [read(v) for v in graph.outputs]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import tracegrad as tg
 from tracegrad._tensor import Tensor
-from tracegrad._transforms import _Transformed
+from tracegrad._transforms import CompiledFunction
 from tracegrad.compiler import passes
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.partition import partition
@@ -306,7 +306,7 @@ def _all_graphs(name):
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     out.append(("traced", traced, arrays))
     for mode in ("grad", "value_and_grad", "jit", "vjp"):
-        t = _Transformed(fun, mode, argnums=argnums)
+        t = CompiledFunction(fun, mode, argnums=argnums)
         for kind, graph in t.graphs(*args).items():
             out.append((f"{mode}.{kind}", graph, None))
     joint, _ = adjoint(traced, list(argnums), seed="ones", seed_outputs=[0])

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
@@ -167,7 +169,7 @@ def concrete_read(t, value):
     return value
 
 
-def trace(f, *args, **kwargs) -> Graph:
+def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
     """The Graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
 
     >>> import tracegrad as tg, numpy as np

@@ -24,13 +24,18 @@ import re
 import threading
 import time
 import weakref
-from collections import namedtuple
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 
+from tracegrad import _check
+from tracegrad._check import SelfCheckError
 from tracegrad._log import cache_log, compile_log, guard_log
 from tracegrad._trace import TRACE, tracing
+from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
 from tracegrad.compiler.adjoint import adjoint
@@ -41,7 +46,7 @@ from tracegrad.ir.interpret import GuardFailure
 from tracegrad.ir.types import TensorType, is_float
 
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
-           "CacheInfo"]
+           "CacheInfo", "SelfCheckError", "CompiledFunction"]
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "hits", "misses"])
 _COMPILE_LOCK = threading.RLock()
@@ -245,11 +250,34 @@ class Compiled:
 
     def run_adjoint(self, arrays):
         """Values of the adjoint half on ``residuals + cotangents``."""
+        if ANOMALY.enabled and ANOMALY.check_nan:
+            return self.run_checked(arrays, "adjoint")
         return self._runner("adjoint")(arrays)
+
+    def every_value(self, arrays, which: str = "graph") -> list:
+        """The checked variant's results: the graph's outputs, then every node's value in order."""
+        key = f"{which}_checked"
+        runner = self._runners.get(key)
+        if runner is None:
+            with _COMPILE_LOCK:
+                runner = self._runners.get(key)
+                if runner is None:
+                    from tracegrad.compiler.backend import compile_graph
+                    checked, _ = _check.checked_graph(self.graph if which == "graph" else self.adjoint)
+                    runner = self._runners[key] = compile_graph(checked, self.backend)
+        return runner(arrays)
+
+    def run_checked(self, arrays, which: str = "graph") -> list:
+        """Like :meth:`run`, through the checked variant, raising at the first node whose value holds NaN."""
+        graph = self.graph if which == "graph" else self.adjoint
+        values = self.every_value(arrays, which)
+        _check.raise_first_nan(graph, arrays, values)
+        return values[:len(graph.outputs)]
 
     def kernel_source(self) -> dict[str, str]:
         """Generated kernel source of each graph this trace runs (after they first ran)."""
-        return {k: r.source for k, r in self._runners.items() if getattr(r, "source", None)}
+        return {k: r.source for k, r in self._runners.items()
+                if getattr(r, "source", None) and not k.endswith("_checked")}
 
     def arrays(self, explicit: list) -> list | None:
         """Graph input arrays for a call: its arguments and the closed-over tensors' current data.
@@ -282,16 +310,31 @@ def _dump(name: str, texts: dict[str, str]) -> None:
             fh.write(text + "\n")
 
 
-class _Transformed:
-    """A transformed function with its cache of traces.
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
+
+
+class CompiledFunction:
+    """A transformed function with its cache of traces (what ``tg.grad``, ``tg.jit``, ... return).
 
     Modes: ``grad`` and ``value_and_grad`` run the joint graph; ``vjp`` runs
     the forward half now and the adjoint half when asked; ``jit`` runs the
     forward graph, or, called on tensors that require grad, the forward half
     of a vjp whose adjoint becomes the outputs' ``grad_fn`` (``tape``).
+
+    The cache keeps the traces of at most `max_keys` argument signatures
+    (``$TRACEGRAD_TRACE_CACHE_SIZE``, default 64), dropping the least
+    recently used; a dropped signature is traced again when it comes back
+    (its kernels usually still sit in the kernel cache).  With `check`
+    (``$TRACEGRAD_CHECK=1``), every new trace is compared with the eager
+    tape on its first call (see :class:`SelfCheckError`).
     """
 
-    def __init__(self, fun, mode: str, argnums=0, has_aux: bool = False, backend: str | None = None):
+    def __init__(self, fun: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0,
+                 has_aux: bool = False, backend: str | None = None, check: bool | None = None):
         functools.update_wrapper(self, fun)
         backend = backend or default_backend()
         self.fun = fun
@@ -305,7 +348,9 @@ class _Transformed:
             # (eager-only programs never need it) nor inside its first call.
             import tracegrad.compiler.backend  # noqa: F401
         self.backend = backend
-        self._cache: dict = {}
+        self.check = bool(_env_int("TRACEGRAD_CHECK", 0)) if check is None else bool(check)
+        self.max_keys = _env_int("TRACEGRAD_TRACE_CACHE_SIZE", 64)
+        self._cache: OrderedDict = OrderedDict()
         self._fast: dict = {}
         self._lock = threading.RLock()
         self._traces = self._hits = self._misses = 0
@@ -434,6 +479,14 @@ class _Transformed:
                 found = _first_accepting(self._cache.get(key, ()), arrays)
         if found is not None:
             self._hits += 1
+            if self._cache and next(reversed(self._cache)) != key:
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:  # evicted by another thread meanwhile
+                    pass
+            if ANOMALY.enabled and ANOMALY.check_nan:
+                compiled, _, full = found
+                return leaves, dyn, diff_leaves, compiled, compiled.run_checked(full), full
             return (leaves, dyn, diff_leaves) + found
         with self._lock:
             self._misses += 1
@@ -441,8 +494,93 @@ class _Transformed:
                 cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"), self._miss_reason(key, arrays))
             compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
             self._cache.setdefault(key, []).append(compiled)
+            self._cache.move_to_end(key)
+            self._evict()
         full = compiled.arrays(arrays)
-        return leaves, dyn, diff_leaves, compiled, compiled.run(full), full
+        values = compiled.run_checked(full) if ANOMALY.enabled and ANOMALY.check_nan else compiled.run(full)
+        if self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
+            self._self_check(compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode)
+        return leaves, dyn, diff_leaves, compiled, values, full
+
+    def _evict(self) -> None:
+        """Drop the least recently used signatures beyond `max_keys` (caller holds the lock)."""
+        while len(self._cache) > max(self.max_keys, 1):
+            _, dropped = self._cache.popitem(last=False)
+            self._traces -= len(dropped)
+            self._fast.clear()  # fast routes hold references to the dropped traces
+
+    # ----------------------------------------------------------- self-check
+    def _eager_reference(self, args, kwargs, diff_leaves, float_scalars, mode):
+        """The main outputs and gradients of running the function on the eager tape."""
+        from tracegrad._tensor import Tensor, wrap
+        from tracegrad.autograd import grad as tape_grad
+        from tracegrad.autograd.grad_mode import enable_grad
+        leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
+        fresh, diff_tensors = [], []
+        for i, leaf in enumerate(leaves):
+            if _is_dynamic(leaf) or i in float_scalars:
+                t = wrap(np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
+                                  dtype=None if _is_dynamic(leaf) else np.float64))
+                if i in diff_leaves:
+                    t.requires_grad_()
+                    diff_tensors.append(t)
+                fresh.append(t)
+            else:
+                fresh.append(leaf)
+        targs, tkwargs = tree_unflatten(in_tree, fresh)
+        with enable_grad():
+            result = self.fun(*targs, **tkwargs)
+        main = result[0] if self.has_aux else result
+        outs = [leaf for leaf in tree_flatten(main)[0] if isinstance(leaf, (Tensor, np.ndarray))]
+        grads = []
+        if mode in ("grad", "value_and_grad"):
+            found = tape_grad(outs[0], diff_tensors, allow_unused=True)  # not .backward(): no .grad side effects
+            grads = [np.zeros_like(t._data) if g is None else g._data for t, g in zip(diff_tensors, found)]
+        return [_leaf_array(o) for o in outs], grads
+
+    def _self_check(self, compiled: Compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode):
+        """Compare a new trace's first results with the eager tape; raise SelfCheckError naming where they part."""
+        trace = compiled.trace
+        eager_outs, eager_grads = self._eager_reference(args, kwargs, diff_leaves, float_scalars, mode)
+        n_main = sum(1 for s in trace.out_static[:trace.n_main] if s is GRAPH_OUTPUT)
+        n_out = len(trace.graph.outputs)
+        names = getattr(trace.graph, "input_names", [])
+        pairs = [(f"output {k}", k, values[k], eager_outs[k]) for k in range(min(n_main, len(eager_outs)))]
+        if mode != "jit":
+            pairs = pairs[:1]
+            for j, (w, g) in enumerate(zip(compiled.wrt, eager_grads)):
+                label = f"gradient of argument {names[w]!r}" if w < len(names) else f"gradient {j}"
+                pairs.append((label, n_out + j, values[n_out + j], g))
+        bad = [(label, k, got, want) for label, k, got, want in pairs if not _check.close(got, want)]
+        if not bad:
+            return
+        fname = getattr(self.fun, "__qualname__", "function")
+        lines = [f"{self.mode} of {fname!r}: the compiled result differs from the eager tape (check=True)"]
+        lines += [f"  {label}: {_check.sample(got, want)} (compiled vs eager)" for label, _, got, want in bad]
+        graph = compiled.graph
+        diverged = _check.first_divergence(graph, full, compiled.every_value(full))
+        if diverged is not None:
+            node, got, want = diverged
+            origin = f", in the adjoint of {node.grad_of}" if node.grad_of else ""
+            lines.append(f"  first diverging IR value: the compiled kernel differs from the reference interpreter "
+                         f"at\n    {_check.describe_node(graph, node)}\n    ({_check.where(node)}{origin}): "
+                         f"{_check.sample(got, want)} (kernel vs interpreter)")
+        else:
+            unoptimised = trace.graph
+            if mode != "jit":
+                unoptimised, _ = adjoint(trace.graph, compiled.wrt, seed="ones", seed_outputs=[0])
+            env = _check.interpret_all(unoptimised, full)
+            k = bad[0][1]
+            out_value = unoptimised.outputs[k]
+            before = out_value.const if out_value.const is not None else env[out_value.id]
+            stage = ("an optimisation pass changed it" if _check.close(before, bad[0][3])
+                     else "the traced graph differs from running the function eagerly (a Python read "
+                          "that no guard covers, random numbers or other state?)")
+            producer = next((n for n in graph.nodes if any(v is graph.outputs[k] for v in n.outputs)), None)
+            at = f" at\n    {_check.describe_node(graph, producer)}" if producer is not None else ""
+            lines.append(f"  the kernel agrees with the interpreter on every IR value; {stage}; {bad[0][0]} "
+                         f"is computed{at}")
+        raise SelfCheckError("\n".join(lines))
 
     def _miss_reason(self, key, arrays) -> str:
         """Why no cached trace answered this call (for the cache log)."""
@@ -477,8 +615,8 @@ class _Transformed:
         return "; ".join(changes) or "new argument structure"
 
     # ---------------------------------------------------------------- calls
-    def __call__(self, *args, **kwargs):
-        if not kwargs and not TRACE.builders:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and not TRACE.builders and not ANOMALY.enabled:
             # Steady state: arrays of shapes seen before go straight to their compiled traces.
             sig = _fast_signature(args)
             if sig is not None:
@@ -488,8 +626,10 @@ class _Transformed:
                     if result is not _MISS:
                         self._hits += 1
                         return result
+        else:
+            sig = None
         result = self._call(args, kwargs)
-        if not kwargs and not TRACE.builders and sig is not None:
+        if sig is not None:
             self._install_fast(sig, args)
         return result
 
@@ -626,12 +766,12 @@ class _Transformed:
         return self._outputs(trace, result, True)
 
     # --------------------------------------------------------------- inspection
-    def ir(self, *args, **kwargs) -> str:
+    def ir(self, *args: Any, **kwargs: Any) -> str:
         """The IR text of this function for these arguments: forward, then what the transform runs."""
         compiled = self._get(args, kwargs)[3]
         return "\n\n".join(f"# {kind}\n{text}" for kind, text in self._texts(compiled).items())
 
-    def graphs(self, *args, **kwargs) -> dict[str, Graph]:
+    def graphs(self, *args: Any, **kwargs: Any) -> dict[str, Graph]:
         """The Graph objects behind :meth:`ir`."""
         compiled = self._get(args, kwargs)[3]
         out = {"forward": compiled.trace.graph, "compiled": compiled.graph}
@@ -696,7 +836,7 @@ class _FastCall:
 
     __slots__ = ("traces", "finish", "implicit")
 
-    def __init__(self, owner: _Transformed, traces: list, args):
+    def __init__(self, owner: CompiledFunction, traces: list, args):
         from tracegrad._tensor import Tensor, wrap
         self.traces = traces                   # shared with the cache: new paths appear here too
         n_out = len(traces[0].trace.graph.outputs)
@@ -729,7 +869,7 @@ class _FastCall:
 def _make_node_class():
     from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 
-    class CompiledFunction(Node):
+    class CompiledFunctionBackwardNode(Node):
         """grad_fn of tensors returned by a ``tg.jit`` function: runs the compiled adjoint graph."""
 
         __slots__ = ("compiled", "residuals", "num_outputs", "out_types", "inputs", "primals", "freed")
@@ -769,7 +909,7 @@ def _make_node_class():
             self.residuals = []
             self.freed = True
 
-    return CompiledFunction
+    return CompiledFunctionBackwardNode
 
 
 _CompiledFunctionNode = _make_node_class()
@@ -784,49 +924,92 @@ def default_backend() -> str:
     return os.environ.get("TRACEGRAD_BACKEND", "numba")
 
 
-def _decorator(mode):
-    def transform(fun=None, *, argnums=0, has_aux=False, backend=None):
+ArgNums = int | Sequence[int]
+Decorator = Callable[[Callable[..., Any]], CompiledFunction]
+
+
+def _decorator(mode: str):
+    def transform(fun=None, *, argnums=0, has_aux=False, backend=None, check=None):
         if fun is None:
-            return lambda f: _Transformed(f, mode, argnums, has_aux, backend)
+            return lambda f: CompiledFunction(f, mode, argnums, has_aux, backend, check)
         if not callable(fun):
             raise TypeError(f"tg.{mode} takes a function; use @tg.{mode}(argnums=...) with keywords")
-        return _Transformed(fun, mode, argnums, has_aux, backend)
+        return CompiledFunction(fun, mode, argnums, has_aux, backend, check)
     return transform
 
 
-def grad(fun=None, *, argnums=0, has_aux=False, backend=None):
+@overload
+def grad(fun: Callable[..., Any], *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
+         check: bool | None = None) -> CompiledFunction: ...
+@overload
+def grad(fun: None = None, *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
+         check: bool | None = None) -> Decorator: ...
+
+
+def grad(fun: Callable[..., Any] | None = None, *, argnums: ArgNums = 0, has_aux: bool = False,
+         backend: str | None = None, check: bool | None = None) -> CompiledFunction | Decorator:
     """The gradient of a scalar function, compiled: ``tg.grad(f)(x)`` is df/dx at x.
 
     Usable as ``@tg.grad`` or ``@tg.grad(argnums=(0, 1))``.  Arguments may be
     numpy arrays, Python floats, Tensors, or tuples/lists/dicts of them; the
     gradient has the structure of the differentiated argument(s).
+    `backend` is ``"numba"`` (default, or ``$TRACEGRAD_BACKEND``) or
+    ``"interpreter"``; `check=True` compares every new trace with the eager
+    tape on its first call and raises :class:`SelfCheckError` naming the
+    first IR value that diverges.
 
     >>> import tracegrad as tg, numpy as np
     >>> tg.grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    return _decorator("grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend)
+    return _decorator("grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, check=check)
 
 
-def value_and_grad(fun=None, *, argnums=0, has_aux=False, backend=None):
-    """Like :func:`grad`, returning ``(value, gradient)``."""
-    return _decorator("value_and_grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend)
+@overload
+def value_and_grad(fun: Callable[..., Any], *, argnums: ArgNums = 0, has_aux: bool = False,
+                   backend: str | None = None, check: bool | None = None) -> CompiledFunction: ...
+@overload
+def value_and_grad(fun: None = None, *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
+                   check: bool | None = None) -> Decorator: ...
 
 
-def jit(fun=None, *, backend=None):
+def value_and_grad(fun: Callable[..., Any] | None = None, *, argnums: ArgNums = 0, has_aux: bool = False,
+                   backend: str | None = None, check: bool | None = None) -> CompiledFunction | Decorator:
+    """Like :func:`grad`, returning ``(value, gradient)``.
+
+    >>> import tracegrad as tg, numpy as np
+    >>> tg.value_and_grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))
+    (array(5.), array([2., 4.]))
+    """
+    return _decorator("value_and_grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, check=check)
+
+
+@overload
+def jit(fun: Callable[..., Any], *, backend: str | None = None, check: bool | None = None) -> CompiledFunction: ...
+@overload
+def jit(fun: None = None, *, backend: str | None = None, check: bool | None = None) -> Decorator: ...
+
+
+def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None,
+        check: bool | None = None) -> CompiledFunction | Decorator:
     """Compile `fun`: traced once per argument shapes, re-traced when a guard fails.
 
     Called on Tensors that require grad (or closing over some), it returns
     Tensors whose grad_fn runs the compiled adjoint, so ``loss = step(w);
-    loss.backward()`` fills ``w.grad``.
+    loss.backward()`` fills ``w.grad``.  `check=True` compares each new
+    trace's outputs with running `fun` eagerly.
+
+    >>> import tracegrad as tg, numpy as np
+    >>> tg.jit(lambda x: x * 2.0 + 1.0)(np.array([1.0, 2.0]))
+    array([3., 5.])
     """
-    return _decorator("jit")(fun, backend=backend)
+    return _decorator("jit")(fun, backend=backend, check=check)
 
 
 _vjp_transforms: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _vjp_transform(fun, has_aux: bool, nargs: int) -> _Transformed:
+def _vjp_transform(fun, has_aux: bool, nargs: int) -> CompiledFunction:
     per_fun = _vjp_transforms.get(fun)
     if per_fun is None:
         try:
@@ -835,11 +1018,11 @@ def _vjp_transform(fun, has_aux: bool, nargs: int) -> _Transformed:
             per_fun = {}
     t = per_fun.get((has_aux, nargs))
     if t is None:
-        t = per_fun[(has_aux, nargs)] = _Transformed(fun, "vjp", argnums=tuple(range(nargs)), has_aux=has_aux)
+        t = per_fun[(has_aux, nargs)] = CompiledFunction(fun, "vjp", argnums=tuple(range(nargs)), has_aux=has_aux)
     return t
 
 
-def vjp(fun, *primals, has_aux=False):
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(out, vjp_fn)``: `out` is ``fun(*primals)``; ``vjp_fn(cotangent)`` gives one gradient per primal.
 
     >>> import tracegrad as tg, numpy as np
@@ -856,7 +1039,7 @@ def vjp(fun, *primals, has_aux=False):
     main, aux = t._outputs(compiled.trace, outs, as_tensor, split_aux=True)
     out_types = [compiled.trace.graph.outputs[k].type for k in range(compiled.trace.n_main)]
 
-    def vjp_fn(cotangent):
+    def vjp_fn(cotangent: Any) -> Any:
         ct_leaves, _ = tree_flatten(cotangent)
         if len(ct_leaves) != len(out_types):
             raise ValueError(f"vjp: expected {len(out_types)} cotangent(s), got {len(ct_leaves)}")
@@ -876,14 +1059,14 @@ def vjp(fun, *primals, has_aux=False):
     return main, vjp_fn
 
 
-def jacobian(fun, argnums=0):
+def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
     """The Jacobian of `fun` with respect to argument(s) `argnums`, by reverse mode (one vjp per output element).
 
     Each result has shape ``out.shape + in.shape``; a tuple `argnums` gives a tuple.
     """
     from tracegrad._tensor import Tensor, wrap
 
-    def jac(*args):
+    def jac(*args: Any) -> Any:
         out, f_vjp = vjp(fun, *args)
         out_arr = np.asarray(_leaf_array(out))
         nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -905,13 +1088,13 @@ def jacobian(fun, argnums=0):
     return jac
 
 
-def hessian(fun, argnums=0):
+def hessian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
     """The Hessian of a scalar function: the Jacobian of its gradient."""
     return jacobian(grad(fun, argnums=argnums), argnums=argnums)
 
 
-def dump_ir(fun, *args, **kwargs) -> str:
+def dump_ir(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
     """The IR text (forward and derived graphs) of a transformed function for these arguments."""
-    if not isinstance(fun, _Transformed):
-        fun = _Transformed(fun, "grad")
+    if not isinstance(fun, CompiledFunction):
+        fun = CompiledFunction(fun, "grad")
     return fun.ir(*args, **kwargs)

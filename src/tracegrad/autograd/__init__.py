@@ -6,13 +6,16 @@ import warnings
 
 import numpy as np
 
+from tracegrad.autograd.anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                                             set_detect_anomaly)
 from tracegrad.autograd.function import Function, FunctionCtx, once_differentiable
 from tracegrad.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                           set_grad_enabled)
 from tracegrad.autograd.graph import Node, run_backward
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad", "enable_grad",
-           "set_grad_enabled", "inference_mode", "is_grad_enabled", "Node"]
+           "set_grad_enabled", "inference_mode", "is_grad_enabled", "Node", "detect_anomaly", "set_detect_anomaly",
+           "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
 
 
 def _as_tuple(x):
