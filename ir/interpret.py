@@ -6,12 +6,14 @@ nothing clever: one numpy call per node, in order.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .graph import GUARD, Graph, Node
-from .ops import TABLE
+from .ops import TABLE, IndexingError, ShapeError
 
-__all__ = ["interpret", "GuardFailure", "guard_holds"]
+__all__ = ["interpret", "GuardFailure", "guard_holds", "node_error"]
 
 
 class GuardFailure(Exception):
@@ -28,6 +30,13 @@ def guard_holds(node: Node, value) -> bool:
     """Whether `value` is what the guard `node` recorded."""
     actual = np.asarray(value).tolist()
     return actual == node.attrs["expected"]
+
+
+def node_error(node: Node, ins: list, err: Exception) -> Exception:
+    """`err` (PyTorch's text) with the line eager mode adds: the op, the input shapes and the user's line."""
+    shapes = ", ".join("[" + ", ".join(map(str, np.shape(a))) + "]" for a in ins)
+    where = f"{os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else "<unknown>"
+    return type(err)(f"{err}\n  in op '{node.op}' with input shapes {shapes} at {where}")
 
 
 def interpret(graph: Graph, args) -> list[np.ndarray]:
@@ -47,6 +56,9 @@ def interpret(graph: Graph, args) -> list[np.ndarray]:
                 if not guard_holds(node, ins[0]):
                     raise GuardFailure(node, np.asarray(ins[0]).tolist())
                 continue
-            out = TABLE[node.op].impl(*ins, **node.attrs)
+            try:
+                out = TABLE[node.op].impl(*ins, **node.attrs)
+            except (ShapeError, IndexingError) as e:
+                raise node_error(node, ins, e) from None
             env[node.outputs[0].id] = out if type(out) is np.ndarray else np.asarray(out)
     return [read(v) for v in graph.outputs]

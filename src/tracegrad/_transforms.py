@@ -76,6 +76,15 @@ def tree_flatten(x):
     return [x], None
 
 
+def tree_paths(x, prefix: str) -> list[str]:
+    """How each leaf of `x` is reached from `prefix`, in :func:`tree_flatten` order (``"d['a'][0]"``)."""
+    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+        return [p for i, item in enumerate(x) for p in tree_paths(item, f"{prefix}[{i}]")]
+    if isinstance(x, dict):
+        return [p for k in sorted(x, key=repr) for p in tree_paths(x[k], f"{prefix}[{k!r}]")]
+    return [prefix]
+
+
 def tree_unflatten(treedef, leaves):
     """Inverse of :func:`tree_flatten`."""
     it = iter(leaves)
@@ -383,6 +392,18 @@ class CompiledFunction:
                                  f"positional arguments")
         return tuple(n % nargs for n in nums)
 
+    def _leaf_path(self, args, leaf: int) -> str:
+        """Leaf number `leaf` of the positional arguments, spelled as the user wrote it (``argument 'd'['c']``)."""
+        try:
+            params = list(inspect.signature(self.fun).parameters)
+        except (TypeError, ValueError):
+            params = []
+        paths = []
+        for i, a in enumerate(args):
+            name = repr(params[i]) if i < len(params) else str(i)
+            paths.extend(tree_paths(a, f"argument {name}"))
+        return paths[leaf] if leaf < len(paths) else f"argument leaf {leaf}"
+
     def _prepare(self, args, kwargs, mode):
         """Leaves, the dynamic ones, which to differentiate, and the cache key of a call."""
         from tracegrad._tensor import Tensor
@@ -405,8 +426,9 @@ class CompiledFunction:
         for i in diff_leaves:
             arr = np.asarray(_leaf_array(leaves[i]) if _is_dynamic(leaves[i]) else leaves[i])
             if arr.dtype.kind != "f":
-                raise TypeError(f"{self.mode} requires floating-point inputs to differentiate; argument leaf "
-                                f"{i} has dtype {arr.dtype}")
+                raise TypeError(f"{self.mode} requires floating-point inputs to differentiate; "
+                                f"{self._leaf_path(args, i)} has dtype {arr.dtype}. Pass floats, or leave "
+                                f"the argument out of argnums.")
         key = [mode, in_tree, tuple(diff_leaves)]
         for i, leaf in enumerate(leaves):
             if i in float_scalars:
@@ -601,7 +623,10 @@ class CompiledFunction:
             return f"new path: {'; '.join(failures)}" if failures else "new path"
         if not self._cache:
             return "first call: tracing"
-        other = next(iter(self._cache))
+        same_structure = [k for k in self._cache if k[:3] == key[:3]]
+        if not same_structure:
+            return "new argument structure (or arguments to differentiate)"
+        other = same_structure[0]
         changes = []
         for i, (a, b) in enumerate(zip(key[3:], other[3:])):
             if a == b:
