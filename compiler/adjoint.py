@@ -13,7 +13,7 @@ take), each gradient that node passes on is masked by the same condition.
 So ``grad(where(x > 0, sqrt(x), 0))`` is 0, not NaN, at ``x <= 0``: the
 sqrt branch's infinite or NaN local derivative is never multiplied into a
 zero.  (PyTorch and JAX give NaN there; JAX documents the double-where
-workaround.)  The eager tape does the same, see ``autograd.graph``.
+workaround, and tracegrad's eager tape follows PyTorch.)
 
 The result is one *joint* graph: the forward nodes, then the adjoint nodes,
 with outputs ``forward outputs + gradients``.  :mod:`compiler.partition`

@@ -225,3 +225,47 @@ def test_trace_cache_size_must_be_an_integer(monkeypatch):
     monkeypatch.setenv("TRACEGRAD_TRACE_CACHE_SIZE", "lots")
     with pytest.raises(ValueError, match="TRACEGRAD_TRACE_CACHE_SIZE must be an integer, got 'lots'"):
         tg.grad(lambda x: x.sum())
+
+
+# --------------------------------------------------------------------------
+# Anomaly mode in eager mode
+# --------------------------------------------------------------------------
+
+def eager_model(x, y):
+    r = x.sqrt()
+    return (r * y).sum()
+
+
+def test_eager_anomaly_names_the_forward_op_and_line():
+    x = tg.tensor([4.0, -1.0], requires_grad=True)
+    with tg.autograd.detect_anomaly(), pytest.raises(RuntimeError) as info:
+        eager_model(x, tg.ones(2))
+    line = _line_of(eager_model, "x.sqrt()")
+    assert str(info.value) == ("Function 'sqrt' returned nan values in its output (its grad_fn would be "
+                               f"SqrtBackward0) at test_diagnostics.py:{line}: r = x.sqrt()")
+
+
+def test_eager_anomaly_names_the_backward_function_and_its_forward_line():
+    x = tg.tensor([4.0, 0.0], requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        loss = eager_model(x, tg.tensor([1.0, 0.0]))
+        with pytest.raises(RuntimeError) as info:
+            loss.backward()
+    line = _line_of(eager_model, "x.sqrt()")
+    assert str(info.value) == ("Function 'SqrtBackward0' returned nan values in its 0th output.\n"
+                               f"The forward call was at test_diagnostics.py:{line}: r = x.sqrt()")
+
+
+def test_eager_anomaly_is_off_by_default_and_nan_flows():
+    x = tg.tensor([-1.0], requires_grad=True)
+    y = x.sqrt()
+    y.sum().backward()
+    assert np.isnan(y.item()) and np.isnan(x.grad.item())
+
+
+def test_self_check_accepts_the_masked_where_gradient():
+    f = tg.grad(lambda x: tg.where(x > 0, tg.sqrt(x), 0.0).sum(), check=True, backend="interpreter")
+    np.testing.assert_array_equal(f(np.array([-1.0, 4.0])), [0.0, 0.25])
+    x = tg.tensor([-1.0, 4.0], requires_grad=True)
+    tg.where(x > 0, x.sqrt(), 0.0).sum().backward()
+    assert np.isnan(x.grad[0].item())  # eager follows PyTorch

@@ -12,20 +12,27 @@ tensor([[3., 3.],
         [3., 3.]], grad_fn=<AddBackward0>)
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
-from tracegrad import _dtypes
+# Imported in dependency order (Tensor first; the transforms are handed Tensor once they have loaded), which
+# an import sorter must not change.
+# isort: off
 from tracegrad._dtypes import (bool, double, dtype, float, float16, float32, float64, get_default_dtype, half,
                                int, int8, int16, int32, int64, long, set_default_dtype, short, uint8)
 from tracegrad._tensor import Size, Tensor
 from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
                                  empty, empty_like, eye, from_numpy, full, full_like, initial_seed, is_tensor,
-                                 linspace, manual_seed, numel, ones, ones_like, rand, rand_like, randint,
-                                 randint_like, randn, randn_like, seed, tensor, zeros, zeros_like)
-from tracegrad._functions import *  # noqa: F401,F403  (the functional API)
-from tracegrad._functions import max, min, pow  # names that shadow builtins, exported on purpose
+                                 linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randint_like,
+                                 randn, randn_like, seed, tensor, zeros, zeros_like)
+from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
+                                  clamp_max, clamp_min, clip, clone, concat, concatenate, cos, detach, device, div,
+                                  divide, dot, eq, equal, exp, expm1, flatten, ge, greater, greater_equal, gt,
+                                  is_floating_point, isfinite, isinf, isnan, le, less, less_equal, log, log1p,
+                                  log_softmax, logical_and, logical_not, logical_or, logsumexp, lt, matmul, max,
+                                  maximum, mean, min, minimum, mm, mul, multiply, ne, neg, negative, norm, numel,
+                                  permute, pow, reciprocal, relu, reshape, rsqrt, sigmoid, sign, sin, softmax, sqrt,
+                                  square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, transpose, true_divide,
+                                  unsqueeze, where)
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
 from tracegrad._trace import trace
@@ -39,15 +46,32 @@ _configure_logging()
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled
 
-
-def is_floating_point(input: Tensor) -> "bool":
-    """True for tensors of a floating dtype."""
-    return input.is_floating_point()
-
-
-def device(spec="cpu"):
-    """The CPU device (tracegrad runs on the CPU only)."""
-    from tracegrad._tensor import _CPU
-    if str(spec) != "cpu":
-        raise RuntimeError(f"tracegrad runs on the CPU only, got device {spec!r}")
-    return _CPU
+# Spelled out (not built from the submodules' lists) so that type checkers, which read a py.typed
+# package's re-exports as private unless listed here, see the public names.
+__all__ = [
+    # dtypes (bool, int and float are dtypes here, as in PyTorch)
+    "dtype", "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16", "int32",
+    "int64", "long", "short", "uint8", "get_default_dtype", "set_default_dtype",
+    # tensors and their factories
+    "Tensor", "Size", "BoolTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor", "tensor",
+    "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn",
+    "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+    "manual_seed", "seed", "initial_seed", "is_tensor", "numel",
+    # the functional API
+    "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg", "negative",
+    "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
+    "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
+    "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
+    "dot", "clone", "detach", "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
+    "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
+    "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",
+    "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
+    # printing
+    "get_printoptions", "set_printoptions",
+    # autograd
+    "autograd", "nn", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+    "is_inference_mode_enabled",
+    # compiled mode
+    "trace", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
+    "cache_info", "clear_cache",
+]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from tracegrad import _dtypes
-from tracegrad._dtypes import default_float_np, from_numpy_dtype, to_numpy_dtype
-from tracegrad._tensor import Size, Tensor, wrap
+from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
+from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
 from tracegrad._trace import const_ir
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
@@ -18,10 +20,10 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty"
 
 # PyTorch's generator starts from a fixed seed, so programs are reproducible without manual_seed.
 _DEFAULT_SEED = 67280421310721
-_rng = [np.random.Generator(np.random.PCG64(_DEFAULT_SEED)), _DEFAULT_SEED]
+_rng: list[Any] = [np.random.Generator(np.random.PCG64(_DEFAULT_SEED)), _DEFAULT_SEED]
 
 
-def manual_seed(seed: int):
+def manual_seed(seed: int) -> np.random.Generator:
     """Seed the random number generator used by rand, randn and randint."""
     seed = int(seed)
     _rng[0] = np.random.Generator(np.random.PCG64(seed & (2 ** 64 - 1)))
@@ -37,6 +39,7 @@ def seed() -> int:
 
 
 def initial_seed() -> int:
+    """The seed the generator was last seeded with."""
     return _rng[1]
 
 
@@ -50,7 +53,7 @@ def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
     return t
 
 
-def _flatten_tensors(data):
+def _flatten_tensors(data: Any) -> Any:
     """Nested sequences may hold one-element Tensors; numpy needs plain numbers."""
     if isinstance(data, Tensor):
         return data._data
@@ -59,7 +62,7 @@ def _flatten_tensors(data):
     return data
 
 
-def _check_ragged(data, dim=0):
+def _check_ragged(data: Any, dim: int = 0) -> None:
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], (list, tuple)):
         n = len(data[0])
         for item in data:
@@ -70,7 +73,7 @@ def _check_ragged(data, dim=0):
             _check_ragged(item, dim + 1)
 
 
-def _infer_dtype(data, arr: np.ndarray) -> np.dtype:
+def _infer_dtype(data: Any, arr: np.ndarray) -> np.dtype:
     if isinstance(data, (np.ndarray, np.generic)):
         return from_numpy_dtype(arr.dtype).np
     kind = arr.dtype.kind
@@ -83,7 +86,8 @@ def _infer_dtype(data, arr: np.ndarray) -> np.dtype:
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 
-def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+def tensor(data: TensorData, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+           requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (numbers, nested lists, numpy arrays, tensors).
 
     Python floats give float32 (the default dtype), ints int64, bools bool;
@@ -108,7 +112,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     return _finish(arr, requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data: TensorData, dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a numpy array or tensor of the right dtype."""
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
@@ -126,46 +130,52 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return wrap(array)
 
 
-def _size(size) -> tuple[int, ...]:
+def _size(size: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
         size = tuple(size[0])
     return tuple(int(s) for s in size)
 
 
-def _dtype_or_default(dtype, default=None) -> np.dtype:
+def _dtype_or_default(dtype: DTypeLike | None, default: np.dtype | None = None) -> np.dtype:
     if dtype is not None:
         return to_numpy_dtype(dtype)
     return default if default is not None else default_float_np()
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+          requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of the given size (float32 unless `dtype`)."""
     return _finish(np.zeros(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+         requires_grad: bool = False) -> Tensor:
     """A tensor of ones of the given size (float32 unless `dtype`)."""
     return _finish(np.ones(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+          requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor; tracegrad fills it with zeros so results are reproducible."""
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size: int | Sequence[int], fill_value: Number | Tensor, dtype: DTypeLike | None = None,
+         device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with `fill_value`; its dtype follows the value (bool, int64, or the default float)."""
     if dtype is None:
         dtype = _dtypes.scalar_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
     return _finish(np.full(_size((size,)), fill_value, dtype=to_numpy_dtype(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+        requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix."""
     return _finish(np.eye(n, m, dtype=_dtype_or_default(dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+def arange(start: Number | Tensor, end: Number | Tensor | None = None, step: Number | Tensor = 1,
+           dtype: DTypeLike | None = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Values from start to end (exclusive) by step; int64 when all are ints, else the default float."""
     if end is None:
         start, end = 0, start
@@ -181,26 +191,31 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _finish(data.astype(nd), requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+def linspace(start: float, end: float, steps: int, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+             requires_grad: bool = False) -> Tensor:
     """`steps` evenly spaced values from start to end inclusive."""
     return _finish(np.linspace(start, end, int(steps)).astype(_dtype_or_default(dtype)), requires_grad)
 
 
-def rand(*size, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+def rand(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+         device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform random numbers in [0, 1)."""
     nd = _dtype_or_default(dtype)
     data = _rng[0].random(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
-def randn(*size, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+def randn(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random numbers."""
     nd = _dtype_or_default(dtype)
     data = _rng[0].standard_normal(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, generator=None, device=None, requires_grad=False) -> Tensor:
+def randint(low: int, high: int | Sequence[int] | None = None, size: Sequence[int] | None = None,
+            dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+            device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Random integers in [low, high) (``randint(high, size)`` also works), int64 by default."""
     if size is None:
         low, high, size = 0, low, high
@@ -208,31 +223,36 @@ def randint(low, high=None, size=None, dtype=None, generator=None, device=None, 
     return _finish(_rng[0].integers(low, high, size=tuple(size)).astype(nd), requires_grad)
 
 
-def _like(fn):
-    def like(input, *args, dtype=None, requires_grad=False, **kwargs):
+def _like(fn: Callable[..., Tensor], call: str = "") -> Callable[..., Tensor]:
+    """``<fn>_like(input, ...)``; `call` shows how the extra arguments are passed on, if there are any."""
+    def like(input: Tensor, *args: Any, dtype: DTypeLike | None = None, requires_grad: bool = False,
+             **kwargs: Any) -> Tensor:
         dt = dtype if dtype is not None else input.dtype
         return fn(*args, *input.shape, dtype=dt, requires_grad=requires_grad, **kwargs) if fn is not full \
             else full(input.shape, *args, dtype=dt, requires_grad=requires_grad)
-    like.__name__ = fn.__name__ + "_like"
-    like.__doc__ = f"``{fn.__name__}`` with the shape (and, unless given, dtype) of `input`."
+    like.__name__ = like.__qualname__ = fn.__name__ + "_like"
+    like.__doc__ = f"``{call or fn.__name__}`` with the shape (and, unless given, dtype) of `input`."
     return like
 
 
 zeros_like = _like(zeros)
 ones_like = _like(ones)
 empty_like = _like(empty)
-full_like = _like(full)
+full_like = _like(full, "full_like(input, fill_value)")
 rand_like = _like(rand)
 randn_like = _like(randn)
 
 
-def randint_like(input, low, high=None, dtype=None, requires_grad=False) -> Tensor:
+def randint_like(input: Tensor, low: int, high: int | None = None, dtype: DTypeLike | None = None,
+                 requires_grad: bool = False) -> Tensor:
+    """``randint(low, high)`` (or ``randint(0, low)``) with the shape (and, unless given, dtype) of `input`."""
     if high is None:
         low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype)
 
 
-def legacy_constructor(cls, dtype, *args, requires_grad=False, **kwargs):
+def legacy_constructor(cls: type[Tensor], dtype: DTypeLike, *args: Any, requires_grad: bool = False,
+                       **kwargs: Any) -> Tensor:
     """``Tensor(3, 5)`` (zeros of that shape) or ``Tensor(data)`` (a copy of data as float32)."""
     nd = to_numpy_dtype(dtype)
     if not args:
@@ -246,35 +266,36 @@ def legacy_constructor(cls, dtype, *args, requires_grad=False, **kwargs):
     raise TypeError(f"new(): invalid arguments {args!r}")
 
 
-def FloatTensor(*args, **kwargs) -> Tensor:
+def FloatTensor(*args: Any, **kwargs: Any) -> Tensor:
     """Legacy constructor: a float32 tensor of a size (zeros) or of data."""
     return legacy_constructor(Tensor, _dtypes.float32, *args, **kwargs)
 
 
-def DoubleTensor(*args, **kwargs) -> Tensor:
+def DoubleTensor(*args: Any, **kwargs: Any) -> Tensor:
     """Legacy constructor: a float64 tensor of a size (zeros) or of data."""
     return legacy_constructor(Tensor, _dtypes.float64, *args, **kwargs)
 
 
-def LongTensor(*args, **kwargs) -> Tensor:
+def LongTensor(*args: Any, **kwargs: Any) -> Tensor:
     """Legacy constructor: an int64 tensor of a size (zeros) or of data."""
     return legacy_constructor(Tensor, _dtypes.int64, *args, **kwargs)
 
 
-def IntTensor(*args, **kwargs) -> Tensor:
+def IntTensor(*args: Any, **kwargs: Any) -> Tensor:
     """Legacy constructor: an int32 tensor."""
     return legacy_constructor(Tensor, _dtypes.int32, *args, **kwargs)
 
 
-def BoolTensor(*args, **kwargs) -> Tensor:
+def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
     """Legacy constructor: a bool tensor."""
     return legacy_constructor(Tensor, _dtypes.bool, *args, **kwargs)
 
 
-def is_tensor(obj) -> bool:
+def is_tensor(obj: object) -> TypeGuard[Tensor]:
     """True for tracegrad Tensors."""
     return isinstance(obj, Tensor)
 
 
 def numel(input: Tensor) -> int:
+    """Number of elements of `input`."""
     return input.numel()

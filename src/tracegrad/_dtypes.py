@@ -7,6 +7,10 @@ compare the text.
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Callable, Iterable
+from typing import TypeAlias
+
 import numpy as np
 
 from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category, promote_types
@@ -15,15 +19,12 @@ __all__ = ["dtype", "float32", "float", "float64", "double", "float16", "half", 
            "int", "int16", "short", "int8", "uint8", "bool", "to_numpy_dtype", "from_numpy_dtype",
            "get_default_dtype", "set_default_dtype", "promote_types", "result_type"]
 
-_builtin_float, _builtin_int, _builtin_bool = float, int, bool
-
-
 class dtype:
     """An element type (``tracegrad.float32``, ``tracegrad.int64`` ...)."""
 
     __slots__ = ("np", "_name", "is_floating_point", "is_signed", "itemsize", "tensor_type")
 
-    def __init__(self, np_dtype, name: str, tensor_type: str):
+    def __init__(self, np_dtype: np.dtype | type[np.generic], name: str, tensor_type: str) -> None:
         self.np = np.dtype(np_dtype)
         self._name = name
         self.is_floating_point = self.np.kind == "f"
@@ -32,13 +33,13 @@ class dtype:
         self.tensor_type = tensor_type
 
     @property
-    def is_complex(self) -> _builtin_bool:
+    def is_complex(self) -> builtins.bool:
         return False
 
     def __repr__(self) -> str:
         return f"torch.{self._name}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[DTypeLike], dtype], tuple[np.dtype]]:
         return (from_numpy_dtype, (self.np,))
 
 
@@ -52,11 +53,15 @@ int8 = dtype(np.int8, "int8", "CharTensor")
 uint8 = dtype(np.uint8, "uint8", "ByteTensor")
 bool = dtype(np.bool_, "bool", "BoolTensor")
 
+# Everything to_numpy_dtype accepts.  From here on `bool`, `int` and `float` are the dtypes above, so
+# annotations in this module spell the Python types as builtins.bool etc.
+DTypeLike: TypeAlias = dtype | np.dtype | type | str
+
 _FROM_NP = {d.np: d for d in (float32, float64, float16, int64, int32, int16, int8, uint8, bool)}
 _DEFAULT = [float32]
 
 
-def from_numpy_dtype(np_dtype) -> dtype:
+def from_numpy_dtype(np_dtype: DTypeLike) -> dtype:
     """The tracegrad dtype of a numpy dtype (TypeError for unsupported ones)."""
     try:
         return _FROM_NP[np_dtype]
@@ -68,15 +73,15 @@ def from_numpy_dtype(np_dtype) -> dtype:
                         f"float64, float32, float16, int64, int32, int16, int8, uint8, and bool.") from None
 
 
-def to_numpy_dtype(d) -> np.dtype:
+def to_numpy_dtype(d: DTypeLike) -> np.dtype:
     """Accept a tracegrad dtype, a numpy dtype, or Python's float/int/bool (float means float64)."""
     if type(d) is dtype:
         return d.np
-    if d is _builtin_float:
+    if d is builtins.float:
         return float64.np
-    if d is _builtin_int:
+    if d is builtins.int:
         return int64.np
-    if d is _builtin_bool:
+    if d is builtins.bool:
         return bool.np
     return from_numpy_dtype(np.dtype(d)).np
 
@@ -86,7 +91,7 @@ def get_default_dtype() -> dtype:
     return _DEFAULT[0]
 
 
-def set_default_dtype(d) -> None:
+def set_default_dtype(d: DTypeLike) -> None:
     """Set the default floating dtype (float32 or float64)."""
     nd = to_numpy_dtype(d)
     if nd.kind != "f":
@@ -94,7 +99,7 @@ def set_default_dtype(d) -> None:
     _DEFAULT[0] = from_numpy_dtype(nd)
 
 
-def _combine(higher, lower):
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
     if higher is None:
         return lower
     if lower is None:
@@ -106,7 +111,7 @@ def _combine(higher, lower):
     return higher
 
 
-def result_type(dims, zero_dims, scalars) -> np.dtype:
+def result_type(dims: Iterable[np.dtype], zero_dims: Iterable[np.dtype], scalars: Iterable[np.dtype]) -> np.dtype:
     """Result dtype of an op over dimensioned tensors, zero-dim tensors and Python scalars.
 
     Each group is an iterable of numpy dtypes (scalars: bool, int64, or the
@@ -127,11 +132,11 @@ def default_float_np() -> np.dtype:
     return _DEFAULT[0].np
 
 
-def scalar_dtype(value) -> np.dtype:
+def scalar_dtype(value: object) -> np.dtype:
     """dtype a Python scalar takes in promotion."""
-    if isinstance(value, _builtin_bool):
+    if isinstance(value, builtins.bool):
         return BOOL
-    if isinstance(value, _builtin_int):
+    if isinstance(value, builtins.int):
         return int64.np
     return _DEFAULT[0].np
 

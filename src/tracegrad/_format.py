@@ -5,9 +5,14 @@ case by case; the comments record the observed rules that are not obvious
 from the documentation of ``torch.set_printoptions``.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["format_tensor", "set_printoptions", "get_printoptions"]
 
@@ -34,8 +39,9 @@ _SCI_MAX = 1e8
 _SCI_MIN = 1e-4
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None,
-                     linewidth=None, profile=None, sci_mode=None):
+def set_printoptions(precision: int | None = None, threshold: float | None = None, edgeitems: int | None = None,
+                     linewidth: int | None = None, profile: str | None = None,
+                     sci_mode: bool | None = None) -> None:
     """Set the options used by :func:`format_tensor`, like ``torch.set_printoptions``.
 
     Args:
@@ -61,7 +67,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None,
     _options["sci_mode"] = sci_mode
 
 
-def get_printoptions():
+def get_printoptions() -> dict[str, Any]:
     """Return a copy of the current print options as a dict.
 
     Keys: ``precision``, ``threshold``, ``edgeitems``, ``linewidth``, ``sci_mode``.
@@ -69,7 +75,7 @@ def get_printoptions():
     return dict(_options)
 
 
-def format_tensor(data, tail=()):
+def format_tensor(data: ArrayLike, tail: Iterable[str] = ()) -> str:
     """Render ``data`` as PyTorch's repr of a tensor holding it.
 
     Args:
@@ -129,11 +135,11 @@ def format_tensor(data, tail=()):
     return text + ")"
 
 
-def _shape_text(shape):
+def _shape_text(shape: Sequence[int]) -> str:
     return str(tuple(int(n) for n in shape))
 
 
-def _format_values(data, summarize, edge, opts):
+def _format_values(data: np.ndarray, summarize: bool, edge: int, opts: dict[str, Any]) -> str:
     """Render the bracketed values (or the bare scalar for 0-d data)."""
     cut = [False] * data.ndim
     shown = data
@@ -161,7 +167,7 @@ def _format_values(data, summarize, edge, opts):
     row_break = ",\n" + " " * row_col
     shape = shown.shape
 
-    def block(depth, start):
+    def block(depth: int, start: int) -> str:
         n = shape[depth]
         if depth == ndim - 1:
             items = strings[start:start + n]
@@ -181,7 +187,7 @@ def _format_values(data, summarize, edge, opts):
     return block(0, 0)
 
 
-def _element_strings(shown, opts):
+def _element_strings(shown: np.ndarray, opts: dict[str, Any]) -> tuple[list[str], int]:
     """Format the elements of ``shown`` (flattened, C order) without padding.
 
     Returns the strings and the column width they are to be padded to.

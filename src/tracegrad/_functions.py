@@ -6,48 +6,123 @@ method; ops themselves live in the op table.
 
 from __future__ import annotations
 
-from collections import namedtuple
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar, overload
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, apply_op, wrap
+from tracegrad._tensor import _CPU, DeviceLike, MinMax, Number, Tensor, TensorLike, _Device, _Max, _Min, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
-_EMPTY: dict = {}
-
-
-def _t(x) -> Tensor:
-    return x if isinstance(x, Tensor) else wrap(np.asarray(x))
-
-
-def _method_function(name):
-    def fn(input, *args, **kwargs):
-        return getattr(_t(input), name)(*args, **kwargs)
-    fn.__name__ = name
-    fn.__doc__ = f"``tracegrad.{name}(input, ...)`` is ``input.{name}(...)``."
-    return fn
-
-
-_METHOD_FUNCTIONS = [
+# max, min, pow, abs, sum, all and any shadow the builtins here and in the package namespace on purpose:
+# that is PyTorch's API.
+__all__ = [
     "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg", "negative",
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
     "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
     "dot", "numel", "clone", "detach",
+    "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less", "le", "less_equal",
+    "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
+    "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
+    "max", "min", "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
 ]
-for _name in _METHOD_FUNCTIONS:
-    globals()[_name] = _method_function(_name)
-del _name
+
+_EMPTY: dict = {}
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _binary_function(name, method):
-    def fn(input, other):
+def _t(x: TensorLike) -> Tensor:
+    return x if isinstance(x, Tensor) else wrap(np.asarray(x))
+
+
+def _method_function(method: Callable[Concatenate[Tensor, _P], _R],
+                     name: str | None = None) -> Callable[Concatenate[TensorLike, _P], _R]:
+    """``tracegrad.<name>(input, ...)``, which is ``input.<name>(...)``, with the method's signature.
+
+    `name` is needed where the method is an alias (``Tensor.clip`` is ``Tensor.clamp``).
+    """
+    attr = name or method.__name__
+
+    def fn(input: TensorLike, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # Looked up by name on each call, as a method call would be.
+        return getattr(_t(input), attr)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = attr
+    doc = inspect.getdoc(method)
+    fn.__doc__ = f"``tracegrad.{attr}(input, ...)`` is ``input.{attr}(...)``." + (f"\n\n{doc}" if doc else "")
+    sig = inspect.signature(method)
+    self_param, *rest = sig.parameters.values()
+    params = [self_param.replace(name="input", annotation="TensorLike"), *rest]
+    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    # The method's annotations are strings naming things in tracegrad._tensor; typing.get_type_hints
+    # resolves them in the globals of __wrapped__, so they need not be importable here.
+    fn.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not p.empty}
+    if sig.return_annotation is not sig.empty:
+        fn.__annotations__["return"] = sig.return_annotation
+    fn.__wrapped__ = method  # type: ignore[attr-defined]
+    return fn
+
+
+exp = _method_function(Tensor.exp)
+log = _method_function(Tensor.log)
+log1p = _method_function(Tensor.log1p)
+expm1 = _method_function(Tensor.expm1)
+sin = _method_function(Tensor.sin)
+cos = _method_function(Tensor.cos)
+tanh = _method_function(Tensor.tanh)
+sigmoid = _method_function(Tensor.sigmoid)
+relu = _method_function(Tensor.relu)
+abs = _method_function(Tensor.abs)
+sqrt = _method_function(Tensor.sqrt)
+neg = _method_function(Tensor.neg)
+negative = _method_function(Tensor.negative, "negative")
+sign = _method_function(Tensor.sign)
+square = _method_function(Tensor.square)
+reciprocal = _method_function(Tensor.reciprocal)
+rsqrt = _method_function(Tensor.rsqrt)
+logical_not = _method_function(Tensor.logical_not)
+sum = _method_function(Tensor.sum)
+mean = _method_function(Tensor.mean)
+amax = _method_function(Tensor.amax)
+amin = _method_function(Tensor.amin)
+argmax = _method_function(Tensor.argmax)
+argmin = _method_function(Tensor.argmin)
+norm = _method_function(Tensor.norm)
+all = _method_function(Tensor.all)
+any = _method_function(Tensor.any)
+reshape = _method_function(Tensor.reshape)
+flatten = _method_function(Tensor.flatten)
+squeeze = _method_function(Tensor.squeeze)
+unsqueeze = _method_function(Tensor.unsqueeze)
+permute = _method_function(Tensor.permute)
+transpose = _method_function(Tensor.transpose)
+swapaxes = _method_function(Tensor.swapaxes, "swapaxes")
+t = _method_function(Tensor.t)
+clamp = _method_function(Tensor.clamp)
+clip = _method_function(Tensor.clip, "clip")
+clamp_min = _method_function(Tensor.clamp_min)
+clamp_max = _method_function(Tensor.clamp_max)
+softmax = _method_function(Tensor.softmax)
+log_softmax = _method_function(Tensor.log_softmax)
+logsumexp = _method_function(Tensor.logsumexp)
+broadcast_to = _method_function(Tensor.broadcast_to)
+mm = _method_function(Tensor.mm)
+dot = _method_function(Tensor.dot)
+numel = _method_function(Tensor.numel)
+clone = _method_function(Tensor.clone)
+detach = _method_function(Tensor.detach)
+
+
+def _binary_function(name: str, method: str) -> Callable[[TensorLike, TensorLike], Tensor]:
+    def fn(input: TensorLike, other: TensorLike) -> Tensor:
         if not isinstance(input, Tensor):
             input = wrap(np.asarray(input)) if not isinstance(input, (int, float, bool)) else input
             if not isinstance(input, Tensor):
                 return getattr(_t(other), method)(input)
         return getattr(input, method)(other)
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise ``{name}`` with broadcasting and type promotion."
     return fn
 
@@ -65,7 +140,7 @@ logical_and = _binary_function("logical_and", "__and__")
 logical_or = _binary_function("logical_or", "__or__")
 
 
-def sub(input, other, *, alpha=1):
+def sub(input: TensorLike, other: TensorLike, *, alpha: Number = 1) -> Tensor:
     """``input - alpha * other``."""
     return _t(input).sub(other, alpha=alpha) if isinstance(input, Tensor) else input - other * alpha
 
@@ -73,30 +148,40 @@ def sub(input, other, *, alpha=1):
 subtract = sub
 
 
-def pow(input, exponent):
+def pow(input: TensorLike, exponent: TensorLike) -> Tensor:
     """``input ** exponent``; either may be a number."""
     if isinstance(input, Tensor):
         return input ** exponent
     return _t(exponent).__rpow__(input)
 
 
-def maximum(input, other):
+def maximum(input: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise maximum (the gradient is shared at ties)."""
     return apply_op(OPS["maximum"], (input, other))
 
 
-def minimum(input, other):
+def minimum(input: TensorLike, other: TensorLike) -> Tensor:
     """Elementwise minimum (the gradient is shared at ties)."""
     return apply_op(OPS["minimum"], (input, other))
 
 
-def matmul(input, other):
+def matmul(input: TensorLike, other: TensorLike) -> Tensor:
     """Matrix product with ``torch.matmul`` semantics (vectors, matrices, broadcast batches)."""
     return apply_op(OPS["matmul"], (input, other))
 
 
-def where(condition, input=None, other=None):
-    """``input`` where `condition` holds, else ``other`` (either may be a number)."""
+@overload
+def where(condition: TensorLike) -> tuple[Tensor, ...]: ...
+@overload
+def where(condition: TensorLike, input: TensorLike, other: TensorLike) -> Tensor: ...
+
+
+def where(condition: TensorLike, input: TensorLike | None = None,
+          other: TensorLike | None = None) -> Tensor | tuple[Tensor, ...]:
+    """``input`` where `condition` holds, else ``other`` (either may be a number).
+
+    With `condition` alone, the indices of its non-zero elements, one tensor per dimension.
+    """
     cond = _t(condition)
     if input is None and other is None:
         return tuple(wrap(a) for a in np.nonzero(cond._data))
@@ -106,11 +191,11 @@ def where(condition, input=None, other=None):
     return apply_op(OPS["where"], (cond, input, other))
 
 
-def _dim_of(tensors, dim, extra=0):
+def _dim_of(tensors: Sequence[Tensor], dim: int, extra: int = 0) -> int:
     return normalize_axes((dim,), tensors[0].ndim + extra)[0] if tensors[0].ndim + extra else 0
 
 
-def cat(tensors, dim=0):
+def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     """Concatenate tensors along an existing dimension."""
     tensors = [_t(x) for x in tensors]
     if not tensors:
@@ -121,7 +206,7 @@ def cat(tensors, dim=0):
 concat = concatenate = cat
 
 
-def stack(tensors, dim=0):
+def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     """Stack tensors of one shape along a new dimension."""
     tensors = [_t(x) for x in tensors]
     if not tensors:
@@ -133,24 +218,7 @@ def stack(tensors, dim=0):
     return apply_op(COMPOSITES["stack"], tuple(tensors), {"axis": _dim_of(tensors, dim, 1)})
 
 
-class _MinMax(namedtuple("_MinMax", ["values", "indices"])):
-    """``(values, indices)`` of max/min over a dimension, printed as PyTorch prints it."""
-
-    _kind = "max"
-
-    def __repr__(self):
-        return f"torch.return_types.{self._kind}(\nvalues={self.values!r},\nindices={self.indices!r})"
-
-
-class _Max(_MinMax):
-    _kind = "max"
-
-
-class _Min(_MinMax):
-    _kind = "min"
-
-
-def return_types_minmax(x: Tensor, dim, keepdim: bool, largest: bool):
+def return_types_minmax(x: Tensor, dim: int, keepdim: bool, largest: bool) -> MinMax:
     """Values and indices of the max (or min) of `x` along `dim`; the gradient goes to the index."""
     data = x._data
     name = "MaxBackward0" if largest else "MinBackward0"
@@ -173,33 +241,65 @@ def return_types_minmax(x: Tensor, dim, keepdim: bool, largest: bool):
     return kind(values, indices)
 
 
-def max(input, dim=None, keepdim=False):
+@overload
+def max(input: TensorLike, dim: None = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def max(input: TensorLike, dim: Tensor, keepdim: bool = False) -> Tensor: ...
+@overload
+def max(input: TensorLike, dim: int, keepdim: bool = False) -> MinMax: ...
+
+
+def max(input: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | MinMax:
     """Maximum of all elements; along `dim` a (values, indices) pair; with a tensor, elementwise."""
     return _t(input).max(dim, keepdim)
 
 
-def min(input, dim=None, keepdim=False):
+@overload
+def min(input: TensorLike, dim: None = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def min(input: TensorLike, dim: Tensor, keepdim: bool = False) -> Tensor: ...
+@overload
+def min(input: TensorLike, dim: int, keepdim: bool = False) -> MinMax: ...
+
+
+def min(input: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | MinMax:
     """Minimum of all elements; along `dim` a (values, indices) pair; with a tensor, elementwise."""
     return _t(input).min(dim, keepdim)
 
 
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+def allclose(input: TensorLike, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
     """True when all elements are close (numpy's rule)."""
     return _t(input).allclose(_t(other), rtol, atol, equal_nan)
 
 
-def equal(input, other) -> bool:
+def equal(input: TensorLike, other: TensorLike) -> bool:
     """True when both tensors have the same shape and elements."""
     return _t(input).equal(_t(other))
 
 
-def isnan(input):
+def isnan(input: TensorLike) -> Tensor:
+    """Elementwise: is the value NaN."""
     return wrap(np.isnan(_t(input)._data))
 
 
-def isinf(input):
+def isinf(input: TensorLike) -> Tensor:
+    """Elementwise: is the value +inf or -inf."""
     return wrap(np.isinf(_t(input)._data))
 
 
-def isfinite(input):
+def isfinite(input: TensorLike) -> Tensor:
+    """Elementwise: is the value neither infinite nor NaN."""
     return wrap(np.isfinite(_t(input)._data))
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """True for tensors of a floating dtype."""
+    return input.is_floating_point()
+
+
+def device(spec: DeviceLike = "cpu") -> _Device:
+    """The CPU device (tracegrad runs on the CPU only)."""
+    if str(spec) != "cpu":
+        raise RuntimeError(f"tracegrad runs on the CPU only, got device {spec!r}")
+    return _CPU

@@ -8,30 +8,44 @@ layers over it; no op is defined here.
 
 from __future__ import annotations
 
+import builtins
 import os
 import warnings
 import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, NamedTuple, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 
 from tracegrad import _dtypes
-from tracegrad._dtypes import default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
-from tracegrad.autograd.grad_mode import STATE
-from tracegrad.autograd.graph import (AccumulateGrad, OpNode, _sequence, node_class)
-from tracegrad.ir.ops import (COMPOSITES, OPS, TABLE, Emitter, IndexingError, ShapeError,
-                              normalize_axes)
+from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
 from tracegrad._trace import TRACE, concrete_read, detached_ir, source_location, trace_op
 from tracegrad._trace import _ir_of as _trace_ir_of
-from tracegrad.ir.graph import TYPES_ONLY
+from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
+from tracegrad.autograd.grad_mode import STATE
+from tracegrad.autograd.graph import AccumulateGrad, Node, OpNode, _RemovableHandle, _sequence, node_class
+from tracegrad.ir.graph import TYPES_ONLY, Value
+from tracegrad.ir.ops import COMPOSITES, OPS, TABLE, Composite, Emitter, IndexingError, Op, ShapeError, normalize_axes
 from tracegrad.ir.types import BOOL, TensorType, category
 
-__all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER"]
+__all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER", "Number", "Scalar", "Dims", "TensorLike",
+           "TensorData", "DeviceLike"]
+
+# Aliases for the annotations of the eager API.  Inside class Tensor, annotations spell builtins.int,
+# builtins.bool, _dtypes.dtype ...: a type checker looks names up in the class first, where the methods
+# int(), bool() and the property dtype would shadow them.
+Number: TypeAlias = int | float | bool
+"""A Python number."""
+Scalar: TypeAlias = int | float | bool | np.number | np.bool_
+"""A Python or numpy scalar: what an op accepts in place of a tensor operand."""
+Dims: TypeAlias = int | Sequence[int]
+"""One dimension or several (reductions, squeeze)."""
 
 _EMPTY: dict = {}
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
-class Size(tuple):
+class Size(tuple[int, ...]):
     """A tensor's shape: a tuple whose repr is PyTorch's ``torch.Size([2, 3])``."""
 
     def __repr__(self) -> str:
@@ -55,18 +69,18 @@ def user_location() -> str:
     return f"{os.path.basename(loc[0])}:{loc[1]}" if loc else "<unknown>"
 
 
-def _shape_text(shape) -> str:
+def _shape_text(shape: Sequence[int]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _type_of(a) -> TensorType:
+def _type_of(a: Any) -> TensorType:
     if isinstance(a, np.ndarray):
         return TensorType(a.dtype, a.shape)
     arr = np.asarray(a)
     return TensorType(arr.dtype, arr.shape)
 
 
-def _op_error(entry, datas, attrs, err: Exception) -> Exception:
+def _op_error(entry: Op | Composite, datas: Sequence[np.ndarray], attrs: dict, err: Exception) -> Exception:
     """Rebuild a failure of `entry` as PyTorch's error plus the op, shapes and user line."""
     message = None
     error_type = type(err)
@@ -90,7 +104,7 @@ def _op_error(entry, datas, attrs, err: Exception) -> Exception:
 # Dispatch
 # --------------------------------------------------------------------------
 
-def _operand_dtype(a):
+def _operand_dtype(a: Any) -> tuple[np.dtype, bool | None]:
     """(dtype, is_dimensioned) of an operand that takes part in promotion; scalars give (dtype, None)."""
     if isinstance(a, Tensor):
         d = a._data
@@ -100,7 +114,7 @@ def _operand_dtype(a):
     return scalar_dtype(a), None
 
 
-def _compute_dtype(args, idxs):
+def _compute_dtype(args: Sequence[Any], idxs: Sequence[int]) -> np.dtype:
     dims, zero, scalars = [], [], []
     for i in idxs:
         dt, dimmed = _operand_dtype(args[i])
@@ -108,7 +122,7 @@ def _compute_dtype(args, idxs):
     return result_type(dims, zero, scalars)
 
 
-def _to_array(a, dt=None):
+def _to_array(a: Any, dt: np.dtype | None = None) -> np.ndarray:
     if isinstance(a, Tensor):
         d = a._data
         return d if dt is None or d.dtype == dt else d.astype(dt)
@@ -119,13 +133,14 @@ def _to_array(a, dt=None):
     return dt.type(a)
 
 
-def _edge(a):
+def _edge(a: Any) -> tuple[Node | None, int]:
     if isinstance(a, Tensor):
         return a._edge()
     return (None, 0)
 
 
-def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) -> "Tensor":
+def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any] = _EMPTY,
+             name: str | None = None) -> Tensor:
     """Run one op-table entry eagerly on Tensors / arrays / Python scalars.
 
     >>> import tracegrad as tg
@@ -167,6 +182,8 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
         raise _op_error(entry, datas, attrs, err) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if ANOMALY.enabled and ANOMALY.check_nan and has_nan(out):
+        _raise_forward_nan(entry, args, datas, attrs, name)
 
     node = None
     if STATE.enabled and entry.differentiable and out.dtype.kind == "f":
@@ -178,6 +195,8 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
             wanted = wanted or need
         if wanted:
             node = _record(entry, args, datas, attrs, out, tuple(needs), compute, name)
+            if ANOMALY.enabled:
+                node._loc = source_location()
     version = None
     if entry.view and out.base is not None and isinstance(args[0], Tensor):
         version = args[0]._version  # a view shares its base's version counter, as in PyTorch
@@ -196,7 +215,16 @@ def apply_op(entry, args: tuple, attrs: dict = _EMPTY, name: str | None = None) 
 _NO_EDGE = (None, 0)
 
 
-def _record(entry, args, datas, attrs, out, needs, compute, name):
+def _raise_forward_nan(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.ndarray],
+                       attrs: dict[str, Any], name: str | None) -> None:
+    """Anomaly mode: `entry` just produced NaN; say which op, which grad_fn and which line."""
+    node_name = name if name is not None else (
+        entry.eager_name(tuple(np.shape(d) for d in datas), attrs) if entry.differentiable else None)
+    raise forward_nan_error(entry.name, node_name, source_location(), any(has_nan(d) for d in datas))
+
+
+def _record(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.ndarray], attrs: dict[str, Any],
+            out: np.ndarray, needs: tuple[bool, ...], compute: np.dtype | None, name: str | None) -> OpNode:
     shapes, dtypes, edges = [], [], []
     grad_args = entry.grad_args
     for i, (a, d) in enumerate(zip(args, datas)):
@@ -241,7 +269,7 @@ def _record(entry, args, datas, attrs, out, needs, compute, name):
     return node
 
 
-def wrap(data: np.ndarray, grad_fn=None, version=None) -> "Tensor":
+def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | None = None) -> Tensor:
     """A Tensor around `data` (no copy), produced by `grad_fn` if given.
 
     `version` is a version counter to share (views share their base's).
@@ -268,13 +296,13 @@ _new_tensor = object.__new__
 class TensorEmitter(Emitter):
     """Applies ops to Tensors with recording: vjp rules run through it when ``create_graph=True``."""
 
-    def apply(self, name, *args, **attrs):
+    def apply(self, name: str, *args: Any, **attrs: Any) -> Tensor:
         return apply_op(TABLE[name], args, attrs)
 
-    def shape(self, x):
+    def shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(x.shape)
 
-    def dtype(self, x):
+    def dtype(self, x: Any) -> np.dtype:
         return x._data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
 
 
@@ -285,17 +313,18 @@ TENSOR_EMITTER = TensorEmitter()
 # Indexing keys -> (spec, index arrays)
 # --------------------------------------------------------------------------
 
-def _as_int(v):
+def _as_int(v: Any) -> int:
     if isinstance(v, Tensor):
         return int(v._data)
     return int(v)
 
 
-def parse_index(key, shape):
+def parse_index(key: Any, shape: tuple[int, ...]) -> tuple[tuple[tuple[Any, ...], ...], list[Any]]:
     """Turn a Python indexing key into the index op's static spec and integer index arrays."""
     if not isinstance(key, tuple):
         key = (key,)
-    spec, arrays = [], []
+    spec: list[tuple[Any, ...]] = []
+    arrays: list[Any] = []
     dim = 0
     for item in key:
         if item is None:
@@ -344,7 +373,7 @@ def parse_index(key, shape):
     return tuple(spec), arrays
 
 
-def _is_bool_index(k):
+def _is_bool_index(k: Any) -> bool:
     if isinstance(k, Tensor):
         return k._data.dtype == BOOL
     return isinstance(k, np.ndarray) and k.dtype == BOOL
@@ -364,32 +393,41 @@ _GRAD_WARNING = (
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 
 
-def _binary(op_name, reflected=False, node_name=None, rnode_name=None):
+def _binary(name: str, op_name: str, reflected: bool = False,
+            rnode_name: str | None = None) -> Callable[[Tensor, TensorLike], Tensor]:
+    """The method `name`: op `op_name` on (self, other), or on (other, self) when `reflected`."""
     entry = OPS[op_name]
 
-    def forward(self, other):
+    def forward(self: Tensor, other: TensorLike) -> Tensor:
         if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
             return NotImplemented
-        return apply_op(entry, (self, other), _EMPTY, node_name)
+        return apply_op(entry, (self, other))
 
-    def backward(self, other):
+    def backward(self: Tensor, other: TensorLike) -> Tensor:
         if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
             return NotImplemented
         return apply_op(entry, (other, self), _EMPTY, rnode_name)
-    return backward if reflected else forward
+    method = backward if reflected else forward
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    operands = "`other` and self" if reflected else "self and `other`"
+    method.__doc__ = (f"Elementwise ``{op_name}`` of {operands} (a tensor, array or number), with broadcasting "
+                      f"and PyTorch's type promotion.")
+    return method
 
 
-def _unary(op_name):
+def _unary(op_name: str) -> Callable[[Tensor], Tensor]:
     entry = TABLE[op_name]
 
-    def method(self):
+    def method(self: Tensor) -> Tensor:
         return apply_op(entry, (self,))
     method.__name__ = op_name
+    method.__qualname__ = f"Tensor.{op_name}"
     method.__doc__ = f"Elementwise ``{op_name}`` (see ``tracegrad.{op_name}``)."
     return method
 
 
-def _dims(dim, ndim):
+def _dims(dim: Dims | None, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
     if isinstance(dim, (list, tuple)):
@@ -417,7 +455,21 @@ class Tensor:
                  "_hooks", "_acc", "_ir", "_base", "_view", "__weakref__")
     __array_priority__ = 1000
 
-    def __new__(cls, *args, **kwargs):
+    # For type checkers only (slots carry no types); wrap() sets every one of them.
+    _data: np.ndarray
+    grad_fn: Node | None
+    _requires_grad: builtins.bool
+    _grad: Tensor | None
+    _version: list[builtins.int]
+    _output_nr: builtins.int
+    _retains_grad: builtins.bool
+    _hooks: list[tuple[builtins.int | None, Callable[[Tensor], Tensor | None]]] | None
+    _acc: AccumulateGrad | None
+    _ir: Value | None
+    _base: Tensor | None
+    _view: str | tuple[Any, ...] | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
         from tracegrad._creation import legacy_constructor
         return legacy_constructor(cls, _dtypes.float32, *args, **kwargs)
 
@@ -427,57 +479,75 @@ class Tensor:
         """The shape, as a :class:`Size`."""
         return Size(self._data.shape)
 
-    def size(self, dim: int | None = None):
+    @overload
+    def size(self, dim: None = None) -> Size: ...
+    @overload
+    def size(self, dim: builtins.int) -> builtins.int: ...
+
+    def size(self, dim: builtins.int | None = None) -> Size | builtins.int:
         """The shape, or the length of dimension `dim`."""
         if dim is None:
             return Size(self._data.shape)
         return self._data.shape[normalize_axes((dim,), self._data.ndim)[0]]
 
-    def dim(self) -> int:
+    def dim(self) -> builtins.int:
         """Number of dimensions."""
         return self._data.ndim
 
     ndimension = dim
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> builtins.int:
+        """Number of dimensions."""
         return self._data.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> builtins.int:
         """Number of elements."""
         return self._data.size
 
     nelement = numel
 
-    def element_size(self) -> int:
+    def element_size(self) -> builtins.int:
+        """Bytes per element."""
         return self._data.itemsize
 
     @property
-    def dtype(self):
+    def dtype(self) -> _dtypes.dtype:
         """The element type (``tracegrad.float32`` ...)."""
         return from_numpy_dtype(self._data.dtype)
 
     @property
-    def device(self):
+    def device(self) -> _Device:
+        """Always the CPU."""
         return _CPU
 
     @property
-    def is_cuda(self) -> bool:
+    def is_cuda(self) -> builtins.bool:
+        """Always False."""
         return False
 
-    def is_floating_point(self) -> bool:
+    def is_floating_point(self) -> builtins.bool:
+        """True for a floating dtype."""
         return self._data.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> builtins.bool:
+        """True when the data is laid out in C order."""
         return self._data.flags.c_contiguous
 
-    def contiguous(self) -> "Tensor":
+    def contiguous(self) -> Tensor:
+        """Self (kept for PyTorch code; every op accepts any layout)."""
         return self
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
+        """Self: tensors live on the CPU."""
         return self
 
-    def type(self, dtype=None):
+    @overload
+    def type(self, dtype: None = None) -> str: ...
+    @overload
+    def type(self, dtype: DTypeLike) -> Tensor: ...
+
+    def type(self, dtype: DTypeLike | None = None) -> str | Tensor:
         """Without argument, PyTorch's type string (``'torch.FloatTensor'``); else a cast."""
         if dtype is None:
             return f"torch.{self.dtype.tensor_type}"
@@ -485,12 +555,12 @@ class Tensor:
 
     # -------------------------------------------------------------- autograd
     @property
-    def requires_grad(self) -> bool:
+    def requires_grad(self) -> builtins.bool:
         """Whether gradients flow to this tensor; settable on leaves."""
         return self._requires_grad or self.grad_fn is not None
 
     @requires_grad.setter
-    def requires_grad(self, value: bool) -> None:
+    def requires_grad(self, value: builtins.bool) -> None:
         if self.grad_fn is not None:
             if not value:
                 raise RuntimeError(
@@ -501,7 +571,7 @@ class Tensor:
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
         if requires_grad and self.grad_fn is None and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
@@ -511,19 +581,19 @@ class Tensor:
         return self
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> builtins.bool:
         """True for tensors not produced by a recorded operation."""
         return self.grad_fn is None
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         """The accumulated gradient (None until a backward reaches this leaf)."""
         if self.grad_fn is not None and not self._retains_grad:
             warnings.warn(_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
-    def grad(self, value) -> None:
+    def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of {type(value).__name__}")
@@ -534,18 +604,20 @@ class Tensor:
         self._grad = value
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> builtins.bool:
+        """True after ``retain_grad()`` on a non-leaf tensor."""
         return self._retains_grad
 
     @property
-    def output_nr(self) -> int:
+    def output_nr(self) -> builtins.int:
+        """Which output of its ``grad_fn`` this tensor is."""
         return self._output_nr
 
     @property
-    def _version_number(self) -> int:
+    def _version_number(self) -> builtins.int:
         return self._version[0]
 
-    def _edge(self):
+    def _edge(self) -> tuple[Node | None, builtins.int]:
         if self.grad_fn is not None:
             return (self.grad_fn, self._output_nr)
         if self._requires_grad:
@@ -559,7 +631,8 @@ class Tensor:
             acc._pre_hooks = self._hooks
         return acc
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+    def backward(self, gradient: TensorLike | None = None, retain_graph: builtins.bool | None = None,
+                 create_graph: builtins.bool = False, inputs: Tensor | Sequence[Tensor] | None = None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of the leaves.
 
         `gradient` is required for non-scalar tensors; a gradient of another
@@ -579,7 +652,7 @@ class Tensor:
         node._retained[self._output_nr] = weakref.ref(self)
         self._retains_grad = True
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a replacement."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
@@ -594,7 +667,7 @@ class Tensor:
         from tracegrad.autograd.graph import _RemovableHandle
         return _RemovableHandle(self._hooks, entry)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
         t = wrap(self._data, None, self._version)
         t._base, t._view = self, "detach"
@@ -602,14 +675,14 @@ class Tensor:
             t._ir = detached_ir(self)
         return t
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place."""
         self.grad_fn = None
         self._requires_grad = False
         return self
 
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         """The same data as a tensor that does not require grad (no version tracking)."""
         t = wrap(self._data)
         t._base, t._view = self, "detach"
@@ -618,11 +691,11 @@ class Tensor:
         return t
 
     @data.setter
-    def data(self, value: "Tensor") -> None:
+    def data(self, value: TensorLike) -> None:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     # ---------------------------------------------------------- conversions
-    def numpy(self, *, force: bool = False) -> np.ndarray:
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
         """The data as a numpy array (shared, not copied)."""
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
@@ -631,7 +704,7 @@ class Tensor:
             concrete_read(self, self._data)
         return self._data
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: np.dtype | None = None, copy: builtins.bool | None = None) -> np.ndarray:
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
@@ -642,50 +715,50 @@ class Tensor:
             return a.astype(dtype)
         return a.copy() if copy else a
 
-    def item(self):
+    def item(self) -> Number:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         value = self._data.reshape(()).item()
         return concrete_read(self, value) if TRACE.builders else value
 
-    def tolist(self):
+    def tolist(self) -> list[Any] | Number:
         """The data as (nested) Python lists of numbers."""
         value = self._data.tolist()
         return concrete_read(self, value) if TRACE.builders else value
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> builtins.int:
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> builtins.int:
         if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> builtins.bool:
         if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         value = bool(self._data.reshape(()).item())
         return concrete_read(self, value) if TRACE.builders else value
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> builtins.int:
         return id(self)
 
     def __repr__(self) -> str:
@@ -704,10 +777,11 @@ class Tensor:
             return self.item().__format__(spec)
         return object.__format__(self, spec)
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Callable[[np.ndarray, builtins.bool], Tensor],
+                                                             tuple[np.ndarray, builtins.bool]]:
         return (_rebuild, (self._data, self._requires_grad))
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[builtins.int, Any]) -> Tensor:
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                "protocol at the moment.  If you were attempting to deepcopy a module, this may be "
@@ -721,7 +795,7 @@ class Tensor:
         return t
 
     # --------------------------------------------------------------- casts
-    def to(self, *args, **kwargs) -> "Tensor":
+    def to(self, *args: DTypeLike | Tensor | DeviceLike | None, **kwargs: Any) -> Tensor:
         """Cast to a dtype (``t.to(tg.float64)``); device arguments other than cpu are rejected."""
         dtype = kwargs.get("dtype")
         for a in args:
@@ -740,150 +814,192 @@ class Tensor:
         from tracegrad.ir.types import DTYPE_TO_SHORT
         return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[nd]})
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
+        """Cast to float32."""
         return self.to(_dtypes.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
+        """Cast to float64."""
         return self.to(_dtypes.float64)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
+        """Cast to int64."""
         return self.to(_dtypes.int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
+        """Cast to int32."""
         return self.to(_dtypes.int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
+        """Cast to bool."""
         return self.to(_dtypes.bool)
 
-    def half(self) -> "Tensor":
+    def half(self) -> Tensor:
+        """Cast to float16."""
         return self.to(_dtypes.float16)
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         """A copy that stays connected to the graph."""
         from tracegrad.ir.types import DTYPE_TO_SHORT
         return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[self._data.dtype]}, "CloneBackward0")
 
     # ----------------------------------------------------------- arithmetic
-    __add__ = _binary("add")
-    __radd__ = _binary("add")  # commutative: PyTorch keeps the tensor first
-    __sub__ = _binary("sub")
-    __rsub__ = _binary("sub", reflected=True, rnode_name="RsubBackward1")
-    __mul__ = _binary("mul")
-    __rmul__ = _binary("mul")
-    __floordiv__ = _binary("floor_divide")
-    __rfloordiv__ = _binary("floor_divide", reflected=True)
-    __mod__ = _binary("remainder")
-    __rmod__ = _binary("remainder", reflected=True)
-    __truediv__ = _binary("div")
-    __rtruediv__ = _binary("div", reflected=True, rnode_name="MulBackward0")  # PyTorch: reciprocal * scalar
-    __eq__ = _binary("eq")
-    __ne__ = _binary("ne")
-    __lt__ = _binary("lt")
-    __le__ = _binary("le")
-    __gt__ = _binary("gt")
-    __ge__ = _binary("ge")
-    __and__ = _binary("logical_and")
-    __or__ = _binary("logical_or")
-    __rand__ = _binary("logical_and", reflected=True)
-    __ror__ = _binary("logical_or", reflected=True)
+    __add__ = _binary("__add__", "add")
+    __radd__ = _binary("__radd__", "add")  # commutative: PyTorch keeps the tensor first
+    __sub__ = _binary("__sub__", "sub")
+    __rsub__ = _binary("__rsub__", "sub", reflected=True, rnode_name="RsubBackward1")
+    __mul__ = _binary("__mul__", "mul")
+    __rmul__ = _binary("__rmul__", "mul")
+    __floordiv__ = _binary("__floordiv__", "floor_divide")
+    __rfloordiv__ = _binary("__rfloordiv__", "floor_divide", reflected=True)
+    __mod__ = _binary("__mod__", "remainder")
+    __rmod__ = _binary("__rmod__", "remainder", reflected=True)
+    __truediv__ = _binary("__truediv__", "div")
+    # PyTorch computes scalar / tensor as reciprocal * scalar, hence the node name.
+    __rtruediv__ = _binary("__rtruediv__", "div", reflected=True, rnode_name="MulBackward0")
+    # Comparisons are elementwise and return tensors, as in PyTorch (not the bool object.__eq__ promises).
+    __eq__ = _binary("__eq__", "eq")  # type: ignore[assignment]
+    __ne__ = _binary("__ne__", "ne")  # type: ignore[assignment]
+    __lt__ = _binary("__lt__", "lt")
+    __le__ = _binary("__le__", "le")
+    __gt__ = _binary("__gt__", "gt")
+    __ge__ = _binary("__ge__", "ge")
+    __and__ = _binary("__and__", "logical_and")
+    __or__ = _binary("__or__", "logical_or")
+    __rand__ = _binary("__rand__", "logical_and", reflected=True)
+    __ror__ = _binary("__ror__", "logical_or", reflected=True)
 
-    def __pow__(self, other):
+    def __pow__(self, other: TensorLike) -> Tensor:
         if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
             return NotImplemented
         name = "PowBackward0" if isinstance(other, _NUMBER) else "PowBackward1"
         return apply_op(OPS["pow"], (self, other), _EMPTY, name)
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: Scalar | np.ndarray) -> Tensor:
         if not isinstance(other, (np.ndarray,) + _NUMBER):
             return NotImplemented
         return apply_op(OPS["pow"], (other, self), _EMPTY, "PowBackward2")
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Tensor | np.ndarray) -> Tensor:
         if not isinstance(other, (Tensor, np.ndarray)):
             return NotImplemented
         return apply_op(OPS["matmul"], (self, other))
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: np.ndarray) -> Tensor:
         if not isinstance(other, np.ndarray):
             return NotImplemented
         return apply_op(OPS["matmul"], (other, self))
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return apply_op(OPS["neg"], (self,))
 
-    def __pos__(self):
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self):
+    def __abs__(self) -> Tensor:
         return apply_op(OPS["abs"], (self,))
 
-    def __invert__(self):
+    def __invert__(self) -> Tensor:
         if self._data.dtype == BOOL:
             return apply_op(OPS["logical_not"], (self,))
         if self._data.dtype.kind in "iu":
             return wrap(np.invert(self._data))
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
 
-    def add(self, other, *, alpha=1):
+    def add(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """``self + alpha * other``."""
         return self + (other * alpha if alpha != 1 else other)
 
-    def sub(self, other, *, alpha=1):
+    def sub(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """``self - alpha * other``."""
         return self - (other * alpha if alpha != 1 else other)
 
-    def mul(self, other):
+    def mul(self, other: TensorLike) -> Tensor:
+        """``self * other``."""
         return self * other
 
-    def div(self, other):
+    def div(self, other: TensorLike) -> Tensor:
+        """``self / other`` (true division)."""
         return self / other
 
-    def pow(self, exponent):
+    def pow(self, exponent: TensorLike) -> Tensor:
+        """``self ** exponent``."""
         return self ** exponent
 
-    def matmul(self, other):
+    def matmul(self, other: Tensor | np.ndarray) -> Tensor:
+        """Matrix product with ``torch.matmul`` semantics."""
         return apply_op(OPS["matmul"], (self, other))
 
-    def mm(self, other):
+    def mm(self, other: Tensor | np.ndarray) -> Tensor:
+        """Product of two matrices."""
         if self._data.ndim != 2:
             raise RuntimeError("self must be a matrix")
         if np.ndim(other._data if isinstance(other, Tensor) else other) != 2:
             raise RuntimeError("mat2 must be a matrix")
         return apply_op(OPS["matmul"], (self, other))
 
-    def dot(self, other):
+    def dot(self, other: Tensor | np.ndarray) -> Tensor:
+        """Inner product of two vectors."""
         return apply_op(OPS["matmul"], (self, other))
 
-    def square(self):
+    def square(self) -> Tensor:
+        """Elementwise ``self * self``."""
         return apply_op(OPS["mul"], (self, self), _EMPTY, "PowBackward0")
 
-    def reciprocal(self):
+    def reciprocal(self) -> Tensor:
+        """Elementwise ``1 / self``."""
         return apply_op(OPS["div"], (1.0, self), _EMPTY, "ReciprocalBackward0")
 
-    def rsqrt(self):
+    def rsqrt(self) -> Tensor:
+        """Elementwise ``1 / sqrt(self)``."""
         return apply_op(OPS["pow"], (self, -0.5), _EMPTY, "RsqrtBackward0")
 
-    for _name in ("eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "logical_and", "logical_or"):
-        locals()[_name] = _binary(_name)
-    greater, less, greater_equal, less_equal = _binary("gt"), _binary("lt"), _binary("ge"), _binary("le")
-    for _name in ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg",
-                  "sign", "logical_not"):
-        locals()[_name] = _unary(_name)
-    negative = neg = _unary("neg")
-    del _name
+    # Spelled out one by one (not generated in a loop) so that type checkers see every method.
+    eq = _binary("eq", "eq")
+    ne = _binary("ne", "ne")
+    lt = _binary("lt", "lt")
+    le = _binary("le", "le")
+    gt = _binary("gt", "gt")
+    ge = _binary("ge", "ge")
+    greater = _binary("greater", "gt")
+    less = _binary("less", "lt")
+    greater_equal = _binary("greater_equal", "ge")
+    less_equal = _binary("less_equal", "le")
+    maximum = _binary("maximum", "maximum")
+    minimum = _binary("minimum", "minimum")
+    logical_and = _binary("logical_and", "logical_and")
+    logical_or = _binary("logical_or", "logical_or")
+    exp = _unary("exp")
+    log = _unary("log")
+    log1p = _unary("log1p")
+    expm1 = _unary("expm1")
+    sin = _unary("sin")
+    cos = _unary("cos")
+    tanh = _unary("tanh")
+    sigmoid = _unary("sigmoid")
+    relu = _unary("relu")
+    abs = _unary("abs")
+    sqrt = _unary("sqrt")
+    sign = _unary("sign")
+    logical_not = _unary("logical_not")
+    neg = _unary("neg")
+    negative = neg
 
-    def softmax(self, dim):
+    def softmax(self, dim: builtins.int) -> Tensor:
+        """``exp(self) / sum(exp(self))`` along `dim`."""
         return apply_op(COMPOSITES["softmax"], (self,), {"axis": normalize_axes((dim,), self.ndim)[0]
                                                           if self.ndim else 0})
 
-    def log_softmax(self, dim):
+    def log_softmax(self, dim: builtins.int) -> Tensor:
+        """``self - logsumexp(self)`` along `dim`."""
         return apply_op(COMPOSITES["log_softmax"], (self,), {"axis": normalize_axes((dim,), self.ndim)[0]
                                                               if self.ndim else 0})
 
-    def logsumexp(self, dim, keepdim=False):
+    def logsumexp(self, dim: Dims, keepdim: builtins.bool = False) -> Tensor:
+        """``log(sum(exp(self)))`` along `dim`, stable for large values."""
         return apply_op(COMPOSITES["logsumexp"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
-    def clamp(self, min=None, max=None):
+    def clamp(self, min: Number | Tensor | None = None, max: Number | Tensor | None = None) -> Tensor:
         """Clamp values into [min, max] (either bound may be None)."""
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -899,23 +1015,28 @@ class Tensor:
 
     clip = clamp
 
-    def clamp_min(self, min):
+    def clamp_min(self, min: Number | Tensor) -> Tensor:
+        """Clamp values from below."""
         return self.clamp(min=min)
 
-    def clamp_max(self, max):
+    def clamp_max(self, max: Number | Tensor) -> Tensor:
+        """Clamp values from above."""
         return self.clamp(max=max)
 
-    def where(self, condition, other):
+    def where(self, condition: TensorLike, other: TensorLike) -> Tensor:
+        """Self where `condition` holds, else `other`."""
         from tracegrad._functions import where
         return where(condition, self, other)
 
     # ------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False, *, dtype=None):
+    def sum(self, dim: Dims | None = None, keepdim: builtins.bool = False, *,
+            dtype: DTypeLike | None = None) -> Tensor:
         """Sum over `dim` (all dimensions when None)."""
         x = self if dtype is None else self.to(dtype)
         return apply_op(OPS["sum"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
-    def mean(self, dim=None, keepdim=False, *, dtype=None):
+    def mean(self, dim: Dims | None = None, keepdim: builtins.bool = False, *,
+             dtype: DTypeLike | None = None) -> Tensor:
         """Mean over `dim` (all dimensions when None)."""
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind != "f":
@@ -924,11 +1045,18 @@ class Tensor:
                 f"dtype. Got: {x.dtype.tensor_type[:-6]}")
         return apply_op(COMPOSITES["mean"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
-    def _reduce_with_indices(self, dim, keepdim, largest):
+    def _reduce_with_indices(self, dim: builtins.int, keepdim: builtins.bool, largest: builtins.bool) -> MinMax:
         from tracegrad._functions import return_types_minmax
         return return_types_minmax(self, dim, keepdim, largest)
 
-    def max(self, dim=None, keepdim=False):
+    @overload
+    def max(self, dim: None = None, keepdim: builtins.bool = False) -> Tensor: ...
+    @overload
+    def max(self, dim: Tensor, keepdim: builtins.bool = False) -> Tensor: ...
+    @overload
+    def max(self, dim: builtins.int, keepdim: builtins.bool = False) -> MinMax: ...
+
+    def max(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False) -> Tensor | MinMax:
         """The maximum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise maximum."""
         if isinstance(dim, Tensor):
             return apply_op(OPS["maximum"], (self, dim))
@@ -936,7 +1064,14 @@ class Tensor:
             return apply_op(OPS["max"], (self,), {"axes": None, "keepdims": False})
         return self._reduce_with_indices(dim, keepdim, True)
 
-    def min(self, dim=None, keepdim=False):
+    @overload
+    def min(self, dim: None = None, keepdim: builtins.bool = False) -> Tensor: ...
+    @overload
+    def min(self, dim: Tensor, keepdim: builtins.bool = False) -> Tensor: ...
+    @overload
+    def min(self, dim: builtins.int, keepdim: builtins.bool = False) -> MinMax: ...
+
+    def min(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False) -> Tensor | MinMax:
         """The minimum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise minimum."""
         if isinstance(dim, Tensor):
             return apply_op(OPS["minimum"], (self, dim))
@@ -944,41 +1079,47 @@ class Tensor:
             return apply_op(OPS["min"], (self,), {"axes": None, "keepdims": False})
         return self._reduce_with_indices(dim, keepdim, False)
 
-    def amax(self, dim=(), keepdim=False):
+    def amax(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor:
+        """Maximum over `dim` (all dimensions when empty); the gradient is shared at ties."""
         return apply_op(OPS["max"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
                         "AmaxBackward0")
 
-    def amin(self, dim=(), keepdim=False):
+    def amin(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor:
+        """Minimum over `dim` (all dimensions when empty); the gradient is shared at ties."""
         return apply_op(OPS["min"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
                         "AminBackward0")
 
-    def argmax(self, dim=None, keepdim=False):
+    def argmax(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """Index of the maximum along `dim` (of the flattened tensor when None)."""
         axis = None if dim is None else normalize_axes((dim,), self.ndim)[0]
         return apply_op(OPS["argmax"], (self,), {"axis": axis, "keepdims": keepdim})
 
-    def argmin(self, dim=None, keepdim=False):
+    def argmin(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """Index of the minimum along `dim` (of the flattened tensor when None)."""
         return (-self).argmax(dim, keepdim)
 
-    def norm(self, p="fro", dim=None, keepdim=False):
+    def norm(self, p: builtins.float | str | None = "fro", dim: Dims | None = None,
+             keepdim: builtins.bool = False) -> Tensor:
         """Vector p-norm over `dim` (all elements when None); 'fro' is the 2-norm."""
         p = 2.0 if p in ("fro", None) else float(p)
         return apply_op(COMPOSITES["norm"], (self,), {"p": p, "axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
-    def all(self, dim=None, keepdim=False):
+    def all(self, dim: Dims | None = None, keepdim: builtins.bool = False) -> Tensor:
         """True where every element (along `dim`) is non-zero."""
         return ~(~self.bool()).any(dim, keepdim)
 
-    def any(self, dim=None, keepdim=False):
+    def any(self, dim: Dims | None = None, keepdim: builtins.bool = False) -> Tensor:
         """True where some element (along `dim`) is non-zero."""
         if self._data.size == 0:
             return wrap(np.zeros((), dtype=bool) if dim is None else np.any(self._data, axis=dim, keepdims=keepdim))
         return apply_op(OPS["max"], (self.bool(),), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
-    def equal(self, other) -> bool:
+    def equal(self, other: Tensor) -> builtins.bool:
         """True when shapes and all elements are equal."""
         return self.shape == other.shape and bool((self == other).all())
 
-    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    def allclose(self, other: Tensor, rtol: builtins.float = 1e-05, atol: builtins.float = 1e-08,
+                 equal_nan: builtins.bool = False) -> builtins.bool:
         """True when all elements are close (numpy's rule)."""
         result = bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
         for t in (self, other):
@@ -987,7 +1128,7 @@ class Tensor:
         return result
 
     # ---------------------------------------------------------------- shapes
-    def _shape_arg(self, shape):
+    def _shape_arg(self, shape: tuple[Any, ...]) -> tuple[builtins.int, ...]:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
             shape = tuple(shape[0])
         shape = tuple(int(s) for s in shape)
@@ -1003,18 +1144,20 @@ class Tensor:
             shape = tuple(self._data.size // known if s == -1 else s for s in shape)
         return shape
 
-    def reshape(self, *shape):
+    def reshape(self, *shape: builtins.int | Sequence[builtins.int]) -> Tensor:
         """The same elements in `shape` (one entry may be -1)."""
         return apply_op(OPS["reshape"], (self,), {"shape": self._shape_arg(shape)})
 
     view = reshape
 
-    def view_as(self, other):
+    def view_as(self, other: Tensor) -> Tensor:
+        """Reshaped to the shape of `other`."""
         return self.reshape(other.shape)
 
     reshape_as = view_as
 
-    def flatten(self, start_dim=0, end_dim=-1):
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
+        """Dimensions `start_dim` to `end_dim` merged into one."""
         if self._data.ndim <= 1 and start_dim == 0:
             return self if self._data.ndim == 1 else self.reshape(1)
         s = self._data.shape
@@ -1022,7 +1165,8 @@ class Tensor:
         new = s[:a] + (int(np.prod(s[a:b + 1])),) + s[b + 1:]
         return self.reshape(new)
 
-    def squeeze(self, dim=None):
+    def squeeze(self, dim: Dims | None = None) -> Tensor:
+        """Dimensions of size 1 removed (only those in `dim` when given)."""
         s = self._data.shape
         if dim is None:
             return apply_op(OPS["reshape"], (self,), {"shape": tuple(n for n in s if n != 1)}, "SqueezeBackward0")
@@ -1030,12 +1174,14 @@ class Tensor:
         new = tuple(n for i, n in enumerate(s) if not (i in dims and n == 1))
         return apply_op(OPS["reshape"], (self,), {"shape": new}, "SqueezeBackward1")
 
-    def unsqueeze(self, dim):
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
+        """A dimension of size 1 inserted at `dim`."""
         s = self._data.shape
         d = normalize_axes((dim,), len(s) + 1)[0]
         return apply_op(OPS["reshape"], (self,), {"shape": s[:d] + (1,) + s[d:]}, "UnsqueezeBackward0")
 
-    def permute(self, *dims):
+    def permute(self, *dims: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """Dimensions reordered: dimension i of the result is dimension ``dims[i]`` of self."""
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         if len(dims) != self._data.ndim:
@@ -1043,7 +1189,8 @@ class Tensor:
         perm = normalize_axes_ordered(dims, self._data.ndim)
         return apply_op(OPS["transpose"], (self,), {"perm": perm})
 
-    def transpose(self, dim0, dim1):
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
+        """Dimensions `dim0` and `dim1` swapped."""
         n = self._data.ndim
         perm = list(range(n))
         a, b = normalize_axes((dim0,), n)[0], normalize_axes((dim1,), n)[0]
@@ -1052,7 +1199,7 @@ class Tensor:
 
     swapaxes = transpose
 
-    def t(self):
+    def t(self) -> Tensor:
         """Transpose of a matrix (tensors of at most 2 dimensions)."""
         if self._data.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
@@ -1061,7 +1208,8 @@ class Tensor:
         return apply_op(OPS["transpose"], (self,), {"perm": (1, 0)}, "TBackward0")
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
+        """All dimensions reversed (meant for matrices)."""
         n = self._data.ndim
         if n != 2:
             warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
@@ -1071,12 +1219,14 @@ class Tensor:
         return apply_op(OPS["transpose"], (self,), {"perm": tuple(range(n - 1, -1, -1))})
 
     @property
-    def mT(self):
+    def mT(self) -> Tensor:
+        """The last two dimensions swapped (a batch of matrices transposed)."""
         n = self._data.ndim
         return apply_op(OPS["transpose"], (self,), {"perm": tuple(range(n - 2)) + (n - 1, n - 2)},
                         "TransposeBackward0")
 
-    def expand(self, *sizes):
+    def expand(self, *sizes: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """Broadcast to `sizes` without copying (-1 keeps a dimension)."""
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, Size)):
             sizes = tuple(sizes[0])
         s = self._data.shape
@@ -1084,17 +1234,19 @@ class Tensor:
         shape = tuple(s[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
         return apply_op(OPS["broadcast"], (self,), {"shape": shape})
 
-    def expand_as(self, other):
+    def expand_as(self, other: Tensor) -> Tensor:
+        """Broadcast to the shape of `other`."""
         return self.expand(other.shape)
 
-    def broadcast_to(self, shape):
+    def broadcast_to(self, shape: Sequence[builtins.int]) -> Tensor:
+        """Broadcast to `shape`."""
         return self.expand(tuple(shape))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Tensor:
         spec, arrays = parse_index(key, self._data.shape)
         return apply_op(OPS["index"], (self, *arrays), {"spec": spec})
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: TensorLike) -> None:
         spec, arrays = parse_index(key, self._data.shape)
         value_requires = isinstance(value, Tensor) and value.requires_grad
         traced = bool(TRACE.builders)
@@ -1118,13 +1270,13 @@ class Tensor:
         self._assign_inplace(new)
 
     # ------------------------------------------------------------- in-place
-    def _check_writable(self):
+    def _check_writable(self) -> None:
         if not self._data.flags.writeable:
             raise RuntimeError(
                 "unsupported operation: more than one element of the written-to tensor refers to a single "
                 "memory location. Please clone() the tensor before performing the operation.")
 
-    def _inplace(self, entry, other, name=None):
+    def _inplace(self, entry: Op | Composite, other: TensorLike, name: str | None = None) -> Tensor:
         """Run `entry` on (self, other) and write the result into self, PyTorch-style."""
         recording = STATE.enabled
         if recording and self.grad_fn is None and self._requires_grad:
@@ -1139,7 +1291,7 @@ class Tensor:
         self._assign_inplace(result)
         return self
 
-    def _assign_inplace(self, result):
+    def _assign_inplace(self, result: Tensor) -> None:
         rd = result._data
         if rd.shape != self._data.shape:
             raise RuntimeError(f"output with shape {_shape_text(self._data.shape)} doesn't match the broadcast "
@@ -1161,7 +1313,7 @@ class Tensor:
             if getattr(node, "out", None) is not None:
                 node.out_version = (self._version, self._version[0])
 
-    def _through_view(self, result) -> bool:
+    def _through_view(self, result: Tensor) -> builtins.bool:
         """A write into a view: give its base the new history, then derive the view from it again.
 
         Returns False when nothing beyond the write itself is needed.  For
@@ -1203,26 +1355,28 @@ class Tensor:
         self._ir = again._ir
         return True
 
-    def add_(self, other, *, alpha=1):
+    def add_(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """In-place ``self += alpha * other``."""
         return self._inplace(OPS["add"], other * alpha if alpha != 1 else other)
 
-    def sub_(self, other, *, alpha=1):
+    def sub_(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """In-place ``self -= alpha * other``."""
         return self._inplace(OPS["sub"], other * alpha if alpha != 1 else other)
 
-    def mul_(self, other):
+    def mul_(self, other: TensorLike) -> Tensor:
         """In-place ``self *= other``."""
         return self._inplace(OPS["mul"], other)
 
-    def div_(self, other):
+    def div_(self, other: TensorLike) -> Tensor:
         """In-place ``self /= other``."""
         return self._inplace(OPS["div"], other)
 
-    def pow_(self, other):
+    def pow_(self, other: TensorLike) -> Tensor:
+        """In-place ``self **= other``."""
         return self._inplace(OPS["pow"], other, "PowBackward0")
 
-    def clamp_(self, min=None, max=None):
+    def clamp_(self, min: Number | Tensor | None = None, max: Number | Tensor | None = None) -> Tensor:
+        """In-place :meth:`clamp`."""
         return self.copy_(self.clamp(min, max))
 
     __iadd__ = add_
@@ -1230,7 +1384,7 @@ class Tensor:
     __imul__ = mul_
     __itruediv__ = div_
 
-    def copy_(self, src) -> "Tensor":
+    def copy_(self, src: TensorLike) -> Tensor:
         """Copy `src` (broadcast, cast) into self in place; gradients flow to `src`, none to the old values."""
         s = src if isinstance(src, Tensor) else wrap(np.asarray(src))
         s = s.to(self._data.dtype)
@@ -1238,16 +1392,16 @@ class Tensor:
             s = s.expand(self.shape)
         return self._overwrite(s, "CopyBackwards")
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         """Fill with zeros in place."""
         return self._overwrite(wrap(np.zeros((), dtype=self._data.dtype)), "ZeroBackward0")
 
-    def fill_(self, value) -> "Tensor":
+    def fill_(self, value: Number | Tensor) -> Tensor:
         """Fill with `value` in place."""
         v = value if isinstance(value, Tensor) else wrap(np.asarray(value, dtype=self._data.dtype))
         return self._overwrite(v.to(self._data.dtype), "FillBackward2")
 
-    def _overwrite(self, src: "Tensor", name: str) -> "Tensor":
+    def _overwrite(self, src: Tensor, name: str) -> Tensor:
         """Replace the values of self by `src`; in the graph, ``self * 0 + src``."""
         recording = STATE.enabled and (self.requires_grad or src.requires_grad)
         if recording and self.grad_fn is None and self._requires_grad:
@@ -1265,18 +1419,48 @@ class Tensor:
         return self
 
 
-def rd_cast(result, like):
+TensorLike: TypeAlias = Tensor | np.ndarray | Scalar
+"""An operand: a tensor, or an array or scalar taking part like a constant tensor."""
+TensorData: TypeAlias = Tensor | np.ndarray | Scalar | Sequence[Any]
+"""What :func:`tracegrad.tensor` copies: a number, (nested) sequences of numbers or one-element tensors, an
+array or a tensor."""
+
+
+class MinMax(NamedTuple):
+    """``(values, indices)`` of ``max``/``min`` along a dimension."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class _PrintedMinMax(MinMax):
+    # A NamedTuple body may only hold fields, so the kind lives in subclasses.
+    _kind: ClassVar[str]
+
+    def __repr__(self) -> str:
+        return f"torch.return_types.{self._kind}(\nvalues={self.values!r},\nindices={self.indices!r})"
+
+
+class _Max(_PrintedMinMax):
+    _kind = "max"
+
+
+class _Min(_PrintedMinMax):
+    _kind = "min"
+
+
+def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:
     """`result`'s data in `like`'s dtype (an in-place write keeps the destination's dtype)."""
     d = result._data
     return d if d.dtype == like._data.dtype else d.astype(like._data.dtype)
 
 
-def _build_index(spec, arrays):
+def _build_index(spec: tuple[tuple[Any, ...], ...], arrays: Sequence[Any]) -> tuple[Any, ...]:
     from tracegrad.ir.ops import build_index
     return build_index(spec, arrays)
 
 
-def normalize_axes_ordered(dims, ndim):
+def normalize_axes_ordered(dims: Sequence[int], ndim: int) -> tuple[int, ...]:
     """Axes normalised to non-negative ints, order kept (for permute)."""
     out = []
     for d in dims:
@@ -1284,7 +1468,7 @@ def normalize_axes_ordered(dims, ndim):
     return tuple(out)
 
 
-def _rebuild(data, requires_grad):
+def _rebuild(data: np.ndarray, requires_grad: bool) -> Tensor:
     t = wrap(data)
     t._requires_grad = requires_grad
     return t
@@ -1296,27 +1480,36 @@ class _Device:
     type = "cpu"
     index = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "device(type='cpu')"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "cpu"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return str(other) == "cpu"
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash("cpu")
 
 
 _CPU = _Device()
 
+DeviceLike: TypeAlias = str | _Device
+"""A device argument: ``"cpu"`` or ``tracegrad.device("cpu")``."""
+
 
 def _link_engine() -> None:
-    from tracegrad.autograd import graph
+    # The autograd modules load before Tensor exists (this module imports them first): hand them what
+    # the engine calls, and what their annotations name, now that it does.
+    from tracegrad import autograd
+    from tracegrad.autograd import function, graph
     graph.Tensor = Tensor
     graph.wrap = wrap
     graph.TENSOR_EMITTER = TENSOR_EMITTER
+    function.Tensor = Tensor
+    autograd.Tensor = Tensor
+    autograd.TensorLike = TensorLike
 
 
 _link_engine()

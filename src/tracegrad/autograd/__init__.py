@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tracegrad.autograd.anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
-                                             set_detect_anomaly)
+from tracegrad.autograd.anomaly_mode import (
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from tracegrad.autograd.function import Function, FunctionCtx, once_differentiable
-from tracegrad.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
-                                          set_grad_enabled)
+from tracegrad.autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.graph import Node, run_backward
+
+if TYPE_CHECKING:
+    # Bound at runtime by tracegrad._tensor, which imports this package before it defines Tensor.
+    from tracegrad._tensor import Tensor, TensorLike
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad", "enable_grad",
            "set_grad_enabled", "inference_mode", "is_grad_enabled", "Node", "detect_anomaly", "set_detect_anomaly",
            "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
 
 
-def _as_tuple(x):
+def _as_tuple(x: Any) -> tuple[Any, ...] | None:
     if x is None:
         return None
     if isinstance(x, (list, tuple)):
@@ -26,7 +35,8 @@ def _as_tuple(x):
     return (x,)
 
 
-def _root_grads(outputs, grad_outputs, create_graph, what="grad_output"):
+def _root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[TensorLike | None] | None, create_graph: bool,
+                what: str = "grad_output") -> list[Any]:
     from tracegrad._tensor import Tensor, wrap
     if grad_outputs is None and len(outputs) == 1:
         out = outputs[0]
@@ -63,7 +73,9 @@ def _root_grads(outputs, grad_outputs, create_graph, what="grad_output"):
     return grads
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: TensorLike | Sequence[TensorLike | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Tensor | Sequence[Tensor] | None = None) -> None:
     """Accumulate gradients of `tensors` into the ``.grad`` of graph leaves (or of `inputs` only).
 
     A non-scalar tensor needs a matching `grad_tensors` entry (the vector of
@@ -83,8 +95,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                  inputs=_as_tuple(inputs), accumulate=True)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
-         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: TensorLike | Sequence[TensorLike | None] | None = None, retain_graph: bool | None = None,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, returned (``.grad`` is left alone).
 
     >>> import tracegrad as tg

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import numpy as np
 
 from tracegrad.autograd.grad_mode import STATE, _GradMode
 from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class, version_error
 
+if TYPE_CHECKING:
+    # Bound at runtime by tracegrad._tensor, which imports this module before it defines Tensor.
+    from tracegrad._tensor import Tensor
+
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class FunctionCtx(Node):
@@ -15,13 +24,25 @@ class FunctionCtx(Node):
 
     num_outputs = 1
 
-    def save_for_backward(self, *tensors) -> None:
+    # Set by Function.apply (FunctionCtx declares no slots, so these live in the instance __dict__).
+    _cls: type[Function]
+    _saved: tuple[Tensor | None, ...]
+    _saved_versions: tuple[int | None, ...]
+    _freed: bool
+    _materialize: bool
+    _dirty: tuple[Tensor, ...]
+    _non_diff: set[int]
+    _in_meta: tuple[tuple[tuple[int, ...] | None, np.dtype | None], ...]
+    _out_meta: tuple[tuple[tuple[int, ...], np.dtype], ...]
+    needs_input_grad: tuple[bool, ...]
+
+    def save_for_backward(self, *tensors: Tensor | None) -> None:
         """Keep tensors for backward; read them back with ``ctx.saved_tensors``."""
         self._saved = tuple(tensors)
         self._saved_versions = tuple(None if t is None else t._version[0] for t in tensors)
 
     @property
-    def saved_tensors(self) -> tuple:
+    def saved_tensors(self) -> tuple[Tensor | None, ...]:
         """The tensors given to ``save_for_backward`` (checked against in-place changes)."""
         if self._freed:
             raise RuntimeError(FREED_MESSAGE)
@@ -30,20 +51,23 @@ class FunctionCtx(Node):
                 raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
         return self._saved
 
-    def mark_dirty(self, *tensors) -> None:
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        """Declare the inputs that forward modified in place (they are returned as outputs)."""
         self._dirty = tensors
 
-    def mark_non_differentiable(self, *tensors) -> None:
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
+        """Declare outputs that get no grad_fn (integer results, masks ...)."""
         self._non_diff = {id(t) for t in tensors}
 
     def set_materialize_grads(self, value: bool) -> None:
+        """Whether backward receives zero tensors (True, the default) or None for outputs without a gradient."""
         self._materialize = bool(value)
 
-    def _release(self):
+    def _release(self) -> None:
         self._saved = ()
         self._freed = True
 
-    def _backward(self, grads, create_graph):
+    def _backward(self, grads: list[Any], create_graph: bool) -> tuple[Any, ...]:
         from tracegrad._tensor import Tensor, wrap
         grad_tensors = []
         for g, meta in zip(grads, self._out_meta):
@@ -101,18 +125,20 @@ class Function:
     """
 
     @staticmethod
-    def forward(ctx, *args, **kwargs):
+    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
+        """The computation: Tensors in, Tensor(s) out; runs with gradient recording off."""
         raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
 
     @staticmethod
-    def backward(ctx, *grad_outputs):
+    def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
+        """Gradients of the inputs (a Tensor or None for each) given those of the outputs."""
         raise NotImplementedError("You must implement either the backward or vjp method for your custom "
                                   "autograd.Function to use it with backward mode AD.")
 
     vjp = backward
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` without recording, and attach ``backward`` as the outputs' grad_fn."""
         from tracegrad._tensor import Tensor, _edge, wrap
         node_cls = node_class(f"{cls.__name__}Backward", FunctionCtx, module="torch.autograd.function")
@@ -163,7 +189,7 @@ class Function:
 _region_ids = __import__("itertools").count()
 
 
-def _trace_region(cls, ctx, args, kwargs):
+def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
     """Inside a trace: one ``custom_vjp`` node whose backward is ``cls.backward``, traced.
 
     The forward is traced into its own graph; the backward is traced into a
@@ -230,6 +256,6 @@ def _trace_region(cls, ctx, args, kwargs):
     return result
 
 
-def once_differentiable(fn):
+def once_differentiable(fn: _F) -> _F:
     """Marks a backward as not differentiable twice; accepted for compatibility, changes nothing."""
     return fn

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, cast
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_inference_mode_enabled"]
@@ -15,6 +17,8 @@ class _State(threading.local):
 
 
 STATE = _State()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def is_grad_enabled() -> bool:
@@ -33,29 +37,29 @@ class _GradMode:
     A stack of previous states makes one instance safe to nest and to reuse.
     """
 
-    def __init__(self, grad: bool, inference: bool | None = None):
+    def __init__(self, grad: bool, inference: bool | None = None) -> None:
         self._grad = grad
         self._inference = inference
         self._saved: list[tuple[bool, bool]] = []
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._saved.append((STATE.enabled, STATE.inference))
         STATE.enabled = self._grad
         if self._inference is not None:
             STATE.inference = self._inference
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         STATE.enabled, STATE.inference = self._saved.pop()
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         grad, inference = self._grad, self._inference
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             with _GradMode(grad, inference):
                 return fn(*args, **kwargs)
-        return wrapper
+        return cast(_F, wrapper)
 
 
 class no_grad(_GradMode):
@@ -69,25 +73,26 @@ class no_grad(_GradMode):
     False
     """
 
-    def __new__(cls, func=None):
+    # Returns the decorated function when used as ``@no_grad`` without parentheses, hence Any.
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         self = super().__new__(cls)
         _GradMode.__init__(self, False)
         # ``@no_grad`` without parentheses hands the function straight in.
         return self(func) if callable(func) else self
 
-    def __init__(self, func=None):
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
         pass
 
 
 class enable_grad(_GradMode):
     """Re-enable gradient recording in a block (inside ``no_grad``) or a decorated function."""
 
-    def __new__(cls, func=None):
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         self = super().__new__(cls)
         _GradMode.__init__(self, True)
         return self(func) if callable(func) else self
 
-    def __init__(self, func=None):
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
         pass
 
 
@@ -99,16 +104,16 @@ class set_grad_enabled(_GradMode):
     each call of the function only.
     """
 
-    def __init__(self, mode: bool):
+    def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
         self._before_call = STATE.enabled
         STATE.enabled = bool(mode)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._saved.append((self._before_call, STATE.inference))
         STATE.enabled = self._grad
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         STATE.enabled = self._before_call
         return super().__call__(fn)
 
@@ -116,14 +121,14 @@ class set_grad_enabled(_GradMode):
 class inference_mode(_GradMode):
     """Like ``no_grad``, for code that will never need gradients; ``mode=False`` changes nothing."""
 
-    def __new__(cls, mode=True):
+    def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
         self = super().__new__(cls)
         if callable(mode):
             _GradMode.__init__(self, False, True)
             return self(mode)
         return self
 
-    def __init__(self, mode=True):
+    def __init__(self, mode: bool | Callable[..., Any] = True) -> None:
         if callable(mode):
             return
         if mode:

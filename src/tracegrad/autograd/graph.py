@@ -17,10 +17,16 @@ import itertools
 import operator
 import re
 import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from tracegrad.ir.ops import NUMPY, Composite, VjpContext, broadcast_shapes
+from tracegrad.autograd.anomaly_mode import ANOMALY, backward_nan_error, has_nan
+from tracegrad.ir.ops import NUMPY, Composite, Op, VjpContext, broadcast_shapes
+
+if TYPE_CHECKING:
+    from tracegrad._tensor import TENSOR_EMITTER, Tensor, wrap
 
 __all__ = ["Node", "OpNode", "AccumulateGrad", "node_class", "run_backward", "FREED_MESSAGE"]
 
@@ -32,8 +38,12 @@ FREED_MESSAGE = (
 
 _sequence = itertools.count()
 
-# Bound by tracegrad._tensor once it has loaded (it imports this module first).
-Tensor = wrap = TENSOR_EMITTER = None
+if not TYPE_CHECKING:
+    # Bound by tracegrad._tensor once it has loaded (it imports this module first).
+    Tensor = wrap = TENSOR_EMITTER = None
+
+# A gradient in the engine: an array, or a Tensor when the backward pass is itself recorded (create_graph).
+Grad: TypeAlias = Any
 
 
 class Node:
@@ -43,36 +53,47 @@ class Node:
     ``(None, 0)`` where the input needs no gradient.
     """
 
-    __slots__ = ("next_functions", "_seq", "_pre_hooks", "_post_hooks", "_retained", "__weakref__")
+    # _loc: the user's (file, line) of the forward call, recorded only in anomaly mode.
+    __slots__ = ("next_functions", "_seq", "_pre_hooks", "_post_hooks", "_retained", "_loc", "__weakref__")
     num_outputs = 1
+
+    # For type checkers only (slots carry no types).
+    next_functions: tuple[tuple[Node | None, int], ...]
+    _seq: int
+    _pre_hooks: list[tuple[int | None, Callable[..., Any]]] | None
+    _post_hooks: list[Callable[..., Any]] | None
+    _retained: dict[int, weakref.ref[Tensor]] | None
 
     def name(self) -> str:
         """PyTorch's name of this node, e.g. ``'MulBackward0'``."""
         return type(self).__name__
 
     @property
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
+        """PyTorch's per-node metadata dict; tracegrad keeps none, so this is a new empty dict each time."""
         return {}
 
-    def register_hook(self, fn):
+    def register_hook(self, fn: Callable[[tuple[Tensor | None, ...], tuple[Tensor | None, ...]],
+                                         Sequence[Tensor | None] | None]) -> _RemovableHandle:
         """Call ``fn(grad_inputs, grad_outputs)`` after this node's backward; it may return new grad_inputs."""
         if self._post_hooks is None:
             self._post_hooks = []
         self._post_hooks.append(fn)
         return _RemovableHandle(self._post_hooks, fn)
 
-    def register_prehook(self, fn):
+    def register_prehook(self, fn: Callable[[tuple[Tensor | None, ...]],
+                                            Sequence[Tensor | None] | None]) -> _RemovableHandle:
         """Call ``fn(grad_outputs)`` before this node's backward; it may return new grad_outputs."""
         return self._add_pre_hook(None, fn)
 
-    def _add_pre_hook(self, output_nr, fn):
+    def _add_pre_hook(self, output_nr: int | None, fn: Callable[..., Any]) -> _RemovableHandle:
         if self._pre_hooks is None:
             self._pre_hooks = []
         entry = (output_nr, fn)
         self._pre_hooks.append(entry)
         return _RemovableHandle(self._pre_hooks, entry)
 
-    def _backward(self, grads: list, create_graph: bool) -> tuple:
+    def _backward(self, grads: list[Grad], create_graph: bool) -> tuple[Grad | None, ...]:
         raise NotImplementedError
 
     def _release(self) -> None:
@@ -84,7 +105,7 @@ class _RemovableHandle:
 
     __slots__ = ("_list", "_item")
 
-    def __init__(self, lst, item):
+    def __init__(self, lst: list[Any], item: object) -> None:
         self._list = lst
         self._item = item
 
@@ -116,16 +137,17 @@ def node_class(name: str, base: type, module: str = "builtins") -> type:
     return cls
 
 
-def _short_name(node) -> str:
+def _short_name(node: Node) -> str:
     return re.sub(r"Backward\d*$", "", type(node).__name__)
 
 
-def _type_string(shape, dtype) -> str:
+def _type_string(shape: Sequence[int], dtype: np.dtype) -> str:
     from tracegrad._dtypes import from_numpy_dtype
     return f"[torch.{from_numpy_dtype(dtype).tensor_type} [{', '.join(map(str, shape))}]]"
 
 
-def version_error(shape, dtype, producer, now: int, expected: int) -> RuntimeError:
+def version_error(shape: Sequence[int], dtype: np.dtype, producer: Node | None, now: int,
+                  expected: int) -> RuntimeError:
     """PyTorch's message for a saved tensor that was modified in place."""
     where = f", which is output 0 of {_short_name(producer)}," if producer is not None else ""
     return RuntimeError(
@@ -147,7 +169,19 @@ class OpNode(Node):
     __slots__ = ("entry", "attrs", "saved", "versions", "out", "out_version", "shapes", "dtypes",
                  "compute_dtype", "needs", "freed")
 
-    def _unpack(self, create_graph):
+    entry: Op | Composite
+    attrs: dict[str, Any]
+    saved: tuple[Any, ...]
+    versions: tuple[tuple[Tensor, int], ...]
+    out: np.ndarray | None
+    out_version: tuple[list[int], int] | None
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[np.dtype, ...]
+    compute_dtype: np.dtype | None
+    needs: tuple[bool, ...]
+    freed: bool
+
+    def _unpack(self, create_graph: bool) -> tuple[tuple[Any, ...], Any]:
         if self.freed:
             raise RuntimeError(FREED_MESSAGE)
         for t, v in self.versions:
@@ -173,7 +207,7 @@ class OpNode(Node):
             out = wrap(out, self)
         return tuple(args), out
 
-    def _backward(self, grads, create_graph):
+    def _backward(self, grads: list[Grad], create_graph: bool) -> tuple[Grad | None, ...]:
         g = grads[0]
         args, out = self._unpack(create_graph)
         entry = self.entry
@@ -207,7 +241,7 @@ class OpNode(Node):
             return tuple(fixed[i] for i in grad_args)
         return tuple(fixed)
 
-    def _release(self):
+    def _release(self) -> None:
         # Only a node that kept values can fail a second backward (as in PyTorch).
         if self.out is not None or any(a is not None for a in self.saved):
             self.freed = True
@@ -217,7 +251,7 @@ class OpNode(Node):
         self.versions = ()
 
 
-def _decomposition_vjp(entry: Composite, ctx, g, create_graph):
+def _decomposition_vjp(entry: Composite, ctx: VjpContext, g: Grad, create_graph: bool) -> tuple[Grad | None, ...]:
     """Gradient of a composite without a closed-form vjp: differentiate its decomposition."""
     from tracegrad.autograd.grad_mode import enable_grad
     if create_graph:
@@ -250,7 +284,7 @@ class AccumulateGrad(Node):
 
     __slots__ = ("_variable",)
 
-    def __init__(self, variable):
+    def __init__(self, variable: Tensor) -> None:
         self._variable = weakref.ref(variable)
         self.next_functions = ()
         self._seq = -1  # runs after every node that can feed it
@@ -258,15 +292,15 @@ class AccumulateGrad(Node):
         self._post_hooks = None
         self._retained = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
     @property
-    def variable(self):
-        """The leaf tensor this node accumulates into."""
+    def variable(self) -> Tensor | None:
+        """The leaf tensor this node accumulates into (None once it has been freed)."""
         return self._variable()
 
-    def _accumulate(self, g, create_graph):
+    def _accumulate(self, g: Grad, create_graph: bool) -> None:
         var = self._variable()
         if var is None:
             return
@@ -290,7 +324,7 @@ class AccumulateGrad(Node):
             old._version[0] += 1
 
 
-def _apply_pre_hooks(node, grads, create_graph):
+def _apply_pre_hooks(node: Node, grads: list[Grad], create_graph: bool) -> list[Grad]:
     for output_nr, fn in list(node._pre_hooks or ()):
         if output_nr is None:
             wrapped = tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g)) for g in grads)
@@ -309,7 +343,7 @@ def _apply_pre_hooks(node, grads, create_graph):
     return grads
 
 
-def _store_retained(node, grads, create_graph):
+def _store_retained(node: Node, grads: list[Grad], create_graph: bool) -> None:
     for output_nr, ref in list(node._retained.items()):
         t = ref()
         g = grads[output_nr]
@@ -321,14 +355,15 @@ def _store_retained(node, grads, create_graph):
 _seq_of = operator.attrgetter("_seq")
 
 
-def _add(a, b):
+def _add(a: Grad | None, b: Grad) -> Grad:
     if a is None:
         return b
     return a + b
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
-                 accumulate=True, allow_unused=False):
+def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_graph: bool = False,
+                 create_graph: bool = False, inputs: Sequence[Tensor] | None = None, accumulate: bool = True,
+                 allow_unused: bool = False) -> list[Tensor | None] | None:
     """Backpropagate `root_grads` from `roots` through the tape.
 
     With ``accumulate=True`` gradients are added into ``.grad`` of the leaves
@@ -341,7 +376,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         return _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused)
 
 
-def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused):
+def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_graph: bool, create_graph: bool,
+                  inputs: Sequence[Tensor] | None, accumulate: bool,
+                  allow_unused: bool) -> list[Tensor | None] | None:
 
     buffers: dict = {}
     starts = []
@@ -421,6 +458,10 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
         if create_graph:
             grads = [g if g is None or isinstance(g, Tensor) else wrap(g) for g in grads]
         in_grads = node._backward(grads, create_graph)
+        if ANOMALY.enabled and ANOMALY.check_nan:
+            for k, g in enumerate(in_grads):
+                if g is not None and has_nan(g._data if isinstance(g, Tensor) else g):
+                    raise backward_nan_error(node.name(), k, getattr(node, "_loc", None))
         if node._post_hooks:
             for hook in list(node._post_hooks):
                 res = hook(tuple(None if g is None else (g if isinstance(g, Tensor) else wrap(g))
@@ -448,13 +489,13 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumul
     return results
 
 
-def _accumulate_target(t, g, create_graph):
+def _accumulate_target(t: Tensor, g: Grad, create_graph: bool) -> None:
     """``backward(inputs=...)`` on a non-leaf: its ``.grad`` is filled like a leaf's."""
     t._retains_grad = True
     _add_to_grad(t, g, create_graph)
 
 
-def _add_to_grad(t, g, create_graph):
+def _add_to_grad(t: Tensor, g: Grad, create_graph: bool) -> None:
     """Add `g` into the ``.grad`` of non-leaf `t` (out of place: a retained grad may be shared)."""
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g

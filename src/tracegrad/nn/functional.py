@@ -6,21 +6,28 @@ Each loss is a composite of the op table (closed-form vjp, one eager node).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import Literal, TypeAlias
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, apply_op, wrap
+from tracegrad._dtypes import DTypeLike
+from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
 __all__ = ["relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "logsumexp", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
 
 
-def _t(x):
+Reduction: TypeAlias = Literal["mean", "sum", "none"]
+"""How a loss combines its elementwise values."""
+
+
+def _t(x: TensorLike) -> Tensor:
     return x if isinstance(x, Tensor) else wrap(np.asarray(x))
 
 
-def _reduction(size_average, reduce, reduction):
+def _reduction(size_average: bool | None, reduce: bool | None, reduction: Reduction) -> Reduction:
     if size_average is None and reduce is None:
         return reduction
     size_average = True if size_average is None else size_average
@@ -28,59 +35,61 @@ def _reduction(size_average, reduce, reduction):
     return ("mean" if size_average else "sum") if reduce else "none"
 
 
-def _shape(x) -> tuple:
+def _shape(x: TensorLike) -> tuple[int, ...]:
     return x._data.shape if isinstance(x, Tensor) else np.shape(x)
 
 
-def _check_reduction(reduction):
+def _check_reduction(reduction: str) -> None:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def relu(input, inplace=False):
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return apply_op(OPS["relu"], (input,))
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), computed without overflow."""
     return apply_op(OPS["sigmoid"], (input,))
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
     return apply_op(OPS["tanh"], (input,))
 
 
-def softplus(input, beta=1.0, threshold=20.0):
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
     return apply_op(COMPOSITES["softplus"], (input,), {"beta": float(beta), "threshold": float(threshold)})
 
 
-def _softmax_dim(x, dim):
+def _softmax_dim(x: Tensor, dim: int | None) -> int:
     if dim is None:
         # PyTorch's legacy implicit choice of dimension.
         dim = 0 if x.ndim in (0, 1, 3) else 1
     return normalize_axes((dim,), x.ndim)[0] if x.ndim else 0
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`."""
     x = _t(input) if dtype is None else _t(input).to(dtype)
     return apply_op(COMPOSITES["softmax"], (x,), {"axis": _softmax_dim(x, dim)})
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """x - logsumexp(x) along `dim`."""
     x = _t(input) if dtype is None else _t(input).to(dtype)
     return apply_op(COMPOSITES["log_softmax"], (x,), {"axis": _softmax_dim(x, dim)})
 
 
-def logsumexp(input, dim, keepdim=False):
+def logsumexp(input: TensorLike, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) along `dim`, stable for large values."""
     return _t(input).logsumexp(dim, keepdim)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: Reduction = "mean", weight: Tensor | None = None) -> Tensor:
     """Mean squared error."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -91,7 +100,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return apply_op(COMPOSITES["mse_loss"], (input, target), {"reduction": reduction})
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: TensorLike | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: Reduction = "mean") -> Tensor:
     """BCE of probabilities `input` against `target`; each log is clamped at -100 as in PyTorch."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -107,8 +118,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return apply_op(COMPOSITES["binary_cross_entropy"], (input, target), {"reduction": reduction})
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: TensorLike | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: Reduction = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """BCE on logits, computed stably: ``(1 - t) z + log(1 + exp(-z))`` without overflow."""
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
@@ -128,7 +140,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
-def _reduce(loss, reduction):
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
@@ -136,7 +148,8 @@ def _reduce(loss, reduction):
     return loss
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+def nll_loss(input: TensorLike, target: TensorLike, weight: Tensor | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: Reduction = "mean") -> Tensor:
     """Negative log-likelihood of class indices `target` given log-probabilities `input` (N, C) or (C,)."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
@@ -159,8 +172,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return apply_op(COMPOSITES["nll_loss"], (x, t), {"reduction": reduction, "ignore_index": int(ignore_index)})
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                  reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: TensorLike, target: TensorLike, weight: Tensor | None = None,
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+                  reduction: Reduction = "mean", label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over classes followed by nll_loss (class indices), or soft targets (probabilities)."""
     reduction = _reduction(size_average, reduce, reduction)
     x, t = _t(input), _t(target)
