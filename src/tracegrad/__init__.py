@@ -36,7 +36,8 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
 from tracegrad._trace import trace
-from tracegrad._transforms import _bind_tensor, dump_ir, grad, hessian, jacobian, jit, value_and_grad, vjp
+from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
+                                  jit, value_and_grad, vjp)
 _bind_tensor()
 from tracegrad.ir.dot import to_dot
 from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
@@ -73,5 +74,6 @@ __all__ = [
     "is_inference_mode_enabled",
     # compiled mode
     "trace", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
+    "CompiledFunction", "SelfCheckError",
     "cache_info", "clear_cache",
 ]
