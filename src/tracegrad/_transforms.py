@@ -23,7 +23,6 @@ import os
 import re
 import threading
 import time
-import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,15 +86,17 @@ def tree_paths(x, prefix: str) -> list[str]:
 
 def tree_unflatten(treedef, leaves):
     """Inverse of :func:`tree_flatten`."""
-    it = iter(leaves)
+    return _build(treedef, iter(leaves))
 
-    def build(d):
-        if d is None:
-            return next(it)
-        if d[0] is dict:
-            return {k: build(sub) for k, sub in zip(d[1], d[2])}
-        return d[0](build(sub) for sub in d[1])
-    return build(treedef)
+
+def _build(d, it):
+    # A module-level function, not a recursive closure: a closure that calls itself
+    # is a reference cycle, and every call would leave one holding the leaves.
+    if d is None:
+        return next(it)
+    if d[0] is dict:
+        return {k: _build(sub, it) for k, sub in zip(d[1], d[2])}
+    return d[0](_build(sub, it) for sub in d[1])
 
 
 def _is_dynamic(leaf) -> bool:
@@ -1032,16 +1033,17 @@ def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None,
     return _decorator("jit")(fun, backend=backend, check=check)
 
 
-_vjp_transforms: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _vjp_transform(fun, has_aux: bool, nargs: int) -> CompiledFunction:
-    per_fun = _vjp_transforms.get(fun)
+    # The transforms live on the function itself: a table keyed by the function would
+    # keep it alive through the transform's reference to it.  fun -> transform -> fun
+    # is a cycle the collector frees once the caller drops the function.
+    per_fun = getattr(fun, "_tracegrad_vjp", None)
     if per_fun is None:
+        per_fun = {}
         try:
-            per_fun = _vjp_transforms[fun] = {}
-        except TypeError:  # not weak-referenceable (a builtin): do not cache
-            per_fun = {}
+            fun._tracegrad_vjp = per_fun
+        except (AttributeError, TypeError):  # builtins, bound methods: no cache
+            pass
     t = per_fun.get((has_aux, nargs))
     if t is None:
         t = per_fun[(has_aux, nargs)] = CompiledFunction(fun, "vjp", argnums=tuple(range(nargs)), has_aux=has_aux)
