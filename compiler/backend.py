@@ -10,6 +10,7 @@ back to the interpreter, with a logged reason, for graphs it cannot lower.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import sys
@@ -76,8 +77,11 @@ class NumbaKernel:
     def _wrapper(self):
         ins = [f"a{i}" for i in range(len(self.graph.inputs))]
         flat = [f"_flat({a})" if len(v.shape) != 1 else a for a, v in zip(ins, self.graph.inputs)]
-        env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_D": self.extents, "_fail": self._fail,
-               "_INT64": _INT64}
+        # _fail must not be a bound method: the wrapper is stored on self, so
+        # it would make a reference cycle, and an evicted kernel (with its
+        # graph and constants) would wait for the cyclic collector.
+        env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_D": self.extents,
+               "_fail": functools.partial(_raise_failure, self.kernel, self.graph), "_INT64": _INT64}
         lines = ["def run(arrays):"]
         if ins:
             lines.append(f"    {', '.join(ins)}{',' if len(ins) == 1 else ''} = arrays")
@@ -92,7 +96,7 @@ class NumbaKernel:
         lines.append("    st = _empty(1, _INT64)")
         lines.append(f"    _fn({', '.join(args + ['_D', 'st'])})")
         lines.append("    if st[0]:")
-        lines.append("        _fail(int(st[0]))")
+        lines.append("        _fail(int(st[0]), arrays)")
         lines.append(f"    return [{', '.join(outs)}]")
         exec(compile("\n".join(lines), f"<tracegrad wrapper {self.kernel.entry}>", "exec"), env)
         return env["run"]
@@ -107,12 +111,31 @@ class NumbaKernel:
             [np.zeros(1, dtype) for _, dtype in self.out_types] + [self.extents, np.zeros(1, _INT64)]
         self.fn.compile(tuple(typeof(a) for a in sample))
 
-    def _fail(self, code: int):
-        if code > 0:
-            raise GuardFailure(self.kernel.guards[code - 1], None)
-        node = self.kernel.index_nodes[-code - 1]
-        where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
-        raise IndexError(f"index out of bounds in op '{node.op}'{where}")
+    def _fail(self, code: int, arrays=None):
+        _raise_failure(self.kernel, self.graph, code, arrays)
+
+
+def _raise_failure(ks: KernelSource, graph: Graph, code: int, arrays=None):
+    """Raise what a nonzero status word from the kernel of `ks` reports: a failed guard or a bad index.
+
+    For a bad index the reference interpreter runs the graph on the same
+    arrays, so the error is the one eager mode gives (PyTorch's text, the op,
+    the shapes and the user's line); the kernel only knows which node failed.
+    """
+    if code > 0:
+        raise GuardFailure(ks.guards[code - 1], None)
+    if arrays is not None:
+        from tracegrad.ir.interpret import interpret
+        from tracegrad.ir.ops import IndexingError
+        try:
+            interpret(graph, arrays)
+        except IndexingError:
+            raise
+        except Exception:  # any other failure: report what the kernel knows
+            pass
+    node = ks.index_nodes[-code - 1]
+    where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
+    raise IndexError(f"index out of bounds in op '{node.op}'{where}")
 
 
 def _memory_key(graph: Graph) -> tuple:
@@ -153,9 +176,11 @@ def _build_numba(graph: Graph):
         return _Interpreted(graph, str(e))
     fn = cache.load_kernel(ks.source, ks.entry)
     # A slow compile says so on stderr after a second, so a long first call is not a mystery.
-    notice = threading.Timer(1.0, lambda: sys.stderr.write(
-        f"tracegrad: compiling {graph.name} ({len(lowered.nodes)} nodes, {len(ks.source.splitlines())} "
-        f"lines of kernel)...\n"))
+    # The message is made now: a closure over the graphs would keep them alive
+    # until the timer thread has woken up and exited, after this returns.
+    message = (f"tracegrad: compiling {graph.name} ({len(lowered.nodes)} nodes, {len(ks.source.splitlines())} "
+               f"lines of kernel)...\n")
+    notice = threading.Timer(1.0, lambda: sys.stderr.write(message))
     notice.daemon = True
     notice.start()
     try:

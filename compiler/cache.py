@@ -29,7 +29,8 @@ Environment variables:
     cache root instead of ``$XDG_CACHE_HOME/tracegrad`` (or
     ``~/.cache/tracegrad``); the per-numba-version subdirectory is still added.
 ``TRACEGRAD_MEMORY_CACHE_SIZE``
-    default size bound of :class:`KernelCache` (256).
+    default size bound of :class:`KernelCache` (256), read when a cache is
+    created; ``default_cache.maxsize = n`` changes it for a running process.
 
 This module imports only the standard library, numpy and numba (numba lazily:
 importing ``tracegrad`` should not pay numba's start-up).
@@ -42,13 +43,16 @@ import hashlib
 import itertools
 import json
 import linecache
+import operator
 import os
+import pickle
 import shutil
 import sys
 import tempfile
 import threading
 import warnings
-from typing import Any, Callable, Hashable, NamedTuple
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
 
 try:  # POSIX only; elsewhere atomic renames alone keep the files consistent.
     import fcntl
@@ -278,6 +282,23 @@ def _remove_files(paths) -> None:
 # --------------------------------------------------------------------------
 
 
+def _foreign_index_version(index_path: str, ours: str | None) -> str | None:
+    """The numba version stamped on the index at *index_path*, if it is not *ours*.
+
+    numba starts each ``.nbi`` file with its version string, pickled on its
+    own, and treats an index from another version as empty.  None when the
+    file is absent, unreadable (the load itself reports those) or current.
+    """
+    try:
+        with open(index_path, "rb") as f:
+            version = pickle.load(f)
+    except Exception:
+        return None
+    if not isinstance(version, str) or version == ours:
+        return None
+    return version
+
+
 def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     """Make a bad numba cache file cost a recompile instead of an exception.
 
@@ -288,9 +309,12 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     process.  numba does not recover by itself, so the instance's
     ``load_overload`` is wrapped: on any error the module's cache files are
     deleted (with a warning) and ``None`` is returned, which numba treats as a
-    miss (it compiles and writes a fresh cache).  ``save_overload`` failures
-    (full disk, index replaced by garbage meanwhile) only lose the cache
-    entry, never the call.  Only this dispatcher instance is touched.
+    miss (it compiles and writes a fresh cache).  An index stamped by another
+    numba version is one numba ignores silently and overwrites after
+    compiling; that rebuild gets a warning too (see :func:`_foreign_index_version`).
+    ``save_overload`` failures (full disk, index replaced by garbage
+    meanwhile) only lose the cache entry, never the call.  Only this
+    dispatcher instance is touched.
     """
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
@@ -304,9 +328,13 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     path = getattr(cache, "cache_path", None)
     dirs = [path] if path else _numba_cache_dirs(dispatcher.py_func.__code__.co_filename)
 
+    cache_file = getattr(cache, "_cache_file", None)
+    index_path = getattr(cache_file, "_index_path", None)
+    our_version = getattr(cache_file, "_version", None)
+
     def load_overload(sig, target_context):
         try:
-            return load(sig, target_context)
+            result = load(sig, target_context)
         except Exception as exc:
             files = _numba_cache_files(stem, dirs)
             _remove_files(files)
@@ -316,6 +344,15 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
                 f"deleted {len(files)} cache file(s) and recompiling"
             )
             return None
+        if result is None and index_path is not None:
+            # Only on a miss, which a compile follows anyway: one small read.
+            other = _foreign_index_version(index_path, our_version)
+            if other is not None:
+                _warn(
+                    f"tracegrad: numba cache for {name} in {dirs[0]} was written by numba {other}, "
+                    f"this is numba {our_version}; recompiling and replacing it"
+                )
+        return result
 
     def save_overload(sig, data):
         try:
@@ -616,7 +653,8 @@ class KernelCache:
     may use the cache themselves).
 
     ``maxsize`` defaults to ``$TRACEGRAD_MEMORY_CACHE_SIZE`` or 256; 0 keeps
-    nothing.  Statistics are exact except that hits counted concurrently from
+    nothing.  It may be reassigned at run time (``default_cache.maxsize =
+    64``); shrinking evicts at once.  Statistics are exact except that hits counted concurrently from
     several threads may, rarely, lose an increment (the hit path takes no lock).
 
     >>> c = KernelCache(maxsize=2)
@@ -629,22 +667,43 @@ class KernelCache:
     """
 
     def __init__(self, maxsize: int | None = None):
-        if maxsize is None:
-            maxsize = _env_size()
-        if maxsize < 0:
-            raise ValueError(f"maxsize must be >= 0, got {maxsize}")
-        self.maxsize = int(maxsize)
         # key -> [value, recency stamp]; the list lets hits update the stamp
         # in place without touching the dict.
         self._entries: dict[Hashable, list] = {}
         self._clock = itertools.count()
         self._lock = threading.Lock()
+        self._maxsize = 0
+        self.maxsize = _env_size() if maxsize is None else maxsize
         # key -> [per-key lock, number of threads using it, building thread]
         self._key_locks: dict[Hashable, list] = {}
         self._hits = 0
         self._misses = 0
         self._compiles = 0
         self._evictions = 0
+
+    @property
+    def maxsize(self) -> int:
+        """The size bound; assigning a smaller one evicts the least recently used entries at once.
+
+        >>> c = KernelCache(maxsize=3)
+        >>> c.put("a", 1); c.put("b", 2); c.put("c", 3)
+        >>> c.maxsize = 1
+        >>> len(c), "c" in c
+        (1, True)
+        """
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        try:
+            size = operator.index(value)
+        except TypeError:
+            raise TypeError(f"maxsize must be an integer, got {value!r}") from None
+        if size < 0:
+            raise ValueError(f"maxsize must be >= 0, got {size}")
+        with self._lock:
+            self._maxsize = size
+            self._evict_to(size)
 
     # -- lookups ------------------------------------------------------------
 
@@ -677,15 +736,20 @@ class KernelCache:
 
     def _insert(self, key, value) -> None:
         # Caller holds self._lock.
-        if self.maxsize == 0:
+        if self._maxsize == 0:
             return
         entries = self._entries
         if key not in entries:
-            while len(entries) >= self.maxsize:
-                oldest = min(entries, key=lambda k: entries[k][1])
-                del entries[oldest]
-                self._evictions += 1
+            self._evict_to(self._maxsize - 1)
         entries[key] = [value, next(self._clock)]
+
+    def _evict_to(self, size: int) -> None:
+        # Caller holds self._lock.
+        entries = self._entries
+        while len(entries) > size:
+            oldest = min(entries, key=lambda k: entries[k][1])
+            del entries[oldest]
+            self._evictions += 1
 
     def get_or_create(self, key: Hashable, factory: Callable[[], Any]) -> Any:
         """The value for *key*, calling ``factory()`` to build it on a miss.

@@ -13,6 +13,7 @@ import hashlib
 import json
 import linecache
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -569,3 +570,248 @@ def test_get_or_create_failures_and_recursion():
         c.get_or_create("r", lambda: c.get_or_create("r", lambda: 1))
     # Factories may use the cache for other keys.
     assert c.get_or_create("outer", lambda: c.get_or_create("inner", lambda: 5) + 1) == 6
+
+
+# -- damaged and foreign numba caches -------------------------------------------
+
+
+@pytest.mark.parametrize("which", [".nbi", ".nbc"])
+def test_truncated_numba_cache_is_discarded(disk, which):
+    # A write cut short (full disk, killed process, copy interrupted): half
+    # of a valid pickle, which fails differently from random bytes (EOF or
+    # a truncated frame rather than a bad opcode).
+    source, entry = toy_source()
+    f = kc.load_kernel(source, entry)
+    check(f)
+    (path,) = [p for p in numba_files(disk) if p.endswith(which)]
+    with open(path, "rb") as fh:
+        data = fh.read()
+    with open(path, "wb") as fh:
+        fh.write(data[: len(data) // 2])
+    forget(f)
+    with pytest.warns(RuntimeWarning, match="unreadable numba cache"):
+        g = kc.load_kernel(source, entry)
+        check(g)
+    assert total_hits(g) == 0
+    forget(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = kc.load_kernel(source, entry)
+        check(h)
+    assert total_hits(h) == 1
+
+
+def _simulate_numba_version(monkeypatch, version: str) -> None:
+    """Make this process look like it runs numba `version` to numba's cache and to ours.
+
+    numba stamps its index with ``numba.__version__`` (read when a cached
+    function is defined); tracegrad derives its directory and module digests
+    from the versions it memoised, which are reset so they are read again.
+    """
+    import numba
+
+    monkeypatch.setattr(numba, "__version__", version)
+    monkeypatch.setattr(kc, "_versions_cache", None)
+    monkeypatch.setattr(kc, "_base_hash", None)
+
+
+def test_numba_upgrade_uses_a_fresh_directory(disk, monkeypatch):
+    # After an upgrade nothing on disk is reused or touched: the new version
+    # compiles into its own directory (no warning: nothing was damaged), and
+    # going back finds the old entries intact.
+    source, entry = toy_source()
+    f = kc.load_kernel(source, entry)
+    check(f)
+    before = {p: os.stat(p).st_mtime_ns for p in all_files(disk)}
+    forget(f)
+
+    with monkeypatch.context() as m:
+        _simulate_numba_version(m, "0.0.0+simulated")
+        upgraded = kc.cache_dir()
+        assert upgraded != disk and upgraded.endswith("numba-0.0.0+simulated")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            g = kc.load_kernel(source, entry)
+            check(g)
+        assert os.path.dirname(sys.modules[g.__module__].__file__) == upgraded
+        assert g.__module__ != f.__module__
+        assert total_misses(g) == 1 and numba_files(upgraded)
+        forget(g)
+
+    assert kc.cache_dir() == disk
+    assert {p: os.stat(p).st_mtime_ns for p in all_files(disk)} == before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = kc.load_kernel(source, entry)
+        check(h)
+    assert total_hits(h) == 1
+
+
+def test_numba_index_of_another_version_is_rebuilt_with_a_warning(disk):
+    # The same module path with an index stamped by another numba (a cache
+    # copied between machines, a numba rebuilt without a version bump):
+    # numba would silently ignore it and overwrite it; we say so.
+    source, entry = toy_source()
+    f = kc.load_kernel(source, entry)
+    check(f)
+    (index,) = [p for p in numba_files(disk) if p.endswith(".nbi")]
+    with open(index, "rb") as fh:
+        pickle.load(fh)  # numba's version stamp, pickled on its own
+        rest = fh.read()
+    with open(index, "wb") as fh:
+        fh.write(pickle.dumps("0.0.0+other") + rest)
+    forget(f)
+    with pytest.warns(RuntimeWarning, match=r"written by numba 0\.0\.0\+other") as record:
+        g = kc.load_kernel(source, entry)
+        check(g)
+    assert record[0].filename == __file__
+    assert total_misses(g) == 1
+    # The recompile replaced the index: the next process loads it silently.
+    forget(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = kc.load_kernel(source, entry)
+        check(h)
+    assert total_hits(h) == 1
+
+
+def test_maxsize_can_be_changed_at_run_time():
+    c = kc.KernelCache(maxsize=4)
+    for k in range(4):
+        c.put(k, str(k))
+    assert c.get(0) == "0"  # 0 is now the most recent, 1 the least
+    c.maxsize = 2  # shrinking evicts at once, least recently used first
+    assert len(c) == 2 and 0 in c and 3 in c and c.info().evictions == 2
+    c.maxsize = 5
+    for k in range(10, 14):
+        c.put(k, str(k))
+    assert len(c) == 5 and c.maxsize == 5
+    for bad, error in ((-1, ValueError), (2.5, TypeError), ("3", TypeError)):
+        with pytest.raises(error):
+            c.maxsize = bad
+    assert c.maxsize == 5 and len(c) == 5  # a rejected value changes nothing
+    c.maxsize = np.int64(1)  # any integer type
+    assert c.maxsize == 1 and len(c) == 1
+    c.maxsize = 0
+    c.put("x", 1)
+    assert len(c) == 0
+
+
+def test_default_cache_takes_its_size_from_the_environment(monkeypatch):
+    # default_cache is made when the module is imported: load a second copy
+    # of the module file, as a new process would (numba is not imported).
+    import importlib.util
+
+    monkeypatch.setenv("TRACEGRAD_MEMORY_CACHE_SIZE", "3")
+    spec = importlib.util.spec_from_file_location("tg_cache_size_probe", kc.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    assert fresh.default_cache.maxsize == 3
+    for k in range(5):
+        fresh.default_cache.get_or_create(k, lambda k=k: k)
+    info = fresh.cache_info()
+    assert (info.entries, info.compiles, info.evictions) == (3, 5, 2)
+
+
+def _kernel_modules() -> set[str]:
+    return {name for name in sys.modules if name.startswith(kc._PREFIX)}
+
+
+def test_evicted_kernel_is_rebuilt_from_disk(disk, monkeypatch):
+    # A real compiled function through a cache bounded to two kernels: the
+    # bound holds, and a kernel needed again after its eviction is rebuilt
+    # from the disk cache (its module forgotten, as in a new process)
+    # without compiling and with the right results.
+    import tracegrad as tg
+
+    kernels = kc.KernelCache(maxsize=2)
+    monkeypatch.setattr(kc, "default_cache", kernels)
+    salt = 1.0 + uuid.uuid4().int % 10**6 / 10**7  # a constant no other test's kernel has
+    scales = [salt + k for k in range(3)]
+
+    def make(scale):
+        return lambda x: tg.tanh(x) * scale
+
+    x = np.linspace(-2.0, 2.0, 9)
+    modules = []
+    for scale in scales:
+        before = _kernel_modules()
+        np.testing.assert_allclose(tg.jit(make(scale))(x), np.tanh(x) * scale, rtol=1e-6)
+        (new,) = _kernel_modules() - before
+        modules.append(new)
+        assert len(kernels) <= 2
+    info = kernels.info()
+    assert (info.entries, info.compiles, info.evictions) == (2, 3, 1)
+    assert kernels.maxsize == 2
+
+    # Still cached: a new function with the same graph reuses the kernel.
+    np.testing.assert_allclose(tg.jit(make(scales[2]))(x), np.tanh(x) * scales[2], rtol=1e-6)
+    assert kernels.info().compiles == 3
+
+    # Evicted: rebuilt, from numba's machine code on disk.
+    sys.modules.pop(modules[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(tg.jit(make(scales[0]))(x), np.tanh(x) * scales[0], rtol=1e-6)
+    info = kernels.info()
+    assert (info.entries, info.compiles, info.evictions) == (2, 4, 2)
+    # Only the module's own functions: the runtime helpers it imports are not cached.
+    dispatchers = [v for v in vars(sys.modules[modules[0]]).values()
+                   if hasattr(v, "stats") and v.py_func.__module__ == modules[0]]
+    assert dispatchers
+    assert sum(total_hits(d) for d in dispatchers) == 1
+    assert sum(total_misses(d) for d in dispatchers) == 0
+
+
+# -- threads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["grad", "jit"])
+def test_threads_calling_one_function_with_mixed_shapes(disk, monkeypatch, mode):
+    # Eight threads call one compiled function, each cycling through three
+    # shapes from a different starting point, so that every key is asked
+    # for by several threads at once: every result is right and every key
+    # is traced and compiled exactly once.
+    import tracegrad as tg
+
+    kernels = kc.KernelCache()
+    monkeypatch.setattr(kc, "default_cache", kernels)
+    c = 1.0 + uuid.uuid4().int % 10**6 / 10**7  # fresh kernels, not ones an earlier test left
+    if mode == "grad":
+        f = tg.grad(lambda x: (tg.sin(x) * x).sum() * c)
+
+        def expected(x):
+            return (np.cos(x) * x + np.sin(x)) * c
+    else:
+        f = tg.jit(lambda x: tg.tanh(x) * c + x * x)
+
+        def expected(x):
+            return np.tanh(x) * c + x * x
+
+    shapes = [(7,), (3, 4), (2, 3, 5)]
+    n_threads, rounds = 8, 9
+    start = threading.Barrier(n_threads)
+    failures = []
+
+    def worker(k):
+        rng = np.random.default_rng(k)
+        start.wait()
+        try:
+            for i in range(rounds):
+                x = rng.normal(size=shapes[(i + k) % len(shapes)])
+                got = f(x)
+                assert got.shape == x.shape
+                np.testing.assert_allclose(got, expected(x), rtol=1e-6, atol=1e-12)
+        except BaseException as exc:  # reported below, from the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[0]
+    info = f.cache_info()
+    assert (info.traces, info.misses) == (3, 3)
+    assert info.hits <= n_threads * rounds - 3  # hits are counted without a lock: may lose some
+    assert kernels.info().compiles == 3 and len(kernels) == 3
