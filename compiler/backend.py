@@ -79,7 +79,8 @@ class NumbaKernel:
         flat = [f"_flat({a})" if len(v.shape) != 1 else a for a, v in zip(ins, self.graph.inputs)]
         # _fail must not be a bound method: the wrapper is stored on self, so
         # it would make a reference cycle, and an evicted kernel (with its
-        # graph and constants) would wait for the cyclic collector.
+        # graph and constants) would wait for the cyclic collector.  Nothing
+        # in env may refer back to the wrapper (see the return).
         env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_D": self.extents,
                "_fail": functools.partial(_raise_failure, self.kernel, self.graph), "_INT64": _INT64}
         lines = ["def run(arrays):"]
@@ -99,7 +100,9 @@ class NumbaKernel:
         lines.append("        _fail(int(st[0]), arrays)")
         lines.append(f"    return [{', '.join(outs)}]")
         exec(compile("\n".join(lines), f"<tracegrad wrapper {self.kernel.entry}>", "exec"), env)
-        return env["run"]
+        # Popped: run's globals are env, so env["run"] would be a reference
+        # cycle keeping the graph and constants bound above alive.
+        return env.pop("run")
 
     def __call__(self, arrays):
         return self._call(arrays)

@@ -496,11 +496,22 @@ class CompiledFunction:
         mode = mode or self.mode
         leaves, dyn, diff_leaves, float_scalars, key, arrays = self._prepare(args, kwargs, mode)
         found = _first_accepting(self._cache.get(key, ()), arrays)
+        compiled = None
         if found is None:
+            # One hold of the lock from the re-check to the insert: otherwise two threads
+            # could both find nothing and trace the same path twice.
             with self._lock:
-                # Another thread may have traced this path while we waited.
-                found = _first_accepting(self._cache.get(key, ()), arrays)
-        if found is not None:
+                found = _first_accepting(self._cache.get(key, ()), arrays)  # traced while we waited?
+                if found is None:
+                    self._misses += 1
+                    if cache_log.isEnabledFor(logging.INFO):
+                        cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"),
+                                       self._miss_reason(key, arrays))
+                    compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
+                    self._cache.setdefault(key, []).append(compiled)
+                    self._cache.move_to_end(key)
+                    self._evict()
+        if compiled is None:
             self._hits += 1
             if self._cache and next(reversed(self._cache)) != key:
                 try:
@@ -511,14 +522,6 @@ class CompiledFunction:
                 compiled, _, full = found
                 return leaves, dyn, diff_leaves, compiled, compiled.run_checked(full), full
             return (leaves, dyn, diff_leaves) + found
-        with self._lock:
-            self._misses += 1
-            if cache_log.isEnabledFor(logging.INFO):
-                cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"), self._miss_reason(key, arrays))
-            compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
-            self._cache.setdefault(key, []).append(compiled)
-            self._cache.move_to_end(key)
-            self._evict()
         full = compiled.arrays(arrays)
         values = compiled.run_checked(full) if ANOMALY.enabled and ANOMALY.check_nan else compiled.run(full)
         if self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
