@@ -170,7 +170,7 @@ def simplify(graph: Graph) -> Graph:
         if op == "sum":
             bc = b.producer(ins[0], "broadcast")
             if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \
-                    and out.dtype.kind == "f":
+                    and out.dtype.kind == "f" and math.prod(ins[0].shape) > 0:  # inf * 0 would be NaN
                 return b.mul(bc.inputs[0], float(math.prod(ins[0].shape)))
         return None
     return _rewrite(graph, rule)

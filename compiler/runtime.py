@@ -23,6 +23,9 @@ __all__ = ["FASTMATH", "JIT_OPTIONS", "names", "SUFFIX"]
 #: so NaN and infinities keep their meaning.
 FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
 JIT_OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", forceinline=True, nogil=True)
+#: For functions whose answer depends on exact rounding (floor division): with `arcp`,
+#: LLVM turns x / y into x * (1 / y) in vector loops, and 49.0 // 49.0 became 0.
+EXACT_OPTIONS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
 
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
           np.dtype(np.int32): "i32", np.dtype(np.bool_): "bool"}
@@ -90,14 +93,38 @@ def _float_functions(dt, vec):
     def power(x, y):
         return x ** y
 
-    @njit(**JIT_OPTIONS)
-    def floor_divide(x, y):
-        return np.floor(x / y)
+    half = t(0.5)
 
-    @njit(**JIT_OPTIONS)
+    @njit(**EXACT_OPTIONS)
+    def divmod_(x, y):
+        # numpy's float divmod: the quotient is rebuilt from fmod so that it is exact
+        # at multiples, and infinities give what numpy gives (inf // 1.5 is nan,
+        # -0.5 // inf is -1, -0.5 % inf is inf).
+        mod = np.fmod(x, y)
+        if y == zero:
+            return x / y, mod
+        div = (x - mod) / y
+        if mod != zero:
+            if (y < zero) != (mod < zero):
+                mod += y
+                div -= one
+        else:
+            mod = np.copysign(zero, y)
+        if div != zero:
+            floordiv = np.floor(div)
+            if div - floordiv > half:
+                floordiv += one
+        else:
+            floordiv = np.copysign(zero, x / y)
+        return floordiv, mod
+
+    @njit(**EXACT_OPTIONS)
+    def floor_divide(x, y):
+        return divmod_(x, y)[0]
+
+    @njit(**EXACT_OPTIONS)
     def remainder(x, y):
-        r = x - np.floor(x / y) * y
-        return r
+        return divmod_(x, y)[1]
     fns.update(relu=relu, sign=sign, divide=divide, power=power, floor_divide=floor_divide, remainder=remainder,
                abs=absolute)
     return fns

@@ -729,8 +729,12 @@ def _max_name(shapes, axes=None, keepdims=False):
 def _argmax_rule(types, axis=None, keepdims=False):
     (x,) = types
     if axis is None:
+        if math.prod(x.shape) == 0:
+            raise ShapeError("argmax(): Expected reduction dim to be specified for input.numel() == 0.")
         return TensorType(I64, ())
     ax = normalize_axes(axis, x.ndim)[0] if x.ndim else 0
+    if x.ndim and x.shape[ax] == 0:
+        raise ShapeError(f"argmax(): Expected reduction dim {ax} to have non-zero size.")
     shape = tuple(1 if i == ax else n for i, n in enumerate(x.shape)) if keepdims else \
         tuple(n for i, n in enumerate(x.shape) if i != ax)
     return TensorType(I64, shape)
@@ -1021,7 +1025,12 @@ def _vjp_index(E, ctx, g):
 
 
 def _index_add_rule(types, spec, shape):
-    return TensorType(types[0].dtype, tuple(shape))
+    g, *idx = types
+    expected = _index_shape(tuple(shape), spec, [t.shape for t in idx])
+    if tuple(g.shape) != tuple(expected):
+        raise ShapeError(f"index_add: the gradient has shape {list(g.shape)}, indexing a tensor of shape "
+                         f"{list(shape)} gives {list(expected)}")
+    return TensorType(g.dtype, tuple(shape))
 
 
 def _index_add_impl(g, *arrays, spec, shape):
