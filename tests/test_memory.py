@@ -281,20 +281,7 @@ def _eager_cases():
     }
 
 
-_KNOWN_CYCLES = {
-    # ctx._saved holds the output, whose grad_fn is ctx; backward breaks it
-    # by releasing the saved tensors, a forward without backward does not.
-    "function_saving_output_forward_only": "a custom Function saving its own output makes a cycle "
-                                           "output -> grad_fn (ctx) -> ctx._saved -> output "
-                                           "(tracegrad/autograd/function.py)",
-}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=_KNOWN_CYCLES[name], strict=False))
-    if name in _KNOWN_CYCLES else name
-    for name in _eager_cases()
-])
+@pytest.mark.parametrize("case", list(_eager_cases()))
 def test_eager_steps_make_no_reference_cycles(no_gc, case):
     step = _eager_cases()[case]
     for _ in range(5):

@@ -26,7 +26,7 @@ class FunctionCtx(Node):
 
     # Set by Function.apply (FunctionCtx declares no slots, so these live in the instance __dict__).
     _cls: type[Function]
-    _saved: tuple[Tensor | None, ...]
+    _saved: tuple[Tensor | _SavedOutput | None, ...]
     _saved_versions: tuple[int | None, ...]
     _freed: bool
     _materialize: bool
@@ -46,10 +46,11 @@ class FunctionCtx(Node):
         """The tensors given to ``save_for_backward`` (checked against in-place changes)."""
         if self._freed:
             raise RuntimeError(FREED_MESSAGE)
-        for t, v in zip(self._saved, self._saved_versions):
+        saved = tuple(s.unpack(self) if type(s) is _SavedOutput else s for s in self._saved)
+        for t, v in zip(saved, self._saved_versions):
             if t is not None and t._version[0] != v:
                 raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
-        return self._saved
+        return saved
 
     def mark_dirty(self, *tensors: Tensor) -> None:
         """Declare the inputs that forward modified in place (they are returned as outputs)."""
@@ -183,7 +184,27 @@ class Function:
             result.append(o)
         ctx._out_meta = tuple(meta)
         ctx.num_outputs = len(outs)
+        # An output saved for backward would refer to ctx (its grad_fn) while ctx refers
+        # to it: a cycle that outlives a forward without backward.  Keep its data instead.
+        if any(isinstance(t, Tensor) and t.grad_fn is ctx for t in ctx._saved):
+            ctx._saved = tuple(_SavedOutput(t) if isinstance(t, Tensor) and t.grad_fn is ctx else t
+                               for t in ctx._saved)
         return result[0] if single else tuple(result)
+
+
+class _SavedOutput:
+    """An output of a custom Function saved for its backward, held without its grad_fn (the ctx itself)."""
+
+    __slots__ = ("data", "version", "output_nr")
+
+    def __init__(self, t: Tensor):
+        self.data, self.version, self.output_nr = t._data, t._version, t._output_nr
+
+    def unpack(self, ctx: FunctionCtx) -> Tensor:
+        from tracegrad._tensor import wrap
+        t = wrap(self.data, ctx, self.version)
+        t._output_nr = self.output_nr
+        return t
 
 
 _region_ids = __import__("itertools").count()
