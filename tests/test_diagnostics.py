@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -269,3 +272,20 @@ def test_self_check_accepts_the_masked_where_gradient():
     x = tg.tensor([-1.0, 4.0], requires_grad=True)
     tg.where(x > 0, x.sqrt(), 0.0).sum().backward()
     assert np.isnan(x.grad[0].item())  # eager follows PyTorch
+
+
+def test_eager_nan_and_inf_are_silent_like_pytorch():
+    # In a fresh interpreter: pytest discards warning filters installed while it imports modules.
+    program = textwrap.dedent("""
+        import numpy as np, tracegrad as tg
+        x = tg.tensor([np.inf, 1.0, 0.0], requires_grad=True)
+        y = (x * 0.0 + x.log() + tg.tensor([1e308, 1.0, 1.0], dtype=tg.float64) * 10.0).sum()
+        y.backward()
+        print(y.item(), x.grad.tolist())
+        np.array([np.inf]) * 0.0      # the user's own numpy still warns
+    """)
+    run = subprocess.run([sys.executable, "-W", "default", "-c", program], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip() == "nan [0.0, 1.0, inf]"
+    warned = [line for line in run.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warned) == 1 and warned[0].startswith("<string>:7: RuntimeWarning: invalid value"), run.stderr

@@ -12,6 +12,8 @@ tensor([[3., 3.],
         [3., 3.]], grad_fn=<AddBackward0>)
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0"
 
 # Imported in dependency order (Tensor first; the transforms are handed Tensor once they have loaded), which
@@ -44,6 +46,13 @@ from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
 from tracegrad._log import configure_from_env as _configure_logging
 
 _configure_logging()
+# numpy's floating-point warnings (inf * 0, overflow, ...) from tracegrad's own numpy
+# calls are silenced, as PyTorch is silent: NaN and inf are values, and
+# tg.autograd.detect_anomaly() finds where they start.  A filter keyed on the module
+# costs nothing per op, unlike an np.errstate around every op (0.9 us each); the
+# user's own numpy calls keep numpy's warnings.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tracegrad(\.|$)",
+                         message=r"(overflow|invalid value|divide by zero|underflow) encountered")
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled
 
