@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +39,10 @@ _ids = itertools.count()
 class Value:
     """One SSA value: its type, and where it comes from (a node output, an input, or a constant)."""
 
-    __slots__ = ("type", "node", "const", "id", "note", "__weakref__")
+    # The producing node is held weakly: the node holds its outputs, and a strong link back
+    # would make every graph a web of cycles that only the cyclic collector frees (with
+    # the constants it holds).  The graph's node list is what keeps nodes alive.
+    __slots__ = ("type", "_node", "const", "id", "note", "__weakref__")
 
     def __init__(self, type: TensorType, node: Node | None = None, const: np.ndarray | None = None):
         self.type = type
@@ -46,6 +50,16 @@ class Value:
         self.const = const
         self.id = next(_ids)
         self.note = None
+
+    @property
+    def node(self) -> Node | None:
+        """The node that produced this value (None for inputs, constants, or once that node is gone)."""
+        ref = self._node
+        return None if ref is None else ref()
+
+    @node.setter
+    def node(self, node: Node | None) -> None:
+        self._node = None if node is None else weakref.ref(node)
 
     @property
     def shape(self) -> tuple[int, ...]:

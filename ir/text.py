@@ -202,15 +202,22 @@ def _node_line(node: Node, r: Rendered) -> str:
 def subgraphs(graph: Graph) -> list[Graph]:
     """Graphs held in node attrs (custom-vjp regions), depth first, each once."""
     found: list[Graph] = []
-
-    def walk(g: Graph) -> None:
-        for node in g.nodes:
-            for value in node.attrs.values():
-                if isinstance(value, Graph) and all(value is not f for f in found):
-                    found.append(value)
-                    walk(value)
-    walk(graph)
+    stack = [_graph_attrs(graph)]  # an explicit stack: a recursive closure would be a reference cycle
+    while stack:
+        sub = next(stack[-1], None)
+        if sub is None:
+            stack.pop()
+        elif all(sub is not f for f in found):
+            found.append(sub)
+            stack.append(_graph_attrs(sub))
     return found
+
+
+def _graph_attrs(graph: Graph):
+    for node in graph.nodes:
+        for value in node.attrs.values():
+            if isinstance(value, Graph):
+                yield value
 
 
 def print_graph(graph: Graph) -> str:

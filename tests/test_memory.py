@@ -344,10 +344,6 @@ def test_evicted_kernel_is_freed(kernels):
         assert first() is None
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "ir/graph.py: Value.node and Node.outputs refer to each other, so every graph's nodes and values (and "
-    "the constants they hold) outlive the Graph until the cyclic collector runs; ir/text.py subgraphs() "
-    "adds a self-referring closure on every str(graph)"))
 def test_deleted_trace_frees_its_constants():
     # A closed-over array becomes a constant of the trace; it should go with
     # the function, not wait for the collector.
