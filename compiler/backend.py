@@ -76,12 +76,14 @@ class NumbaKernel:
 
     def _wrapper(self):
         ins = [f"a{i}" for i in range(len(self.graph.inputs))]
-        flat = [f"_flat({a})" if len(v.shape) != 1 else a for a, v in zip(ins, self.graph.inputs)]
+        # 1-D arguments pass as they are unless strided (a[::2]): the kernel reshapes its views.
+        flat = [f"_flat({a})" if len(v.shape) != 1 else f"({a} if {a}.flags.c_contiguous else _contig({a}))"
+                for a, v in zip(ins, self.graph.inputs)]
         # _fail must not be a bound method: the wrapper is stored on self, so
         # it would make a reference cycle, and an evicted kernel (with its
         # graph and constants) would wait for the cyclic collector.  Nothing
         # in env may refer back to the wrapper (see the return).
-        env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_D": self.extents,
+        env = {"_fn": self.fn, "_empty": np.empty, "_flat": _flat, "_contig": np.ascontiguousarray, "_D": self.extents,
                "_fail": functools.partial(_raise_failure, self.kernel, self.graph), "_INT64": _INT64}
         lines = ["def run(arrays):"]
         if ins:

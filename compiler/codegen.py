@@ -528,7 +528,10 @@ class _Gen:
         adv_rank = len(arrays[0].shape) if arrays else 0
         if arrays and any(a.shape != arrays[0].shape for a in arrays):
             raise Unsupported("index arrays of different shapes")
-        adjacent = bool(adv_pos) and adv_pos == list(range(adv_pos[0], adv_pos[0] + len(adv_pos)))
+        # With index arrays present numpy counts int items as advanced too: x[0, :, [3, 1]]
+        # has separated advanced items, whose axes go to the front.
+        advanced = [i for i, it in enumerate(items) if it[0] == "array" or (adv_pos and it[0] == "int")]
+        adjacent = bool(adv_pos) and advanced == list(range(advanced[0], advanced[0] + len(advanced)))
         # Where each output axis comes from (numpy's rule: the advanced-index axes go where the
         # first advanced item stands when those items are adjacent, else to the front).
         out_axes: list[tuple] = []
@@ -801,10 +804,11 @@ class _Gen:
         readers = self.readers
         self.node_by_id = {id(n): n for n in emitted}
         for n in emitted:
-            if n.op in ELEMENTWISE_INLINE and n.op != GUARD:
-                read = set().union(*[self.leaves(x) for x in n.inputs]) if n.inputs else set()
-            else:
-                read = {x.id for x in n.inputs if x.const is None}
+            # What a node reads is what its inlined expressions read: a reduction of an
+            # inlined value reads that value's stored leaves (missing them once left a
+            # value unstored that a later loop needed).
+            read = set().union(*[self.leaves(x) for x in n.inputs]) if n.inputs and n.op != GUARD else \
+                {x.id for x in n.inputs if x.const is None}
             for vid in read:
                 readers.setdefault(vid, set()).add(id(n))
         i = 0

@@ -7,7 +7,11 @@ expression inside its consumer's loop nest, so a chain like
 accumulator.  A value is *materialized* (stored in an array) when it is an
 input, a constant array, a graph output, the result of a non-elementwise op
 (matmul, reduction, indexing, ...), read by a non-elementwise op that needs
-an array, or used more than once (recomputing it would repeat its work).
+an array, used more than once (recomputing it would repeat its work), or
+read by a max/min reduction and by anything else: the gradient's mask
+``x == max(x)`` must compare the very numbers the maximum was taken of, and
+two recomputations of one expression may round differently under fast-math
+reassociation (the gradient of the maximum was lost that way).
 Broadcasts are index transforms, never worth storing on their own.
 
 Before planning, :func:`prepare` turns a graph into the primitive-only form
@@ -32,6 +36,8 @@ __all__ = ["prepare", "FusionPlan", "plan_fusion", "ELEMENTWISE_INLINE"]
 ELEMENTWISE_INLINE = {name for name, e in TABLE.items() if getattr(e, "kind", "") == "elementwise"} | {"broadcast"}
 #: Consumers that read their input element by element and so can take an inlined expression.
 _EXPRESSION_CONSUMERS = ELEMENTWISE_INLINE | {"sum", "max", "min"}
+#: Reductions that select an element (their vjp compares it with the input again).
+_SELECTING = {"max", "min"}
 #: Ops cheaper to recompute in each consumer than to store and load (a few instructions).
 CHEAP = {"neg", "add", "sub", "mul", "detach", "cast", "broadcast", "eq", "ne", "lt", "le", "gt", "ge",
          "logical_and", "logical_or", "logical_not", "where", "relu", "abs", "sign", "maximum", "minimum"}
@@ -50,7 +56,7 @@ def _inline_custom_vjp(graph: Graph) -> Graph:
             fwd_out = node.attrs["fwd"].outputs[0]
             subst[node.outputs[0].id] = mapping.get(fwd_out.id, fwd_out)
         else:
-            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc))
+            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of))
     out.outputs = [subst.get(v.id, v) for v in graph.outputs]
     return out
 
@@ -101,6 +107,8 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         readers = consumers.get(v.id, [])
         subtree_costly = node.op not in CHEAP or any(x.id in costly for x in node.inputs)
         if any(r.op not in _EXPRESSION_CONSUMERS for r in readers):
+            materialized.add(v.id)
+        elif len(readers) > 1 and any(r.op in _SELECTING for r in readers):
             materialized.add(v.id)
         elif uses.get(v.id, 0) > 1 and subtree_costly:
             materialized.add(v.id)

@@ -893,6 +893,9 @@ def _broadcast_rule(types, shape):
 
 
 def _broadcast_impl(x, shape):
+    if len(shape) < np.ndim(x):
+        # np.full would drop leading unit axes; PyTorch's expand (and the type rule) refuse.
+        raise ValueError("broadcast to fewer dimensions")
     # np.full is several times cheaper than a broadcast view for small arrays (eager
     # backward spreads scalars this way); large ones stay views.
     if math.prod(shape) <= 1024:
@@ -1431,7 +1434,7 @@ def _bce(E, p, t, reduction="mean"):
 
 def _vjp_bce(E, ctx, g):
     p, t = ctx.args
-    gb = _unreduce_loss(E, g, ctx.shapes[0], ctx.attrs["reduction"])
+    gb = _unreduce_loss(E, g, broadcast_shapes(*ctx.shapes), ctx.attrs["reduction"])
     gp = gt = None
     if ctx.needs[0]:
         gp = E.div(E.mul(gb, E.sub(p, t)), E.maximum(E.mul(E.sub(1.0, p), p), 1e-12))
@@ -1450,7 +1453,7 @@ def _bce_logits(E, z, t, reduction="mean"):
 
 def _vjp_bce_logits(E, ctx, g):
     z, t = ctx.args
-    gb = _unreduce_loss(E, g, ctx.shapes[0], ctx.attrs["reduction"])
+    gb = _unreduce_loss(E, g, broadcast_shapes(*ctx.shapes), ctx.attrs["reduction"])
     gz = E.mul(gb, E.sub(E.sigmoid(z), t)) if ctx.needs[0] else None
     gt = E.mul(gb, E.neg(z)) if ctx.needs[1] else None
     return (gz, gt)
