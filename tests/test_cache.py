@@ -85,6 +85,21 @@ def total_hits(f) -> int:
     return sum(f.stats.cache_hits.values())
 
 
+def assert_rebuilt_then_cached(source: str, entry: str, warning: str) -> None:
+    """Loading over a damaged numba cache warns (`warning`) and recompiles; the recompile
+    writes a healthy cache, which the next load then hits silently."""
+    with pytest.warns(RuntimeWarning, match=warning):
+        g = kc.load_kernel(source, entry)
+        check(g)
+    assert total_hits(g) == 0
+    forget(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = kc.load_kernel(source, entry)
+        check(h)
+    assert total_hits(h) == 1
+
+
 def total_misses(f) -> int:
     return sum(f.stats.cache_misses.values())
 
@@ -254,18 +269,7 @@ def test_garbage_numba_cache_is_discarded(disk, eager, which):
     # guard on the dispatcher); eagerly typed ones while the module runs
     # (caught by load_kernel, which retries once).
     expected = "failed with its numba cache" if eager else "unreadable numba cache"
-    with pytest.warns(RuntimeWarning, match=expected):
-        g = kc.load_kernel(source, entry)
-        check(g)
-    assert total_hits(g) == 0
-
-    # The recompile wrote a healthy cache: the next load hits it, silently.
-    forget(g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        h = kc.load_kernel(source, entry)
-        check(h)
-    assert total_hits(h) == 1
+    assert_rebuilt_then_cached(source, entry, expected)
 
 
 def test_failing_numba_cache_save_only_costs_the_cache(disk, monkeypatch):
@@ -589,16 +593,7 @@ def test_truncated_numba_cache_is_discarded(disk, which):
     with open(path, "wb") as fh:
         fh.write(data[: len(data) // 2])
     forget(f)
-    with pytest.warns(RuntimeWarning, match="unreadable numba cache"):
-        g = kc.load_kernel(source, entry)
-        check(g)
-    assert total_hits(g) == 0
-    forget(g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        h = kc.load_kernel(source, entry)
-        check(h)
-    assert total_hits(h) == 1
+    assert_rebuilt_then_cached(source, entry, "unreadable numba cache")
 
 
 def _simulate_numba_version(monkeypatch, version: str) -> None:

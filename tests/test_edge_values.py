@@ -32,10 +32,8 @@ disk cache keeps.  Known divergences are listed in KNOWN with their cause.
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -413,22 +411,6 @@ GRAD_CASES = [_case(n, dt, p, f"grad-{b}") for b in BACKENDS for p in PATTERNS f
 # The numpy references themselves warn at inf and NaN (and on means of empty arrays);
 # the values are what this module checks.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _release_failures():
-    """After the module: drop the last failure pytest keeps for post-mortem debugging and collect.
-
-    pytest leaves each failing (and xfailing) test's exception in sys.last_value,
-    a reference cycle through its traceback's frames; when a later test
-    replaces it, the cycle becomes garbage inside that test, and the cycle
-    checks of test_memory.py would count it as theirs.
-    """
-    yield
-    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
-        if hasattr(sys, name):
-            delattr(sys, name)
-    gc.collect()
 
 
 # --------------------------------------------------------------------------
