@@ -107,8 +107,23 @@ def _versions() -> tuple[tuple[str, str], ...]:
             # are only guaranteed stable within one build.
             ("python", sys.version),
             ("implementation", sys.implementation.cache_tag or ""),
+            # Kernels inline the runtime's scalar functions into their machine code, and
+            # numba's cache only watches the kernel's own file: a changed runtime (a fixed
+            # floor_divide) must not be served from code compiled against the old one.
+            ("runtime", _runtime_digest()),
         )
     return _versions_cache
+
+
+def _runtime_digest() -> str:
+    """Hash of the source of the modules whose functions kernels inline."""
+    from tracegrad.compiler import runtime, vecmath
+
+    digest = hashlib.sha256()
+    for module in (runtime, vecmath):
+        with open(module.__file__, "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()[:16]
 
 
 def _disk_cache_enabled() -> bool:

@@ -810,3 +810,12 @@ def test_threads_calling_one_function_with_mixed_shapes(disk, monkeypatch, mode)
     assert (info.traces, info.misses) == (3, 3)
     assert info.hits <= n_threads * rounds - 3  # hits are counted without a lock: may lose some
     assert kernels.info().compiles == 3 and len(kernels) == 3
+
+
+def test_cache_key_covers_the_inlined_runtime(monkeypatch):
+    """Kernels inline compiler/runtime.py's functions, so its source is part of what makes code reusable."""
+    versions = dict(kc._versions())
+    assert versions["runtime"] == kc._runtime_digest()
+    monkeypatch.setattr(kc, "_versions_cache", None)
+    monkeypatch.setattr(kc, "_runtime_digest", lambda: "another-runtime")
+    assert dict(kc._versions())["runtime"] == "another-runtime"
