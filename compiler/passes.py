@@ -187,3 +187,36 @@ def optimize(graph: Graph, verify=None) -> Graph:
         if len(graph.nodes) == before:
             break
     return graph
+
+
+def _is_value_guard(node: Node) -> bool:
+    """A guard on a floating-point value Python read as a number (not a truth value or an integer)."""
+    return node.op == GUARD and node.inputs[0].dtype.kind == "f"
+
+
+def guard_cone(graph: Graph) -> Graph | None:
+    """The guards on floating-point values and the nodes they read, as a graph without outputs (or None).
+
+    Python used such a value as a number (``float(t)``, ``t.item()``), so the guard holds only
+    for the exact bits eager mode computed.  Transforms check these guards by interpreting this
+    cone on numpy, as eager mode computes, not in kernels, whose vector math and reduction order
+    round differently.  Guards on truth values and integers stay in the kernels.
+    """
+    if not any(_is_value_guard(node) for node in graph.nodes):
+        return None
+    keep_guards = [node for node in graph.nodes if node.op != GUARD or _is_value_guard(node)]
+    return dce(_copy_header(graph, keep_guards, []))
+
+
+def without_value_guards(graph: Graph) -> Graph:
+    """`graph` without its guards on floating-point values (and what only they read): what kernels run."""
+    if not any(_is_value_guard(node) for node in graph.nodes):
+        return graph
+    live = {v.id for v in graph.outputs}
+    keep = []
+    for node in reversed(graph.nodes):
+        if (node.op == GUARD and not _is_value_guard(node)) or any(v.id in live for v in node.outputs):
+            keep.append(node)
+            live.update(v.id for v in node.inputs)
+    keep.reverse()
+    return _copy_header(graph, keep, list(graph.outputs))

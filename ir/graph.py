@@ -186,6 +186,12 @@ class GraphBuilder(Emitter):
         self.owned: set[int] = {v.id for v in self.graph.inputs}
         for node in self.graph.nodes:
             self.owned.update(v.id for v in node.outputs)
+        #: ids of the values that depend on an input being differentiated (None: nothing is)
+        self.differentiated: set[int] | None = None
+        #: guards recorded so far, and truth values to answer at given guard numbers instead of the
+        #: traced ones (a re-trace that follows the branch compiled code took, see _transforms)
+        self.n_guards = 0
+        self.overrides: dict[int, bool] = {}
 
     # Emitter interface ------------------------------------------------------
     def shape(self, x):
@@ -207,11 +213,15 @@ class GraphBuilder(Emitter):
         node.outputs = [Value(t, node) for t in out_types]
         self.graph.nodes.append(node)
         self.owned.update(v.id for v in node.outputs)
+        if self.differentiated is not None and op != "detach" and any(
+                v.id in self.differentiated for v in node.inputs):
+            self.differentiated.update(v.id for v in node.outputs)
         return node.outputs
 
     def guard(self, value: Value, expected) -> None:
         """Record that Python read `value` and saw `expected`; the compiled code re-checks it."""
         self.emit(GUARD, [value], {"expected": _plain(expected)}, [])
+        self.n_guards += 1
 
     def apply(self, name, *args, **attrs):
         entry = TABLE[name]

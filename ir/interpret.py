@@ -19,9 +19,11 @@ __all__ = ["interpret", "GuardFailure", "guard_holds", "node_error"]
 class GuardFailure(Exception):
     """A value Python read while tracing differs now: this trace does not apply to these inputs."""
 
-    def __init__(self, node: Node, actual):
+    def __init__(self, node: Node, actual, ordinal: int | None = None):
         self.node = node
         self.actual = actual
+        #: which guard of its graph failed, counting from 0 in graph order (None when unknown)
+        self.ordinal = ordinal
         where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
         super().__init__(f"guard failed{where}: expected {node.attrs['expected']!r}, got {actual!r}")
 
@@ -49,12 +51,14 @@ def interpret(graph: Graph, args) -> list[np.ndarray]:
 
     def read(v):
         return v.const if v.const is not None else env[v.id]
+    guards = 0
     with np.errstate(all="ignore"):
         for node in graph.nodes:
             ins = [read(v) for v in node.inputs]
             if node.op == GUARD:
                 if not guard_holds(node, ins[0]):
-                    raise GuardFailure(node, np.asarray(ins[0]).tolist())
+                    raise GuardFailure(node, np.asarray(ins[0]).tolist(), guards)
+                guards += 1
                 continue
             try:
                 out = TABLE[node.op].impl(*ins, **node.attrs)

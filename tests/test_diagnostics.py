@@ -99,6 +99,7 @@ def test_self_check_blames_an_optimisation_pass(monkeypatch):
         tg.grad(lambda x: (tg.exp(x) * x).sum(), check=True, backend="interpreter")(x)
 
 
+@pytest.mark.filterwarnings("ignore:tracegrad. tg.rand.. at")
 def test_self_check_reports_state_the_trace_cannot_see():
     tg.manual_seed(0)
 

@@ -37,9 +37,18 @@ def test_cache_misses_say_why(caplog):
 def test_static_argument_change_is_named(caplog):
     caplog.set_level(logging.INFO, logger="tracegrad.cache")
     g = tg.grad(lambda x, k: (x * k).sum(), backend="interpreter")
+    g(np.ones(2), 2)
+    g(np.ones(2), 3)
+    assert any("new constant argument leaf 1: 3 (cached: 2)" in r.getMessage() for r in caplog.records)
+
+
+def test_float_argument_that_changes_is_named(caplog):
+    caplog.set_level(logging.INFO, logger="tracegrad.cache")
+    g = tg.grad(lambda x, k: (x * k).sum(), backend="interpreter")
     g(np.ones(2), 2.0)
     g(np.ones(2), 3.0)
-    assert any("new constant argument leaf 1: 3.0 (cached: 2.0)" in r.getMessage() for r in caplog.records)
+    assert any("float argument leaf 1 changed value (3.0, cached: 2.0): traced as an input" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_environment_variable_attaches_stderr_handlers():

@@ -611,22 +611,25 @@ def test_static_python_scalars_are_part_of_the_cache_key():
     assert f.cache_info() == (1, 0, 1)
     _assert_close(f(x, 2.0, 2), 4 * x, rtol=1e-14)
     assert f.cache_info() == (1, 1, 1)
-    _assert_close(f(x, 5.0, 2), 10 * x, rtol=1e-14)  # a new scalar: a new trace
+    _assert_close(f(x, 5.0, 2), 10 * x, rtol=1e-14)  # a new float: traced as an input from now on
     assert f.cache_info() == (2, 1, 2)
+    _assert_close(f(x, 7.0, 2), 14 * x, rtol=1e-14)  # ... so another value is no new trace
+    assert f.cache_info() == (2, 2, 2)
     _assert_close(f(x, 2.0, 3), 6 * x * x, rtol=1e-14)
-    assert f.cache_info() == (3, 1, 3)
-    _assert_close(f(x * 2, 5.0, 2), 20 * x, rtol=1e-14)  # same scalars, new values: cached
     assert f.cache_info() == (3, 2, 3)
+    _assert_close(f(x * 2, 5.0, 2), 20 * x, rtol=1e-14)  # same scalars, new values: cached
+    assert f.cache_info() == (3, 3, 3)
     # A different shape is a new key too.
     _assert_close(f(np.ones(2), 2.0, 2), 4 * np.ones(2), rtol=1e-14)
-    assert f.cache_info() == (4, 2, 4)
+    assert f.cache_info() == (4, 3, 4)
 
-    # Under jit, Python floats are static as well.
+    # Under jit too, a float is a constant until its value changes, then a traced input.
     jf = tg.jit(lambda x, c: x * c)
     np.testing.assert_array_equal(jf(x, 2.0), 2 * x)
     np.testing.assert_array_equal(jf(x, 3.0), 3 * x)
     np.testing.assert_array_equal(jf(x, 2.0), 2 * x)
-    assert jf.cache_info() == (2, 1, 2)
+    np.testing.assert_array_equal(jf(x, -1.5), -1.5 * x)
+    assert jf.cache_info() == (2, 2, 2)
 
 
 # --------------------------------------------------------------------------

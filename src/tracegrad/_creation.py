@@ -11,7 +11,7 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
-from tracegrad._trace import const_ir
+from tracegrad._trace import TRACE, const_ir, random_in_trace
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
@@ -200,6 +200,8 @@ def linspace(start: float, end: float, steps: int, dtype: DTypeLike | None = Non
 def rand(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform random numbers in [0, 1)."""
+    if TRACE.builders:
+        random_in_trace("tg.rand")
     nd = _dtype_or_default(dtype)
     data = _rng[0].random(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
@@ -208,6 +210,8 @@ def rand(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: 
 def randn(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
           device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random numbers."""
+    if TRACE.builders:
+        random_in_trace("tg.randn")
     nd = _dtype_or_default(dtype)
     data = _rng[0].standard_normal(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
@@ -217,6 +221,8 @@ def randint(low: int, high: int | Sequence[int] | None = None, size: Sequence[in
             dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
             device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Random integers in [low, high) (``randint(high, size)`` also works), int64 by default."""
+    if TRACE.builders:
+        random_in_trace("tg.randint")
     if size is None:
         low, high, size = 0, low, high
     nd = _dtype_or_default(dtype, np.dtype(np.int64))

@@ -9,6 +9,7 @@ layers over it; no op is defined here.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import warnings
 import weakref
@@ -107,6 +108,8 @@ def _op_error(entry: Op | Composite, datas: Sequence[np.ndarray], attrs: dict, e
 def _operand_dtype(a: Any) -> tuple[np.dtype, bool | None]:
     """(dtype, is_dimensioned) of an operand that takes part in promotion; scalars give (dtype, None)."""
     if isinstance(a, Tensor):
+        if type(a) is PythonScalar:
+            return default_float_np(), None
         d = a._data
         return d.dtype, d.ndim > 0
     if isinstance(a, (np.ndarray, np.generic)):
@@ -173,6 +176,8 @@ def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any]
             idxs = range(len(args))
         if compute is None:
             compute = _compute_dtype(args, idxs)
+            if TRACE.builders and compute.kind == "f" and _python_scalar_arithmetic(args):
+                compute = np.dtype(np.float64)  # Python float arithmetic is double precision
             if policy == "float" and category(compute) != 2:
                 compute = default_float_np()
             datas = [_to_array(a, compute) if i in idxs else _to_array(a) for i, a in enumerate(args)]
@@ -209,7 +214,20 @@ def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any]
         node.out_version = (t._version, t._version[0])
     if TRACE.builders:
         t._ir = trace_op(entry, args, datas, attrs, out)
+        if out.ndim == 0 and out.dtype.kind == "f" and _python_scalar_arithmetic(args):
+            t.__class__ = PythonScalar
     return t
+
+
+def _python_scalar_arithmetic(args) -> bool:
+    """Whether an op combines traced Python floats with Python numbers only (its result is one too)."""
+    found = False
+    for a in args:
+        if type(a) is PythonScalar:
+            found = True
+        elif isinstance(a, Tensor):
+            return False
+    return found
 
 
 _NO_EDGE = (None, 0)
@@ -293,6 +311,19 @@ def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | Non
 _new_tensor = object.__new__
 
 
+def _numpy_keywords(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Let a reduction take numpy's keyword names too (``axis=``, ``keepdims=``), as PyTorch's do."""
+    @functools.wraps(method)
+    def reduction(self, *args, **kwargs):
+        if kwargs:
+            if "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return method(self, *args, **kwargs)
+    return reduction
+
+
 class TensorEmitter(Emitter):
     """Applies ops to Tensors with recording: vjp rules run through it when ``create_graph=True``."""
 
@@ -348,7 +379,7 @@ def parse_index(key: Any, shape: tuple[int, ...]) -> tuple[tuple[tuple[Any, ...]
         else:
             arr = item._data if isinstance(item, Tensor) else np.asarray(item)
             if isinstance(item, Tensor) and TRACE.builders and arr.dtype == BOOL:
-                concrete_read(item, arr)  # the positions picked depend on the mask's values
+                concrete_read(item, arr, "bool")  # the positions picked depend on the mask's values
             if arr.dtype == BOOL:
                 mask_shape = arr.shape
                 target = shape[dim:dim + arr.ndim]
@@ -701,8 +732,16 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                                "instead.")
         if TRACE.builders:
-            concrete_read(self, self._data)
+            concrete_read(self, self._data, "numpy()")
         return self._data
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from tracegrad._numpy_bridge import ufunc as bridge
+        return bridge(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any) -> Any:
+        from tracegrad._numpy_bridge import function as bridge
+        return bridge(func, args, kwargs)
 
     def __array__(self, dtype: np.dtype | None = None, copy: builtins.bool | None = None) -> np.ndarray:
         if self.requires_grad:
@@ -710,7 +749,7 @@ class Tensor:
                                "instead.")
         a = self._data
         if TRACE.builders:
-            concrete_read(self, a)
+            concrete_read(self, a, "conversion to a numpy array")
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -720,17 +759,18 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         value = self._data.reshape(()).item()
-        return concrete_read(self, value) if TRACE.builders else value
+        return concrete_read(self, value, "item()") if TRACE.builders else value
 
     def tolist(self) -> list[Any] | Number:
         """The data as (nested) Python lists of numbers."""
         value = self._data.tolist()
-        return concrete_read(self, value) if TRACE.builders else value
+        return concrete_read(self, value, "tolist()") if TRACE.builders else value
 
     def __float__(self) -> builtins.float:
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        return float(self.item())
+        value = float(self._data.reshape(()).item())
+        return concrete_read(self, value, "float() (or a math function)") if TRACE.builders else value
 
     def __int__(self) -> builtins.int:
         if self._data.size != 1:
@@ -746,7 +786,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         value = bool(self._data.reshape(()).item())
-        return concrete_read(self, value) if TRACE.builders else value
+        return concrete_read(self, value, "bool") if TRACE.builders else value
 
     def __len__(self) -> builtins.int:
         if self._data.ndim == 0:
@@ -995,6 +1035,7 @@ class Tensor:
         return apply_op(COMPOSITES["log_softmax"], (self,), {"axis": normalize_axes((dim,), self.ndim)[0]
                                                               if self.ndim else 0})
 
+    @_numpy_keywords
     def logsumexp(self, dim: Dims, keepdim: builtins.bool = False) -> Tensor:
         """``log(sum(exp(self)))`` along `dim`, stable for large values."""
         return apply_op(COMPOSITES["logsumexp"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
@@ -1029,12 +1070,14 @@ class Tensor:
         return where(condition, self, other)
 
     # ------------------------------------------------------------ reductions
+    @_numpy_keywords
     def sum(self, dim: Dims | None = None, keepdim: builtins.bool = False, *,
             dtype: DTypeLike | None = None) -> Tensor:
         """Sum over `dim` (all dimensions when None)."""
         x = self if dtype is None else self.to(dtype)
         return apply_op(OPS["sum"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
+    @_numpy_keywords
     def mean(self, dim: Dims | None = None, keepdim: builtins.bool = False, *,
              dtype: DTypeLike | None = None) -> Tensor:
         """Mean over `dim` (all dimensions when None)."""
@@ -1056,6 +1099,7 @@ class Tensor:
     @overload
     def max(self, dim: builtins.int, keepdim: builtins.bool = False) -> MinMax: ...
 
+    @_numpy_keywords
     def max(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False) -> Tensor | MinMax:
         """The maximum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise maximum."""
         if isinstance(dim, Tensor):
@@ -1071,6 +1115,7 @@ class Tensor:
     @overload
     def min(self, dim: builtins.int, keepdim: builtins.bool = False) -> MinMax: ...
 
+    @_numpy_keywords
     def min(self, dim: builtins.int | Tensor | None = None, keepdim: builtins.bool = False) -> Tensor | MinMax:
         """The minimum; with `dim`, a ``(values, indices)`` pair; with a tensor, elementwise minimum."""
         if isinstance(dim, Tensor):
@@ -1079,35 +1124,42 @@ class Tensor:
             return apply_op(OPS["min"], (self,), {"axes": None, "keepdims": False})
         return self._reduce_with_indices(dim, keepdim, False)
 
+    @_numpy_keywords
     def amax(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor:
         """Maximum over `dim` (all dimensions when empty); the gradient is shared at ties."""
         return apply_op(OPS["max"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
                         "AmaxBackward0")
 
+    @_numpy_keywords
     def amin(self, dim: Dims = (), keepdim: builtins.bool = False) -> Tensor:
         """Minimum over `dim` (all dimensions when empty); the gradient is shared at ties."""
         return apply_op(OPS["min"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim},
                         "AminBackward0")
 
+    @_numpy_keywords
     def argmax(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
         """Index of the maximum along `dim` (of the flattened tensor when None)."""
         axis = None if dim is None else normalize_axes((dim,), self.ndim)[0]
         return apply_op(OPS["argmax"], (self,), {"axis": axis, "keepdims": keepdim})
 
+    @_numpy_keywords
     def argmin(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
         """Index of the minimum along `dim` (of the flattened tensor when None)."""
         return (-self).argmax(dim, keepdim)
 
+    @_numpy_keywords
     def norm(self, p: builtins.float | str | None = "fro", dim: Dims | None = None,
              keepdim: builtins.bool = False) -> Tensor:
         """Vector p-norm over `dim` (all elements when None); 'fro' is the 2-norm."""
         p = 2.0 if p in ("fro", None) else float(p)
         return apply_op(COMPOSITES["norm"], (self,), {"p": p, "axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
+    @_numpy_keywords
     def all(self, dim: Dims | None = None, keepdim: builtins.bool = False) -> Tensor:
         """True where every element (along `dim`) is non-zero."""
         return ~(~self.bool()).any(dim, keepdim)
 
+    @_numpy_keywords
     def any(self, dim: Dims | None = None, keepdim: builtins.bool = False) -> Tensor:
         """True where some element (along `dim`) is non-zero."""
         if self._data.size == 0:
@@ -1513,4 +1565,16 @@ def _link_engine() -> None:
 
 
 _link_engine()
+
+
+class PythonScalar(Tensor):
+    """A Python float argument traced as a 0-d float64 tensor: it promotes like the Python float it stands for.
+
+    Compiled functions trace a float argument whose value changes between calls this way, so a
+    new value needs no new trace; ``float32 tensor * scale`` stays float32, as with the float.
+    """
+
+    __slots__ = ()
+
+
 from tracegrad.autograd import backward as _autograd_backward  # noqa: E402  (needs Tensor defined)

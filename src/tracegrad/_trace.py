@@ -24,7 +24,8 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 
-__all__ = ["trace", "TRACE", "trace_op", "concrete_read", "tracing", "source_location"]
+__all__ = ["trace", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
+           "depends_on_differentiated", "differentiated_value_error"]
 
 
 class _TraceState(threading.local):
@@ -69,7 +70,10 @@ class tracing:
 
 def lift(builder: GraphBuilder, t) -> Value:
     """Make tensor `t`, read by the traced function but not passed to it, an input of the trace."""
+    outer = depends_on_differentiated(t)
     v = builder.input(TensorType(t._data.dtype, t._data.shape))
+    if outer:
+        mark_differentiated(builder, v)
     builder.implicit.append((t, v, t._ir))
     builder.restore.append((t, t._ir))
     t._ir = v
@@ -87,8 +91,7 @@ def _constant(builder: GraphBuilder, t) -> Value:
 _LIBRARY_DIRS: tuple[str, ...] = ()
 
 
-def source_location() -> tuple[str, int] | None:
-    """``(file, line)`` of the innermost frame outside tracegrad: the user's line."""
+def _library_dirs() -> tuple[str, ...]:
     global _LIBRARY_DIRS
     if not _LIBRARY_DIRS:
         import tracegrad
@@ -96,13 +99,28 @@ def source_location() -> tuple[str, int] | None:
         import tracegrad.ir
         _LIBRARY_DIRS = tuple(os.path.dirname(m.__file__) + os.sep
                               for m in (tracegrad, tracegrad.ir, tracegrad.compiler))
+    return _LIBRARY_DIRS
+
+
+def source_location() -> tuple[str, int] | None:
+    """``(file, line)`` of the innermost frame outside tracegrad: the user's line."""
+    library = _library_dirs()
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_LIBRARY_DIRS):
+        if not filename.startswith(library):
             return (filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` that points at the user's line (the caller's caller's...)."""
+    library = _library_dirs()
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(library):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _ir_of(builder: GraphBuilder, arg, data) -> Value:
@@ -152,19 +170,69 @@ def detached_ir(t) -> Value | None:
     return builder.apply("detach", _ir_of(builder, t, t._data))
 
 
+def random_in_trace(name: str) -> None:
+    """A random factory ran inside a trace: its numbers become constants of the trace; say so once per trace."""
+    builder = TRACE.builder
+    if builder is None or getattr(builder, "warned_random", False):
+        return
+    builder.warned_random = True
+    import warnings
+    loc = source_location()
+    where = f" at {os.path.basename(loc[0])}:{loc[1]}" if loc else ""
+    warnings.warn(f"tracegrad: {name}(){where} runs inside a traced function: its numbers are constants of the "
+                  f"trace, so every call of the compiled function reuses the first trace's numbers. Draw random "
+                  f"numbers outside and pass them in as an argument.", RuntimeWarning, stacklevel=user_stacklevel())
+
+
 def const_ir(t) -> None:
     """Tensors made by factories inside a trace are constants of it (not closed-over inputs)."""
     if TRACE.builders:
         t._ir = const_value(t._data)
 
 
-def concrete_read(t, value):
-    """Python reads `value` from tensor `t`: during a trace, guard it."""
+def mark_differentiated(builder: GraphBuilder, value: Value) -> None:
+    """Record that `value` (an input of `builder`'s graph) is being differentiated, or depends on one that is."""
+    if builder.differentiated is None:
+        builder.differentiated = set()
+    builder.differentiated.add(value.id)
+
+
+def depends_on_differentiated(t) -> bool:
+    """Whether tensor `t` carries an IR value that depends on an argument some active trace differentiates."""
+    ir = getattr(t, "_ir", None)
+    if ir is None or ir.const is not None:
+        return False
+    return any(b.differentiated is not None and ir.id in b.differentiated for b in TRACE.builders)
+
+
+def differentiated_value_error(what: str, t) -> TypeError:
+    """The error for Python reading a value the gradient must flow through (it would silently detach)."""
+    loc = source_location()
+    where = f" at {os.path.basename(loc[0])}:{loc[1]}" if loc else ""
+    shape = "[" + ", ".join(map(str, t._data.shape)) + "]"
+    return TypeError(
+        f"{what}{where} reads a traced {t._data.dtype} tensor of shape {shape} that depends on a differentiated "
+        f"argument: the result would be a constant of the trace and the gradient through it would be lost "
+        f"(eager mode drops it silently). Use tracegrad ops (tg.exp(x), not math.exp(x) or np.exp on a "
+        f"copy), or .detach() the tensor first if the value is meant as a constant.")
+
+
+def concrete_read(t, value, kind: str = "value"):
+    """Python reads `value` from tensor `t`: during a trace, guard it.
+
+    `kind` is ``"bool"`` for a truth value (a branch: allowed on anything); otherwise Python
+    computes with the number or array read, which must then not depend on a differentiated
+    argument, and `kind` names the read in the error (``"item()"``, ``"float() ..."``).
+    """
     builder = TRACE.builder
     if builder is not None:
+        if kind != "bool" and t._data.dtype.kind == "f" and depends_on_differentiated(t):
+            raise differentiated_value_error(kind, t)
         ir = _ir_of(builder, t, t._data)
         if ir.const is None:
             builder.loc = source_location()
+            if builder.overrides and builder.n_guards in builder.overrides and isinstance(value, bool):
+                value = builder.overrides[builder.n_guards]
             builder.guard(ir, value)
     return value
 

@@ -39,15 +39,17 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.partition import partition
-from tracegrad.compiler.passes import optimize
+from tracegrad.compiler.passes import guard_cone, optimize, without_value_guards
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
-from tracegrad.ir.interpret import GuardFailure
+from tracegrad.ir.interpret import GuardFailure, interpret
 from tracegrad.ir.types import TensorType, is_float
 
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
            "CacheInfo", "SelfCheckError", "CompiledFunction"]
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "hits", "misses"])
+#: every transform; each composes with every other (tests/test_compositions.py reads this list)
+TRANSFORMS = ("grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian")
 _COMPILE_LOCK = threading.RLock()
 
 
@@ -124,6 +126,7 @@ def _static_key(leaf):
 # --------------------------------------------------------------------------
 
 GRAPH_OUTPUT = object()  # marks an output leaf that the graph computes
+PYTHON_FLOAT_OUTPUT = object()  # ... and that the function returned as a Python float (a traced float argument's)
 
 
 @dataclass
@@ -137,7 +140,7 @@ class Trace:
 
     graph: Graph
     out_tree: object
-    out_static: list          # per output leaf: GRAPH_OUTPUT, or the static (non-array) value
+    out_static: list          # per output leaf: GRAPH_OUTPUT (or PYTHON_FLOAT_OUTPUT), or the static value
     concrete: list            # the arrays the tracing run produced for the graph outputs
     n_main: int               # output leaves of the main result (the rest is aux)
     n_explicit: int           # graph inputs that are arguments; the rest are `implicit`
@@ -149,16 +152,21 @@ def _graph_name(f) -> str:
     return name if name[0].isalpha() or name[0] == "_" else f"f{name}"
 
 
-def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[int] | None = None) -> Trace:
+def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[int] | None = None,
+                   differentiate: Sequence[int] = (), overrides: dict[int, bool] | None = None) -> Trace:
     """Run ``f(*args, **kwargs)`` once with traced tensors for its array arguments.
 
     Leaves listed in `float_scalars` (Python floats to differentiate) are
-    traced as 0-d float64 inputs.
+    traced as 0-d float64 inputs.  Leaves listed in `differentiate` are the
+    ones a gradient is taken of: Python may branch on values that depend on
+    them, but not compute with them (see :func:`tracegrad._trace.concrete_read`).
+    `overrides` maps guard numbers to the truth values Python is to see there.
     """
-    from tracegrad._tensor import Tensor, wrap
-    from tracegrad._trace import _ir_of
+    from tracegrad._tensor import PythonScalar, Tensor, wrap
+    from tracegrad._trace import _ir_of, depends_on_differentiated, mark_differentiated
     leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
     builder = GraphBuilder(Graph(name=_graph_name(f)))
+    builder.overrides = dict(overrides or {})
     traced, dyn_names = [], []
     names = _leaf_names(f, args, kwargs)
     for i, leaf in enumerate(leaves):
@@ -167,7 +175,11 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
             arr = np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
                            dtype=None if _is_dynamic(leaf) else np.float64)
             t = wrap(arr)
+            if float_scalars and i in float_scalars and i not in differentiate and not _is_dynamic(leaf):
+                t.__class__ = PythonScalar  # a varying Python float: promotes as the float would
             t._ir = builder.input(TensorType(arr.dtype, arr.shape))
+            if i in differentiate or (isinstance(leaf, Tensor) and depends_on_differentiated(leaf)):
+                mark_differentiated(builder, t._ir)
             traced.append(t)
             dyn_names.append(names[i])
         else:
@@ -186,13 +198,18 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
                 arr = _leaf_array(leaf)
                 outputs.append(_ir_of(builder, leaf, arr) if isinstance(leaf, Tensor) else const_value(arr))
                 concrete.append(arr)
-                static.append(GRAPH_OUTPUT)
+                static.append(PYTHON_FLOAT_OUTPUT if type(leaf) is PythonScalar else GRAPH_OUTPUT)
             else:
                 static.append(leaf)
     implicit = [t for t, _, _ in builder.implicit]
     builder.graph.input_names = _unique(dyn_names + [f"closure{j}" for j in range(len(implicit))])
     builder.graph.outputs = outputs
     return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit)
+
+
+def in_tree_of(args, kwargs):
+    """The structure of a call's arguments (the second part of :func:`tree_flatten`)."""
+    return tree_flatten((tuple(args), dict(kwargs)))[1]
 
 
 def _leaf_names(f, args, kwargs) -> list[str]:
@@ -248,15 +265,32 @@ class Compiled:
                 runner = self._runners.get(which)
                 if runner is None:
                     from tracegrad.compiler.backend import compile_graph
-                    graph = self.graph if which == "graph" else self.adjoint
+                    graph = without_value_guards(self.graph) if which == "graph" else self.adjoint
                     runner = self._runners[which] = compile_graph(graph, self.backend)
         return runner
 
     def run(self, arrays):
-        """Values of `graph` on `arrays` with this trace's backend (raises GuardFailure)."""
+        """Values of `graph` on `arrays` with this trace's backend (raises GuardFailure).
+
+        Guards on numbers Python read are checked first, by interpreting their cone of the traced
+        graph on numpy (:func:`~tracegrad.compiler.passes.guard_cone`); the kernel checks the rest.
+        """
         runner = self._runner("graph")
-        self.run = getattr(runner, "_call", runner)  # later calls go straight to the wrapper
+        if self.guards is None:
+            self.run = getattr(runner, "_call", runner)  # later calls go straight to the wrapper
+        else:
+            interpret(self.guards, arrays)
         return runner(arrays)
+
+    @property
+    def guards(self) -> Graph | None:
+        """The cone of guards on numbers this trace's calls must pass (None when Python read none)."""
+        cone = self.extra.get("guards", False)
+        if cone is False:
+            traced = self.trace.graph
+            source = traced if len(traced.inputs) == len(self.graph.inputs) else self.graph
+            cone = self.extra["guards"] = guard_cone(source)
+        return cone
 
     def run_adjoint(self, arrays):
         """Values of the adjoint half on ``residuals + cotangents``."""
@@ -274,6 +308,9 @@ class Compiled:
                 if runner is None:
                     from tracegrad.compiler.backend import compile_graph
                     checked, _ = _check.checked_graph(self.graph if which == "graph" else self.adjoint)
+                    # The path is chosen before this runs: a kernel rounding a guarded value its own way
+                    # must not reject it (every value is an output, so nothing else is lost).
+                    checked.nodes = [n for n in checked.nodes if n.op != "guard"]
                     runner = self._runners[key] = compile_graph(checked, self.backend)
         return runner(arrays)
 
@@ -364,6 +401,12 @@ class CompiledFunction:
         self._fast: dict = {}
         self._lock = threading.RLock()
         self._traces = self._hits = self._misses = 0
+        self.path_limit = max(_env_int("TRACEGRAD_PATH_LIMIT", 8), 1)
+        self.recompile_limit = max(_env_int("TRACEGRAD_RECOMPILE_LIMIT", 8), 1)
+        self._eager: dict = {}            # signature -> why its new paths run eagerly
+        self._static_retraces: dict = {}  # argument -> re-traces for new constant values, or why it runs eagerly
+        self._varying_floats: dict = {}   # argument structure -> positions of Python floats traced as inputs
+        self._constant_floats: set = set()  # argument structures whose floats must stay constants
 
     def __repr__(self):
         return f"<tracegrad.{self.mode} of {getattr(self.fun, '__qualname__', self.fun)!r}>"
@@ -381,6 +424,10 @@ class CompiledFunction:
         """Forget every trace."""
         self._cache.clear()
         self._fast.clear()
+        self._eager.clear()
+        self._static_retraces.clear()
+        self._varying_floats.clear()
+        self._constant_floats.clear()
         self._traces = 0
 
     # ----------------------------------------------------------- arguments
@@ -423,6 +470,9 @@ class CompiledFunction:
             diff_leaves = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
                            and leaf._data.dtype.kind == "f"]
         float_scalars = {i for i in diff_leaves if isinstance(leaves[i], float)}
+        if self._varying_floats:
+            float_scalars.update(i for i in self._varying_floats.get(in_tree, ())
+                                 if type(leaves[i]) is float)
         dyn = [i for i, leaf in enumerate(leaves) if _is_dynamic(leaf) or i in float_scalars]
         for i in diff_leaves:
             arr = np.asarray(_leaf_array(leaves[i]) if _is_dynamic(leaves[i]) else leaves[i])
@@ -444,9 +494,10 @@ class CompiledFunction:
         return leaves, dyn, diff_leaves, float_scalars, tuple(key), arrays
 
     # ------------------------------------------------------------- compile
-    def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars) -> Compiled:
+    def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars, overrides=None) -> Compiled:
         start = time.perf_counter()
-        trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars)
+        trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars,
+                               diff_leaves if mode in ("grad", "value_and_grad", "vjp") else (), overrides)
         traced = time.perf_counter()
         self._traces += 1
         verify = _verify_or_none()
@@ -481,6 +532,7 @@ class CompiledFunction:
                          "(%d nodes)", graph.name, (traced - start) * 1e3, len(graph.nodes),
                          sum(1 for n in graph.nodes if n.op == "guard"), mode, (time.perf_counter() - traced) * 1e3,
                          len(compiled.graph.nodes))
+        compiled.extra["overrides"] = dict(overrides or {})
         _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
 
@@ -492,41 +544,173 @@ class CompiledFunction:
         return texts
 
     def _get(self, args, kwargs, mode=None):
-        """The compiled trace for these arguments, the values of its graph on them, and the call's facts."""
+        """The compiled trace for these arguments, the values of its graph on them, and the call's facts.
+
+        Raises :class:`_RunEagerly` when this call must be answered by running the function eagerly:
+        its signature reached the path limit or the function the re-trace limit, or no traced path
+        can be made to accept it (see :meth:`_trace_new_path`).
+        """
         mode = mode or self.mode
         leaves, dyn, diff_leaves, float_scalars, key, arrays = self._prepare(args, kwargs, mode)
         found = _first_accepting(self._cache.get(key, ()), arrays)
-        compiled = None
+        fresh = None
         if found is None:
             # One hold of the lock from the re-check to the insert: otherwise two threads
             # could both find nothing and trace the same path twice.
             with self._lock:
-                found = _first_accepting(self._cache.get(key, ()), arrays)  # traced while we waited?
+                rejections: list = []
+                found = _first_accepting(self._cache.get(key, ()), arrays, rejections)  # traced meanwhile?
                 if found is None:
                     self._misses += 1
+                    eager_reason = self._eager.get(key)
+                    if eager_reason is not None:
+                        raise _RunEagerly(eager_reason)
+                    if self._trace_varying_floats(key, in_tree_of(args, kwargs)):
+                        self._misses -= 1  # counted by the retry
+                        return self._get(args, kwargs, mode)  # the same call, its varying floats traced
+                    self._check_limits(key, args)
                     if cache_log.isEnabledFor(logging.INFO):
                         cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"),
                                        self._miss_reason(key, arrays))
-                    compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
-                    self._cache.setdefault(key, []).append(compiled)
-                    self._cache.move_to_end(key)
-                    self._evict()
-        if compiled is None:
+                    try:
+                        found = fresh = self._trace_new_path(mode, key, args, kwargs, dyn, diff_leaves,
+                                                             float_scalars, arrays, rejections)
+                    except _FloatsBrokeTrace:
+                        self._misses -= 1  # counted by the retry
+                        return self._get(args, kwargs, mode)
+        if fresh is None:
             self._hits += 1
             if self._cache and next(reversed(self._cache)) != key:
                 try:
                     self._cache.move_to_end(key)
                 except KeyError:  # evicted by another thread meanwhile
                     pass
-            if ANOMALY.enabled and ANOMALY.check_nan:
-                compiled, _, full = found
-                return leaves, dyn, diff_leaves, compiled, compiled.run_checked(full), full
-            return (leaves, dyn, diff_leaves) + found
-        full = compiled.arrays(arrays)
-        values = compiled.run_checked(full) if ANOMALY.enabled and ANOMALY.check_nan else compiled.run(full)
-        if self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
+        compiled, values, full = found
+        if ANOMALY.enabled and ANOMALY.check_nan:
+            values = compiled.run_checked(full)
+        elif fresh is not None and self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
             self._self_check(compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode)
         return leaves, dyn, diff_leaves, compiled, values, full
+
+    def _trace_new_path(self, mode, key, args, kwargs, dyn, diff_leaves, float_scalars, arrays, rejections):
+        """Trace the path this call takes, cache it and run it (the caller holds the lock).
+
+        Kernels decide branches with their own arithmetic, which may round a value Python compared
+        differently from the eager run that traced (a sum within rounding of 0).  When the eager run
+        takes a path whose kernel rejects the call at a truth value, the function is traced again
+        with that truth value answered as the kernel computed it: the new path is the one compiled
+        code takes for this input, every time.  Each such re-trace is a path under the path limit.
+        """
+        paths = self._cache.setdefault(key, [])
+        overrides: dict[int, bool] = {}
+        while True:
+            try:
+                compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars, overrides)
+            except Exception:
+                if not self._varying_floats.pop(in_tree_of(args, kwargs), None):
+                    raise
+                # The function does not run with a traced float there: keep those floats constant.
+                self._constant_floats.add(in_tree_of(args, kwargs))
+                compile_log.info("%s: floats traced as tensors broke the trace; they stay constants",
+                                 getattr(self.fun, "__name__", "function"))
+                raise _FloatsBrokeTrace() from None
+            fingerprint = compiled.graph.fingerprint()
+            same = next((c for c in paths if c.graph.fingerprint() == fingerprint), None)
+            if same is None:
+                paths.append(compiled)
+                self._cache.move_to_end(key)
+                self._evict()
+                rejected: list = []
+                found = _first_accepting([compiled], arrays, rejected)
+                if found is not None:
+                    return found
+                same, failure = rejected[0]
+            else:
+                self._traces -= 1
+                failure = next((e for c, e in rejections if c is same), None)
+            forced = _kernel_branch(same, failure)
+            if forced is None or len(paths) >= self.path_limit:
+                raise _RunEagerly("compiled code reads a value Python used with other rounding than the eager "
+                                  "run, and no traced path accepts this input")
+            guard_log.info("%s: re-tracing with the branch compiled code takes at guard %s",
+                           getattr(self.fun, "__name__", "function"), _guard_line(failure.node))
+            overrides = forced
+            rejections = []
+
+    def _check_limits(self, key, args) -> None:
+        """Before tracing anew: stop re-tracing a signature or function that keeps producing new traces.
+
+        A signature with `path_limit` paths, or a function re-traced `recompile_limit` times for new
+        values of the same non-array argument, runs eagerly from then on, with one warning saying why.
+        """
+        paths = self._cache.get(key, ())
+        if len(paths) >= self.path_limit:
+            lines = sorted({_guard_line(g) for c in paths for g in c.trace.graph.nodes if g.op == "guard"})
+            reason = (f"{len(paths)} paths traced for one argument signature (path limit {self.path_limit}); "
+                      f"guards at {', '.join(lines) or '?'} keep changing. Calls that no traced path accepts "
+                      f"run eagerly. A data-dependent branch, loop count or boolean mask changes from call to "
+                      f"call: use tg.where instead of a mask or a branch, or raise $TRACEGRAD_PATH_LIMIT.")
+            self._give_up(self._eager, key, reason)
+        if paths or key in self._cache:
+            return
+        changed = self._changed_static(key, args)
+        if changed is None:
+            return
+        if isinstance(self._static_retraces.get(changed), str):  # already past the limit: warned once
+            raise _RunEagerly(self._static_retraces[changed])
+        self._static_retraces[changed] = self._static_retraces.get(changed, 0) + 1
+        if self._static_retraces[changed] >= self.recompile_limit:
+            reason = (f"re-traced {self._static_retraces[changed]} times because {changed} takes a new value "
+                      f"on each call (re-trace limit {self.recompile_limit}); calls with new values run eagerly. "
+                      f"Non-array arguments are constants of a trace: pass a value that varies as a numpy "
+                      f"array or tensor (np.float64(x) for a number), or raise $TRACEGRAD_RECOMPILE_LIMIT.")
+            self._give_up(self._static_retraces, changed, reason)
+
+    def _trace_varying_floats(self, key, in_tree) -> bool:
+        """Make Python float arguments that changed value since a cached signature traced inputs; True if any.
+
+        Like JAX, but only once a float has changed: a float that never changes stays a constant
+        of the trace (and is folded into the kernel).
+        """
+        if in_tree in self._constant_floats:
+            return False
+        for other, diffs in self._differences(key):
+            if all(_is_float_key(key[3 + i]) and _is_float_key(other[3 + i]) for i in diffs):
+                known = self._varying_floats.setdefault(in_tree, set())
+                if not known.issuperset(diffs):
+                    known.update(diffs)
+                    cache_log.info("%s: float argument leaf %s changed value (%s, cached: %s): traced as an "
+                                   "input from now on", getattr(self.fun, "__name__", "function"),
+                                   ", ".join(map(str, diffs)), ", ".join(repr(key[3 + i][-1]) for i in diffs),
+                                   ", ".join(repr(other[3 + i][-1]) for i in diffs))
+                    return True
+        return False
+
+    def _changed_static(self, key, args) -> str | None:
+        """The argument whose constant (non-array) value differs from a cached signature's, else None."""
+        for other, diffs in self._differences(key):
+            if all(not _is_array_key(key[3 + i]) and not _is_array_key(other[3 + i]) for i in diffs):
+                return self._leaf_path(args, diffs[0])
+        return None
+
+    def _differences(self, key):
+        """``(cached key, argument leaves whose entries differ)`` for each cached key of the same structure."""
+        for other in self._cache:
+            if other[:3] == key[:3] and len(other) == len(key):
+                diffs = [i for i, (a, b) in enumerate(zip(key[3:], other[3:])) if a != b]
+                if diffs:
+                    yield other, diffs
+
+    def _give_up(self, table: dict, what, reason: str):
+        """Remember that calls of `what` (a signature or an argument) run eagerly, warn once, and run this one so."""
+        import warnings
+
+        from tracegrad._trace import user_stacklevel
+        table[what] = reason
+        fname = getattr(self.fun, "__qualname__", "function")
+        warnings.warn(f"tracegrad: {self.mode} of {fname!r} falls back to eager mode: {reason}",
+                      RuntimeWarning, stacklevel=user_stacklevel())
+        raise _RunEagerly(reason)
 
     def _evict(self) -> None:
         """Drop the least recently used signatures beyond `max_keys` (caller holds the lock)."""
@@ -544,7 +728,7 @@ class CompiledFunction:
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         fresh, diff_tensors = [], []
         for i, leaf in enumerate(leaves):
-            if _is_dynamic(leaf) or i in float_scalars:
+            if _is_dynamic(leaf) or (i in float_scalars and i in diff_leaves):
                 t = wrap(np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
                                   dtype=None if _is_dynamic(leaf) else np.float64))
                 if i in diff_leaves:
@@ -568,7 +752,7 @@ class CompiledFunction:
         """Compare a new trace's first results with the eager tape; raise SelfCheckError naming where they part."""
         trace = compiled.trace
         eager_outs, eager_grads = self._eager_reference(args, kwargs, diff_leaves, float_scalars, mode)
-        n_main = sum(1 for s in trace.out_static[:trace.n_main] if s is GRAPH_OUTPUT)
+        n_main = sum(1 for s in trace.out_static[:trace.n_main] if s is GRAPH_OUTPUT or s is PYTHON_FLOAT_OUTPUT)
         n_out = len(trace.graph.outputs)
         names = getattr(trace.graph, "input_names", [])
         pairs = [(f"output {k}", k, values[k], eager_outs[k]) for k in range(min(n_main, len(eager_outs)))]
@@ -689,10 +873,19 @@ class CompiledFunction:
             raise TypeError("use tg.vjp(f, *primals), not as a decorator")
         leaves_all, _ = tree_flatten((tuple(args), dict(kwargs)))
         nested = bool(TRACE.builders)
-        if self.mode == "jit" and not nested and STATE.enabled and any(
-                isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves_all):
+        on_tape = not nested and STATE.enabled and any(
+            isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves_all)
+        if on_tape and self.mode == "jit":
             return self._jit_with_tape(args, kwargs)
-        leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs)
+        if on_tape:
+            # Gradients of tensors that are themselves on the eager tape: computed on the tape
+            # (create_graph), so that differentiating the result again reaches those tensors.
+            return self._eager_call(args, kwargs)
+        try:
+            leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs)
+        except _RunEagerly as why:
+            compile_log.info("%s runs eagerly: %s", getattr(self.fun, "__name__", "function"), why)
+            return self._eager_call(args, kwargs)
         if self.mode == "jit" and not nested and STATE.enabled and any(t.requires_grad for t in
                                                                        compiled.trace.implicit):
             return self._jit_with_tape(args, kwargs)
@@ -708,31 +901,87 @@ class CompiledFunction:
             return (grad_tree, aux) if self.has_aux else grad_tree
         return ((value, aux), grad_tree) if self.has_aux else (value, grad_tree)
 
+    # ------------------------------------------------------------ eager mode
+    def _eager_inputs(self, args, kwargs, diff_leaves):
+        """Arguments for running the function on the eager tape: Tensors, those to differentiate requiring grad.
+
+        A Tensor argument is passed as itself, so results stay connected to an enclosing tape or
+        trace; one to differentiate that does not require grad is aliased by a fresh leaf that
+        does (sharing its data and, inside a trace, its IR value).
+        """
+        from tracegrad._tensor import Tensor, wrap
+        leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
+        fresh, diff_tensors = [], []
+        for i, leaf in enumerate(leaves):
+            if isinstance(leaf, Tensor):
+                t = leaf
+                if i in diff_leaves and not t.requires_grad:
+                    t = wrap(leaf._data)
+                    t._ir = leaf._ir
+                    t.requires_grad_()
+            elif _is_dynamic(leaf) or i in diff_leaves:
+                t = wrap(np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
+                                  dtype=None if _is_dynamic(leaf) else np.float64))
+                if i in diff_leaves:
+                    t.requires_grad_()
+            else:
+                fresh.append(leaf)
+                continue
+            fresh.append(t)
+            if i in diff_leaves:
+                diff_tensors.append(t)
+        targs, tkwargs = tree_unflatten(in_tree, fresh)
+        return leaves, targs, tkwargs, diff_tensors
+
+    def _eager_call(self, args, kwargs):
+        """What the transform returns, computed by running the function eagerly (on the tape for gradients)."""
+        from tracegrad._tensor import Tensor
+        from tracegrad.autograd import grad as tape_grad
+        from tracegrad.autograd.grad_mode import enable_grad
+        mode = "jit" if self.mode == "jit" else self.mode
+        diff_leaves = self._prepare(args, kwargs, mode)[2]
+        leaves, targs, tkwargs, diff_tensors = self._eager_inputs(args, kwargs, diff_leaves)
+        as_tensor = bool(TRACE.builders) or any(isinstance(leaf, Tensor) for leaf in leaves)
+        if mode == "jit":
+            result = self.fun(*targs, **tkwargs)
+            return result if as_tensor else _to_arrays(result)
+        with enable_grad():
+            result = self.fun(*targs, **tkwargs)
+            if self.has_aux and not (isinstance(result, tuple) and len(result) == 2):
+                raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
+            main, aux = result if self.has_aux else (result, None)
+            out = main if isinstance(main, Tensor) else None
+            if out is None or out.shape != () or not is_float(out._data.dtype):
+                raise TypeError(f"{self.mode} requires the function to return one scalar tensor")
+            create = bool(TRACE.builders) or any(isinstance(leaf, Tensor) and leaf.requires_grad for leaf in leaves)
+            found = [None] * len(diff_tensors)
+            if out.requires_grad:
+                found = tape_grad(out, diff_tensors, create_graph=create, allow_unused=True)
+        grads = [_zeros_like_tensor(t) if g is None else g for t, g in zip(diff_tensors, found)]
+        if not as_tensor:
+            grads = [g._data for g in grads]
+        grad_tree = self._grad_structure(args, leaves, diff_leaves, grads, as_tensor)
+        if not as_tensor:
+            main, aux = _to_arrays(main), _to_arrays(aux)
+        if self.mode == "grad":
+            return (grad_tree, aux) if self.has_aux else grad_tree
+        return ((main, aux), grad_tree) if self.has_aux else (main, grad_tree)
+
     def _inline(self, compiled: Compiled, leaves, dyn, values):
         """Inside an outer trace: emit our graph into it and return Tensors carrying both."""
-        from tracegrad._tensor import Tensor, wrap
-        from tracegrad._trace import _ir_of
-        builder = TRACE.builder
-        ins = []
-        for i in dyn:
-            leaf = leaves[i]
-            ins.append(_ir_of(builder, leaf, leaf._data) if isinstance(leaf, Tensor)
-                       else const_value(_leaf_array(leaf)))
-        ins += [_ir_of(builder, t, t._data) for t in compiled.trace.implicit]
-        mapping = inline(compiled.graph, builder, ins)
-        result = []
-        for v, arr in zip(compiled.graph.outputs, values):
-            t = wrap(np.asarray(arr))
-            t._ir = mapping.get(v.id, v)
-            result.append(t)
-        return result
+        from tracegrad._tensor import Tensor
+        ins = [leaves[i] if isinstance(leaves[i], Tensor) else _leaf_array(leaves[i]) for i in dyn]
+        return _inline_graph(compiled.graph, ins + list(compiled.trace.implicit), values)
 
     def _outputs(self, trace: Trace, values, as_tensor: bool, split_aux: bool = False):
         from tracegrad._tensor import Tensor, wrap
         it = iter(values)
         leaves = []
         for s in trace.out_static:
-            if s is GRAPH_OUTPUT:
+            if s is PYTHON_FLOAT_OUTPUT and not TRACE.builders:
+                v = next(it)
+                leaves.append(float(np.asarray(getattr(v, "_data", v))))
+            elif s is GRAPH_OUTPUT or s is PYTHON_FLOAT_OUTPUT:
                 v = next(it)
                 if isinstance(v, Tensor):
                     leaves.append(v)
@@ -763,10 +1012,10 @@ class CompiledFunction:
                     converted.append(g)
                 elif isinstance(leaf, Tensor) or (as_tensor and not isinstance(leaf, (np.ndarray, float))):
                     converted.append(wrap(np.asarray(g)))
+                elif isinstance(leaf, np.generic):  # before float: np.float64 is a float too
+                    converted.append(np.asarray(g, dtype=leaf.dtype)[()])
                 elif isinstance(leaf, float):
                     converted.append(float(g))
-                elif isinstance(leaf, np.generic):
-                    converted.append(np.asarray(g)[()])
                 else:
                     converted.append(np.asarray(g))
             out.append(tree_unflatten(tree, converted))
@@ -810,25 +1059,104 @@ class CompiledFunction:
         return out
 
 
+def _inline_graph(graph: Graph, inputs: list, values: list) -> list:
+    """Emit `graph` into the active trace reading `inputs` (Tensors or arrays); Tensors of its `values`.
+
+    The returned Tensors hold the concrete `values` (computed by running the graph) and the
+    IR values of the inlined copy, so the enclosing trace sees through the inner transform.
+    """
+    from tracegrad._tensor import Tensor, wrap
+    from tracegrad._trace import _ir_of
+    builder = TRACE.builder
+    ins = [_ir_of(builder, x, x._data) if isinstance(x, Tensor) else const_value(np.asarray(x)) for x in inputs]
+    mapping = inline(graph, builder, ins)
+    result = []
+    for v, arr in zip(graph.outputs, values):
+        t = wrap(np.asarray(arr._data if isinstance(arr, Tensor) else arr))
+        t._ir = mapping.get(v.id, v)
+        result.append(t)
+    return result
+
+
+def _to_arrays(tree):
+    """`tree` with its Tensor leaves replaced by their arrays (results of calls made with arrays)."""
+    from tracegrad._tensor import Tensor
+    leaves, structure = tree_flatten(tree)
+    return tree_unflatten(structure, [leaf._data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
+
+
+def _zeros_like_tensor(t):
+    from tracegrad._tensor import wrap
+    return wrap(np.zeros_like(t._data))
+
+
 _MISS = object()
 
 
-def _first_accepting(traces, arrays):
-    """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None."""
-    for c in traces:
+def _guard_line(node) -> str:
+    return f"{os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else "?"
+
+
+def _first_accepting(traces, arrays, rejections: list | None = None):
+    """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None.
+
+    The accepting path moves to the front.  `rejections` collects ``(trace, failed guard node)``.
+    """
+    for i, c in enumerate(traces):
         full = c.arrays(arrays) if c.trace.implicit else arrays
         if full is None:
             continue
         try:
-            return c, c.run(full), full
+            values = c.run(full)
         except GuardFailure as e:
+            if rejections is not None:
+                rejections.append((c, e))
             if guard_log.isEnabledFor(logging.INFO):
-                node = e.node
-                where = f"{os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else "?"
-                guard_log.info("guard at %s does not hold (traced with %r) in %s", where,
-                               node.attrs["expected"], c.trace.graph.name)
+                guard_log.info("guard at %s does not hold (traced with %r) in %s", _guard_line(e.node),
+                               e.node.attrs["expected"], c.trace.graph.name)
             continue
+        _to_front(traces, i)
+        return c, values, full
     return None
+
+
+def _to_front(traces: list, i: int) -> None:
+    if i:
+        try:
+            traces.insert(0, traces.pop(i))
+        except IndexError:  # another thread reordered the list meanwhile
+            pass
+
+
+class _RunEagerly(Exception):
+    """This call is answered by running the function eagerly (the reason is in the message)."""
+
+
+class _FloatsBrokeTrace(Exception):
+    """Tracing failed with varying floats as traced inputs; they are constants again: retry the call."""
+
+
+def _kernel_branch(c, failure) -> dict[int, bool] | None:
+    """Guard overrides that make a re-trace take the branch `c`'s kernel took where it rejected the call.
+
+    `failure` is the GuardFailure; None when it is not a guard on a single truth value (nothing to flip).
+    """
+    if failure is None or failure.ordinal is None or not isinstance(failure.node.attrs.get("expected"), bool):
+        return None
+    guards = [n for n in c.graph.nodes if n.op == "guard"]
+    checked_in_kernel = [i for i, n in enumerate(guards) if n.inputs[0].dtype.kind != "f"]
+    if failure.ordinal >= len(checked_in_kernel):
+        return None
+    return {**c.extra.get("overrides", {}), checked_in_kernel[failure.ordinal]: not failure.node.attrs["expected"]}
+
+
+def _is_float_key(k) -> bool:
+    """Whether a cache-key entry stands for a Python float argument kept as a constant."""
+    return isinstance(k, tuple) and len(k) >= 2 and k[0] is float
+
+
+def _is_array_key(k) -> bool:
+    return isinstance(k, tuple) and len(k) == 2 and isinstance(k[1], np.dtype)
 
 
 _Tensor = None  # tracegrad._tensor.Tensor, bound once it exists (it imports this module's users)
@@ -864,7 +1192,7 @@ def _fast_signature(args):
 class _FastCall:
     """The steady-state path of one call signature: run the cached traces, build the result directly."""
 
-    __slots__ = ("traces", "finish", "implicit")
+    __slots__ = ("traces", "finish")
 
     def __init__(self, owner: CompiledFunction, traces: list, args):
         from tracegrad._tensor import Tensor, wrap
@@ -1036,55 +1364,131 @@ def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None,
     return _decorator("jit")(fun, backend=backend, check=check)
 
 
-def _vjp_transform(fun, has_aux: bool, nargs: int) -> CompiledFunction:
-    # The transforms live on the function itself: a table keyed by the function would
-    # keep it alive through the transform's reference to it.  fun -> transform -> fun
-    # is a cycle the collector frees once the caller drops the function.
-    per_fun = getattr(fun, "_tracegrad_vjp", None)
+def _cached_transform(fun, mode: str, argnums, has_aux: bool = False) -> CompiledFunction:
+    """The CompiledFunction of `fun` for this mode, made once per function (so its traces are kept).
+
+    The transforms live on the function itself: a table keyed by the function would keep it alive
+    through the transform's reference to it.  fun -> transform -> fun is a cycle the collector frees
+    once the caller drops the function.
+    """
+    per_fun = getattr(fun, "_tracegrad_transforms", None)
     if per_fun is None:
         per_fun = {}
         try:
-            fun._tracegrad_vjp = per_fun
+            fun._tracegrad_transforms = per_fun
         except (AttributeError, TypeError):  # builtins, bound methods: no cache
             pass
-    t = per_fun.get((has_aux, nargs))
+    argnums = argnums if isinstance(argnums, int) else tuple(argnums)
+    key = (mode, argnums, has_aux)
+    t = per_fun.get(key)
     if t is None:
-        t = per_fun[(has_aux, nargs)] = CompiledFunction(fun, "vjp", argnums=tuple(range(nargs)), has_aux=has_aux)
+        t = per_fun[key] = CompiledFunction(fun, mode, argnums=argnums, has_aux=has_aux)
     return t
 
 
 def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(out, vjp_fn)``: `out` is ``fun(*primals)``; ``vjp_fn(cotangent)`` gives one gradient per primal.
 
+    Inside another transform both halves are traced into the enclosing graph; on tensors that
+    require grad, `out` and the gradients stay on the eager tape.
+
     >>> import tracegrad as tg, numpy as np
     >>> out, f_vjp = tg.vjp(lambda x: x * 2.0, np.array([1.0, 2.0]))
     >>> f_vjp(np.array([1.0, 10.0]))
     (array([ 2., 20.]),)
     """
+    return _vjp(fun, primals, tuple(range(len(primals))), has_aux)
+
+
+def _vjp(fun, primals: tuple, argnums: tuple, has_aux: bool):
     from tracegrad._tensor import Tensor
-    t = _vjp_transform(fun, has_aux, len(primals))
-    leaves, dyn, diff_leaves, compiled, values, arrays = t._get(primals, {})
-    as_tensor = any(isinstance(leaf, Tensor) for leaf in leaves)
+    t = _cached_transform(fun, "vjp", argnums, has_aux)
+    leaves_all, _ = tree_flatten(primals)
+    if not TRACE.builders and STATE.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in leaves_all):
+        return _eager_vjp(t, primals, has_aux)
+    try:
+        leaves, dyn, diff_leaves, compiled, values, arrays = t._get(primals, {})
+    except _RunEagerly as why:
+        compile_log.info("vjp of %s runs eagerly: %s", getattr(fun, "__name__", "function"), why)
+        return _eager_vjp(t, primals, has_aux)
+    nested = bool(TRACE.builders)
+    as_tensor = nested or any(isinstance(leaf, Tensor) for leaf in leaves)
+    if nested:
+        values = t._inline(compiled, leaves, dyn, values)
     n_out = len(compiled.trace.graph.outputs)
     outs, residuals = values[:n_out], values[n_out:]
     main, aux = t._outputs(compiled.trace, outs, as_tensor, split_aux=True)
     out_types = [compiled.trace.graph.outputs[k].type for k in range(compiled.trace.n_main)]
 
     def vjp_fn(cotangent: Any) -> Any:
-        ct_leaves, _ = tree_flatten(cotangent)
-        if len(ct_leaves) != len(out_types):
-            raise ValueError(f"vjp: expected {len(out_types)} cotangent(s), got {len(ct_leaves)}")
-        cts = []
-        for c, typ in zip(ct_leaves, out_types):
-            if not is_float(typ.dtype):
-                continue
-            arr = np.asarray(_leaf_array(c) if _is_dynamic(c) else c, dtype=typ.dtype)
-            if arr.shape != typ.shape:
-                raise ValueError(f"vjp: cotangent has shape {list(arr.shape)}, the output has shape "
-                                 f"{list(typ.shape)}")
-            cts.append(arr)
-        grads = compiled.run_adjoint(list(residuals) + cts)
+        cts = _cotangents(cotangent, out_types)
+        if TRACE.builders:
+            # Called while tracing: the adjoint half becomes part of the enclosing graph.
+            concrete = [c._data if isinstance(c, Tensor) else c for c in residuals + cts]
+            grads = _inline_graph(compiled.adjoint, residuals + cts, compiled.run_adjoint(concrete))
+            return t._grad_structure(primals, leaves, diff_leaves, grads, True)
+        arrays = [c._data if isinstance(c, Tensor) else c for c in residuals + cts]
+        grads = compiled.run_adjoint(arrays)
         return t._grad_structure(primals, leaves, diff_leaves, grads, as_tensor)
+    if has_aux:
+        return main, vjp_fn, aux
+    return main, vjp_fn
+
+
+def _cotangents(cotangent, out_types: list) -> list:
+    """The float cotangent leaves as arrays (or traced Tensors), checked against the outputs' types."""
+    from tracegrad._tensor import Tensor
+    ct_leaves, _ = tree_flatten(cotangent)
+    if len(ct_leaves) != len(out_types):
+        raise ValueError(f"vjp: expected {len(out_types)} cotangent(s), got {len(ct_leaves)}")
+    cts = []
+    for c, typ in zip(ct_leaves, out_types):
+        if not is_float(typ.dtype):
+            continue
+        if isinstance(c, Tensor):  # kept: a traced or taped cotangent is differentiated through
+            arr = c._data
+            if arr.dtype != typ.dtype:
+                c = c.to(typ.dtype)
+        else:
+            arr = c = np.asarray(_leaf_array(c) if _is_dynamic(c) else c, dtype=typ.dtype)
+        if arr.shape != typ.shape:
+            raise ValueError(f"vjp: cotangent has shape {list(arr.shape)}, the output has shape "
+                             f"{list(typ.shape)}")
+        cts.append(c)
+    return cts
+
+
+def _eager_vjp(t: CompiledFunction, primals: tuple, has_aux: bool):
+    """vjp on the eager tape: `out` keeps its history and ``vjp_fn`` differentiates it (create_graph)."""
+    from tracegrad._tensor import Tensor, wrap
+    from tracegrad.autograd import grad as tape_grad
+    from tracegrad.autograd.grad_mode import enable_grad
+    diff_leaves = t._prepare(primals, {}, "vjp")[2]
+    leaves, targs, _, diff_tensors = t._eager_inputs(primals, {}, diff_leaves)
+    with enable_grad():
+        result = t.fun(*targs)
+    if has_aux and not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
+    main, aux = result if has_aux else (result, None)
+    out_leaves = [leaf for leaf in tree_flatten(main)[0] if isinstance(leaf, Tensor)]
+    out_types = [TensorType(o._data.dtype, o._data.shape) for o in out_leaves]
+    as_tensor = bool(TRACE.builders) or any(isinstance(leaf, Tensor) for leaf in leaves)
+
+    def vjp_fn(cotangent: Any) -> Any:
+        cts = _cotangents(cotangent, out_types)
+        pairs = [(o, c if isinstance(c, Tensor) else wrap(np.asarray(c)))
+                 for o, c in zip([o for o in out_leaves if is_float(o._data.dtype)], cts) if o.requires_grad]
+        found = [None] * len(diff_tensors)
+        if pairs:
+            with enable_grad():
+                found = tape_grad([o for o, _ in pairs], diff_tensors, grad_outputs=[c for _, c in pairs],
+                                  retain_graph=True, create_graph=True, allow_unused=True)
+        grads = [_zeros_like_tensor(d) if g is None else g for d, g in zip(diff_tensors, found)]
+        if not as_tensor:
+            grads = [g._data for g in grads]
+        return t._grad_structure(primals, leaves, diff_leaves, grads, as_tensor)
+    if not as_tensor:
+        main, aux = _to_arrays(main), _to_arrays(aux)
     if has_aux:
         return main, vjp_fn, aux
     return main, vjp_fn
@@ -1093,35 +1497,71 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
 def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
     """The Jacobian of `fun` with respect to argument(s) `argnums`, by reverse mode (one vjp per output element).
 
-    Each result has shape ``out.shape + in.shape``; a tuple `argnums` gives a tuple.
+    Like JAX's ``jacrev``: the result has the structure of the output, each output leaf replaced by
+    the structure of the differentiated argument(s) (a tuple of them for a tuple `argnums`), whose
+    leaves have shape ``out_leaf.shape + in_leaf.shape``.  Inside another transform it is traced;
+    on tensors that require grad it stays on the eager tape.
+
+    >>> import tracegrad as tg, numpy as np
+    >>> tg.jacobian(lambda x: x * x)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
     """
-    from tracegrad._tensor import Tensor, wrap
+    from tracegrad._tensor import Tensor
 
     def jac(*args: Any) -> Any:
-        out, f_vjp = vjp(fun, *args)
-        out_arr = np.asarray(_leaf_array(out))
         nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-        rows = {n: [] for n in nums}
-        for k in range(out_arr.size):
-            e = np.zeros(out_arr.size, dtype=out_arr.dtype)
-            e[k] = 1.0
-            grads = f_vjp(e.reshape(out_arr.shape))
-            for n in nums:
-                g = grads[n]
-                rows[n].append(np.asarray(_leaf_array(g) if _is_dynamic(g) else g))
-        result = []
-        for n in nums:
-            in_shape = np.shape(_leaf_array(args[n]) if _is_dynamic(args[n]) else args[n])
-            j = (np.stack(rows[n]).reshape(out_arr.shape + in_shape) if rows[n]
-                 else np.zeros(out_arr.shape + in_shape))
-            result.append(wrap(j) if isinstance(args[n], Tensor) else j)
-        return result[0] if isinstance(argnums, int) else tuple(result)
+        positions = tuple(n % len(args) for n in nums)
+        out, f_vjp = _vjp(fun, args, positions, False)
+        out_leaves, out_tree = tree_flatten(out)
+        out_arrays = [np.asarray(_leaf_array(o) if _is_dynamic(o) else o) for o in out_leaves]
+        in_trees = [tree_flatten(args[p]) for p in positions]
+        # rows[o][a][i]: the vjps of output leaf o's elements, for leaf i of differentiated argument a
+        rows = [[[[] for _ in leaves] for leaves, _ in in_trees] for _ in out_leaves]
+        for o, arr in enumerate(out_arrays):
+            for k in range(arr.size):
+                cts = [np.zeros(a.shape, a.dtype if is_float(a.dtype) else np.float64) for a in out_arrays]
+                cts[o].reshape(-1)[k] = 1.0
+                grads = f_vjp(tree_unflatten(out_tree, cts))
+                for a, g in enumerate(grads):
+                    for i, leaf in enumerate(tree_flatten(g)[0]):
+                        rows[o][a][i].append(leaf)
+        result_leaves = []
+        for o, arr in enumerate(out_arrays):
+            per_arg = []
+            for a, (in_leaves, in_tree) in enumerate(in_trees):
+                blocks = []
+                for i, leaf in enumerate(in_leaves):
+                    in_shape = np.shape(_leaf_array(leaf) if _is_dynamic(leaf) else leaf)
+                    blocks.append(_stack_rows(rows[o][a][i], arr.shape + in_shape, arr.dtype,
+                                              isinstance(leaf, Tensor) or isinstance(out_leaves[o], Tensor)))
+                per_arg.append(tree_unflatten(in_tree, blocks))
+            result_leaves.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+        return tree_unflatten(out_tree, result_leaves)
     return jac
 
 
+def _stack_rows(rows: list, shape: tuple, dtype, as_tensor: bool):
+    """One Jacobian block from its rows: traced (or taped) Tensors stay Tensors, arrays stay arrays."""
+    from tracegrad._functions import stack
+    from tracegrad._tensor import Tensor, wrap
+    if any(isinstance(r, Tensor) for r in rows):
+        rows = [r if isinstance(r, Tensor) else wrap(np.asarray(r)) for r in rows]
+        return stack(rows).reshape(shape)
+    block = (np.stack([np.asarray(r) for r in rows]).reshape(shape) if rows
+             else np.zeros(shape, dtype if is_float(np.dtype(dtype)) else np.float64))
+    return wrap(block) if as_tensor else block
+
+
 def hessian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
-    """The Hessian of a scalar function: the Jacobian of its gradient."""
-    return jacobian(grad(fun, argnums=argnums), argnums=argnums)
+    """The Hessian of a scalar function: the Jacobian of its gradient.
+
+    >>> import tracegrad as tg, numpy as np
+    >>> tg.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    return jacobian(_cached_transform(fun, "grad", argnums), argnums=argnums)
 
 
 def dump_ir(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
