@@ -128,9 +128,8 @@ def _raise_failure(ks: KernelSource, graph: Graph, code: int, arrays=None):
     the shapes and the user's line); the kernel only knows which node failed.
     """
     if code > 0:
-        node = ks.guards[code - 1]
-        ordinal = next((i for i, n in enumerate(n for n in graph.nodes if n.op == "guard") if n is node), None)
-        raise GuardFailure(node, None, ordinal)
+        # Guards are lowered in graph order, so the status word's guard number is its ordinal.
+        raise GuardFailure(ks.guards[code - 1], None, code - 1)
     if arrays is not None:
         from tracegrad.ir.interpret import interpret
         from tracegrad.ir.ops import IndexingError

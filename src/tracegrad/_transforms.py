@@ -1100,7 +1100,7 @@ def _guard_line(node) -> str:
 def _first_accepting(traces, arrays, rejections: list | None = None):
     """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None.
 
-    The accepting path moves to the front.  `rejections` collects ``(trace, failed guard node)``.
+    The accepting path moves forward (:func:`_to_front`).  `rejections` collects ``(trace, GuardFailure)``.
     """
     for i, c in enumerate(traces):
         full = c.arrays(arrays) if c.trace.implicit else arrays
@@ -1121,9 +1121,14 @@ def _first_accepting(traces, arrays, rejections: list | None = None):
 
 
 def _to_front(traces: list, i: int) -> None:
+    """Move the path that answered one place forward: often-taken paths drift to the front.
+
+    (Moving it all the way would put a cycle of paths in the worst order, each call trying
+    every other path first.)
+    """
     if i:
         try:
-            traces.insert(0, traces.pop(i))
+            traces[i - 1], traces[i] = traces[i], traces[i - 1]
         except IndexError:  # another thread reordered the list meanwhile
             pass
 
