@@ -19,6 +19,8 @@ the old entries in a directory that can simply be deleted)::
         _tracegrad_kernel_<digest>.lock     flock() target, serialises writers
         __pycache__/_tracegrad_kernel_<digest>.<function>-<line>.py311.nbi/.nbc
                                             numba's index and machine code
+        __pycache__/<each of those>.sha256  its checksum: numba only gets files
+                                            that still match theirs
 
 Environment variables:
 
@@ -293,6 +295,109 @@ def _remove_files(paths) -> None:
 
 
 # --------------------------------------------------------------------------
+# Checksums of numba's cache files
+# --------------------------------------------------------------------------
+
+# Beside each numba cache file, "<file>.sha256" holds the digest and size of
+# the bytes the guarded save left there.  numba trusts its files: a flipped
+# byte in the machine code of a .nbc is mapped into memory and run, which
+# kills the process (SIGSEGV/SIGABRT) in every later run.  So a file is only
+# handed to numba when it still matches its checksum.
+_SEAL_SUFFIX = ".sha256"
+
+
+def _seal_text(data: bytes) -> bytes:
+    return f"sha256 {hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+
+
+def _seal_files(paths) -> None:
+    """Write the checksum file of each of *paths* whose checksum file is missing or stale.
+
+    Files that vanished meanwhile are skipped, and failures are ignored: a
+    file without a valid checksum is discarded on its next load, which costs
+    a recompile, never a wrong or crashing load.
+    """
+    for path in paths:
+        seal = path + _SEAL_SUFFIX
+        try:
+            data = _read_bytes(path)
+            if data is None:
+                continue
+            text = _seal_text(data)
+            if _read_bytes(seal) != text:
+                _atomic_write(seal, text)
+        except OSError:
+            pass
+
+
+def _remove_numba_files(paths) -> None:
+    """Delete numba cache files together with their checksum files."""
+    paths = list(paths)
+    _remove_files(paths)
+    _remove_files(p + _SEAL_SUFFIX for p in paths)
+
+
+def _vet_numba_files(stem: str, dirs) -> str | None:
+    """Delete the numba cache files of *stem* unless each matches its checksum file.
+
+    Returns None when every file is intact (or there are none); otherwise
+    deletes them all with their checksum files and returns what was wrong,
+    naming the first bad file, for a warning.  A file without a checksum (its
+    writer died before sealing it, or another process is between numba's
+    write and its seal) is deleted silently and reported as None: nothing is
+    known to be damaged, and the recompile rewrites it.
+    """
+    files = _numba_cache_files(stem, dirs)
+    damaged, unsealed = [], []
+    for path in files:
+        try:
+            data = _read_bytes(path)
+            seal = _read_bytes(path + _SEAL_SUFFIX)
+        except OSError as exc:
+            damaged.append(f"{os.path.basename(path)}: unreadable ({exc.strerror or exc})")
+            continue
+        if data is None:
+            continue  # removed since listed: numba treats a missing file as a miss
+        if seal is None:
+            unsealed.append(path)
+        elif seal != _seal_text(data):
+            other = _foreign_index_version(path, _numba_version()) if path.endswith(".nbi") else None
+            if other is not None:  # intact, but from a numba that cannot share it (a copied cache)
+                damaged.append(f"{os.path.basename(path)}: written by numba {other}, this is numba {_numba_version()}")
+            else:
+                damaged.append(f"{os.path.basename(path)}: checksum mismatch")
+    orphans = [p[: -len(_SEAL_SUFFIX)] for p in _numba_seal_files(stem, dirs)]
+    orphans = [p for p in orphans if not os.path.exists(p)]
+    if not damaged and not unsealed:
+        _remove_files(p + _SEAL_SUFFIX for p in orphans)
+        return None
+    _remove_numba_files(files + orphans)
+    if not damaged:
+        return None
+    more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+    return f"{damaged[0]}{more}; deleted {len(files)} cache file(s)"
+
+
+def _numba_version() -> str:
+    return dict(_versions())["numba"]
+
+
+def _numba_seal_files(stem: str, dirs) -> list[str]:
+    found = []
+    for d in dict.fromkeys(dirs):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        found.extend(
+            os.path.join(d, n)
+            for n in names
+            if n.startswith(stem + ".") and n.endswith((".nbi" + _SEAL_SUFFIX, ".nbc" + _SEAL_SUFFIX))
+        )
+    return found
+
+
+# --------------------------------------------------------------------------
 # Guarding numba's disk cache
 # --------------------------------------------------------------------------
 
@@ -330,6 +435,12 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     ``save_overload`` failures (full disk, index replaced by garbage
     meanwhile) only lose the cache entry, never the call.  Only this
     dispatcher instance is touched.
+
+    Errors are not the worst case: a flipped byte in the machine code of a
+    ``.nbc`` loads without complaint and crashes the process.  So each save
+    is followed by a checksum file beside every file of the function, and
+    each load is preceded by :func:`_vet_numba_files`, which deletes the
+    function's files (with a warning) unless all match their checksums.
     """
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
@@ -346,13 +457,20 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     cache_file = getattr(cache, "_cache_file", None)
     index_path = getattr(cache_file, "_index_path", None)
     our_version = getattr(cache_file, "_version", None)
+    # This function's files ("<stem>.<qualname>-<line>.pyXY.nbi" and its
+    # ".<n>.nbc"): a damaged one costs this function's entries only.
+    base = os.path.basename(index_path)[: -len(".nbi")] if index_path else stem
 
     def load_overload(sig, target_context):
+        damage = _vet_numba_files(base, dirs)
+        if damage is not None:
+            _warn(f"tracegrad: damaged numba cache for {name} in {dirs[0]} ({damage}); recompiling")
+            return None
         try:
             result = load(sig, target_context)
         except Exception as exc:
-            files = _numba_cache_files(stem, dirs)
-            _remove_files(files)
+            files = _numba_cache_files(base, dirs)
+            _remove_numba_files(files)
             _warn(
                 f"tracegrad: unreadable numba cache for {name} "
                 f"in {dirs[0]} ({type(exc).__name__}: {exc}); "
@@ -377,6 +495,8 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
                 f"tracegrad: could not save numba cache for {name} "
                 f"({type(exc).__name__}: {exc}); the kernel works but will be recompiled next time"
             )
+            return
+        _seal_files(_numba_cache_files(base, dirs))
 
     cache.load_overload = load_overload
     cache.save_overload = save_overload
@@ -428,6 +548,10 @@ def _exec_module(modname: str, path: str, code, persist: bool):
             del sys.modules[modname]
         raise
     _guard_module(module, modname, persist)
+    if persist:
+        # What the module wrote while running (explicit signatures compile
+        # then, unguarded) is sealed now, under the caller's per-key lock.
+        _seal_files(_numba_cache_files(modname, _numba_cache_dirs(path)))
     # Set last: other threads treat a module in sys.modules without this mark
     # as still running (see load_kernel).
     module.__tracegrad_ready__ = True
@@ -441,6 +565,13 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
     code = compile(source, path, "exec", dont_inherit=True)
     # Before running it, so errors raised while the module runs show its lines too.
     _register_lines(path, source)
+    if persist:
+        # Functions with explicit signatures load numba's cache while the
+        # module runs, before the dispatcher guards exist: vet the files now.
+        dirs = _numba_cache_dirs(path)
+        damage = _vet_numba_files(modname, dirs)
+        if damage is not None:
+            _warn(f"tracegrad: damaged numba cache for kernel module {path} ({damage}); recompiling")
     try:
         return _exec_module(modname, path, code, persist)
     except Exception as exc:
@@ -451,7 +582,7 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
         files = _numba_cache_files(modname, _numba_cache_dirs(path))
         if not files:
             raise
-        _remove_files(files)
+        _remove_numba_files(files)
         _warn(
             f"tracegrad: loading kernel module {path} failed with its numba cache "
             f"({type(exc).__name__}: {exc}); deleted {len(files)} cache file(s) and retrying"

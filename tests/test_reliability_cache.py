@@ -1,0 +1,137 @@
+"""Reliability of the kernel cache: damaged files on disk.
+
+Loading a damaged numba cache file can kill the process (numba maps the
+machine code it finds into memory and runs it), so damage is inflicted and
+loaded in a child process, whose exit status the test checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tracegrad.compiler import cache as kc
+
+# One child runs every case: it builds a toy kernel's cache once, keeps a copy
+# of its files, and for each case puts the copy back (contents and mtimes, so
+# numba would otherwise load it), flips one byte, loads the kernel again as a
+# new process would, and calls it.  Each case's result is printed as it
+# finishes, so a crash names the case that caused it.
+CHILD = r"""
+import importlib.util, json, os, sys, warnings
+import numpy as np
+
+spec = importlib.util.spec_from_file_location("tg_cache_under_test", sys.argv[1])
+kc = importlib.util.module_from_spec(spec); spec.loader.exec_module(kc)
+directory = kc.cache_dir()
+
+source = '''
+import numba
+
+
+@numba.njit(cache=True)
+def kernel_flip(a, out):
+    for i in range(a.shape[0]):
+        out[i] = a[i] * 2.0 + 1.0
+'''
+
+
+def files():
+    return sorted(os.path.join(r, n) for r, _, ns in os.walk(directory) for n in ns if not n.endswith(".lock"))
+
+
+def run():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = kc.load_kernel(source, "kernel_flip")
+        a = np.arange(5.0); out = np.zeros(5); f(a, out)
+    sys.modules.pop(f.__module__)  # the next load runs the module again, as a new process would
+    hits = sum(f.stats.cache_hits.values())
+    return {"out": out.tolist(), "hits": hits, "warnings": [str(w.message) for w in caught]}
+
+
+first = run()
+snapshot = {}
+for p in files():
+    with open(p, "rb") as fh:
+        snapshot[p] = (fh.read(), os.stat(p).st_mtime_ns)
+print(json.dumps({"files": {os.path.relpath(p, directory): len(d) for p, (d, _) in snapshot.items()}}), flush=True)
+
+
+def restore():
+    for p in files():
+        if p not in snapshot:
+            os.unlink(p)
+    for p, (data, mtime) in snapshot.items():
+        with open(p, "wb") as fh:
+            fh.write(data)
+        os.utime(p, ns=(mtime, mtime))
+
+
+def offsets(name, data):
+    size = len(data)
+    spots = [0, size // 2, size - 1]
+    if name.endswith(".nbc"):
+        spots += [size * k // 6 for k in range(6)] + [8000]
+        # The object code numba maps into memory: flipping its section header
+        # offset or section name index used to abort or crash every later process.
+        elf = data.find(b"\x7fELF")
+        if elf >= 0:
+            spots += [elf + 0x28, elf + 0x3c]
+    return sorted({o for o in spots if o < size})
+
+
+restore()
+print(json.dumps({"case": "pristine", **run()}), flush=True)
+cases = [(os.path.relpath(p, directory), o) for p, (d, _) in snapshot.items() for o in offsets(p, d)]
+for name, offset in cases:
+    restore()
+    (path,) = [p for p in snapshot if os.path.relpath(p, directory) == name]
+    data = bytearray(snapshot[path][0])
+    data[offset] ^= 0xFF
+    with open(path, "wb") as fh:
+        fh.write(data)
+    os.utime(path, ns=(snapshot[path][1],) * 2)
+    print(json.dumps({"case": [name, offset], "start": True}), flush=True)
+    damaged = run()
+    again = run()  # the rebuilt entry is healthy: loaded silently
+    print(json.dumps({"case": [name, offset], **damaged, "again": again}), flush=True)
+"""
+
+
+def _kind(name: str) -> str:
+    for suffix in (".nbi.sha256", ".nbc.sha256", ".nbi", ".nbc", ".py"):
+        if name.endswith(suffix):
+            return suffix
+    return name
+
+
+def test_a_flipped_byte_in_any_cache_file_is_rebuilt_with_a_warning(tmp_path):
+    expected = (np.arange(5.0) * 2.0 + 1.0).tolist()
+    env = dict(os.environ, TRACEGRAD_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("TRACEGRAD_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", CHILD, kc.__file__], env=env, capture_output=True, text=True,
+                          timeout=600)
+    sizes = json.loads(proc.stdout.splitlines()[0])["files"] if proc.stdout else {}
+    # Every kind of file the cache writes is damaged (the empty lock file has no bytes to flip).
+    assert sorted({_kind(n) for n in sizes}) == [".nbc", ".nbc.sha256", ".nbi", ".nbi.sha256", ".py"], proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()[1:]]
+    started = [r["case"] for r in lines if r.get("start")]
+    assert proc.returncode == 0, f"exit status {proc.returncode} after damaging {started[-1:]}: {proc.stderr[-2000:]}"
+    pristine, results = lines[0], [r for r in lines[1:] if not r.get("start")]
+    # The copy put back is loaded from the cache, silently.
+    assert (pristine["out"], pristine["hits"], pristine["warnings"]) == (expected, 1, [])
+    assert len(results) == len(started) >= 20
+    for r in results:
+        name, offset = r["case"]
+        assert r["out"] == expected, r
+        kind = _kind(name)
+        if kind != ".py":  # a damaged module file is rewritten as it was, and numba's cache of it stays valid
+            assert r["hits"] == 0, r  # damaged numba files are never loaded
+        wanted = "is corrupt" if kind == ".py" else "damaged numba cache"
+        assert any(wanted in w for w in r["warnings"]), (name, offset, r["warnings"])
+        assert (r["again"]["out"], r["again"]["hits"], r["again"]["warnings"]) == (expected, 1, []), r
