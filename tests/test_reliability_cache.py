@@ -135,3 +135,40 @@ def test_a_flipped_byte_in_any_cache_file_is_rebuilt_with_a_warning(tmp_path):
         wanted = "is corrupt" if kind == ".py" else "damaged numba cache"
         assert any(wanted in w for w in r["warnings"]), (name, offset, r["warnings"])
         assert (r["again"]["out"], r["again"]["hits"], r["again"]["warnings"]) == (expected, 1, []), r
+
+
+# -- kernel keys and constants -------------------------------------------------
+
+
+def test_large_constant_outputs_do_not_leak_between_functions(tmp_path, monkeypatch):
+    # A kernel binds its large constants (more than 64 elements) as arguments, so the
+    # in-memory key must cover their data even when they are returned as they are.
+    import tracegrad as tg
+
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.arange(3.0)
+    w1, w2 = np.linspace(0.0, 1.0, 100), np.linspace(5.0, 7.0, 100)
+    first = tg.jit(lambda x: (x * 2.0, w1))(x)
+    second = tg.jit(lambda x: (x * 2.0, w2))(x)
+    np.testing.assert_array_equal(first[1], w1)
+    np.testing.assert_array_equal(second[1], w2)
+    np.testing.assert_array_equal(second[0], x * 2.0)
+    # The same data under another name is the same kernel: no new compile.
+    compiles = tg.cache_info().compiles
+    third = tg.jit(lambda x: (x * 2.0, w2.copy()))(x)
+    np.testing.assert_array_equal(third[1], w2)
+    assert tg.cache_info().compiles == compiles
+
+
+def test_large_constant_aux_does_not_leak_between_functions(tmp_path, monkeypatch):
+    import tracegrad as tg
+
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.arange(3.0)
+    w1, w2 = np.linspace(0.0, 1.0, 100), np.linspace(5.0, 7.0, 100)
+    (v1, aux1), g1 = tg.value_and_grad(lambda x: ((x * x).sum(), {"w": w1}), has_aux=True)(x)
+    (v2, aux2), g2 = tg.value_and_grad(lambda x: ((x * x).sum(), {"w": w2}), has_aux=True)(x)
+    np.testing.assert_array_equal(aux1["w"], w1)
+    np.testing.assert_array_equal(aux2["w"], w2)
+    assert float(v2) == 5.0
+    np.testing.assert_array_equal(g2, 2.0 * x)
