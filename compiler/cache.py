@@ -30,6 +30,11 @@ Environment variables:
 ``TRACEGRAD_CACHE_DIR``
     cache root instead of ``$XDG_CACHE_HOME/tracegrad`` (or
     ``~/.cache/tracegrad``); the per-numba-version subdirectory is still added.
+``TRACEGRAD_CACHE_SIZE``
+    size limit of the disk cache (default ``512M``): bytes, or a number with
+    a ``K``/``M``/``G``/``T`` suffix (powers of 1024); ``unlimited`` turns the
+    limit off.  Beyond it the least recently used kernels are deleted, all
+    their files at once, until the cache is back under 90% of the limit.
 ``TRACEGRAD_MEMORY_CACHE_SIZE``
     default size bound of :class:`KernelCache` (256), read when a cache is
     created; ``default_cache.maxsize = n`` changes it for a running process.
@@ -48,6 +53,7 @@ import linecache
 import operator
 import os
 import pickle
+import re
 import shutil
 import sys
 import tempfile
@@ -63,12 +69,17 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "CacheInfo",
+    "DiskUsage",
     "KernelCache",
     "cache_dir",
     "cache_info",
     "clear_cache",
     "default_cache",
+    "disk_limit",
+    "disk_usage",
+    "format_bytes",
     "load_kernel",
+    "parse_size",
 ]
 
 # Every file this module creates starts with this prefix, so that
@@ -77,6 +88,7 @@ _PREFIX = "_tracegrad_kernel_"
 # Bump when the file format or naming changes: old entries then simply miss.
 _FORMAT = "tracegrad-kernel-cache-1"
 _DEFAULT_MEMORY_SIZE = 256
+_DEFAULT_DISK_LIMIT = 512 * 1024**2
 _FALSE_WORDS = {"0", "false", "no", "off"}
 
 
@@ -460,6 +472,9 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     # This function's files ("<stem>.<qualname>-<line>.pyXY.nbi" and its
     # ".<n>.nbc"): a damaged one costs this function's entries only.
     base = os.path.basename(index_path)[: -len(".nbi")] if index_path else stem
+    # The shared directory holding the module, whose size limit a save may exceed.
+    module_file = dispatcher.py_func.__code__.co_filename
+    kernel_dir = os.path.dirname(module_file) if os.path.basename(module_file).startswith(_PREFIX) else None
 
     def load_overload(sig, target_context):
         damage = _vet_numba_files(base, dirs)
@@ -496,7 +511,10 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
                 f"({type(exc).__name__}: {exc}); the kernel works but will be recompiled next time"
             )
             return
-        _seal_files(_numba_cache_files(base, dirs))
+        written = _numba_cache_files(base, dirs)
+        _seal_files(written)
+        if kernel_dir is not None:
+            _note_disk_write(kernel_dir, written)
 
     cache.load_overload = load_overload
     cache.save_overload = save_overload
@@ -668,6 +686,7 @@ def _load_shared(directory: str, modname: str, source: str, data: bytes):
             raise _Unwritable(exc) from exc
         return _exec_with_retry(modname, path, source), path
     try:
+        _mark_used(os.path.join(directory, modname + ".lock"))
         # Under the lock: check/rewrite the file and run the module (which
         # compiles the functions that have explicit signatures), so processes
         # racing on one key write it once and the later ones find numba's cache.
@@ -748,6 +767,231 @@ def _load_module(modname: str, source: str):
         path = _materialise(_private_dir(), modname, data, warn=False)
         module = _exec_with_retry(modname, path, source, persist=False)
     return module
+
+
+# --------------------------------------------------------------------------
+# Size limit of the disk cache
+# --------------------------------------------------------------------------
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_UNLIMITED_WORDS = {"unlimited", "none", "inf"}
+_SIZE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+# Eviction goes below the limit by this factor, so that a full cache is not
+# scanned again at every new kernel.
+_EVICT_TO = 0.9
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in *text*: ``"1048576"``, ``"512K"``, ``"1.5G"``, ``"64MB"``, ``"2GiB"``; None for ``"unlimited"``.
+
+    Suffixes are powers of 1024.  Raises ValueError for anything else.
+
+    >>> parse_size("512M"), parse_size("1.5k"), parse_size("unlimited")
+    (536870912, 1536, None)
+    """
+    if text.strip().lower() in _UNLIMITED_WORDS:
+        return None
+    match = _SIZE_PATTERN.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (expected bytes, or a number with K, M, G or T)")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[unit.upper()])
+
+
+_limit_warned: set[str] = set()
+
+
+def disk_limit() -> int | None:
+    """The size limit of the disk cache in bytes (``$TRACEGRAD_CACHE_SIZE``, default 512 MiB); None if unlimited.
+
+    An unreadable value is reported once with a ``RuntimeWarning`` and the
+    default is used.
+    """
+    raw = os.environ.get("TRACEGRAD_CACHE_SIZE")
+    if raw is None or raw.strip() == "":
+        return _DEFAULT_DISK_LIMIT
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        if raw not in _limit_warned:
+            _limit_warned.add(raw)
+            _warn(f"tracegrad: ignoring TRACEGRAD_CACHE_SIZE={raw!r} ({exc}); "
+                  f"using {format_bytes(_DEFAULT_DISK_LIMIT)}")
+        return _DEFAULT_DISK_LIMIT
+
+
+def format_bytes(n: float) -> str:
+    """*n* bytes for people: ``"812 bytes"``, ``"5.9 MiB"``."""
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    n /= 1024
+    while n >= 1024 and len(units) > 1:
+        n /= 1024
+        units.pop(0)
+    return f"{n:.1f} {units[0]}"
+
+
+def _mark_used(lock_path: str) -> None:
+    """Record a use of the kernel owning *lock_path*: eviction goes by the newest mtime of its files."""
+    try:
+        os.utime(lock_path)
+    except OSError:
+        pass  # read-only cache: its kernels simply look older
+
+
+class DiskUsage(NamedTuple):
+    """What the disk cache holds (see :func:`disk_usage`)."""
+
+    directory: str | None
+    kernels: int
+    files: int
+    bytes: int
+    limit: int | None
+    other_versions: int
+    other_versions_bytes: int
+
+
+class _Kernel:
+    __slots__ = ("paths", "size", "last_use")
+
+    def __init__(self):
+        self.paths: list[str] = []
+        self.size = 0
+        self.last_use = 0
+
+
+def _scan(directory: str) -> tuple[dict[str, _Kernel], int, int]:
+    """The kernels under *directory* by module name, and the count and bytes of every file there."""
+    kernels: dict[str, _Kernel] = {}
+    files = size = 0
+    for parent, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(parent, name)
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except OSError:
+                continue  # deleted meanwhile
+            files += 1
+            size += st.st_size
+            if name.startswith(_PREFIX):
+                kernel = kernels.setdefault(name.split(".", 1)[0], _Kernel())
+                kernel.paths.append(path)
+                kernel.size += st.st_size
+                kernel.last_use = max(kernel.last_use, st.st_mtime_ns)
+    return kernels, files, size
+
+
+def _version_dirs(directory: str) -> list[str]:
+    """The directories of other numba versions next to *directory* (same cache root)."""
+    root, own = os.path.split(directory)
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return [os.path.join(root, n) for n in sorted(names)
+            if n.startswith("numba-") and n != own and os.path.isdir(os.path.join(root, n))]
+
+
+def disk_usage() -> DiskUsage:
+    """Kernels, files and bytes of the disk cache in use, counting every file under it.
+
+    Numba's index and machine-code files, checksums and locks are included;
+    ``other_versions`` counts the directories left by other numba versions
+    under the same root (they share the size limit).
+
+    >>> disk_usage()                      # doctest: +SKIP
+    DiskUsage(directory='/home/me/.cache/tracegrad/numba-0.68.1', kernels=153,
+              files=765, bytes=6184960, limit=536870912, other_versions=0, other_versions_bytes=0)
+    """
+    directory = cache_dir()
+    limit = disk_limit()
+    if directory is None:
+        return DiskUsage(None, 0, 0, 0, limit, 0, 0)
+    kernels, files, size = _scan(directory)
+    others = _version_dirs(directory)
+    return DiskUsage(directory, len(kernels), files, size, limit, len(others), sum(_scan(d)[2] for d in others))
+
+
+# Per cache directory: bytes believed to be on disk since this process last
+# scanned it.  Other processes' writes are not seen until the next scan, which
+# happens when this estimate passes the limit, and at least every
+# _RESCAN_EVERY saves.
+_disk_estimate: dict[str, list[int]] = {}
+_RESCAN_EVERY = 64
+_evict_lock = threading.Lock()
+
+
+def _note_disk_write(directory: str, paths) -> None:
+    """Account for new files in *directory* and evict old kernels if the limit is passed."""
+    limit = disk_limit()
+    if limit is None:
+        return
+    added = 0
+    for path in paths:
+        for p in (path, path + _SEAL_SUFFIX):
+            try:
+                added += os.stat(p).st_size
+            except OSError:
+                pass
+    with _evict_lock:
+        state = _disk_estimate.get(directory)
+        if state is not None:
+            state[0] += added
+            state[1] += 1
+            if state[0] <= limit and state[1] < _RESCAN_EVERY:
+                return
+        _disk_estimate[directory] = [_enforce_limit(directory, limit), 0]
+
+
+def _enforce_limit(directory: str, limit: int) -> int:
+    """Delete least recently used kernels of *directory* (and of other numba versions' directories)
+    until they take at most ``_EVICT_TO * limit`` bytes; return the bytes left.
+
+    A kernel whose lock another process holds (it is loading or writing it) is
+    skipped.  Deleting a kernel this process has loaded is harmless: its code
+    is in memory, and a later load recompiles it.
+    """
+    kernels, _, total = _scan(directory)
+    for other in _version_dirs(directory):
+        more, _, size = _scan(other)
+        kernels.update({f"{other}/{name}": k for name, k in more.items()})
+        total += size
+    if total <= limit:
+        return total
+    target = int(limit * _EVICT_TO)
+    for kernel in sorted(kernels.values(), key=lambda k: k.last_use):
+        if total <= target:
+            break
+        total -= _evict(kernel)
+    return total
+
+
+def _evict(kernel: _Kernel) -> int:
+    """Delete all files of *kernel* unless another process holds its lock; return the bytes freed."""
+    locks = [p for p in kernel.paths if p.endswith(".lock")]
+    fd = None
+    if locks and fcntl is not None:
+        try:
+            fd = os.open(locks[0], os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            return 0  # in use (or gone): leave it
+    freed = 0
+    try:
+        # The lock file last, so that a process arriving meanwhile still serialises on it.
+        for path in sorted(kernel.paths, key=lambda p: p.endswith(".lock")):
+            try:
+                size = os.stat(path).st_size
+                os.unlink(path)
+                freed += size
+            except OSError:
+                pass
+    finally:
+        _unlock(fd)
+    return freed
 
 
 # --------------------------------------------------------------------------
@@ -990,10 +1234,14 @@ def cache_info() -> CacheInfo:
     return default_cache.info()
 
 
-def clear_cache(disk: bool = False) -> None:
+def clear_cache(disk: bool = False) -> int:
     """Empty the default in-memory cache; with ``disk=True`` also delete the
-    tracegrad files (modules, locks, numba's cache files of our modules,
-    leftover temporaries) from :func:`cache_dir`.
+    tracegrad files (modules, locks, numba's cache files of our modules and
+    their checksums, leftover temporaries) from :func:`cache_dir`.
+
+    Returns the number of files deleted.  Raises ``OSError`` naming the
+    directory, how many files could not be deleted and why (a read-only
+    cache, for instance); the files it could delete are gone.
 
     Kernels already loaded in this process keep working: their modules stay
     in ``sys.modules``, so loading the same source again returns them.  Do
@@ -1001,20 +1249,42 @@ def clear_cache(disk: bool = False) -> None:
     also deletes their lock files.
 
     >>> clear_cache(disk=True)             # doctest: +SKIP
+    12
     """
     default_cache.clear()
     if not disk:
-        return
+        return 0
     directory = cache_dir()
     if directory is None:
-        return
+        return 0
+    deleted, failures = 0, []
     for d in (directory, os.path.join(directory, "__pycache__")):
         try:
             names = os.listdir(d)
-        except OSError:
+        except FileNotFoundError:
             continue
-        _remove_files(os.path.join(d, n) for n in names if n.startswith(_PREFIX))
+        except OSError as exc:
+            failures.append((d, exc))
+            continue
+        for name in names:
+            if not name.startswith(_PREFIX):
+                continue
+            try:
+                os.unlink(os.path.join(d, name))
+                deleted += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failures.append((os.path.join(d, name), exc))
     try:
         os.rmdir(os.path.join(directory, "__pycache__"))
     except OSError:
         pass  # not empty (someone else's files) or absent
+    if failures:
+        path, exc = failures[0]
+        raise OSError(
+            getattr(exc, "errno", None) or 0,
+            f"could not delete {len(failures)} file(s) of the kernel cache in {directory} "
+            f"(first: {path}: {exc.strerror or exc}); deleted {deleted}",
+        )
+    return deleted

@@ -11,8 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 
 import numpy as np
+import pytest
 
 from tracegrad.compiler import cache as kc
 
@@ -172,3 +175,117 @@ def test_large_constant_aux_does_not_leak_between_functions(tmp_path, monkeypatc
     np.testing.assert_array_equal(aux2["w"], w2)
     assert float(v2) == 5.0
     np.testing.assert_array_equal(g2, 2.0 * x)
+
+
+# -- size limit of the disk cache ------------------------------------------------
+
+
+def _toy(salt: str) -> tuple[str, str]:
+    entry = f"kernel_{salt}"
+    source = (f"import numba\n\n\n@numba.njit(cache=True)\ndef {entry}(a, out):\n"
+              f"    for i in range(a.shape[0]):\n        out[i] = a[i] * 2.0 + 1.0\n")
+    return source, entry
+
+
+def _load_and_call(source: str, entry: str) -> str:
+    """Load (forgetting any loaded copy first, as a new process would), check the result; return the module name."""
+    f = kc.load_kernel(source, entry)
+    a, out = np.arange(4.0), np.zeros(4)
+    f(a, out)
+    np.testing.assert_array_equal(out, a * 2.0 + 1.0)
+    sys.modules.pop(f.__module__)
+    return f.__module__
+
+
+def _kernel_files(directory: str, module: str) -> list[str]:
+    return sorted(os.path.join(r, n) for r, _, ns in os.walk(directory) for n in ns if n.startswith(module + "."))
+
+
+def _age(paths, seconds_ago: int) -> None:
+    when = int((time.time() - seconds_ago) * 1e9)
+    for p in paths:
+        os.utime(p, ns=(when, when))
+
+
+def test_disk_cache_keeps_under_its_limit_by_evicting_least_recently_used_kernels(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TRACEGRAD_CACHE_SIZE", "unlimited")
+    directory = kc.cache_dir()
+    salt = uuid.uuid4().hex[:8]
+    kernels = {name: _toy(f"{name}_{salt}") for name in "abcd"}
+    modules = {name: _load_and_call(*kernels[name]) for name in "abc"}
+    files = {name: _kernel_files(directory, m) for name, m in modules.items()}
+    # Module, lock, numba's index and data, and their two checksums.
+    assert all(len(fs) == 6 for fs in files.values()), files
+    size = {name: sum(os.path.getsize(p) for p in fs) for name, fs in files.items()}
+    # Last used: a three hours ago, b two, c one; then b is used again.
+    for hours, name in zip((3, 2, 1), "abc"):
+        _age(files[name], 3600 * hours)
+    _load_and_call(*kernels["b"])
+    # The limit holds three kernels; the fourth pushes it over, and eviction goes
+    # below 90% of it: the least recently used kernel, a, goes, all its files.
+    monkeypatch.setenv("TRACEGRAD_CACHE_SIZE", str(int(sum(size.values()) * 1.2)))
+    modules["d"] = _load_and_call(*kernels["d"])
+    assert _kernel_files(directory, modules["a"]) == []
+    for name in "bcd":
+        assert len(_kernel_files(directory, modules[name])) == 6, name
+    usage = kc.disk_usage()
+    assert usage.kernels == 3 and usage.bytes <= kc.disk_limit()
+    # An evicted kernel is simply compiled again.
+    assert _load_and_call(*kernels["a"]) == modules["a"]
+    assert len(_kernel_files(directory, modules["a"])) == 6
+
+
+def test_cache_size_is_read_with_units_and_a_bad_value_warns(monkeypatch):
+    assert kc.parse_size("1048576") == 1 << 20
+    assert [kc.parse_size(t) for t in ("512K", "1.5M", "2G", "64MB", "3GiB")] == [
+        512 << 10, 3 << 19, 2 << 30, 64 << 20, 3 << 30]
+    assert kc.parse_size("unlimited") is None
+    monkeypatch.delenv("TRACEGRAD_CACHE_SIZE", raising=False)
+    assert kc.disk_limit() == 512 << 20
+    monkeypatch.setenv("TRACEGRAD_CACHE_SIZE", f"12 parsecs {uuid.uuid4().hex}")
+    with pytest.warns(RuntimeWarning, match="ignoring TRACEGRAD_CACHE_SIZE='12 parsecs"):
+        assert kc.disk_limit() == 512 << 20
+
+
+def test_cache_info_counts_every_file_on_disk(tmp_path, monkeypatch, capsys):
+    from tracegrad.__main__ import main
+
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TRACEGRAD_CACHE_SIZE", raising=False)
+    for name in "xy":
+        _load_and_call(*_toy(f"{name}_{uuid.uuid4().hex[:8]}"))
+    paths = [os.path.join(r, n) for r, _, ns in os.walk(kc.cache_dir()) for n in ns]
+    total = sum(os.path.getsize(p) for p in paths)
+    assert total > 20_000  # numba's files are most of it
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"kernels: 2 ({len(paths)} files, {kc.format_bytes(total)} on disk" in out, out
+    assert "size limit: 512.0 MiB" in out
+
+
+def test_cache_clear_reports_what_it_could_not_delete(tmp_path, monkeypatch, capsys):
+    from tracegrad.__main__ import main
+
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    _load_and_call(*_toy(f"z_{uuid.uuid4().hex[:8]}"))
+    directory = kc.cache_dir()
+    before = sorted(os.path.join(r, n) for r, _, ns in os.walk(directory) for n in ns)
+    unlink = os.unlink
+
+    def read_only(path, *args, **kwargs):
+        # Permission bits do not stop root: refuse as a read-only directory would.
+        if str(path).startswith(directory):
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", read_only)
+    assert main(["cache", "clear"]) == 1
+    captured = capsys.readouterr()
+    assert "cleared" not in captured.out
+    assert f"could not delete {len(before)} file(s)" in captured.err and directory in captured.err
+    assert "Permission denied" in captured.err
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert main(["cache", "clear"]) == 0
+    assert f"cleared {directory} ({len(before)} files deleted)" in capsys.readouterr().out
+    assert [n for r, _, ns in os.walk(directory) for n in ns] == []
