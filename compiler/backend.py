@@ -62,7 +62,7 @@ class NumbaKernel:
     word, call the entry function, reshape the outputs.
     """
 
-    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_call")
+    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_call", "__weakref__")
 
     def __init__(self, graph: Graph, ks: KernelSource, fn):
         self.graph = graph
@@ -208,6 +208,9 @@ def _build_numba(graph: Graph):
         kernel.warm_up()
     finally:
         notice.cancel()
+    # When the last kernel using this module is dropped (by the in-memory cache
+    # and the traces of every function), the module's compiled code is released.
+    cache.bind_module_lifetime(kernel, fn)
     log.info("compiled %s in %.1f ms (%d nodes, %d lines)", graph.name, (time.perf_counter() - start) * 1e3,
              len(lowered.nodes), len(ks.source.splitlines()))
     return kernel

@@ -59,6 +59,7 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
@@ -71,6 +72,7 @@ __all__ = [
     "CacheInfo",
     "DiskUsage",
     "KernelCache",
+    "bind_module_lifetime",
     "cache_dir",
     "cache_info",
     "clear_cache",
@@ -80,6 +82,7 @@ __all__ = [
     "format_bytes",
     "load_kernel",
     "parse_size",
+    "release_unused_kernels",
 ]
 
 # Every file this module creates starts with this prefix, so that
@@ -732,6 +735,7 @@ def load_kernel(source: str, entry: str, *, key: str | None = None) -> Callable:
     module = sys.modules.get(modname)
     if getattr(module, "__tracegrad_ready__", False) is not True:
         with _load_lock:
+            _release_unused_modules()
             module = sys.modules.get(modname)
             if getattr(module, "__tracegrad_ready__", False) is not True:
                 module = _load_module(modname, source)
@@ -767,6 +771,92 @@ def _load_module(modname: str, source: str):
         path = _materialise(_private_dir(), modname, data, warn=False)
         module = _exec_with_retry(modname, path, source, persist=False)
     return module
+
+
+# --------------------------------------------------------------------------
+# Releasing kernels no longer used
+# --------------------------------------------------------------------------
+
+# A loaded kernel module is never freed by itself: numba registers a
+# finalizer per dispatcher that holds its compiled overloads, whose
+# environment holds the module's globals, which hold the dispatcher; and the
+# target context's table of user functions refers to the same environment.
+# Both are process-wide roots, so each kernel kept about 1 MB for the life of
+# the process.  Modules whose every owner (see bind_module_lifetime) has been
+# collected are released here: numba's own dispatcher clean-up is run and the
+# compiled overloads dropped, which breaks the cycle.
+_module_owners: dict[str, int] = {}
+_unused_modules: list[str] = []
+_owners_lock = threading.Lock()
+
+
+def bind_module_lifetime(owner, function) -> None:
+    """Tie the kernel module defining *function* (from :func:`load_kernel`) to the life of *owner*.
+
+    Once every owner bound to a module has been garbage collected, the module
+    is released at the next kernel load: removed from ``sys.modules`` and
+    ``linecache``, and its compiled code dropped from numba's tables.  A
+    function from it that someone still holds keeps working: numba loads its
+    machine code from the disk cache again (or recompiles) on the next call.
+    """
+    modname = getattr(function, "__module__", None)
+    if not isinstance(modname, str) or not modname.startswith(_PREFIX):
+        return
+    with _owners_lock:
+        _module_owners[modname] = _module_owners.get(modname, 0) + 1
+    weakref.finalize(owner, _drop_owner, modname)
+
+
+def _drop_owner(modname: str) -> None:
+    # Runs inside garbage collection, possibly in the middle of a numba
+    # compile: only record the module; the release happens at a safe point.
+    with _owners_lock:
+        left = _module_owners.get(modname, 0) - 1
+        if left > 0:
+            _module_owners[modname] = left
+            return
+        _module_owners.pop(modname, None)
+        _unused_modules.append(modname)
+
+
+def release_unused_kernels() -> int:
+    """Release now the kernel modules whose owners are all gone (otherwise done at the next kernel load).
+
+    Returns how many modules were released.  See :func:`bind_module_lifetime`.
+    """
+    with _load_lock:
+        return _release_unused_modules()
+
+
+def _release_unused_modules() -> int:
+    """Release the modules queued by :func:`_drop_owner`; the caller holds ``_load_lock``.  Returns how many."""
+    if not _unused_modules:
+        return 0
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.dispatcher import Dispatcher
+    except Exception:  # pragma: no cover - numba moved them: keep the modules
+        return 0
+    released = 0
+    # numba's lock: no compile in another thread may use the tables changed here.
+    with global_compiler_lock, _owners_lock:
+        names, _unused_modules[:] = list(_unused_modules), []
+        for modname in names:
+            if _module_owners.get(modname):  # loaded again for a new owner meanwhile
+                continue
+            module = sys.modules.pop(modname, None)
+            if module is None:
+                continue
+            linecache.cache.pop(getattr(module, "__file__", None), None)
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher):
+                    try:
+                        value._make_finalizer()()  # what numba does when a dispatcher dies
+                        value._reset_overloads()
+                    except Exception:  # pragma: no cover - numba internals changed: only memory is lost
+                        pass
+            released += 1
+    return released
 
 
 # --------------------------------------------------------------------------
@@ -1252,6 +1342,7 @@ def clear_cache(disk: bool = False) -> int:
     12
     """
     default_cache.clear()
+    release_unused_kernels()
     if not disk:
         return 0
     directory = cache_dir()

@@ -289,3 +289,71 @@ def test_cache_clear_reports_what_it_could_not_delete(tmp_path, monkeypatch, cap
     assert main(["cache", "clear"]) == 0
     assert f"cleared {directory} ({len(before)} files deleted)" in capsys.readouterr().out
     assert [n for r, _, ns in os.walk(directory) for n in ns] == []
+
+
+# -- memory of kernels no longer used -------------------------------------------
+
+
+def _module_dispatchers(modname: str) -> list:
+    from numba.core.dispatcher import Dispatcher
+
+    return [v for v in vars(sys.modules[modname]).values() if isinstance(v, Dispatcher)]
+
+
+def test_dropped_kernels_release_their_compiled_code(tmp_path, monkeypatch):
+    # numba keeps a loaded kernel module alive for good (its dispatcher finalizer and
+    # its target context's table of user functions hold the compiled overloads, whose
+    # environment holds the module): every kernel ever compiled stayed in memory.
+    # Once no cache or trace holds a kernel, its module must be released.
+    import gc
+    import weakref
+
+    import tracegrad as tg
+
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    kernels = kc.KernelCache(maxsize=2)
+    monkeypatch.setattr(kc, "default_cache", kernels)
+    f = tg.jit(lambda x, c: x * c + 1.0)
+    f.max_keys = 2
+    x = np.arange(4.0)
+    salt = 1.0 + uuid.uuid4().int % 10**6 / 10**7  # constants no other test's kernel has
+    scales = [salt + k for k in range(5)]
+    modules, dispatchers = [], []
+    for scale in scales:
+        before = set(sys.modules)
+        np.testing.assert_allclose(f(x, scale), x * scale + 1.0)
+        (new,) = {m for m in set(sys.modules) - before if m.startswith(kc._PREFIX)}
+        modules.append(new)
+        dispatchers.append([weakref.ref(d) for d in _module_dispatchers(new)])
+    gc.collect()
+    # The last two kernels are held (by the kernel cache and by f's two traces); the
+    # first three were dropped by both.  Releases happen at the next kernel load, or now:
+    assert kc.release_unused_kernels() == 1
+    gc.collect()  # the module and its dispatchers form a cycle
+    released = [m not in sys.modules and all(r() is None for r in refs) for m, refs in zip(modules, dispatchers)]
+    assert released == [True, True, True, False, False]
+    targetctx = _module_dispatchers(modules[-1])[0].targetctx
+    assert not [fn for fn in targetctx._defns if getattr(fn, "__module__", None) in modules[:3]]
+    # A released kernel needed again is simply loaded again (from numba's disk cache).
+    np.testing.assert_allclose(f(x, scales[0]), x * scales[0] + 1.0)
+    np.testing.assert_allclose(f(x, scales[4]), x * scales[4] + 1.0)
+
+
+def test_a_released_kernel_function_still_held_keeps_working(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+
+    class Owner:
+        pass
+
+    source, entry = _toy(f"held_{uuid.uuid4().hex[:8]}")
+    fn = kc.load_kernel(source, entry)
+    owner = Owner()
+    kc.bind_module_lifetime(owner, fn)
+    a, out = np.arange(3.0), np.zeros(3)
+    fn(a, out)
+    del owner
+    kc.load_kernel(*_toy(f"other_{uuid.uuid4().hex[:8]}"))  # a load releases what was dropped
+    assert fn.__module__ not in sys.modules and not fn.overloads
+    out[:] = 0.0
+    fn(a, out)  # numba loads its machine code again
+    np.testing.assert_array_equal(out, a * 2.0 + 1.0)
