@@ -787,7 +787,9 @@ def _load_module(modname: str, source: str):
 # compiled overloads dropped, which breaks the cycle.
 _module_owners: dict[str, int] = {}
 _unused_modules: list[str] = []
-_owners_lock = threading.Lock()
+# Reentrant: _drop_owner runs from garbage collection, which may start while
+# this very thread holds the lock.
+_owners_lock = threading.RLock()
 
 
 def bind_module_lifetime(owner, function) -> None:
@@ -837,16 +839,14 @@ def _release_unused_modules() -> int:
         from numba.core.dispatcher import Dispatcher
     except Exception:  # pragma: no cover - numba moved them: keep the modules
         return 0
-    released = 0
     # numba's lock: no compile in another thread may use the tables changed here.
-    with global_compiler_lock, _owners_lock:
-        names, _unused_modules[:] = list(_unused_modules), []
-        for modname in names:
-            if _module_owners.get(modname):  # loaded again for a new owner meanwhile
-                continue
-            module = sys.modules.pop(modname, None)
-            if module is None:
-                continue
+    with global_compiler_lock:
+        with _owners_lock:
+            # A module loaded again for a new owner meanwhile stays.
+            names = [m for m in dict.fromkeys(_unused_modules) if not _module_owners.get(m)]
+            _unused_modules.clear()
+            modules = [m for m in (sys.modules.pop(name, None) for name in names) if m is not None]
+        for module in modules:
             linecache.cache.pop(getattr(module, "__file__", None), None)
             for value in list(vars(module).values()):
                 if isinstance(value, Dispatcher):
@@ -855,8 +855,7 @@ def _release_unused_modules() -> int:
                         value._reset_overloads()
                     except Exception:  # pragma: no cover - numba internals changed: only memory is lost
                         pass
-            released += 1
-    return released
+    return len(modules)
 
 
 # --------------------------------------------------------------------------
