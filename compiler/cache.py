@@ -352,15 +352,20 @@ def _remove_numba_files(paths) -> None:
     _remove_files(p + _SEAL_SUFFIX for p in paths)
 
 
-def _vet_numba_files(stem: str, dirs) -> str | None:
+class _Vetting(NamedTuple):
+    usable: bool  # every file matches its checksum (or there are none): numba may read them
+    damage: str | None  # what was wrong, for a warning; None if nothing is known to be damaged
+
+
+def _vet_numba_files(stem: str, dirs) -> _Vetting:
     """Delete the numba cache files of *stem* unless each matches its checksum file.
 
-    Returns None when every file is intact (or there are none); otherwise
-    deletes them all with their checksum files and returns what was wrong,
-    naming the first bad file, for a warning.  A file without a checksum (its
-    writer died before sealing it, or another process is between numba's
-    write and its seal) is deleted silently and reported as None: nothing is
-    known to be damaged, and the recompile rewrites it.
+    When one does not, all are deleted with their checksum files (if the
+    directory allows) and the result is not usable; ``damage`` then names
+    the first bad file.  A file without a checksum (its writer died before
+    sealing it, or another process is between numba's write and its seal)
+    makes the files unusable too, silently: nothing is known to be damaged,
+    and the recompile rewrites it.
     """
     files = _numba_cache_files(stem, dirs)
     damaged, unsealed = [], []
@@ -385,12 +390,12 @@ def _vet_numba_files(stem: str, dirs) -> str | None:
     orphans = [p for p in orphans if not os.path.exists(p)]
     if not damaged and not unsealed:
         _remove_files(p + _SEAL_SUFFIX for p in orphans)
-        return None
+        return _Vetting(True, None)
     _remove_numba_files(files + orphans)
     if not damaged:
-        return None
+        return _Vetting(False, None)
     more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
-    return f"{damaged[0]}{more}; deleted {len(files)} cache file(s)"
+    return _Vetting(False, f"{damaged[0]}{more}; deleted {len(files)} cache file(s)")
 
 
 def _numba_version() -> str:
@@ -480,9 +485,11 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     kernel_dir = os.path.dirname(module_file) if os.path.basename(module_file).startswith(_PREFIX) else None
 
     def load_overload(sig, target_context):
-        damage = _vet_numba_files(base, dirs)
-        if damage is not None:
-            _warn(f"tracegrad: damaged numba cache for {name} in {dirs[0]} ({damage}); recompiling")
+        vetting = _vet_numba_files(base, dirs)
+        if vetting.damage is not None:
+            _warn(f"tracegrad: damaged numba cache for {name} in {dirs[0]} ({vetting.damage}); recompiling")
+        if not vetting.usable:
+            # Even if the files could not be deleted (read-only cache), numba must not read them.
             return None
         try:
             result = load(sig, target_context)
@@ -569,10 +576,6 @@ def _exec_module(modname: str, path: str, code, persist: bool):
             del sys.modules[modname]
         raise
     _guard_module(module, modname, persist)
-    if persist:
-        # What the module wrote while running (explicit signatures compile
-        # then, unguarded) is sealed now, under the caller's per-key lock.
-        _seal_files(_numba_cache_files(modname, _numba_cache_dirs(path)))
     # Set last: other threads treat a module in sys.modules without this mark
     # as still running (see load_kernel).
     module.__tracegrad_ready__ = True
@@ -590,11 +593,11 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
         # Functions with explicit signatures load numba's cache while the
         # module runs, before the dispatcher guards exist: vet the files now.
         dirs = _numba_cache_dirs(path)
-        damage = _vet_numba_files(modname, dirs)
+        damage = _vet_numba_files(modname, dirs).damage
         if damage is not None:
             _warn(f"tracegrad: damaged numba cache for kernel module {path} ({damage}); recompiling")
     try:
-        return _exec_module(modname, path, code, persist)
+        return _exec_sealing(modname, path, code, persist)
     except Exception as exc:
         # Functions decorated with explicit signatures compile (and read
         # numba's cache) while the module executes, before the guards can be
@@ -608,7 +611,34 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
             f"tracegrad: loading kernel module {path} failed with its numba cache "
             f"({type(exc).__name__}: {exc}); deleted {len(files)} cache file(s) and retrying"
         )
+        return _exec_sealing(modname, path, code, persist)
+
+
+def _file_identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _exec_sealing(modname: str, path: str, code, persist: bool):
+    """:func:`_exec_module`, then seal the numba cache files the module wrote while running.
+
+    Functions with explicit signatures compile while the module runs, before
+    the guards exist, so their saves are unsealed.  Only files written during
+    the run are sealed (numba writes by renaming, so a written file is a new
+    inode): a file that was there before and failed its check stays unsealed.
+    Writers of one key are serialised by the per-key lock the caller holds
+    (a read-only directory, loaded without it, takes no writes).
+    """
+    if not persist:
         return _exec_module(modname, path, code, persist)
+    dirs = _numba_cache_dirs(path)
+    before = {p: _file_identity(p) for p in _numba_cache_files(modname, dirs)}
+    module = _exec_module(modname, path, code, persist)
+    _seal_files(p for p in _numba_cache_files(modname, dirs) if _file_identity(p) != before.get(p))
+    return module
 
 
 def _register_lines(path: str, source: str) -> None:

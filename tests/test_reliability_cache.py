@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 
 import numpy as np
 import pytest
@@ -357,3 +358,35 @@ def test_a_released_kernel_function_still_held_keeps_working(tmp_path, monkeypat
     out[:] = 0.0
     fn(a, out)  # numba loads its machine code again
     np.testing.assert_array_equal(out, a * 2.0 + 1.0)
+
+
+@pytest.mark.parametrize("state", ["damaged", "unsealed"])
+def test_numba_files_that_cannot_be_verified_or_deleted_are_not_loaded(tmp_path, monkeypatch, state):
+    # A read-only cache cannot drop a bad file: numba must still not read it.
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    source, entry = _toy(f"ro_{state}_{uuid.uuid4().hex[:8]}")
+    module = _load_and_call(source, entry)
+    pycache = os.path.join(kc.cache_dir(), "__pycache__")
+    (data,) = [os.path.join(pycache, n) for n in os.listdir(pycache) if n.endswith(".nbc")]
+    if state == "damaged":
+        with open(data, "wb") as fh:
+            fh.write(b"\0" * 300)  # numba would fail to unpickle it, and say so
+    else:
+        for n in os.listdir(pycache):
+            if n.endswith(".sha256"):
+                os.unlink(os.path.join(pycache, n))
+    monkeypatch.setattr(kc, "_remove_files", lambda paths: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = kc.load_kernel(source, entry)
+        a, out = np.arange(4.0), np.zeros(4)
+        f(a, out)
+    np.testing.assert_array_equal(out, a * 2.0 + 1.0)
+    assert f.__module__ == module
+    assert sum(f.stats.cache_hits.values()) == 0
+    messages = [str(w.message) for w in caught]
+    assert not any("unreadable numba cache" in m for m in messages), messages
+    if state == "damaged":
+        assert any("damaged numba cache" in m and "checksum mismatch" in m for m in messages), messages
+    else:
+        assert not any("numba cache for" in m and "damaged" in m for m in messages), messages
