@@ -1,8 +1,9 @@
-"""Reliability of the kernel cache: damaged files on disk.
+"""Reliability of the kernel cache: damaged files, keys, disk size, memory.
 
 Loading a damaged numba cache file can kill the process (numba maps the
-machine code it finds into memory and runs it), so damage is inflicted and
-loaded in a child process, whose exit status the test checks.
+machine code it finds into memory and runs it), so the byte-flipping test
+damages and loads in a child process, whose exit status it checks.  The
+other tests run in process, each with its own cache directory.
 """
 
 from __future__ import annotations
