@@ -62,7 +62,7 @@ class NumbaKernel:
     word, call the entry function, reshape the outputs.
     """
 
-    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_call")
+    __slots__ = ("graph", "kernel", "fn", "extents", "consts", "out_types", "source", "_call", "__weakref__")
 
     def __init__(self, graph: Graph, ks: KernelSource, fn):
         self.graph = graph
@@ -144,18 +144,33 @@ def _raise_failure(ks: KernelSource, graph: Graph, code: int, arrays=None):
     raise IndexError(f"index out of bounds in op '{node.op}'{where}")
 
 
+def _large_constants(graph: Graph):
+    """Every constant of `graph` the fingerprint sees by type only, in a fixed walk order.
+
+    Node inputs, the graph's own outputs (a closed-over array returned as it
+    is, or as aux) and the graphs nested in attributes: any of them can reach
+    an output, so none may be left out of a cache key.
+    """
+    for node in graph.nodes:
+        for v in node.inputs:
+            if v.const is not None and v.const.size > SMALL_CONST:
+                yield v.const
+        for attr in node.attrs.values():
+            if isinstance(attr, Graph):
+                yield from _large_constants(attr)
+    for v in graph.outputs:
+        if v.const is not None and v.const.size > SMALL_CONST:
+            yield v.const
+
+
 def _memory_key(graph: Graph) -> tuple:
     """What makes two graphs run the same kernel: structure, input types and every constant's data.
 
     The fingerprint sees small constants; larger ones are hashed here, since a
     kernel carries its large constants as bound arguments.
     """
-    large = []
-    for node in graph.nodes:
-        for v in node.inputs:
-            if v.const is not None and v.const.size > SMALL_CONST:
-                large.append(hashlib.sha1(np.ascontiguousarray(v.const).tobytes()).hexdigest())
-    return (graph.fingerprint(), tuple(v.type for v in graph.inputs), tuple(large))
+    large = tuple(hashlib.sha1(np.ascontiguousarray(c).tobytes()).hexdigest() for c in _large_constants(graph))
+    return (graph.fingerprint(), tuple(v.type for v in graph.inputs), large)
 
 
 def compile_graph(graph: Graph, backend: str = "numba"):
@@ -194,6 +209,9 @@ def _build_numba(graph: Graph):
         kernel.warm_up()
     finally:
         notice.cancel()
+    # When the last kernel using this module is dropped (by the in-memory cache
+    # and the traces of every function), the module's compiled code is released.
+    cache.bind_module_lifetime(kernel, fn)
     log.info("compiled %s in %.1f ms (%d nodes, %d lines)", graph.name, (time.perf_counter() - start) * 1e3,
              len(lowered.nodes), len(ks.source.splitlines()))
     return kernel

@@ -19,6 +19,8 @@ the old entries in a directory that can simply be deleted)::
         _tracegrad_kernel_<digest>.lock     flock() target, serialises writers
         __pycache__/_tracegrad_kernel_<digest>.<function>-<line>.py311.nbi/.nbc
                                             numba's index and machine code
+        __pycache__/<each of those>.sha256  its checksum: numba only gets files
+                                            that still match theirs
 
 Environment variables:
 
@@ -28,6 +30,11 @@ Environment variables:
 ``TRACEGRAD_CACHE_DIR``
     cache root instead of ``$XDG_CACHE_HOME/tracegrad`` (or
     ``~/.cache/tracegrad``); the per-numba-version subdirectory is still added.
+``TRACEGRAD_CACHE_SIZE``
+    size limit of the disk cache (default ``512M``): bytes, or a number with
+    a ``K``/``M``/``G``/``T`` suffix (powers of 1024); ``unlimited`` turns the
+    limit off.  Beyond it the least recently used kernels are deleted, all
+    their files at once, until the cache is back under 90% of the limit.
 ``TRACEGRAD_MEMORY_CACHE_SIZE``
     default size bound of :class:`KernelCache` (256), read when a cache is
     created; ``default_cache.maxsize = n`` changes it for a running process.
@@ -46,11 +53,13 @@ import linecache
 import operator
 import os
 import pickle
+import re
 import shutil
 import sys
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
@@ -61,12 +70,19 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "CacheInfo",
+    "DiskUsage",
     "KernelCache",
+    "bind_module_lifetime",
     "cache_dir",
     "cache_info",
     "clear_cache",
     "default_cache",
+    "disk_limit",
+    "disk_usage",
+    "format_bytes",
     "load_kernel",
+    "parse_size",
+    "release_unused_kernels",
 ]
 
 # Every file this module creates starts with this prefix, so that
@@ -75,6 +91,7 @@ _PREFIX = "_tracegrad_kernel_"
 # Bump when the file format or naming changes: old entries then simply miss.
 _FORMAT = "tracegrad-kernel-cache-1"
 _DEFAULT_MEMORY_SIZE = 256
+_DEFAULT_DISK_LIMIT = 512 * 1024**2
 _FALSE_WORDS = {"0", "false", "no", "off"}
 
 
@@ -293,6 +310,114 @@ def _remove_files(paths) -> None:
 
 
 # --------------------------------------------------------------------------
+# Checksums of numba's cache files
+# --------------------------------------------------------------------------
+
+# Beside each numba cache file, "<file>.sha256" holds the digest and size of
+# the bytes the guarded save left there.  numba trusts its files: a flipped
+# byte in the machine code of a .nbc is mapped into memory and run, which
+# kills the process (SIGSEGV/SIGABRT) in every later run.  So a file is only
+# handed to numba when it still matches its checksum.
+_SEAL_SUFFIX = ".sha256"
+
+
+def _seal_text(data: bytes) -> bytes:
+    return f"sha256 {hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+
+
+def _seal_files(paths) -> None:
+    """Write the checksum file of each of *paths* whose checksum file is missing or stale.
+
+    Files that vanished meanwhile are skipped, and failures are ignored: a
+    file without a valid checksum is discarded on its next load, which costs
+    a recompile, never a wrong or crashing load.
+    """
+    for path in paths:
+        seal = path + _SEAL_SUFFIX
+        try:
+            data = _read_bytes(path)
+            if data is None:
+                continue
+            text = _seal_text(data)
+            if _read_bytes(seal) != text:
+                _atomic_write(seal, text)
+        except OSError:
+            pass
+
+
+def _remove_numba_files(paths) -> None:
+    """Delete numba cache files together with their checksum files."""
+    paths = list(paths)
+    _remove_files(paths)
+    _remove_files(p + _SEAL_SUFFIX for p in paths)
+
+
+class _Vetting(NamedTuple):
+    usable: bool  # every file matches its checksum (or there are none): numba may read them
+    damage: str | None  # what was wrong, for a warning; None if nothing is known to be damaged
+
+
+def _vet_numba_files(stem: str, dirs) -> _Vetting:
+    """Delete the numba cache files of *stem* unless each matches its checksum file.
+
+    When one does not, all are deleted with their checksum files (if the
+    directory allows) and the result is not usable; ``damage`` then names
+    the first bad file.  A file without a checksum (its writer died before
+    sealing it, or another process is between numba's write and its seal)
+    makes the files unusable too, silently: nothing is known to be damaged,
+    and the recompile rewrites it.
+    """
+    files = _numba_cache_files(stem, dirs)
+    damaged, unsealed = [], []
+    for path in files:
+        try:
+            data = _read_bytes(path)
+            seal = _read_bytes(path + _SEAL_SUFFIX)
+        except OSError as exc:
+            damaged.append(f"{os.path.basename(path)}: unreadable ({exc.strerror or exc})")
+            continue
+        if data is None:
+            continue  # removed since listed: numba treats a missing file as a miss
+        if seal is None:
+            unsealed.append(path)
+        elif seal != _seal_text(data):
+            other = _foreign_index_version(path, _numba_version()) if path.endswith(".nbi") else None
+            if other is not None:  # intact, but from a numba that cannot share it (a copied cache)
+                damaged.append(f"{os.path.basename(path)}: written by numba {other}, this is numba {_numba_version()}")
+            else:
+                damaged.append(f"{os.path.basename(path)}: checksum mismatch")
+    orphans = [p[: -len(_SEAL_SUFFIX)] for p in _numba_seal_files(stem, dirs)]
+    orphans = [p for p in orphans if not os.path.exists(p)]
+    if not damaged and not unsealed:
+        _remove_files(p + _SEAL_SUFFIX for p in orphans)
+        return _Vetting(True, None)
+    _remove_numba_files(files + orphans)
+    if not damaged:
+        return _Vetting(False, None)
+    more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+    return _Vetting(False, f"{damaged[0]}{more}; deleted {len(files)} cache file(s)")
+
+
+def _numba_version() -> str:
+    return dict(_versions())["numba"]
+
+
+def _numba_seal_files(stem: str, dirs) -> list[str]:
+    found = []
+    for d in dict.fromkeys(dirs):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        found.extend(
+            os.path.join(d, n)
+            for n in names
+            if n.startswith(stem + ".") and n.endswith((".nbi" + _SEAL_SUFFIX, ".nbc" + _SEAL_SUFFIX))
+        )
+    return found
+
+
+# --------------------------------------------------------------------------
 # Guarding numba's disk cache
 # --------------------------------------------------------------------------
 
@@ -330,6 +455,12 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     ``save_overload`` failures (full disk, index replaced by garbage
     meanwhile) only lose the cache entry, never the call.  Only this
     dispatcher instance is touched.
+
+    Errors are not the worst case: a flipped byte in the machine code of a
+    ``.nbc`` loads without complaint and crashes the process.  So each save
+    is followed by a checksum file beside every file of the function, and
+    each load is preceded by :func:`_vet_numba_files`, which deletes the
+    function's files (with a warning) unless all match their checksums.
     """
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
@@ -346,13 +477,25 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
     cache_file = getattr(cache, "_cache_file", None)
     index_path = getattr(cache_file, "_index_path", None)
     our_version = getattr(cache_file, "_version", None)
+    # This function's files ("<stem>.<qualname>-<line>.pyXY.nbi" and its
+    # ".<n>.nbc"): a damaged one costs this function's entries only.
+    base = os.path.basename(index_path)[: -len(".nbi")] if index_path else stem
+    # The shared directory holding the module, whose size limit a save may exceed.
+    module_file = dispatcher.py_func.__code__.co_filename
+    kernel_dir = os.path.dirname(module_file) if os.path.basename(module_file).startswith(_PREFIX) else None
 
     def load_overload(sig, target_context):
+        vetting = _vet_numba_files(base, dirs)
+        if vetting.damage is not None:
+            _warn(f"tracegrad: damaged numba cache for {name} in {dirs[0]} ({vetting.damage}); recompiling")
+        if not vetting.usable:
+            # Even if the files could not be deleted (read-only cache), numba must not read them.
+            return None
         try:
             result = load(sig, target_context)
         except Exception as exc:
-            files = _numba_cache_files(stem, dirs)
-            _remove_files(files)
+            files = _numba_cache_files(base, dirs)
+            _remove_numba_files(files)
             _warn(
                 f"tracegrad: unreadable numba cache for {name} "
                 f"in {dirs[0]} ({type(exc).__name__}: {exc}); "
@@ -377,6 +520,11 @@ def _guard_dispatcher_cache(dispatcher, stem: str) -> None:
                 f"tracegrad: could not save numba cache for {name} "
                 f"({type(exc).__name__}: {exc}); the kernel works but will be recompiled next time"
             )
+            return
+        written = _numba_cache_files(base, dirs)
+        _seal_files(written)
+        if kernel_dir is not None:
+            _note_disk_write(kernel_dir, written)
 
     cache.load_overload = load_overload
     cache.save_overload = save_overload
@@ -441,8 +589,15 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
     code = compile(source, path, "exec", dont_inherit=True)
     # Before running it, so errors raised while the module runs show its lines too.
     _register_lines(path, source)
+    if persist:
+        # Functions with explicit signatures load numba's cache while the
+        # module runs, before the dispatcher guards exist: vet the files now.
+        dirs = _numba_cache_dirs(path)
+        damage = _vet_numba_files(modname, dirs).damage
+        if damage is not None:
+            _warn(f"tracegrad: damaged numba cache for kernel module {path} ({damage}); recompiling")
     try:
-        return _exec_module(modname, path, code, persist)
+        return _exec_sealing(modname, path, code, persist)
     except Exception as exc:
         # Functions decorated with explicit signatures compile (and read
         # numba's cache) while the module executes, before the guards can be
@@ -451,12 +606,39 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
         files = _numba_cache_files(modname, _numba_cache_dirs(path))
         if not files:
             raise
-        _remove_files(files)
+        _remove_numba_files(files)
         _warn(
             f"tracegrad: loading kernel module {path} failed with its numba cache "
             f"({type(exc).__name__}: {exc}); deleted {len(files)} cache file(s) and retrying"
         )
+        return _exec_sealing(modname, path, code, persist)
+
+
+def _file_identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _exec_sealing(modname: str, path: str, code, persist: bool):
+    """:func:`_exec_module`, then seal the numba cache files the module wrote while running.
+
+    Functions with explicit signatures compile while the module runs, before
+    the guards exist, so their saves are unsealed.  Only files written during
+    the run are sealed (numba writes by renaming, so a written file is a new
+    inode): a file that was there before and failed its check stays unsealed.
+    Writers of one key are serialised by the per-key lock the caller holds
+    (a read-only directory, loaded without it, takes no writes).
+    """
+    if not persist:
         return _exec_module(modname, path, code, persist)
+    dirs = _numba_cache_dirs(path)
+    before = {p: _file_identity(p) for p in _numba_cache_files(modname, dirs)}
+    module = _exec_module(modname, path, code, persist)
+    _seal_files(p for p in _numba_cache_files(modname, dirs) if _file_identity(p) != before.get(p))
+    return module
 
 
 def _register_lines(path: str, source: str) -> None:
@@ -537,6 +719,7 @@ def _load_shared(directory: str, modname: str, source: str, data: bytes):
             raise _Unwritable(exc) from exc
         return _exec_with_retry(modname, path, source), path
     try:
+        _mark_used(os.path.join(directory, modname + ".lock"))
         # Under the lock: check/rewrite the file and run the module (which
         # compiles the functions that have explicit signatures), so processes
         # racing on one key write it once and the later ones find numba's cache.
@@ -582,6 +765,7 @@ def load_kernel(source: str, entry: str, *, key: str | None = None) -> Callable:
     module = sys.modules.get(modname)
     if getattr(module, "__tracegrad_ready__", False) is not True:
         with _load_lock:
+            _release_unused_modules()
             module = sys.modules.get(modname)
             if getattr(module, "__tracegrad_ready__", False) is not True:
                 module = _load_module(modname, source)
@@ -617,6 +801,316 @@ def _load_module(modname: str, source: str):
         path = _materialise(_private_dir(), modname, data, warn=False)
         module = _exec_with_retry(modname, path, source, persist=False)
     return module
+
+
+# --------------------------------------------------------------------------
+# Releasing kernels no longer used
+# --------------------------------------------------------------------------
+
+# A loaded kernel module is never freed by itself: numba registers a
+# finalizer per dispatcher that holds its compiled overloads, whose
+# environment holds the module's globals, which hold the dispatcher; and the
+# target context's table of user functions refers to the same environment.
+# Both are process-wide roots, so each kernel kept about 1 MB for the life of
+# the process.  Modules whose every owner (see bind_module_lifetime) has been
+# collected are released here: numba's own dispatcher clean-up is run and the
+# compiled overloads dropped, which breaks the cycle.
+_module_owners: dict[str, int] = {}
+_unused_modules: list[str] = []
+# Reentrant: _drop_owner runs from garbage collection, which may start while
+# this very thread holds the lock.
+_owners_lock = threading.RLock()
+
+
+def bind_module_lifetime(owner, function) -> None:
+    """Tie the kernel module defining *function* (from :func:`load_kernel`) to the life of *owner*.
+
+    Once every owner bound to a module has been garbage collected, the module
+    is released at the next kernel load: removed from ``sys.modules`` and
+    ``linecache``, and its compiled code dropped from numba's tables.  A
+    function from it that someone still holds keeps working: numba loads its
+    machine code from the disk cache again (or recompiles) on the next call.
+    """
+    modname = getattr(function, "__module__", None)
+    if not isinstance(modname, str) or not modname.startswith(_PREFIX):
+        return
+    with _owners_lock:
+        _module_owners[modname] = _module_owners.get(modname, 0) + 1
+    weakref.finalize(owner, _drop_owner, modname)
+
+
+def _drop_owner(modname: str) -> None:
+    # Runs inside garbage collection, possibly in the middle of a numba
+    # compile: only record the module; the release happens at a safe point.
+    with _owners_lock:
+        left = _module_owners.get(modname, 0) - 1
+        if left > 0:
+            _module_owners[modname] = left
+            return
+        _module_owners.pop(modname, None)
+        _unused_modules.append(modname)
+
+
+def release_unused_kernels() -> int:
+    """Release now the kernel modules whose owners are all gone (otherwise done at the next kernel load).
+
+    Returns how many modules were released.  See :func:`bind_module_lifetime`.
+    """
+    with _load_lock:
+        return _release_unused_modules()
+
+
+def _release_unused_modules() -> int:
+    """Release the modules queued by :func:`_drop_owner`; the caller holds ``_load_lock``.  Returns how many."""
+    if not _unused_modules:
+        return 0
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.dispatcher import Dispatcher
+    except Exception:  # pragma: no cover - numba moved them: keep the modules
+        return 0
+    # numba's lock: no compile in another thread may use the tables changed here.
+    with global_compiler_lock:
+        with _owners_lock:
+            # A module loaded again for a new owner meanwhile stays.
+            names = [m for m in dict.fromkeys(_unused_modules) if not _module_owners.get(m)]
+            _unused_modules.clear()
+            modules = [m for m in (sys.modules.pop(name, None) for name in names) if m is not None]
+        for module in modules:
+            linecache.cache.pop(getattr(module, "__file__", None), None)
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher):
+                    try:
+                        value._make_finalizer()()  # what numba does when a dispatcher dies
+                        value._reset_overloads()
+                    except Exception:  # pragma: no cover - numba internals changed: only memory is lost
+                        pass
+    return len(modules)
+
+
+# --------------------------------------------------------------------------
+# Size limit of the disk cache
+# --------------------------------------------------------------------------
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_UNLIMITED_WORDS = {"unlimited", "none", "inf"}
+_SIZE_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+# Eviction goes below the limit by this factor, so that a full cache is not
+# scanned again at every new kernel.
+_EVICT_TO = 0.9
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in *text*: ``"1048576"``, ``"512K"``, ``"1.5G"``, ``"64MB"``, ``"2GiB"``; None for ``"unlimited"``.
+
+    Suffixes are powers of 1024.  Raises ValueError for anything else.
+
+    >>> parse_size("512M"), parse_size("1.5k"), parse_size("unlimited")
+    (536870912, 1536, None)
+    """
+    if text.strip().lower() in _UNLIMITED_WORDS:
+        return None
+    match = _SIZE_PATTERN.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (expected bytes, or a number with K, M, G or T)")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[unit.upper()])
+
+
+_limit_warned: set[str] = set()
+
+
+def disk_limit() -> int | None:
+    """The size limit of the disk cache in bytes (``$TRACEGRAD_CACHE_SIZE``, default 512 MiB); None if unlimited.
+
+    An unreadable value is reported once with a ``RuntimeWarning`` and the
+    default is used.
+    """
+    raw = os.environ.get("TRACEGRAD_CACHE_SIZE")
+    if raw is None or raw.strip() == "":
+        return _DEFAULT_DISK_LIMIT
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        if raw not in _limit_warned:
+            _limit_warned.add(raw)
+            _warn(f"tracegrad: ignoring TRACEGRAD_CACHE_SIZE={raw!r} ({exc}); "
+                  f"using {format_bytes(_DEFAULT_DISK_LIMIT)}")
+        return _DEFAULT_DISK_LIMIT
+
+
+def format_bytes(n: float) -> str:
+    """*n* bytes for people: ``"812 bytes"``, ``"5.9 MiB"``."""
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    n /= 1024
+    while n >= 1024 and len(units) > 1:
+        n /= 1024
+        units.pop(0)
+    return f"{n:.1f} {units[0]}"
+
+
+def _mark_used(lock_path: str) -> None:
+    """Record a use of the kernel owning *lock_path*: eviction goes by the newest mtime of its files."""
+    try:
+        os.utime(lock_path)
+    except OSError:
+        pass  # read-only cache: its kernels simply look older
+
+
+class DiskUsage(NamedTuple):
+    """What the disk cache holds (see :func:`disk_usage`)."""
+
+    directory: str | None
+    kernels: int
+    files: int
+    bytes: int
+    limit: int | None
+    other_versions: int
+    other_versions_bytes: int
+
+
+class _Kernel:
+    __slots__ = ("paths", "size", "last_use")
+
+    def __init__(self):
+        self.paths: list[str] = []
+        self.size = 0
+        self.last_use = 0
+
+
+def _scan(directory: str) -> tuple[dict[str, _Kernel], int, int]:
+    """The kernels under *directory* by module name, and the count and bytes of every file there."""
+    kernels: dict[str, _Kernel] = {}
+    files = size = 0
+    for parent, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(parent, name)
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except OSError:
+                continue  # deleted meanwhile
+            files += 1
+            size += st.st_size
+            if name.startswith(_PREFIX):
+                kernel = kernels.setdefault(name.split(".", 1)[0], _Kernel())
+                kernel.paths.append(path)
+                kernel.size += st.st_size
+                kernel.last_use = max(kernel.last_use, st.st_mtime_ns)
+    return kernels, files, size
+
+
+def _version_dirs(directory: str) -> list[str]:
+    """The directories of other numba versions next to *directory* (same cache root)."""
+    root, own = os.path.split(directory)
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return [os.path.join(root, n) for n in sorted(names)
+            if n.startswith("numba-") and n != own and os.path.isdir(os.path.join(root, n))]
+
+
+def disk_usage() -> DiskUsage:
+    """Kernels, files and bytes of the disk cache in use, counting every file under it.
+
+    Numba's index and machine-code files, checksums and locks are included;
+    ``other_versions`` counts the directories left by other numba versions
+    under the same root (they share the size limit).
+
+    >>> disk_usage()                      # doctest: +SKIP
+    DiskUsage(directory='/home/me/.cache/tracegrad/numba-0.68.1', kernels=153,
+              files=765, bytes=6184960, limit=536870912, other_versions=0, other_versions_bytes=0)
+    """
+    directory = cache_dir()
+    limit = disk_limit()
+    if directory is None:
+        return DiskUsage(None, 0, 0, 0, limit, 0, 0)
+    kernels, files, size = _scan(directory)
+    others = _version_dirs(directory)
+    return DiskUsage(directory, len(kernels), files, size, limit, len(others), sum(_scan(d)[2] for d in others))
+
+
+# Per cache directory: bytes believed to be on disk since this process last
+# scanned it.  Other processes' writes are not seen until the next scan, which
+# happens when this estimate passes the limit, and at least every
+# _RESCAN_EVERY saves.
+_disk_estimate: dict[str, list[int]] = {}
+_RESCAN_EVERY = 64
+_evict_lock = threading.Lock()
+
+
+def _note_disk_write(directory: str, paths) -> None:
+    """Account for new files in *directory* and evict old kernels if the limit is passed."""
+    limit = disk_limit()
+    if limit is None:
+        return
+    added = 0
+    for path in paths:
+        for p in (path, path + _SEAL_SUFFIX):
+            try:
+                added += os.stat(p).st_size
+            except OSError:
+                pass
+    with _evict_lock:
+        state = _disk_estimate.get(directory)
+        if state is not None:
+            state[0] += added
+            state[1] += 1
+            if state[0] <= limit and state[1] < _RESCAN_EVERY:
+                return
+        _disk_estimate[directory] = [_enforce_limit(directory, limit), 0]
+
+
+def _enforce_limit(directory: str, limit: int) -> int:
+    """Delete least recently used kernels of *directory* (and of other numba versions' directories)
+    until they take at most ``_EVICT_TO * limit`` bytes; return the bytes left.
+
+    A kernel whose lock another process holds (it is loading or writing it) is
+    skipped.  Deleting a kernel this process has loaded is harmless: its code
+    is in memory, and a later load recompiles it.
+    """
+    kernels, _, total = _scan(directory)
+    for other in _version_dirs(directory):
+        more, _, size = _scan(other)
+        kernels.update({f"{other}/{name}": k for name, k in more.items()})
+        total += size
+    if total <= limit:
+        return total
+    target = int(limit * _EVICT_TO)
+    for kernel in sorted(kernels.values(), key=lambda k: k.last_use):
+        if total <= target:
+            break
+        total -= _evict(kernel)
+    return total
+
+
+def _evict(kernel: _Kernel) -> int:
+    """Delete all files of *kernel* unless another process holds its lock; return the bytes freed."""
+    locks = [p for p in kernel.paths if p.endswith(".lock")]
+    fd = None
+    if locks and fcntl is not None:
+        try:
+            fd = os.open(locks[0], os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            return 0  # in use (or gone): leave it
+    freed = 0
+    try:
+        # The lock file last, so that a process arriving meanwhile still serialises on it.
+        for path in sorted(kernel.paths, key=lambda p: p.endswith(".lock")):
+            try:
+                size = os.stat(path).st_size
+                os.unlink(path)
+                freed += size
+            except OSError:
+                pass
+    finally:
+        _unlock(fd)
+    return freed
 
 
 # --------------------------------------------------------------------------
@@ -859,10 +1353,14 @@ def cache_info() -> CacheInfo:
     return default_cache.info()
 
 
-def clear_cache(disk: bool = False) -> None:
+def clear_cache(disk: bool = False) -> int:
     """Empty the default in-memory cache; with ``disk=True`` also delete the
-    tracegrad files (modules, locks, numba's cache files of our modules,
-    leftover temporaries) from :func:`cache_dir`.
+    tracegrad files (modules, locks, numba's cache files of our modules and
+    their checksums, leftover temporaries) from :func:`cache_dir`.
+
+    Returns the number of files deleted.  Raises ``OSError`` naming the
+    directory, how many files could not be deleted and why (a read-only
+    cache, for instance); the files it could delete are gone.
 
     Kernels already loaded in this process keep working: their modules stay
     in ``sys.modules``, so loading the same source again returns them.  Do
@@ -870,20 +1368,43 @@ def clear_cache(disk: bool = False) -> None:
     also deletes their lock files.
 
     >>> clear_cache(disk=True)             # doctest: +SKIP
+    12
     """
     default_cache.clear()
+    release_unused_kernels()
     if not disk:
-        return
+        return 0
     directory = cache_dir()
     if directory is None:
-        return
+        return 0
+    deleted, failures = 0, []
     for d in (directory, os.path.join(directory, "__pycache__")):
         try:
             names = os.listdir(d)
-        except OSError:
+        except FileNotFoundError:
             continue
-        _remove_files(os.path.join(d, n) for n in names if n.startswith(_PREFIX))
+        except OSError as exc:
+            failures.append((d, exc))
+            continue
+        for name in names:
+            if not name.startswith(_PREFIX):
+                continue
+            try:
+                os.unlink(os.path.join(d, name))
+                deleted += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failures.append((os.path.join(d, name), exc))
     try:
         os.rmdir(os.path.join(directory, "__pycache__"))
     except OSError:
         pass  # not empty (someone else's files) or absent
+    if failures:
+        path, exc = failures[0]
+        raise OSError(
+            getattr(exc, "errno", None) or 0,
+            f"could not delete {len(failures)} file(s) of the kernel cache in {directory} "
+            f"(first: {path}: {exc.strerror or exc}); deleted {deleted}",
+        )
+    return deleted

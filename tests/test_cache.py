@@ -249,25 +249,38 @@ def test_damaged_module_file_is_rewritten(disk, damage):
         assert fh.read() == data
 
 
+def reseal(paths) -> None:
+    """Make the checksum files of *paths* match their contents, as if numba had written them."""
+    kc._seal_files(paths)
+
+
+@pytest.mark.parametrize("resealed", [False, True], ids=["checksum-fails", "checksum-passes"])
 @pytest.mark.parametrize(
     "eager, which",
     [(False, ".nbi"), (False, ".nbc"), (False, "both"), (True, "both")],
     ids=["lazy-index", "lazy-data", "lazy-both", "eager-both"],
 )
-def test_garbage_numba_cache_is_discarded(disk, eager, which):
+def test_garbage_numba_cache_is_discarded(disk, eager, which, resealed):
     source, entry = toy_source(eager=eager)
     f = kc.load_kernel(source, entry)
     check(f)
     files = numba_files(disk)
     assert len(files) == 2
-    for p in files:
-        if which == "both" or p.endswith(which):
-            with open(p, "wb") as fh:
-                fh.write(os.urandom(300))
+    damaged = [p for p in files if which == "both" or p.endswith(which)]
+    for p in damaged:
+        with open(p, "wb") as fh:
+            fh.write(os.urandom(300))
     forget(f)
-    # Lazily typed functions read the cache at the first call (caught by the
-    # guard on the dispatcher); eagerly typed ones while the module runs
-    # (caught by load_kernel, which retries once).
+    if not resealed:
+        # The checksum files catch it before numba reads anything.
+        assert_rebuilt_then_cached(source, entry, "damaged numba cache.*checksum mismatch")
+        return
+    # Files that match their checksums but that numba cannot read (what a numba
+    # changing its format without a version bump would leave): lazily typed
+    # functions read the cache at the first call (caught by the guard on the
+    # dispatcher); eagerly typed ones while the module runs (caught by
+    # load_kernel, which retries once).
+    reseal(damaged)
     expected = "failed with its numba cache" if eager else "unreadable numba cache"
     assert_rebuilt_then_cached(source, entry, expected)
 
@@ -305,6 +318,9 @@ def test_cache_written_without_sys_modules_is_recovered(disk):
     spec.loader.exec_module(rogue)  # deliberately NOT in sys.modules
     check(getattr(rogue, entry))
     assert numba_files(disk)
+    # Sealed as if tracegrad's guarded save had written them: what is tested is
+    # the recovery from a cache that is intact but cannot be loaded.
+    reseal(numba_files(disk))
 
     child = run_child(source, entry, os.path.dirname(disk))
     assert child["out"] == [1.0, 2.0, 3.0, 4.0, 5.0]
@@ -593,7 +609,7 @@ def test_truncated_numba_cache_is_discarded(disk, which):
     with open(path, "wb") as fh:
         fh.write(data[: len(data) // 2])
     forget(f)
-    assert_rebuilt_then_cached(source, entry, "unreadable numba cache")
+    assert_rebuilt_then_cached(source, entry, "damaged numba cache.*checksum mismatch")
 
 
 def _simulate_numba_version(monkeypatch, version: str) -> None:

@@ -187,20 +187,31 @@ def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: s
             print(f"wrote {path}")
 
 
-def cache_command(action: str) -> None:
+def cache_command(action: str) -> int:
     """``tracegrad cache info`` / ``tracegrad cache clear``: the kernel cache on disk and in memory."""
-    import tracegrad as tg
+    from tracegrad.compiler import cache
     if action == "clear":
-        tg.clear_cache(disk=True)
-        print(f"cleared {tg.cache_dir() or '(disk cache off)'}")
-        return
-    import os
-    directory = tg.cache_dir()
-    files = [f for f in os.listdir(directory)] if directory and os.path.isdir(directory) else []
-    modules = [f for f in files if f.endswith(".py")]
-    size = sum(os.path.getsize(os.path.join(directory, f)) for f in files if os.path.isfile(os.path.join(directory, f)))
-    print(f"disk cache: {directory or 'off (TRACEGRAD_CACHE=0)'}")
-    print(f"kernel modules: {len(modules)}, {size / 1024:.0f} KiB (numba's machine code in __pycache__ besides)")
+        directory = cache.cache_dir()
+        try:
+            deleted = cache.clear_cache(disk=True)
+        except OSError as exc:
+            print(f"tracegrad cache clear: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"cleared {directory} ({deleted} files deleted)" if directory else "disk cache off: nothing to clear")
+        return 0
+    usage = cache.disk_usage()
+    if usage.directory is None:
+        print("disk cache: off (TRACEGRAD_CACHE=0)")
+        return 0
+    limit = "unlimited" if usage.limit is None else cache.format_bytes(usage.limit)
+    print(f"disk cache: {usage.directory}")
+    print(f"kernels: {usage.kernels} ({usage.files} files, {cache.format_bytes(usage.bytes)} on disk, "
+          f"numba's index and machine code included)")
+    print(f"size limit: {limit} (TRACEGRAD_CACHE_SIZE); least recently used kernels are deleted beyond it")
+    if usage.other_versions:
+        print(f"other numba versions: {usage.other_versions} directories beside it, "
+              f"{cache.format_bytes(usage.other_versions_bytes)} (within the same limit)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "dump":
             dump(args.target, args.args, args.argnums, args.dot, args.out)
         else:
-            cache_command(args.action)
+            return cache_command(args.action)
     except UsageError as e:
         print(f"tracegrad {args.command}: {e}", file=sys.stderr)
         return 2
