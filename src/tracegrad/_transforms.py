@@ -16,13 +16,18 @@ differentiates the inner adjoint graph again.
 
 from __future__ import annotations
 
+import enum
 import functools
+import hashlib
 import inspect
 import logging
 import os
 import re
+import struct
 import threading
 import time
+import types
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -111,12 +116,120 @@ def _leaf_array(leaf) -> np.ndarray:
     return np.asarray(leaf)
 
 
+class _NoValueKey(Exception):
+    """A static argument holds something whose value cannot be captured in a cache key."""
+
+
+class _Uncached:
+    """Cache key part of a static argument with no value key: equal to nothing, so every call traces."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self):
+        return f"<{self.what}: traced on every call>"
+
+
+class _Identity:
+    """Key part equal only to the same object; holding it keeps the object's id from being reused."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is _Identity and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __repr__(self):
+        return f"<the same {type(self.obj).__name__}>"
+
+
+_SCALAR_TYPES = (bool, int, str, bytes, type(None), type(Ellipsis), range, slice, np.dtype)
+_KEY_BUDGET = 10_000  # objects visited per static argument before giving up on a value key
+
+
+def _float_bits(v: float) -> bytes:
+    # By bits, not by ==: -0.0 must not reuse a trace made for 0.0 (1/x differs), and every
+    # NaN must reuse the one trace made for NaN (NaN != NaN would trace on every call).
+    return b"nan" if v != v else struct.pack("<d", v)
+
+
+def _value_key(v, budget: list[int], path: tuple):
+    """A hashable key equal for two values iff a trace made for one is valid for the other.
+
+    Containers are keyed by their contents, objects by identity plus their attributes (so
+    a mutated attribute traces anew); raises :class:`_NoValueKey` when that is impossible.
+    """
+    from tracegrad._tensor import Tensor
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _NoValueKey("too large to key by value")
+    t = type(v)
+    if t is float or t is np.float64:
+        return (float, _float_bits(float(v)))
+    if isinstance(v, _SCALAR_TYPES):
+        return (t, v)
+    if isinstance(v, complex):
+        return (complex, _float_bits(v.real), _float_bits(v.imag))
+    if isinstance(v, np.generic):
+        return (t, v.tobytes())
+    if isinstance(v, Tensor):
+        # A tensor inside a static object is read like a closed-over tensor: the trace guards it.
+        return (Tensor, _Identity(v))
+    if isinstance(v, np.ndarray):
+        return (np.ndarray, v.shape, v.dtype.str, hashlib.blake2b(np.ascontiguousarray(v).tobytes(),
+                                                                  digest_size=16).digest())
+    if isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, enum.Enum)):
+        return (t, v)
+    if id(v) in path:
+        return ("cycle", path.index(id(v)))
+    path = path + (id(v),)
+    if isinstance(v, (tuple, list)):
+        return (t, tuple(_value_key(x, budget, path) for x in v))
+    if isinstance(v, (set, frozenset)):
+        return (t, frozenset(_value_key(x, budget, path) for x in v))
+    if isinstance(v, dict):
+        return (t, frozenset((_value_key(k, budget, path), _value_key(x, budget, path)) for k, x in v.items()))
+    if isinstance(v, functools.partial):
+        return (t, _value_key(v.func, budget, path), _value_key(v.args, budget, path),
+                _value_key(v.keywords, budget, path))
+    attrs = getattr(v, "__dict__", None)
+    by_identity = t.__eq__ is object.__eq__
+    if attrs is None:
+        if t.__hash__ is None:
+            raise _NoValueKey(f"an unhashable {t.__name__} without attributes")
+        # Opaque but hashable: its own equality decides, as for any dictionary key.
+        return (t, v)
+    if not by_identity and t.__hash__ is not None:
+        return (t, v, _value_key(attrs, budget, path))
+    # Identity objects: the object itself (held, so its id is not reused) and a snapshot of
+    # its attributes; objects with value equality but no hash: the snapshot alone.
+    return (t, _Identity(v) if by_identity else None, _value_key(attrs, budget, path))
+
+
+def _key_repr(part) -> str:
+    """A static argument's key part as the value it stands for (for the cache log)."""
+    if isinstance(part, tuple) and len(part) == 2 and part[0] is float:
+        return "nan" if part[1] == b"nan" else repr(struct.unpack("<d", part[1])[0])
+    if isinstance(part, tuple) and part:
+        return repr(part[-1])
+    return repr(part)
+
+
 def _static_key(leaf):
-    try:
-        hash(leaf)
+    """Cache key of a non-array argument leaf: by value (floats by bits), never by a reusable ``id()``."""
+    if type(leaf) in (bool, int, str, type(None)):
         return (type(leaf), leaf)
-    except TypeError:
-        return (type(leaf), id(leaf))
+    try:
+        return _value_key(leaf, [_KEY_BUDGET], ())
+    except (_NoValueKey, RecursionError) as e:
+        return _Uncached(f"{type(leaf).__name__} ({e})" if str(e) else type(leaf).__name__)
 
 
 # --------------------------------------------------------------------------
@@ -508,9 +621,10 @@ class CompiledFunction:
                         cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"),
                                        self._miss_reason(key, arrays))
                     compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
-                    self._cache.setdefault(key, []).append(compiled)
-                    self._cache.move_to_end(key)
-                    self._evict()
+                    if not self._uncacheable(args, key):
+                        self._cache.setdefault(key, []).append(compiled)
+                        self._cache.move_to_end(key)
+                        self._evict()
         if compiled is None:
             self._hits += 1
             if self._cache and next(reversed(self._cache)) != key:
@@ -527,6 +641,21 @@ class CompiledFunction:
         if self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
             self._self_check(compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode)
         return leaves, dyn, diff_leaves, compiled, values, full
+
+    def _uncacheable(self, args, key) -> bool:
+        """Whether a static argument has no value key; warns once per function that it traces every call."""
+        uncached = [i for i, part in enumerate(key[3:]) if type(part) is _Uncached]
+        if not uncached:
+            return False
+        self._traces -= 1  # the trace is used once and dropped
+        if not getattr(self, "_warned_uncached", False):
+            self._warned_uncached = True
+            i = uncached[0]
+            warnings.warn(f"{self.mode} of {getattr(self.fun, '__qualname__', 'function')!r}: "
+                          f"{self._leaf_path(args, i)} is {key[3 + i].what}, which cannot be compared by value; "
+                          f"the function is traced again on every call. Pass a hashable value (a tuple, a "
+                          f"frozenset) or an array instead.", UserWarning, stacklevel=5)
+        return True
 
     def _evict(self) -> None:
         """Drop the least recently used signatures beyond `max_keys` (caller holds the lock)."""
@@ -641,7 +770,7 @@ class CompiledFunction:
                 what = " and ".join(w for w, d in (("new shape", a[0] != b[0]), ("new dtype", a[1] != b[1])) if d)
                 changes.append(f"{what} for argument leaf {i}: {a[1]}{list(a[0])} (cached: {b[1]}{list(b[0])})")
             else:
-                changes.append(f"new constant argument leaf {i}: {a[-1]!r} (cached: {b[-1]!r})")
+                changes.append(f"new constant argument leaf {i}: {_key_repr(a)} (cached: {_key_repr(b)})")
         return "; ".join(changes) or "new argument structure"
 
     # ---------------------------------------------------------------- calls

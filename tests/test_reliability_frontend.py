@@ -1,0 +1,98 @@
+"""Compiled mode never serves a stale trace, and bad input gets a clear answer.
+
+Each test calls the compiled function several times with different values:
+a value baked into the first trace would pass any single call.  Expected
+results come from eager mode, numpy or closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+import tracegrad as tg
+
+# --------------------------------------------------------------------------
+# Static (non-array) arguments are keyed by value
+# --------------------------------------------------------------------------
+
+
+def test_unhashable_static_argument_is_keyed_by_value_not_id():
+    scale = tg.jit(lambda x, s: x * len(s))
+    # Each set dies before the next is made, so CPython hands out the same id again.
+    got = [float(scale(np.array(1.0), set(range(k)))) for k in range(1, 6)]
+    assert got == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_equal_sets_share_a_trace():
+    total = tg.jit(lambda x, s: x * sum(s))
+    for k in range(3):
+        np.testing.assert_allclose(total(np.array([1.0, 2.0]) + k, {1, 2}), (np.array([1.0, 2.0]) + k) * 3)
+    assert total.cache_info().traces == 1
+
+
+def test_static_object_with_mutated_attribute_traces_again():
+    class Config:
+        def __init__(self, scale):
+            self.scale = scale
+            self.shifts = [1.0]
+
+    cfg = Config(2.0)
+    f = tg.grad(lambda x, c: (c.scale * x * x + c.shifts[0] * x).sum())
+    x = np.array([1.0, 3.0])
+    for scale, shift in [(2.0, 1.0), (5.0, 1.0), (5.0, -4.0), (0.5, 2.0)]:
+        cfg.scale = scale
+        cfg.shifts[0] = shift
+        np.testing.assert_allclose(f(x, cfg), 2 * scale * x + shift)
+
+
+def test_static_argument_without_value_key_traces_every_call_with_one_warning():
+    class Opaque:
+        __slots__ = ("k",)
+        __hash__ = None
+
+        def __init__(self, k):
+            self.k = k
+
+        def __eq__(self, other):
+            return self is other
+
+    f = tg.jit(lambda x, o: x * o.k)
+    opaque = Opaque(1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = []
+        for k in [1.0, 2.0, 3.0]:
+            opaque.k = k
+            results.append(float(f(np.array(2.0), opaque)))
+    assert results == [2.0, 4.0, 6.0]
+    messages = [str(w.message) for w in caught if "traced again on every call" in str(w.message)]
+    assert len(messages) == 1 and "argument 'o'" in messages[0]
+    assert f.cache_info().traces == 0
+
+
+def test_static_float_keys_tell_negative_zero_from_zero():
+    div = tg.jit(lambda x, c: x / c)
+    x = np.array([1.0, -2.0])
+    for c in [0.0, -0.0, 0.0, -0.0]:
+        with np.errstate(divide="ignore"):
+            np.testing.assert_array_equal(div(x, c), x / c)
+    assert div.cache_info().traces == 2
+
+
+def test_static_float_keys_inside_tuples_tell_negative_zero_from_zero():
+    div = tg.jit(lambda x, cs: x / cs[1])
+    x = np.array([3.0])
+    with np.errstate(divide="ignore"):
+        for c in [0.0, -0.0, 0.0]:
+            np.testing.assert_array_equal(div(x, (1, c)), x / c)
+            np.testing.assert_array_equal(div(x, {"c": (2.0, c)}["c"]), x / c)
+
+
+def test_static_nan_is_traced_once():
+    add = tg.jit(lambda x, c: x + (0.0 if math.isnan(c) else c))
+    for k in range(4):
+        np.testing.assert_array_equal(add(np.array([float(k)]), float("nan")), [float(k)])
+    assert add.cache_info() == (1, 3, 1)
