@@ -11,6 +11,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 
 import tracegrad as tg
 
@@ -96,3 +97,74 @@ def test_static_nan_is_traced_once():
     for k in range(4):
         np.testing.assert_array_equal(add(np.array([float(k)]), float("nan")), [float(k)])
     assert add.cache_info() == (1, 3, 1)
+
+
+# --------------------------------------------------------------------------
+# Copies of traced tensors stay traced
+# --------------------------------------------------------------------------
+
+COPY_WARNING = ("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).")
+
+
+@pytest.mark.parametrize("copy", [
+    lambda x: tg.tensor(x),
+    lambda x: tg.tensor(x, dtype=tg.float64),
+    lambda x: tg.as_tensor(x, dtype=tg.float32),
+    lambda x: tg.Tensor(x),
+    lambda x: tg.tensor([x[0], x[1] * 2.0, x[2]]) / tg.tensor([1.0, 2.0, 1.0]),
+], ids=["tensor", "tensor-dtype", "as_tensor", "Tensor", "tensor-of-list"])
+def test_copy_of_a_traced_tensor_follows_the_input(copy):
+    f = tg.jit(lambda x: copy(x) * 2.0 + x, check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for k in range(3):
+            x = np.array([1.0, -2.0, 0.5], np.float32) * (k + 1)
+            np.testing.assert_allclose(f(x), 3 * x, rtol=1e-6)
+
+
+def test_copy_of_a_traced_tensor_is_detached():
+    g = tg.grad(lambda x: (tg.tensor(x) * x).sum(), check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for k in range(3):
+            x = np.array([1.0, 2.0]) + k
+            np.testing.assert_allclose(g(x), x)  # d/dx (c * x) with c a copy: c, not 2x
+
+
+def test_copy_of_a_traced_tensor_warns_like_pytorch():
+    f = tg.jit(lambda x: tg.tensor(x) + 1.0)
+    with pytest.warns(UserWarning) as caught:  # the tracing run is Python; later calls run the kernel
+        np.testing.assert_allclose(f(np.array([0.5])), [1.5])
+    assert [str(w.message) for w in caught] == [COPY_WARNING]
+    for k in range(3):
+        np.testing.assert_allclose(f(np.array([float(k)])), [k + 1.0])
+
+
+# --------------------------------------------------------------------------
+# Eager mode: dtypes and integer division by zero as in PyTorch
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [tg.float64, tg.float16, tg.int32, tg.bool])
+def test_tensor_of_a_tensor_keeps_its_dtype(dtype):
+    with pytest.warns(UserWarning, match="To copy construct from a tensor"):
+        copy = tg.tensor(tg.tensor([1, 0, 1], dtype=dtype))
+    assert copy.dtype == dtype
+    np.testing.assert_array_equal(copy.numpy(), np.array([1, 0, 1]).astype(copy.numpy().dtype))
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a // b, lambda a, b: a % b, lambda a, b: 7 // (b + a * 0),
+                                lambda a, b: 7 % (b + a * 0)], ids=["//", "%", "reflected //", "reflected %"])
+@pytest.mark.parametrize("divisor", [lambda: tg.tensor([2, 0]), lambda: 0, lambda: tg.tensor(0)],
+                         ids=["tensor", "int", "0-d"])
+def test_integer_division_by_zero_raises_like_pytorch(op, divisor):
+    with pytest.raises(RuntimeError, match="^ZeroDivisionError$"):
+        op(tg.tensor([7, 5]), divisor())
+
+
+def test_integer_division_by_nonzero_and_float_division_by_zero_still_compute():
+    a = tg.tensor([7, -5])
+    np.testing.assert_array_equal((a // tg.tensor([2, 3])).numpy(), [3, -2])
+    np.testing.assert_array_equal((a % tg.tensor([2, 3])).numpy(), [1, 1])
+    np.testing.assert_array_equal((a.double() // 0).numpy(), [np.inf, -np.inf])
+    assert np.isnan((a.double() % 0).numpy()).all()
