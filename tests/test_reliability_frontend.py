@@ -168,3 +168,98 @@ def test_integer_division_by_nonzero_and_float_division_by_zero_still_compute():
     np.testing.assert_array_equal((a % tg.tensor([2, 3])).numpy(), [1, 1])
     np.testing.assert_array_equal((a.double() // 0).numpy(), [np.inf, -np.inf])
     assert np.isnan((a.double() % 0).numpy()).all()
+
+
+# --------------------------------------------------------------------------
+# Closed-over tensors: in-place writes and rebinding make the trace stale
+# --------------------------------------------------------------------------
+
+W_GLOBAL = tg.tensor([1.0, 2.0], dtype=tg.float64)
+
+
+def _scaled_by_global(x):
+    return (x * W_GLOBAL).sum()
+
+
+@pytest.mark.parametrize("write", [
+    lambda w, k: w.add_(k),
+    lambda w, k: w.mul_(k + 1.0),
+    lambda w, k: w.copy_(tg.tensor([k, -k], dtype=tg.float64)),
+    lambda w, k: w.__setitem__(0, 10.0 * k),
+    lambda w, k: w.data.add_(k),
+    lambda w, k: w.data.__setitem__(slice(None), tg.tensor([k, 2 * k], dtype=tg.float64)),
+    lambda w, k: w.detach().sub_(k),
+], ids=["add_", "mul_", "copy_", "setitem", "data.add_", "data[:]=", "detach().sub_"])
+def test_in_place_write_to_a_closed_over_constant_is_seen(write):
+    w = tg.tensor([1.0, 2.0], dtype=tg.float64)
+    f = tg.jit(lambda x: x * w + 1.0)
+    g = tg.grad(lambda x: (x * x * w).sum())
+    x = np.array([3.0, -1.0])
+    for k in [1.0, 2.0, 3.0]:
+        np.testing.assert_allclose(f(x), x * w.numpy() + 1.0)
+        np.testing.assert_allclose(g(x), 2 * x * w.numpy())
+        write(w, k)
+    np.testing.assert_allclose(f(x), x * w.numpy() + 1.0)
+    assert f.cache_info().traces == 1  # stale traces are dropped, not kept forever
+
+
+def test_unchanged_closed_over_constant_is_not_traced_again_after_unrelated_writes():
+    w = tg.tensor([1.0, 2.0])
+    other = tg.zeros(2)
+    f = tg.jit(lambda x: x * w)
+    for k in range(4):
+        other.data.add_(1.0)  # a write elsewhere: w's contents are compared and found equal
+        np.testing.assert_allclose(f(np.full(2, float(k), np.float32)), [k, 2.0 * k])
+    assert f.cache_info() == (1, 3, 1)
+
+
+def test_rebinding_a_global_tensor_is_seen():
+    global W_GLOBAL
+    saved = W_GLOBAL
+    try:
+        f = tg.value_and_grad(_scaled_by_global)
+        x = np.array([1.0, 4.0])
+        for k in range(3):
+            W_GLOBAL = tg.tensor([1.0 + k, -2.0 * k], dtype=tg.float64)
+            value, grad = f(x)
+            np.testing.assert_allclose(value, x @ W_GLOBAL.numpy())
+            np.testing.assert_allclose(grad, W_GLOBAL.numpy())
+    finally:
+        W_GLOBAL = saved
+
+
+def test_rebinding_a_closure_variable_is_seen():
+    w = tg.tensor([2.0])
+
+    def f(x):
+        return x * w
+
+    jf = tg.jit(f)
+    for k in range(3):
+        w = tg.tensor([2.0 + k])  # f reads it through its closure cell
+        np.testing.assert_allclose(jf(np.array([3.0], np.float32)), [3.0 * (2.0 + k)])
+
+
+def test_rebinding_a_closed_over_parameter_sends_gradients_to_the_new_one():
+    p = tg.tensor([1.0, 2.0], requires_grad=True)
+
+    def loss(x):
+        return (x * p).sum()
+
+    step = tg.jit(loss)
+    x = tg.tensor([3.0, 4.0])
+    for k in range(3):
+        p = tg.tensor([1.0 + k, 2.0], requires_grad=True)
+        out = step(x)
+        out.backward()
+        np.testing.assert_allclose(out.item(), 3.0 * (1.0 + k) + 8.0)
+        np.testing.assert_allclose(p.grad.numpy(), [3.0, 4.0])
+
+
+def test_rebinding_a_global_float_is_seen():
+    namespace = {"scale": 2.0}
+    exec("def f(x):\n    return x * scale\n", namespace)
+    f = tg.jit(namespace["f"])
+    for scale in [2.0, 3.0, -1.0]:
+        namespace["scale"] = scale
+        np.testing.assert_allclose(f(np.array([1.5])), [1.5 * scale])

@@ -38,7 +38,7 @@ import numpy as np
 from tracegrad import _check
 from tracegrad._check import SelfCheckError
 from tracegrad._log import cache_log, compile_log, guard_log
-from tracegrad._trace import TRACE, tracing
+from tracegrad._trace import TRACE, captures, tracing
 from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
@@ -255,6 +255,7 @@ class Trace:
     n_main: int               # output leaves of the main result (the rest is aux)
     n_explicit: int           # graph inputs that are arguments; the rest are `implicit`
     implicit: list            # closed-over tensors, in graph-input order
+    captures: Any = None      # _trace.Captures: closed-over constants and name bindings to re-check per call
 
 
 def _graph_name(f) -> str:
@@ -305,7 +306,8 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     implicit = [t for t, _, _ in builder.implicit]
     builder.graph.input_names = _unique(dyn_names + [f"closure{j}" for j in range(len(implicit))])
     builder.graph.outputs = outputs
-    return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit)
+    return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit,
+                 captures(f, builder))
 
 
 def _leaf_names(f, args, kwargs) -> list[str]:
@@ -622,6 +624,7 @@ class CompiledFunction:
                                        self._miss_reason(key, arrays))
                     compiled = self._compile(mode, args, kwargs, dyn, diff_leaves, float_scalars)
                     if not self._uncacheable(args, key):
+                        self._drop_stale(key)
                         self._cache.setdefault(key, []).append(compiled)
                         self._cache.move_to_end(key)
                         self._evict()
@@ -641,6 +644,14 @@ class CompiledFunction:
         if self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
             self._self_check(compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode)
         return leaves, dyn, diff_leaves, compiled, values, full
+
+    def _drop_stale(self, key) -> None:
+        """Forget the traces of `key` whose closed-over values changed: they can never run again."""
+        traces = self._cache.get(key)
+        if traces:
+            kept = [c for c in traces if c.trace.captures is None or c.trace.captures.changed() is None]
+            self._traces -= len(traces) - len(kept)
+            traces[:] = kept  # in place: fast routes share this list
 
     def _uncacheable(self, args, key) -> bool:
         """Whether a static argument has no value key; warns once per function that it traces every call."""
@@ -744,6 +755,10 @@ class CompiledFunction:
         if traces:
             failures = []
             for c in traces:
+                changed = c.trace.captures.changed() if c.trace.captures is not None else None
+                if changed is not None:
+                    failures.append(changed)
+                    continue
                 full = c.arrays(arrays)
                 if full is None:
                     failures.append("a closed-over tensor changed shape or dtype")
@@ -945,6 +960,8 @@ _MISS = object()
 def _first_accepting(traces, arrays):
     """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None."""
     for c in traces:
+        if c.trace.captures is not None and c.trace.captures.changed() is not None:
+            continue
         full = c.arrays(arrays) if c.trace.implicit else arrays
         if full is None:
             continue
