@@ -263,3 +263,44 @@ def test_rebinding_a_global_float_is_seen():
     for scale in [2.0, 3.0, -1.0]:
         namespace["scale"] = scale
         np.testing.assert_allclose(f(np.array([1.5])), [1.5 * scale])
+
+
+# --------------------------------------------------------------------------
+# The self-check compares element by element
+# --------------------------------------------------------------------------
+
+def _fault_in_gradient_element(monkeypatch, factors):
+    """Make every derived graph multiply its gradient output by `factors` (a wrong kernel, in effect)."""
+    from tracegrad import _transforms as transforms
+    from tracegrad.ir.graph import Node, Value, const_value
+    real = transforms.optimize
+
+    def broken(graph, verify=None):
+        graph = real(graph, verify)
+        if len(graph.outputs) == 2 and graph.outputs[1].shape == (len(factors),):
+            right = graph.outputs[1]
+            wrong = Value(right.type)
+            node = Node("mul", [right, const_value(np.asarray(factors, right.dtype))], {}, [wrong])
+            wrong.node = node
+            graph.nodes.append(node)
+            graph.outputs[1] = wrong
+        return graph
+    monkeypatch.setattr(transforms, "optimize", broken)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_self_check_catches_an_error_in_a_small_gradient_element(monkeypatch, dtype):
+    _fault_in_gradient_element(monkeypatch, [1.0, 1.5])  # the small element is 50 % off
+    for x0, x1 in [(1.0, 1e-3), (2.0, -3e-3), (0.5, 5e-4)]:
+        # Gradient (1e8 * x0, 2 * x1): the large element dwarfs the faulty small one.
+        f = tg.grad(lambda x: 5e7 * x[0] * x[0] + x[1] * x[1], check=True, backend="interpreter")
+        with pytest.raises(tg.SelfCheckError, match="gradient of argument 'x'"):
+            f(np.array([x0, x1], dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_self_check_accepts_correct_gradients_of_mixed_magnitude(dtype):
+    for x in [[1e3, 1e-3, -2.0], [-40.0, 3e-4, 1e-2], [7.0, -1e-5, 1e4]]:
+        g = tg.value_and_grad(lambda x: (x * x * x).sum() + tg.sin(x).sum(), check=True)
+        value, grad = g(np.array(x, dtype))
+        np.testing.assert_allclose(grad, 3 * np.array(x) ** 2 + np.cos(x), rtol=1e-5 if dtype == np.float32 else 1e-12)
