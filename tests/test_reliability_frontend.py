@@ -7,6 +7,7 @@ results come from eager mode, numpy or closed forms.
 
 from __future__ import annotations
 
+import collections
 import math
 import warnings
 
@@ -304,3 +305,87 @@ def test_self_check_accepts_correct_gradients_of_mixed_magnitude(dtype):
         g = tg.value_and_grad(lambda x: (x * x * x).sum() + tg.sin(x).sum(), check=True)
         value, grad = g(np.array(x, dtype))
         np.testing.assert_allclose(grad, 3 * np.array(x) ** 2 + np.cos(x), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# --------------------------------------------------------------------------
+# Bad input: namedtuples, argnums, None
+# --------------------------------------------------------------------------
+
+Params = collections.namedtuple("Params", ["w", "b"])
+
+
+def _affine_loss(p, x):
+    return ((x * p.w + p.b) ** 2).sum()
+
+
+def _affine_grads(p, x):
+    r = 2 * (x * p.w + p.b)
+    return (r * x).sum(), r.sum()
+
+
+def test_namedtuple_argument_gradient_is_the_same_namedtuple():
+    g = tg.grad(_affine_loss)
+    x = np.array([1.0, -2.0, 0.5])
+    for w, b in [(1.0, 0.0), (-0.5, 2.0), (3.0, -1.0)]:
+        grad = g(Params(np.array(w), np.array(b)), x)
+        assert type(grad) is Params
+        np.testing.assert_allclose(grad, _affine_grads(Params(w, b), x))
+
+
+def test_namedtuple_of_floats_nested_in_a_dict():
+    g = tg.value_and_grad(lambda d, x: _affine_loss(d["p"], x))
+    x = np.array([2.0, 3.0])
+    for w, b in [(1.0, 1.0), (2.0, -4.0)]:
+        value, grad = g({"p": Params(w, b)}, x)
+        np.testing.assert_allclose(value, _affine_loss(Params(w, b), x))
+        assert type(grad["p"]) is Params and isinstance(grad["p"].w, float)
+        np.testing.assert_allclose(grad["p"], _affine_grads(Params(w, b), x))
+
+
+def test_namedtuple_results_keep_their_type():
+    f = tg.jit(lambda x: tg.max(x, 0))
+    for k in range(3):
+        x = np.array([[1.0, 5.0], [3.0, 2.0]]) * (-1) ** k
+        got = f(x)
+        assert type(got) is type(tg.max(tg.tensor(x), 0))
+        np.testing.assert_array_equal(got.values, x.max(0))
+        np.testing.assert_array_equal(got.indices, x.argmax(0))
+
+
+def test_list_results_stay_lists_on_the_fast_path():
+    f = tg.jit(lambda x: [x * 2.0, x + 1.0])
+    for k in range(3):
+        x = np.array([1.0, 2.0]) + k
+        got = f(x)
+        assert type(got) is list
+        np.testing.assert_allclose(got, [x * 2.0, x + 1.0])
+
+
+def test_error_in_a_namedtuple_names_the_field():
+    with pytest.raises(TypeError, match=r"argument 'p'\.b has dtype int64"):
+        tg.grad(_affine_loss)(Params(np.array(1.0), np.array(2)), np.ones(2))
+
+
+@pytest.mark.parametrize("argnums", [0.0, "0", None, (0, 1.0), [], True])
+@pytest.mark.parametrize("transform", [tg.grad, tg.value_and_grad, tg.jacobian])
+def test_bad_argnums_is_a_type_error_naming_argnums(transform, argnums):
+    with pytest.raises(TypeError, match=r"argnums must be an int or a non-empty tuple of ints, got "):
+        transform(lambda x: (x * x).sum(), argnums=argnums)
+
+
+def test_none_leaf_of_a_differentiated_argument_is_an_empty_subtree():
+    g = tg.grad(lambda p, x: (p["w"] * x).sum() + (0.0 if p["b"] is None else p["b"]))
+    x = np.array([1.0, 2.0])
+    for w in [1.0, -3.0]:
+        grad = g({"w": np.array([w, w]), "b": None}, x)
+        assert grad["b"] is None
+        np.testing.assert_allclose(grad["w"], x)
+
+
+def test_none_argument_is_static():
+    g = tg.grad(lambda x, scale: ((x if scale is None else x * scale) ** 2).sum(), argnums=0)
+    x = np.array([1.0, -2.0])
+    for scale in [None, 3.0, None]:
+        s = 1.0 if scale is None else scale
+        np.testing.assert_allclose(g(x, scale), 2 * s * s * x)
+    assert tg.grad(lambda x, n: (x * x).sum(), argnums=(0, 1))(x, None)[1] is None

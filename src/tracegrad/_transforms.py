@@ -61,8 +61,8 @@ _COMPILE_LOCK = threading.RLock()
 # --------------------------------------------------------------------------
 
 def tree_flatten(x):
-    """Leaves of nested tuples/lists/dicts, and a description to rebuild the structure."""
-    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+    """Leaves of nested tuples/lists/dicts/namedtuples, and a description to rebuild the structure."""
+    if isinstance(x, (tuple, list)):
         leaves, defs = [], []
         for item in x:
             sub, d = tree_flatten(item)
@@ -82,7 +82,9 @@ def tree_flatten(x):
 
 def tree_paths(x, prefix: str) -> list[str]:
     """How each leaf of `x` is reached from `prefix`, in :func:`tree_flatten` order (``"d['a'][0]"``)."""
-    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+    if _is_namedtuple(x):
+        return [p for name, item in zip(x._fields, x) for p in tree_paths(item, f"{prefix}.{name}")]
+    if isinstance(x, (tuple, list)):
         return [p for i, item in enumerate(x) for p in tree_paths(item, f"{prefix}[{i}]")]
     if isinstance(x, dict):
         return [p for k in sorted(x, key=repr) for p in tree_paths(x[k], f"{prefix}[{k!r}]")]
@@ -101,7 +103,17 @@ def _build(d, it):
         return next(it)
     if d[0] is dict:
         return {k: _build(sub, it) for k, sub in zip(d[1], d[2])}
+    if _is_namedtuple_type(d[0]):
+        return d[0](*[_build(sub, it) for sub in d[1]])
     return d[0](_build(sub, it) for sub in d[1])
+
+
+def _is_namedtuple_type(cls) -> bool:
+    return issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
 def _is_dynamic(leaf) -> bool:
@@ -442,6 +454,18 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
 
 
+def _check_argnums(argnums, where: str) -> None:
+    """Reject an `argnums` that is not an int or a sequence of ints, naming it."""
+    def is_int(n):
+        return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if is_int(argnums):
+        return
+    if isinstance(argnums, (tuple, list)) and argnums and all(is_int(n) for n in argnums):
+        return
+    raise TypeError(f"{where}: argnums must be an int or a non-empty tuple of ints, got {argnums!r} "
+                    f"({type(argnums).__name__})")
+
+
 class CompiledFunction:
     """A transformed function with its cache of traces (what ``tg.grad``, ``tg.jit``, ... return).
 
@@ -461,6 +485,7 @@ class CompiledFunction:
     def __init__(self, fun: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0,
                  has_aux: bool = False, backend: str | None = None, check: bool | None = None):
         functools.update_wrapper(self, fun)
+        _check_argnums(argnums, f"tg.{mode}")
         backend = backend or default_backend()
         self.fun = fun
         self.mode = mode
@@ -533,7 +558,8 @@ class CompiledFunction:
                 ranges.append((start, start + n))
                 start += n
             for p in positions:
-                diff_leaves.extend(range(*ranges[p]))
+                # None is an empty subtree (as in JAX): nothing to differentiate, None in the gradient.
+                diff_leaves.extend(i for i in range(*ranges[p]) if leaves[i] is not None)
         elif mode == "tape":
             diff_leaves = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
                            and leaf._data.dtype.kind == "f"]
@@ -822,6 +848,9 @@ class CompiledFunction:
         out_leaves = [s for s in trace.out_static]
         if any(s is not GRAPH_OUTPUT for s in out_leaves[:trace.n_main]) or len(out_leaves) != trace.n_main + 1:
             return
+        main_tree = trace.out_tree[1][0]
+        if main_tree is not None and main_tree != (tuple, (None,) * trace.n_main):
+            return  # a list, dict or namedtuple result is rebuilt by the general path
         if self.mode == "jit" and any(c.trace.implicit and any(t.requires_grad for t in c.trace.implicit)
                                       for c in traces):
             return
@@ -902,6 +931,9 @@ class CompiledFunction:
             sub_leaves, tree = tree_flatten(args[p])
             converted = []
             for j, leaf in enumerate(sub_leaves):
+                if leaf is None:
+                    converted.append(None)
+                    continue
                 g = by_leaf[starts[p] + j]
                 if isinstance(g, Tensor):
                     converted.append(g)
@@ -1242,6 +1274,7 @@ def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any
     Each result has shape ``out.shape + in.shape``; a tuple `argnums` gives a tuple.
     """
     from tracegrad._tensor import Tensor, wrap
+    _check_argnums(argnums, "tg.jacobian")
 
     def jac(*args: Any) -> Any:
         out, f_vjp = vjp(fun, *args)
