@@ -181,7 +181,7 @@ def _value_key(v, budget: list[int], path: tuple):
     from tracegrad._tensor import Tensor
     budget[0] -= 1
     if budget[0] < 0:
-        raise _NoValueKey("too large to key by value")
+        raise _NoValueKey("too large to compare by value")
     t = type(v)
     if t is float or t is np.float64:
         return (float, _float_bits(float(v)))
@@ -199,6 +199,8 @@ def _value_key(v, budget: list[int], path: tuple):
                                                                   digest_size=16).digest())
     if isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, enum.Enum)):
         return (t, v)
+    if isinstance(v, CompiledFunction):
+        return (t, _Identity(v))  # its attributes are its own cache, which every call changes
     if id(v) in path:
         return ("cycle", path.index(id(v)))
     path = path + (id(v),)
@@ -212,10 +214,14 @@ def _value_key(v, budget: list[int], path: tuple):
         return (t, _value_key(v.func, budget, path), _value_key(v.args, budget, path),
                 _value_key(v.keywords, budget, path))
     attrs = getattr(v, "__dict__", None)
+    if attrs is None:
+        slots = [name for cls in t.__mro__ for name in _slot_names(cls)
+                 if name not in ("__weakref__", "__dict__") and hasattr(v, name)]
+        attrs = {name: getattr(v, name) for name in slots} if slots else None
     by_identity = t.__eq__ is object.__eq__
     if attrs is None:
         if t.__hash__ is None:
-            raise _NoValueKey(f"an unhashable {t.__name__} without attributes")
+            raise _NoValueKey("unhashable and without attributes")
         # Opaque but hashable: its own equality decides, as for any dictionary key.
         return (t, v)
     if not by_identity and t.__hash__ is not None:
@@ -223,6 +229,11 @@ def _value_key(v, budget: list[int], path: tuple):
     # Identity objects: the object itself (held, so its id is not reused) and a snapshot of
     # its attributes; objects with value equality but no hash: the snapshot alone.
     return (t, _Identity(v) if by_identity else None, _value_key(attrs, budget, path))
+
+
+def _slot_names(cls) -> tuple:
+    slots = cls.__dict__.get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)
 
 
 def _key_repr(part) -> str:
@@ -240,8 +251,9 @@ def _static_key(leaf):
         return (type(leaf), leaf)
     try:
         return _value_key(leaf, [_KEY_BUDGET], ())
-    except (_NoValueKey, RecursionError) as e:
-        return _Uncached(f"{type(leaf).__name__} ({e})" if str(e) else type(leaf).__name__)
+    except (_NoValueKey, RecursionError):
+        return _Uncached(f"a {type(leaf).__name__} that cannot be compared by value (too large, too deep, or "
+                         f"unhashable without attributes)")
 
 
 # --------------------------------------------------------------------------
@@ -689,9 +701,9 @@ class CompiledFunction:
             self._warned_uncached = True
             i = uncached[0]
             warnings.warn(f"{self.mode} of {getattr(self.fun, '__qualname__', 'function')!r}: "
-                          f"{self._leaf_path(args, i)} is {key[3 + i].what}, which cannot be compared by value; "
-                          f"the function is traced again on every call. Pass a hashable value (a tuple, a "
-                          f"frozenset) or an array instead.", UserWarning, stacklevel=5)
+                          f"{self._leaf_path(args, i)} is {key[3 + i].what}, so a cached trace could be stale; "
+                          f"the function is traced again on every call. Pass an array, or a small value.",
+                          UserWarning, stacklevel=5)
         return True
 
     def _evict(self) -> None:
