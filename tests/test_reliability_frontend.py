@@ -8,6 +8,7 @@ results come from eager mode, numpy or closed forms.
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import warnings
 
@@ -394,3 +395,24 @@ def test_none_argument_is_static():
         s = 1.0 if scale is None else scale
         np.testing.assert_allclose(g(x, scale), 2 * s * s * x)
     assert tg.grad(lambda x, n: (x * x).sum(), argnums=(0, 1))(x, None)[1] is None
+
+
+def test_cache_log_says_which_capture_changed(caplog):
+    caplog.set_level(logging.INFO, logger="tracegrad.cache")
+    w = tg.tensor([1.0, 2.0])
+    f = tg.jit(lambda x: x * w, backend="interpreter")
+    x = np.array([1.0, 1.0], np.float32)
+    for _ in range(2):
+        np.testing.assert_allclose(f(x), w.numpy())
+        w.add_(1.0)
+    np.testing.assert_allclose(f(x), w.numpy())
+    messages = [r.getMessage() for r in caplog.records if r.name == "tracegrad.cache"]
+    assert sum("a closed-over tensor (float32[2]) was modified in place" in m for m in messages) == 2
+
+
+def test_static_slices_and_complex_numbers_are_keyed_by_value():
+    f = tg.jit(lambda x, s, c: x[s] * c.real)
+    x = np.arange(6.0)
+    for s, c in [(slice(0, 3), 1 + 0j), (slice(1, None, 2), 2 + 0j), (slice(0, 3), -1 + 5j), (slice(0, 3), 1 + 0j)]:
+        np.testing.assert_allclose(f(x, s, c), x[s] * c.real)
+    assert f.cache_info().traces == 3

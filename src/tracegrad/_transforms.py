@@ -162,7 +162,7 @@ class _Identity:
         return f"<the same {type(self.obj).__name__}>"
 
 
-_SCALAR_TYPES = (bool, int, str, bytes, type(None), type(Ellipsis), range, slice, np.dtype)
+_SCALAR_TYPES = (bool, int, str, bytes, type(None), type(Ellipsis), range, np.dtype)
 _KEY_BUDGET = 10_000  # objects visited per static argument before giving up on a value key
 
 
@@ -189,6 +189,8 @@ def _value_key(v, budget: list[int], path: tuple):
         return (t, v)
     if isinstance(v, complex):
         return (complex, _float_bits(v.real), _float_bits(v.imag))
+    if isinstance(v, slice):  # not hashable before Python 3.12
+        return (slice,) + tuple(_value_key(e, budget, path) for e in (v.start, v.stop, v.step))
     if isinstance(v, np.generic):
         return (t, v.tobytes())
     if isinstance(v, Tensor):
