@@ -169,6 +169,18 @@ def test_integer_division_by_zero_raises_like_pytorch(op, divisor):
         op(tg.tensor([7, 5]), divisor())
 
 
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_compiled_integer_division_by_zero_raises_on_later_calls_too(backend):
+    f = tg.jit(lambda a, b: a // b + a % b, backend=backend)
+    a = np.array([7, -5, 9])
+    for b in [np.array([2, 3, 4]), np.array([5, 1, -2])]:
+        np.testing.assert_array_equal(f(a, b), a // b + a % b)
+    for b in [np.array([2, 0, 4]), np.array([0, 0, 0])]:
+        with pytest.raises(RuntimeError, match="^ZeroDivisionError$"):
+            f(a, b)
+    np.testing.assert_array_equal(f(a, np.array([3, 3, 3])), a // 3 + a % 3)
+
+
 def test_integer_division_by_nonzero_and_float_division_by_zero_still_compute():
     a = tg.tensor([7, -5])
     np.testing.assert_array_equal((a // tg.tensor([2, 3])).numpy(), [3, -2])

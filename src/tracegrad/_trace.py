@@ -229,6 +229,11 @@ def trace_op(entry, args, datas, attrs, out) -> Value | None:
     values = [_ir_of(builder, a, d) for a, d in zip(args, datas)]
     if all(v.const is not None for v in values):
         return None  # arithmetic on constants only: its result is a constant too
+    if entry.name in ("floor_divide", "remainder") and out.dtype.kind in "iu" and values[1].const is None:
+        # Kernels give 0 for an integer division by zero where eager mode raises: guard that the
+        # divisor holds no zero, so such a call runs eagerly again and raises ZeroDivisionError.
+        zeros = builder.apply("eq", values[1], np.zeros((), values[1].dtype))
+        builder.guard(builder.apply("sum", builder.cast_to(zeros, np.dtype(np.int64)), axes=None, keepdims=False), 0)
     result = builder.apply(entry.name, *values, **attrs)
     if result.type != TensorType(out.dtype, out.shape):
         raise AssertionError(f"trace of {entry.name} typed {result.type!r}, eager gave "
