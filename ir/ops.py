@@ -382,6 +382,19 @@ def _compare_rule(types, **_):
     return TensorType(BOOL, shape)
 
 
+def _checked_integer_division(fn):
+    """Division whose integer form raises on a zero divisor, with PyTorch's text (numpy returns 0)."""
+    quiet = _quiet(fn)
+
+    def impl(x, y, **attrs):
+        if np.result_type(x, y).kind in "iu" and np.any(np.asarray(y) == 0):
+            raise RuntimeError("ZeroDivisionError")
+        return quiet(x, y, **attrs)
+    impl.__name__ = quiet.__name__
+    impl.raw = quiet.raw
+    return impl
+
+
 def _quiet(fn):
     """numpy warns on log(0), 0/0 and friends; PyTorch returns inf/nan silently.
 
@@ -611,10 +624,10 @@ _ELEMENTWISE = [
      "sqrt({0})"),
     ("sign", 1, np.sign, _vjp_sign, (), "SignBackward0", _unary_samples(_away_from_zero), "same",
      "sign({0})"),
-    ("floor_divide", 2, _quiet(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
+    ("floor_divide", 2, _checked_integer_division(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
      "floor_divide({0}, {1})"),
-    ("remainder", 2, _quiet(np.remainder), _vjp_remainder, (0, 1), "RemainderBackward0",
+    ("remainder", 2, _checked_integer_division(np.remainder), _vjp_remainder, (0, 1), "RemainderBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
      "remainder({0}, {1})"),
 ]

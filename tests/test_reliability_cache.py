@@ -318,7 +318,9 @@ def test_dropped_kernels_release_their_compiled_code(tmp_path, monkeypatch):
     f = tg.jit(lambda x, c: x * c + 1.0)
     f.max_keys = 2
     x = np.arange(4.0)
-    salt = 1.0 + uuid.uuid4().int % 10**6 / 10**7  # constants no other test's kernel has
+    # Integer constants no other test's kernel has (a float that changes becomes a traced input,
+    # so it would not make a kernel per value).
+    salt = 10**6 + uuid.uuid4().int % 10**9
     scales = [salt + k for k in range(5)]
     modules, dispatchers = [], []
     for scale in scales:

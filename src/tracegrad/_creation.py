@@ -74,6 +74,8 @@ def _check_ragged(data: Any, dim: int = 0) -> None:
 
 
 def _infer_dtype(data: Any, arr: np.ndarray) -> np.dtype:
+    if isinstance(data, Tensor):
+        return data._data.dtype  # as PyTorch: a copy of a tensor keeps its dtype
     if isinstance(data, (np.ndarray, np.generic)):
         return from_numpy_dtype(arr.dtype).np
     kind = arr.dtype.kind
@@ -91,7 +93,7 @@ def tensor(data: TensorData, dtype: DTypeLike | None = None, device: DeviceLike 
     """A new tensor holding a copy of `data` (numbers, nested lists, numpy arrays, tensors).
 
     Python floats give float32 (the default dtype), ints int64, bools bool;
-    numpy arrays keep their dtype.  ``dtype=float`` means float64.
+    numpy arrays and tensors keep their dtype.  ``dtype=float`` means float64.
 
     >>> tensor([1.0, 2.0])
     tensor([1., 2.])
@@ -108,8 +110,46 @@ def tensor(data: TensorData, dtype: DTypeLike | None = None, device: DeviceLike 
             _check_ragged(data)
         arr = np.array(_flatten_tensors(data))
     nd = to_numpy_dtype(dtype) if dtype is not None else _infer_dtype(data, arr)
+    if TRACE.builders and _holds_traced(data):
+        return _traced_copy(data, nd, arr.shape, requires_grad)
     arr = np.array(arr, dtype=nd, copy=True)
     return _finish(arr, requires_grad)
+
+
+def _holds_traced(data: Any) -> bool:
+    """Whether `data` is, or (nested in lists) holds, a tensor computed from a traced function's inputs."""
+    if isinstance(data, Tensor):
+        return data._ir is not None and data._ir.const is None
+    if isinstance(data, (list, tuple)):
+        return any(_holds_traced(d) for d in data)
+    return False
+
+
+def _traced_copy(data: Any, nd: np.dtype, shape: tuple[int, ...], requires_grad: bool) -> Tensor:
+    """``tensor(data)`` inside a trace when `data` holds traced values: a detached copy built from traced ops.
+
+    Copying the concrete array would make the copy a constant of the trace, and later calls would
+    return the first call's values.
+    """
+    from tracegrad._functions import stack
+    from tracegrad.autograd.grad_mode import no_grad
+
+    def build(d: Any) -> Tensor:
+        if isinstance(d, Tensor):
+            return d.to(nd)
+        if isinstance(d, (list, tuple)):
+            return stack([build(item) for item in d])
+        return _finish(np.array(d, dtype=nd), False)
+
+    with no_grad():  # no_grad values are detached in the trace: the copy carries no gradient
+        copy = build(data).reshape(shape)
+        if isinstance(data, Tensor) and np.shares_memory(copy._data, data._data):
+            copy = copy.clone()
+    if requires_grad:
+        if nd.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        copy._requires_grad = True
+    return copy
 
 
 def as_tensor(data: TensorData, dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Tensor:

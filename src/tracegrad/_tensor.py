@@ -21,6 +21,7 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
 from tracegrad._trace import TRACE, concrete_read, detached_ir, source_location, trace_op
+from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
 from tracegrad.autograd.grad_mode import STATE
@@ -1307,6 +1308,7 @@ class Tensor:
             self._check_writable()
             self._data[_build_index(spec, arrays)] = v
             self._version[0] += 1
+            _WRITES[0] += 1
             return
         if STATE.enabled and self.grad_fn is None and self._requires_grad:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
@@ -1354,6 +1356,7 @@ class Tensor:
         self._check_writable()
         np.copyto(self._data, rd, casting="unsafe")
         self._version[0] += 1
+        _WRITES[0] += 1
         if self._base is not None and self._through_view(result):
             return
         if self._ir is not None or result._ir is not None:
@@ -1467,6 +1470,7 @@ class Tensor:
         self._check_writable()
         np.copyto(self._data, src._data, casting="unsafe")
         self._version[0] += 1
+        _WRITES[0] += 1
         self._ir = None
         return self
 

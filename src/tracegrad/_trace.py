@@ -17,15 +17,18 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 
 __all__ = ["trace", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
-           "depends_on_differentiated", "differentiated_value_error"]
+           "depends_on_differentiated", "differentiated_value_error", "Captures", "captures"]
 
 
 class _TraceState(threading.local):
@@ -56,6 +59,7 @@ class tracing:
         if not hasattr(builder, "implicit"):
             builder.implicit = []        # [(tensor, input value, IR value it had before)]
             builder.restore = []         # [(tensor, IR value it had before)] for every tensor touched
+            builder.constants = []       # [(tensor, constant value)]: closed-over tensors baked into the graph
 
     def __enter__(self):
         TRACE.builders.append(self.builder)
@@ -84,8 +88,104 @@ def _constant(builder: GraphBuilder, t) -> Value:
     """A closed-over tensor that needs no gradient: one constant, shared by every use in this trace."""
     v = const_value(t._data)
     builder.restore.append((t, t._ir))
+    builder.constants.append((t, v))
     t._ir = v
     return v
+
+
+# In-place writes to any tensor, counted.  A write through an alias with its own version
+# counter (``w.data.add_(1)``, ``w.data[:] = ...``) leaves ``w._version`` alone, so a trace
+# that baked ``w`` in compares its contents again whenever this count has moved.
+WRITES = [0]
+_UNBOUND = object()
+
+
+class Captures:
+    """What a trace took from outside its arguments, and a cheap test that it still holds.
+
+    * the closed-over tensors it made constants: the same data array, the same
+      version (no in-place write), and, after writes through ``.data`` aliases,
+      the same contents;
+    * the objects bound to the global and closure names the function's code reads
+      (``f.__code__.co_names``, ``co_freevars``): rebinding ``w = ...`` after the
+      first call makes the trace stale.
+    """
+
+    __slots__ = ("tensors", "bindings", "writes_seen")
+
+    def __init__(self, tensors: list, bindings: list):
+        self.tensors = tensors      # [(tensor, its data array, version counter, version, contents)]
+        self.bindings = bindings    # [(name, globals dict or closure cell, bound object)]
+        self.writes_seen = WRITES[0]
+
+    def changed(self) -> str | None:
+        """Why the trace no longer matches what it captured, or None when it still does."""
+        for name, where, obj in self.bindings:
+            if type(where) is dict:
+                current = where.get(name, _UNBOUND)
+            else:
+                try:
+                    current = where.cell_contents
+                except ValueError:
+                    current = _UNBOUND
+            if current is not obj:
+                return f"the name {name!r} the function reads is bound to another object"
+        for t, data, version, number, _ in self.tensors:
+            if t._data is not data or version[0] != number:
+                return f"a closed-over tensor ({_describe(t)}) was modified in place"
+        if self.writes_seen != WRITES[0]:
+            for t, data, _, _, contents in self.tensors:
+                if not np.array_equal(data, contents, equal_nan=data.dtype.kind in "fc"):
+                    return f"a closed-over tensor ({_describe(t)}) was written through an alias"
+            self.writes_seen = WRITES[0]
+        return None
+
+
+def _describe(t) -> str:
+    return f"{t._data.dtype}{list(t._data.shape)}"
+
+
+def captures(f, builder: GraphBuilder) -> Captures | None:
+    """The :class:`Captures` of a finished trace of `f` (None when it took nothing from outside)."""
+    tensors = []
+    for t, v in builder.constants:
+        # As the function left them: a write the traced run itself made is not a change.
+        contents = v.const if np.array_equal(v.const, t._data, equal_nan=t._data.dtype.kind in "fc") \
+            else t._data.copy()
+        tensors.append((t, t._data, t._version, t._version[0], contents))
+    bindings = _bindings(f)
+    return Captures(tensors, bindings) if tensors or bindings else None
+
+
+def _code_names(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):  # lambdas, comprehensions, nested functions
+            names |= _code_names(const)
+    return names
+
+
+def _bindings(f) -> list:
+    """``(name, namespace, object)`` for each global and closure name `f`'s code reads (modules aside)."""
+    f = getattr(f, "__func__", f)  # bound methods
+    code = getattr(f, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return []
+    out = []
+    namespace = getattr(f, "__globals__", None)
+    if isinstance(namespace, dict):
+        for name in sorted(_code_names(code)):
+            obj = namespace.get(name, _UNBOUND)
+            if obj is not _UNBOUND and not isinstance(obj, types.ModuleType):
+                out.append((name, namespace, obj))
+    for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
+        try:
+            obj = cell.cell_contents
+        except ValueError:  # not assigned yet
+            continue
+        if not isinstance(obj, types.ModuleType):
+            out.append((name, cell, obj))
+    return out
 
 
 _LIBRARY_DIRS: tuple[str, ...] = ()
@@ -147,6 +247,11 @@ def trace_op(entry, args, datas, attrs, out) -> Value | None:
     values = [_ir_of(builder, a, d) for a, d in zip(args, datas)]
     if all(v.const is not None for v in values):
         return None  # arithmetic on constants only: its result is a constant too
+    if entry.name in ("floor_divide", "remainder") and out.dtype.kind in "iu" and values[1].const is None:
+        # Kernels give 0 for an integer division by zero where eager mode raises: guard that the
+        # divisor holds no zero, so such a call runs eagerly again and raises ZeroDivisionError.
+        zeros = builder.apply("eq", values[1], np.zeros((), values[1].dtype))
+        builder.guard(builder.apply("sum", builder.cast_to(zeros, np.dtype(np.int64)), axes=None, keepdims=False), 0)
     result = builder.apply(entry.name, *values, **attrs)
     if result.type != TensorType(out.dtype, out.shape):
         raise AssertionError(f"trace of {entry.name} typed {result.type!r}, eager gave "

@@ -16,13 +16,18 @@ differentiates the inner adjoint graph again.
 
 from __future__ import annotations
 
+import enum
 import functools
+import hashlib
 import inspect
 import logging
 import os
 import re
+import struct
 import threading
 import time
+import types
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +38,7 @@ import numpy as np
 from tracegrad import _check
 from tracegrad._check import SelfCheckError
 from tracegrad._log import cache_log, compile_log, guard_log
-from tracegrad._trace import TRACE, tracing
+from tracegrad._trace import TRACE, captures, tracing, user_stacklevel
 from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
@@ -58,8 +63,8 @@ _COMPILE_LOCK = threading.RLock()
 # --------------------------------------------------------------------------
 
 def tree_flatten(x):
-    """Leaves of nested tuples/lists/dicts, and a description to rebuild the structure."""
-    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+    """Leaves of nested tuples/lists/dicts/namedtuples, and a description to rebuild the structure."""
+    if isinstance(x, (tuple, list)):
         leaves, defs = [], []
         for item in x:
             sub, d = tree_flatten(item)
@@ -79,7 +84,9 @@ def tree_flatten(x):
 
 def tree_paths(x, prefix: str) -> list[str]:
     """How each leaf of `x` is reached from `prefix`, in :func:`tree_flatten` order (``"d['a'][0]"``)."""
-    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+    if _is_namedtuple(x):
+        return [p for name, item in zip(x._fields, x) for p in tree_paths(item, f"{prefix}.{name}")]
+    if isinstance(x, (tuple, list)):
         return [p for i, item in enumerate(x) for p in tree_paths(item, f"{prefix}[{i}]")]
     if isinstance(x, dict):
         return [p for k in sorted(x, key=repr) for p in tree_paths(x[k], f"{prefix}[{k!r}]")]
@@ -98,7 +105,17 @@ def _build(d, it):
         return next(it)
     if d[0] is dict:
         return {k: _build(sub, it) for k, sub in zip(d[1], d[2])}
+    if _is_namedtuple_type(d[0]):
+        return d[0](*[_build(sub, it) for sub in d[1]])
     return d[0](_build(sub, it) for sub in d[1])
+
+
+def _is_namedtuple_type(cls) -> bool:
+    return issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
 def _is_dynamic(leaf) -> bool:
@@ -113,12 +130,134 @@ def _leaf_array(leaf) -> np.ndarray:
     return np.asarray(leaf)
 
 
+class _NoValueKey(Exception):
+    """A static argument holds something whose value cannot be captured in a cache key."""
+
+
+class _Uncached:
+    """Cache key part of a static argument with no value key: equal to nothing, so every call traces."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self):
+        return f"<{self.what}: traced on every call>"
+
+
+class _Identity:
+    """Key part equal only to the same object; holding it keeps the object's id from being reused."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is _Identity and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __repr__(self):
+        return f"<the same {type(self.obj).__name__}>"
+
+
+_SCALAR_TYPES = (bool, int, str, bytes, type(None), type(Ellipsis), range, np.dtype)
+_KEY_BUDGET = 10_000  # objects visited per static argument before giving up on a value key
+
+
+def _float_bits(v: float) -> bytes:
+    # By bits, not by ==: -0.0 must not reuse a trace made for 0.0 (1/x differs), and every
+    # NaN must reuse the one trace made for NaN (NaN != NaN would trace on every call).
+    return b"nan" if v != v else struct.pack("<d", v)
+
+
+def _value_key(v, budget: list[int], path: tuple):
+    """A hashable key equal for two values iff a trace made for one is valid for the other.
+
+    Containers are keyed by their contents, objects by identity plus their attributes (so
+    a mutated attribute traces anew); raises :class:`_NoValueKey` when that is impossible.
+    """
+    from tracegrad._tensor import Tensor
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _NoValueKey("too large to compare by value")
+    t = type(v)
+    if t is float or t is np.float64:
+        return (float, _float_bits(float(v)))
+    if isinstance(v, _SCALAR_TYPES):
+        return (t, v)
+    if isinstance(v, complex):
+        return (complex, _float_bits(v.real), _float_bits(v.imag))
+    if isinstance(v, slice):  # not hashable before Python 3.12
+        return (slice,) + tuple(_value_key(e, budget, path) for e in (v.start, v.stop, v.step))
+    if isinstance(v, np.generic):
+        return (t, v.tobytes())
+    if isinstance(v, Tensor):
+        # A tensor inside a static object is read like a closed-over tensor: the trace guards it.
+        return (Tensor, _Identity(v))
+    if isinstance(v, np.ndarray):
+        return (np.ndarray, v.shape, v.dtype.str, hashlib.blake2b(np.ascontiguousarray(v).tobytes(),
+                                                                  digest_size=16).digest())
+    if isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, enum.Enum)):
+        return (t, v)
+    if isinstance(v, CompiledFunction):
+        return (t, _Identity(v))  # its attributes are its own cache, which every call changes
+    if id(v) in path:
+        return ("cycle", path.index(id(v)))
+    path = path + (id(v),)
+    if isinstance(v, (tuple, list)):
+        return (t, tuple(_value_key(x, budget, path) for x in v))
+    if isinstance(v, (set, frozenset)):
+        return (t, frozenset(_value_key(x, budget, path) for x in v))
+    if isinstance(v, dict):
+        return (t, frozenset((_value_key(k, budget, path), _value_key(x, budget, path)) for k, x in v.items()))
+    if isinstance(v, functools.partial):
+        return (t, _value_key(v.func, budget, path), _value_key(v.args, budget, path),
+                _value_key(v.keywords, budget, path))
+    attrs = getattr(v, "__dict__", None)
+    if attrs is None:
+        slots = [name for cls in t.__mro__ for name in _slot_names(cls)
+                 if name not in ("__weakref__", "__dict__") and hasattr(v, name)]
+        attrs = {name: getattr(v, name) for name in slots} if slots else None
+    by_identity = t.__eq__ is object.__eq__
+    if attrs is None:
+        if t.__hash__ is None:
+            raise _NoValueKey("unhashable and without attributes")
+        # Opaque but hashable: its own equality decides, as for any dictionary key.
+        return (t, v)
+    if not by_identity and t.__hash__ is not None:
+        return (t, v, _value_key(attrs, budget, path))
+    # Identity objects: the object itself (held, so its id is not reused) and a snapshot of
+    # its attributes; objects with value equality but no hash: the snapshot alone.
+    return (t, _Identity(v) if by_identity else None, _value_key(attrs, budget, path))
+
+
+def _slot_names(cls) -> tuple:
+    slots = cls.__dict__.get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)
+
+
+def _key_repr(part) -> str:
+    """A static argument's key part as the value it stands for (for the cache log)."""
+    if isinstance(part, tuple) and len(part) == 2 and part[0] is float:
+        return "nan" if part[1] == b"nan" else repr(struct.unpack("<d", part[1])[0])
+    if isinstance(part, tuple) and part:
+        return repr(part[-1])
+    return repr(part)
+
+
 def _static_key(leaf):
-    try:
-        hash(leaf)
+    """Cache key of a non-array argument leaf: by value (floats by bits), never by a reusable ``id()``."""
+    if type(leaf) in (bool, int, str, type(None)):
         return (type(leaf), leaf)
-    except TypeError:
-        return (type(leaf), id(leaf))
+    try:
+        return _value_key(leaf, [_KEY_BUDGET], ())
+    except (_NoValueKey, RecursionError):
+        return _Uncached(f"a {type(leaf).__name__} that cannot be compared by value (too large, too deep, or "
+                         f"unhashable without attributes)")
 
 
 # --------------------------------------------------------------------------
@@ -145,6 +284,7 @@ class Trace:
     n_main: int               # output leaves of the main result (the rest is aux)
     n_explicit: int           # graph inputs that are arguments; the rest are `implicit`
     implicit: list            # closed-over tensors, in graph-input order
+    captures: Any = None      # _trace.Captures: closed-over constants and name bindings to re-check per call
 
 
 def _graph_name(f) -> str:
@@ -204,7 +344,8 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     implicit = [t for t, _, _ in builder.implicit]
     builder.graph.input_names = _unique(dyn_names + [f"closure{j}" for j in range(len(implicit))])
     builder.graph.outputs = outputs
-    return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit)
+    return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit,
+                 captures(f, builder))
 
 
 def in_tree_of(args, kwargs):
@@ -364,6 +505,18 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
 
 
+def _check_argnums(argnums, where: str) -> None:
+    """Reject an `argnums` that is not an int or a sequence of ints, naming it."""
+    def is_int(n):
+        return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if is_int(argnums):
+        return
+    if isinstance(argnums, (tuple, list)) and argnums and all(is_int(n) for n in argnums):
+        return
+    raise TypeError(f"{where}: argnums must be an int or a non-empty tuple of ints, got {argnums!r} "
+                    f"({type(argnums).__name__})")
+
+
 class CompiledFunction:
     """A transformed function with its cache of traces (what ``tg.grad``, ``tg.jit``, ... return).
 
@@ -383,6 +536,7 @@ class CompiledFunction:
     def __init__(self, fun: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0,
                  has_aux: bool = False, backend: str | None = None, check: bool | None = None):
         functools.update_wrapper(self, fun)
+        _check_argnums(argnums, f"tg.{mode}")
         backend = backend or default_backend()
         self.fun = fun
         self.mode = mode
@@ -405,6 +559,8 @@ class CompiledFunction:
         self.recompile_limit = max(_env_int("TRACEGRAD_RECOMPILE_LIMIT", 8), 1)
         self._eager: dict = {}            # signature -> why its new paths run eagerly
         self._static_retraces: dict = {}  # argument -> re-traces for new constant values, or why it runs eagerly
+        self._stale: dict = {}            # signature -> times its traces went stale (captured values changed)
+        self._warned_uncached = False     # said once that a static argument has no value key
         self._varying_floats: dict = {}   # argument structure -> positions of Python floats traced as inputs
         self._constant_floats: set = set()  # argument structures whose floats must stay constants
 
@@ -426,6 +582,7 @@ class CompiledFunction:
         self._fast.clear()
         self._eager.clear()
         self._static_retraces.clear()
+        self._stale.clear()
         self._varying_floats.clear()
         self._constant_floats.clear()
         self._traces = 0
@@ -465,7 +622,8 @@ class CompiledFunction:
                 ranges.append((start, start + n))
                 start += n
             for p in positions:
-                diff_leaves.extend(range(*ranges[p]))
+                # None is an empty subtree (as in JAX): nothing to differentiate, None in the gradient.
+                diff_leaves.extend(i for i in range(*ranges[p]) if leaves[i] is not None)
         elif mode == "tape":
             diff_leaves = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
                            and leaf._data.dtype.kind == "f"]
@@ -565,13 +723,16 @@ class CompiledFunction:
                     eager_reason = self._eager.get(key)
                     if eager_reason is not None:
                         raise _RunEagerly(eager_reason)
+                    if self._uncacheable(args, key):
+                        raise _RunEagerly("a static argument cannot be compared by value")
+                    if cache_log.isEnabledFor(logging.INFO):
+                        cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"),
+                                       self._miss_reason(key, arrays))
+                    self._drop_stale(key)
                     if self._trace_varying_floats(key, in_tree_of(args, kwargs)):
                         self._misses -= 1  # counted by the retry
                         return self._get(args, kwargs, mode)  # the same call, its varying floats traced
                     self._check_limits(key, args)
-                    if cache_log.isEnabledFor(logging.INFO):
-                        cache_log.info("%s: %s", getattr(self.fun, "__name__", "function"),
-                                       self._miss_reason(key, arrays))
                     try:
                         found = fresh = self._trace_new_path(mode, key, args, kwargs, dyn, diff_leaves,
                                                              float_scalars, arrays, rejections)
@@ -681,8 +842,8 @@ class CompiledFunction:
                     known.update(diffs)
                     cache_log.info("%s: float argument leaf %s changed value (%s, cached: %s): traced as an "
                                    "input from now on", getattr(self.fun, "__name__", "function"),
-                                   ", ".join(map(str, diffs)), ", ".join(repr(key[3 + i][-1]) for i in diffs),
-                                   ", ".join(repr(other[3 + i][-1]) for i in diffs))
+                                   ", ".join(map(str, diffs)), ", ".join(_key_repr(key[3 + i]) for i in diffs),
+                                   ", ".join(_key_repr(other[3 + i]) for i in diffs))
                     return True
         return False
 
@@ -703,14 +864,46 @@ class CompiledFunction:
 
     def _give_up(self, table: dict, what, reason: str):
         """Remember that calls of `what` (a signature or an argument) run eagerly, warn once, and run this one so."""
-        import warnings
-
-        from tracegrad._trace import user_stacklevel
         table[what] = reason
         fname = getattr(self.fun, "__qualname__", "function")
         warnings.warn(f"tracegrad: {self.mode} of {fname!r} falls back to eager mode: {reason}",
                       RuntimeWarning, stacklevel=user_stacklevel())
         raise _RunEagerly(reason)
+
+    def _drop_stale(self, key) -> None:
+        """Forget the traces of `key` whose closed-over values changed: they can never run again.
+
+        A signature whose traces went stale `recompile_limit` times runs eagerly from then on
+        (a global the function reads is rebound on every call, say), with one warning.
+        """
+        traces = self._cache.get(key)
+        if not traces:
+            return
+        reasons = [why for why in (c.trace.captures.changed() if c.trace.captures is not None else None
+                                   for c in traces) if why is not None]
+        kept = [c for c in traces if c.trace.captures is None or c.trace.captures.changed() is None]
+        self._traces -= len(traces) - len(kept)
+        traces[:] = kept  # in place: fast routes share this list
+        if reasons:
+            self._stale[key] = self._stale.get(key, 0) + 1
+            if self._stale[key] >= self.recompile_limit:
+                self._give_up(self._eager, key, f"re-traced {self._stale[key]} times because {reasons[0]} "
+                              f"(re-trace limit {self.recompile_limit}); calls run eagerly. Pass a value that "
+                              f"changes as an argument, or raise $TRACEGRAD_RECOMPILE_LIMIT.")
+
+    def _uncacheable(self, args, key) -> bool:
+        """Whether a static argument has no value key; warns once per function that such calls run eagerly."""
+        uncached = [i for i, part in enumerate(key[3:]) if type(part) is _Uncached]
+        if not uncached:
+            return False
+        if not self._warned_uncached:
+            self._warned_uncached = True
+            i = uncached[0]
+            warnings.warn(f"{self.mode} of {getattr(self.fun, '__qualname__', 'function')!r}: "
+                          f"{self._leaf_path(args, i)} is {key[3 + i].what}, so a cached trace could be stale; "
+                          f"such calls run eagerly. Pass an array, or a small value.",
+                          UserWarning, stacklevel=user_stacklevel())
+        return True
 
     def _evict(self) -> None:
         """Drop the least recently used signatures beyond `max_keys` (caller holds the lock)."""
@@ -799,6 +992,10 @@ class CompiledFunction:
         if traces:
             failures = []
             for c in traces:
+                changed = c.trace.captures.changed() if c.trace.captures is not None else None
+                if changed is not None:
+                    failures.append(changed)
+                    continue
                 full = c.arrays(arrays)
                 if full is None:
                     failures.append("a closed-over tensor changed shape or dtype")
@@ -825,7 +1022,7 @@ class CompiledFunction:
                 what = " and ".join(w for w, d in (("new shape", a[0] != b[0]), ("new dtype", a[1] != b[1])) if d)
                 changes.append(f"{what} for argument leaf {i}: {a[1]}{list(a[0])} (cached: {b[1]}{list(b[0])})")
             else:
-                changes.append(f"new constant argument leaf {i}: {a[-1]!r} (cached: {b[-1]!r})")
+                changes.append(f"new constant argument leaf {i}: {_key_repr(a)} (cached: {_key_repr(b)})")
         return "; ".join(changes) or "new argument structure"
 
     # ---------------------------------------------------------------- calls
@@ -862,6 +1059,9 @@ class CompiledFunction:
         out_leaves = [s for s in trace.out_static]
         if any(s is not GRAPH_OUTPUT for s in out_leaves[:trace.n_main]) or len(out_leaves) != trace.n_main + 1:
             return
+        main_tree = trace.out_tree[1][0]
+        if main_tree is not None and main_tree != (tuple, (None,) * trace.n_main):
+            return  # a list, dict or namedtuple result is rebuilt by the general path
         if self.mode == "jit" and any(c.trace.implicit and any(t.requires_grad for t in c.trace.implicit)
                                       for c in traces):
             return
@@ -1007,6 +1207,9 @@ class CompiledFunction:
             sub_leaves, tree = tree_flatten(args[p])
             converted = []
             for j, leaf in enumerate(sub_leaves):
+                if leaf is None:
+                    converted.append(None)
+                    continue
                 g = by_leaf[starts[p] + j]
                 if isinstance(g, Tensor):
                     converted.append(g)
@@ -1100,9 +1303,12 @@ def _guard_line(node) -> str:
 def _first_accepting(traces, arrays, rejections: list | None = None):
     """``(trace, graph values, graph inputs)`` of the first trace whose guards hold for `arrays`, else None.
 
-    The accepting path moves forward (:func:`_to_front`).  `rejections` collects ``(trace, GuardFailure)``.
+    Traces whose closed-over values changed are skipped.  The accepting path moves forward
+    (:func:`_to_front`).  `rejections` collects ``(trace, GuardFailure)``.
     """
     for i, c in enumerate(traces):
+        if c.trace.captures is not None and c.trace.captures.changed() is not None:
+            continue
         full = c.arrays(arrays) if c.trace.implicit else arrays
         if full is None:
             continue
@@ -1513,6 +1719,7 @@ def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any
            [0., 4.]])
     """
     from tracegrad._tensor import Tensor
+    _check_argnums(argnums, "tg.jacobian")
 
     def jac(*args: Any) -> Any:
         nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
