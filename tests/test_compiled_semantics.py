@@ -328,3 +328,19 @@ def test_vjp_eager_fallback_returns_arrays_like_the_compiled_vjp():
             assert type(out) is np.ndarray and type(g) is np.ndarray
             np.testing.assert_allclose(g, 2 * x if x.sum() > 0 else np.full(2, 3.0))
         t.clear_cache()
+
+
+STEP = tg.tensor([1.0, 2.0], dtype=tg.float64)
+
+
+def test_a_global_rebound_on_every_call_falls_back_to_eager_once():
+    global STEP
+    f = tg.jit(lambda x: x * STEP)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(14):
+            STEP = tg.tensor([1.0, float(k)], dtype=tg.float64)
+            np.testing.assert_allclose(f(np.ones(2)), [1.0, float(k)])
+    messages = _fallback_warnings(caught)
+    assert len(messages) == 1 and "'STEP'" in messages[0] and "re-trace limit" in messages[0]
+    assert f.cache_info().traces <= 1
