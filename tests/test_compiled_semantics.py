@@ -344,3 +344,18 @@ def test_a_global_rebound_on_every_call_falls_back_to_eager_once():
     messages = _fallback_warnings(caught)
     assert len(messages) == 1 and "'STEP'" in messages[0] and "re-trace limit" in messages[0]
     assert f.cache_info().traces <= 1
+
+
+def test_numpy_bridge_tables_name_real_functions():
+    from tracegrad._numpy_bridge import FUNCTIONS, UFUNCS
+    for ufunc_name, tg_name in UFUNCS.items():
+        assert isinstance(getattr(np, ufunc_name, None), np.ufunc) or ufunc_name == "true_divide", ufunc_name
+        assert callable(getattr(tg, tg_name)), tg_name
+    for name in FUNCTIONS:
+        assert callable(getattr(np, name)), name
+
+
+def test_numpy_where_with_one_argument_keeps_numpy_meaning():
+    t = tg.tensor([1.0, -2.0, 3.0])
+    (indices,) = np.where(t > 0)
+    assert indices.tolist() == [0, 2]

@@ -71,7 +71,8 @@ FUNCTIONS = {
     "max": _extreme("amax"), "amax": _extreme("amax"),
     "min": _extreme("amin"), "amin": _extreme("amin"),
     "dot": lambda a, b, out=None: NotImplemented if out is not None else _as_tensor(a) @ _as_tensor(b),
-    "where": lambda cond, x, y: _tg("where")(_as_tensor(cond), x, y),
+    "where": lambda cond, x=None, y=None: (NotImplemented if x is None or y is None
+                                           else _tg("where")(_as_tensor(cond), x, y)),
     "reshape": lambda a, shape=None, order="C", **kw: (
         _as_tensor(a).reshape(tuple(np.atleast_1d(kw.get("newshape", shape))))
         if order == "C" else NotImplemented),
