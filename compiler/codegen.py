@@ -228,18 +228,64 @@ class _Gen:
         return f"{arr}[{off}]"
 
     def expr(self, v: Value, idx: list[str] | None) -> str:
-        """Scalar expression for the element of `v` at `idx`, inlining fused producers."""
+        """Scalar expression for the element of `v` at `idx`, inlining fused producers.
+
+        Deep expressions are cut: every inlined value :data:`MAX_EXPR_DEPTH`
+        levels above the stored leaves is bound to a local first, so neither
+        Python's parser (at most 200 nested parentheses) nor the recursion
+        here sees an unbounded depth.  The locals are statements written just
+        before the caller's statement, in the same loop body.
+        """
+        bound = self.bind_deep_subexpressions(v, idx)
+        try:
+            return self._expr(v, idx)
+        finally:
+            for vid in bound:
+                del self.scalar_of[vid]
+
+    def bind_deep_subexpressions(self, root: Value, idx: list[str] | None) -> list[int]:
+        """Bind locals for the inlined values of `root`'s expression that sit too deep; their ids."""
+        height: dict[int, int] = {}
+        bound: list[int] = []
+        stack: list[tuple[Value, bool]] = [(root, False)]
+        while stack:
+            v, inputs_done = stack.pop()
+            if v.id in height:
+                continue
+            if not self.plan.inlined(v) or v.id in self.scalar_of:
+                height[v.id] = 0
+                continue
+            inputs = self.plan.producer[v.id].inputs
+            if not inputs_done:
+                stack.append((v, True))
+                stack.extend((x, False) for x in inputs if x.id not in height)
+                continue
+            h = 1 + max((height[x.id] for x in inputs), default=0)
+            if h >= MAX_EXPR_DEPTH:
+                local = f"s{self.counter}"
+                self.counter += 1
+                self.w.line(f"{local} = {self._expr(v, idx)}")
+                self.scalar_of[v.id] = local
+                bound.append(v.id)
+                h = 0
+            height[v.id] = h
+        return bound
+
+    def _expr(self, v: Value, idx: list[str] | None) -> str:
+        scalar = self.scalar_of.get(v.id)
+        if scalar is not None:
+            return scalar
         if not self.plan.inlined(v):
             return self.access(v, idx)
         node = self.plan.producer[v.id]
         op = node.op
         if op in ("broadcast", "detach"):
-            return self.expr(node.inputs[0], idx)
+            return self._expr(node.inputs[0], idx)
         if op == "cast":
-            inner = self.expr(node.inputs[0], idx)
+            inner = self._expr(node.inputs[0], idx)
             return self.cast(inner, node.inputs[0].dtype, v.dtype)
         template = TABLE[op].kernel
-        args = [self.expr(x, idx) for x in node.inputs]
+        args = [self._expr(x, idx) for x in node.inputs]
         dtype = node.inputs[-1].dtype if op == "where" else node.inputs[0].dtype
         text = _CALL_RE.sub(lambda m: self.fn(m.group(1), dtype) + "(", template)
         return "(" + text.format(*args) + ")"
@@ -254,14 +300,19 @@ class _Gen:
 
     def leaves_same_shape(self, v: Value, shape) -> bool:
         """True when every array read by `v`'s fused expression has `shape` (a flat loop suffices)."""
-        if all(n == 1 for n in v.shape):
-            return True  # one element, read without an index
-        if not self.plan.inlined(v):
-            return v.shape == shape
-        node = self.plan.producer[v.id]
-        if node.op == "broadcast":
-            return self.leaves_same_shape(node.inputs[0], shape)
-        return all(self.leaves_same_shape(x, shape) for x in node.inputs)
+        seen: set[int] = set()
+        stack = [v]
+        while stack:
+            x = stack.pop()
+            if x.id in seen or all(n == 1 for n in x.shape):
+                continue  # one element, read without an index
+            seen.add(x.id)
+            if not self.plan.inlined(x):
+                if x.shape != shape:
+                    return False
+                continue
+            stack.extend(self.plan.producer[x.id].inputs)
+        return True
 
     # ------------------------------------------------------------ loops
     def loops(self, shape_value: Value, body, flat_ok: bool, comment: str) -> None:
@@ -691,27 +742,34 @@ class _Gen:
 
     # -------------------------------------------------------------- main
     # ------------------------------------------------------- fused flat loops
+    def inlined_producers(self, values) -> list[Node]:
+        """The nodes written inline into the expressions of `values`, each once (an explicit stack:
+        a chain of thousands of fused steps must not exhaust Python's recursion limit)."""
+        seen: set[int] = set()
+        nodes: list[Node] = []
+        stack = list(values)
+        while stack:
+            v = stack.pop()
+            if v.id in seen or v.const is not None or not self.plan.inlined(v):
+                continue
+            seen.add(v.id)
+            node = self.plan.producer[v.id]
+            nodes.append(node)
+            stack.extend(node.inputs)
+        return nodes
+
     def leaves(self, v: Value) -> set[int]:
         """Ids of the stored values `v`'s expression reads."""
         if v.const is not None:
             return set()
         if not self.plan.inlined(v):
             return {v.id}
-        out: set[int] = set()
-        for x in self.plan.producer[v.id].inputs:
-            out |= self.leaves(x)
-        return out
+        return {x.id for node in self.inlined_producers([v]) for x in node.inputs
+                if x.const is None and not self.plan.inlined(x)}
 
     def heavy_calls(self, node: Node) -> int:
         """Transcendental functions evaluated by a node's statement (its own op and inlined ones)."""
-        count = _HEAVY.get(node.op, 0)
-
-        def walk(v: Value) -> int:
-            if not self.plan.inlined(v):
-                return 0
-            producer = self.plan.producer[v.id]
-            return _HEAVY.get(producer.op, 0) + sum(walk(x) for x in producer.inputs)
-        return count + sum(walk(x) for x in node.inputs)
+        return _HEAVY.get(node.op, 0) + sum(_HEAVY.get(p.op, 0) for p in self.inlined_producers(node.inputs))
 
     def flat_key(self, node: Node):
         """The iteration space of a node that can join a fused flat loop, else None."""
@@ -968,6 +1026,10 @@ HEAVY_PER_LOOP = 4
 _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
               "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
               "index_add": "index_add", "concat": "concat"}
+
+#: Inlined operations one expression nests before a local is bound (see _Gen.expr); each level
+#: adds one to three parentheses, and Python's parser accepts at most 200.
+MAX_EXPR_DEPTH = 24
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150
