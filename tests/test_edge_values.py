@@ -450,7 +450,7 @@ def test_kernels_keep_nan_and_inf():
     f(0, *prog.data(0), *prog.cotangents(0))
     source = next(iter(f._cache.values()))[0].kernel_source()["graph"]
     flags = set(re.findall(r"'(\w+)'", " ".join(re.findall(r"fastmath=\{([^}]*)\}", source))))
-    assert flags and not banned & flags, flags
+    assert "fastmath=" in source and not banned & flags, flags
 
 
 @pytest.mark.parametrize("name, dt, pattern, where", FORWARD_CASES)
