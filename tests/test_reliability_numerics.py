@@ -194,3 +194,72 @@ def test_fast_math_is_opt_in_and_part_of_the_kernel_source():
     graph.outputs = [b.add(x, 1.0)]
     assert "fastmath=False" in generate(prepare(graph)).source  # so the kernel cache key sees the flags
 
+
+# ------------------------------------------------- where's NaN-safe gradient
+
+def _weights():
+    return tg.tensor(np.array([[1.0, 2.0]]))
+
+
+#: where(x > 0, sqrt(x) passed through one non-elementwise op, 0).sum(), and how many times each
+#: sqrt(x) entry reaches the sum (the gradient at x > 0 is that many times sqrt's).
+_WHERE_AFTER = {
+    "slice": (lambda x: tg.where(x > 0, tg.sqrt(x)[:], 0.0).sum(), 1.0),
+    "reshape": (lambda x: tg.where((x > 0).reshape(3, 1), tg.sqrt(x).reshape(3, 1), 0.0).sum(), 1.0),
+    "expand": (lambda x: tg.where(x > 0, tg.sqrt(x).expand(2, 3), 0.0).sum(), 2.0),
+    "matmul": (lambda x: tg.where((x > 0).reshape(3, 1), tg.sqrt(x).reshape(3, 1) @ _weights(), 0.0).sum(), 3.0),
+    "cat": (lambda x: tg.where(tg.cat([x > 0, x > 0]), tg.cat([tg.sqrt(x), tg.sqrt(x)]), 0.0).sum(), 2.0),
+    "stack": (lambda x: tg.where(x > 0, tg.stack([tg.sqrt(x), tg.sqrt(x)]), 0.0).sum(), 2.0),
+    "clamp": (lambda x: tg.where(x > 0, tg.sqrt(x).clamp(0.0, 10.0), 0.0).sum(), 1.0),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_WHERE_AFTER))
+def test_where_gradient_stays_zero_through_non_elementwise_ops(op):
+    f, reach = _WHERE_AFTER[op]
+    x = np.array([-1.0, 0.0, 4.0])
+    first = tg.grad(f, backend="interpreter")(x)
+    np.testing.assert_array_equal(first, [0.0, 0.0, reach * 0.5 / np.sqrt(4.0)])
+    second = tg.grad(lambda x: tg.grad(f, backend="interpreter")(x).sum(), backend="interpreter")(x)
+    np.testing.assert_array_equal(second, [0.0, 0.0, reach * -0.25 * 4.0**-1.5])
+
+
+@pytest.mark.parametrize("op", ["slice", "matmul"])
+def test_where_gradient_through_non_elementwise_ops_in_kernels(op):
+    f, reach = _WHERE_AFTER[op]
+    x = np.array([-1.0, 0.0, 4.0])
+    np.testing.assert_array_equal(tg.grad(f)(x), [0.0, 0.0, reach * 0.25])
+
+
+def test_where_mask_through_matmul_keeps_entries_whose_weights_cancel():
+    # sqrt(x0) reaches both taken outputs with weights 1 and -1: carrying the 0/1 mask with signed
+    # weights would give it 0 reach and zero its true gradient (1 - 3) * 0.25.
+    w = tg.tensor(np.array([[1.0, -1.0]]))
+    scale = tg.tensor(np.array([[1.0, 3.0]]))
+
+    def f(x):
+        y = tg.sqrt(x).reshape(2, 1) @ w
+        return (tg.where(tg.tensor(np.array([[True, True], [False, False]])), y, 0.0) * scale).sum()
+    x = np.array([4.0, 9.0])
+    np.testing.assert_allclose(tg.grad(f, backend="interpreter")(x), _eager_grad(f, x), rtol=1e-14)
+    np.testing.assert_allclose(tg.grad(f, backend="interpreter")(x), [-0.5, 0.0], rtol=1e-14)
+
+
+def _eager_grad(f, x):
+    return _eager_value_and_grad(f, x)[1]
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3, 2)), ((2, 3), (3,)), ((2, 2, 3), (3, 4)), ((3,), (3,))])
+def test_where_mask_through_matmul_shapes_keeps_reached_gradients(shapes):
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.uniform(0.5, 2.0, shapes[0]), rng.uniform(-1.0, 1.0, shapes[1])
+    out_shape = np.matmul(a0, b0).shape
+    keep = rng.uniform(size=out_shape) < 0.6
+
+    def f(a, b):
+        return (tg.where(tg.tensor(keep), tg.sqrt(a) @ tg.tanh(b), 0.0) * 1.5).sum()
+    at, bt = tg.tensor(a0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+    f(at, bt).backward()
+    ga, gb = tg.grad(f, argnums=(0, 1), backend="interpreter")(a0, b0)
+    np.testing.assert_allclose(ga, at.grad.numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-13, atol=1e-15)
