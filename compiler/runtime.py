@@ -107,11 +107,12 @@ def _float_functions(dt, vec):
     def divide(x, y):
         return x / y
 
+    half = t(0.5)
+
     @njit(**JIT_OPTIONS)
     def power(x, y):
-        return x ** y
-
-    half = t(0.5)
+        # x ** 0.5 is sqrt(x), as in the op table's numpy rule (ir/ops.py _pow).
+        return np.sqrt(x) if y == half else x ** y
 
     @njit(**EXACT_OPTIONS)
     def divmod_(x, y):

@@ -410,7 +410,14 @@ def _sigmoid(x):
 
 
 def _pow(x, y):
-    return np.power(x, y)
+    r = np.power(x, y)
+    # numpy takes x ** 0.5 as sqrt(x) when the exponent is a scalar (nan at -inf, -0.0 at -0.0)
+    # but calls C pow for an array exponent (inf, +0.0); PyTorch takes sqrt.  One rule for
+    # every operand shape, the kernels' too (runtime.power): sqrt.
+    half = np.equal(y, 0.5)
+    if r.dtype.kind == "f" and np.any(half):
+        r = np.where(half, np.sqrt(np.asarray(x, dtype=r.dtype)), r)
+    return r
 
 
 def _vjp_neg(E, ctx, g):
@@ -514,6 +521,17 @@ def _vjp_abs(E, ctx, g):
 
 def _vjp_sqrt(E, ctx, g):
     return (E.div(g, E.mul(ctx.out, 2.0)),)
+
+
+def _rsqrt(E, x):
+    # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
+    return E.div(1.0, E.sqrt(x))
+
+
+def _vjp_rsqrt(E, ctx, g):
+    # d/dx x^(-1/2) = -1/2 * out^3: -inf at 0, NaN below 0, 0 at inf.
+    out = ctx.out
+    return (E.mul(g, E.mul(E.mul(out, E.mul(out, out)), -0.5)),)
 
 
 def _vjp_sign(E, ctx, g):
@@ -1628,6 +1646,8 @@ def _make_composites() -> dict[str, Composite]:
                   vjp=_vjp_log_softmax, saves=("out",), promote="float", doc="x - logsumexp(x)"),
         Composite("norm", 1, ("p", "axes", "keepdims"), _norm, "LinalgVectorNormBackward0", _norm_samples,
                   vjp=_vjp_norm, saves=(0, "out"), promote="keep", doc="vector p-norm over axes"),
+        Composite("rsqrt", 1, (), _rsqrt, "RsqrtBackward0", _unary_samples(_pos), vjp=_vjp_rsqrt,
+                  saves=("out",), promote="float", doc="1 / sqrt(x) (NaN below 0, as PyTorch)"),
         Composite("clamp", 1, ("min", "max"), _clamp, "ClampBackward1",
                   lambda rng, dt: [Sample((_away_from_zero(rng, (3, 4), dt, 0.6, 2.0),),
                                           {"min": -1.0, "max": 1.0}),

@@ -386,15 +386,9 @@ NO_FLOAT_INPUTS = {"logical_and": "boolean inputs", "logical_or": "boolean input
 EDGE_ENTRIES = [n for n in ENTRIES if n not in NO_FLOAT_INPUTS]
 GRAD_ENTRIES = [n for n in EDGE_ENTRIES if _differentiable(TABLE[n])]
 
-_POW_GRAD = ("eager evaluates pow(x, y - 1) with a 0-d exponent, where numpy's scalar shortcut (y == 0.5 -> "
-             "sqrt) gives nan at x = -inf; traced code broadcasts the exponent first and C pow gives inf "
-             "(ir/ops.py _pow: one rule for every operand shape)")
-
 #: Known failures: (entry, pattern, where) -> (reason, strict); `where` is a backend for forward
 #: values and "grad-<backend>" for gradients.  Both dtypes fail alike.
-KNOWN = {
-    **{("pow", "inf", f"grad-{b}"): (_POW_GRAD, True) for b in BACKENDS},
-}
+KNOWN: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
 
 def _case(name, dt, pattern, where):

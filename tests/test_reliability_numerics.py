@@ -249,6 +249,47 @@ def _eager_grad(f, x):
     return _eager_value_and_grad(f, x)[1]
 
 
+# ------------------------------------------------------------- edge values
+
+_EDGES = np.array([-np.inf, -1.0, -0.0, 0.0, 4.0, np.inf])
+
+
+def _all_modes(f, x):
+    """(name, value, gradient of value.sum()) in eager mode, on the interpreter and in kernels."""
+    xt = tg.tensor(x, requires_grad=True)
+    y = f(xt)
+    y.sum().backward()
+    yield "eager", y.detach().numpy(), xt.grad.numpy()
+    for backend_name in ("interpreter", "numba"):
+        yield (backend_name, tg.jit(f, backend=backend_name)(x),
+               tg.grad(lambda x: f(x).sum(), backend=backend_name)(x))
+
+
+def test_rsqrt_edge_values_agree_in_every_mode():
+    # PyTorch's rsqrt is NaN below 0, -inf included (x ** -0.5 is 0 there); its derivative -x**-1.5 / 2.
+    with np.errstate(all="ignore"):
+        expected = 1.0 / np.sqrt(_EDGES)
+        expected_grad = -0.5 * expected**3
+    for mode, value, grad in _all_modes(tg.rsqrt, _EDGES):
+        np.testing.assert_array_equal(value, expected, err_msg=mode)
+        np.testing.assert_array_equal(grad, expected_grad, err_msg=mode)
+
+
+def test_power_edge_values_agree_in_every_mode():
+    # x ** 0.5 is sqrt(x) (numpy with a scalar exponent, PyTorch): NaN at -inf, as in 1.5 * x ** 0.5.
+    with np.errstate(all="ignore"):
+        expected = np.power(_EDGES, 1.5)
+        expected_grad = 1.5 * np.sqrt(_EDGES)
+    for mode, value, grad in _all_modes(lambda x: x**1.5, _EDGES):
+        np.testing.assert_array_equal(value, expected, err_msg=mode)
+        np.testing.assert_array_equal(grad, expected_grad, err_msg=mode)
+    with np.errstate(all="ignore"):
+        roots = np.sqrt(_EDGES)
+    for mode, value, _ in _all_modes(lambda x: x**0.5, _EDGES):
+        np.testing.assert_array_equal(value, roots, err_msg=mode)
+        np.testing.assert_array_equal(np.signbit(value), np.signbit(roots), err_msg=mode)
+
+
 @pytest.mark.parametrize("shapes", [((3,), (3, 2)), ((2, 3), (3,)), ((2, 2, 3), (3, 4)), ((3,), (3,))])
 def test_where_mask_through_matmul_shapes_keeps_reached_gradients(shapes):
     rng = np.random.default_rng(3)
