@@ -955,6 +955,11 @@ class _Gen:
         for node in g.nodes:
             for v in node.outputs:
                 self.printed[v.id] = f"%{len(self.printed) - len(g.inputs)}"
+        for v in list(g.inputs) + [out for node in g.nodes for out in node.outputs]:
+            if v.dtype not in _NP_TYPE:
+                # float16 has no scalar type in numba; numpy's float16 arithmetic (the interpreter)
+                # rounds like eager mode, where computing in float32 would not.
+                raise Unsupported(f"dtype {v.dtype} (value {self.pname(v)}, shape {list(v.shape)}) has no kernel type")
         self.output_slot = {}
         for k, v in enumerate(g.outputs):
             if v.id not in self.output_slot and v.id not in input_ids and v.const is None:

@@ -290,6 +290,36 @@ def test_power_edge_values_agree_in_every_mode():
         np.testing.assert_array_equal(np.signbit(value), np.signbit(roots), err_msg=mode)
 
 
+# ------------------------------------------------------------ input dtypes
+
+def _tanh_times_x(x):
+    return (tg.tanh(x) * x).sum()
+
+
+def test_float16_arguments_run_like_eager_mode(caplog):
+    x = np.array([0.5, -1.0, 2.0, 0.125, -3.0], dtype=np.float16)
+    expected_value, expected_grad = _eager_value_and_grad(_tanh_times_x, x)
+    with caplog.at_level(logging.INFO, logger="tracegrad.compile"):
+        value = tg.jit(_tanh_times_x)(x)
+        grad = tg.grad(_tanh_times_x)(x)
+    assert value.dtype == np.float16 and grad.dtype == np.float16
+    np.testing.assert_array_equal(value, expected_value)
+    np.testing.assert_array_equal(grad, expected_grad)
+    reasons = [r.getMessage() for r in caplog.records if "runs on the interpreter" in r.getMessage()]
+    assert reasons and all("dtype float16" in r and "shape [5]" in r for r in reasons)
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4"])
+def test_big_endian_arguments_are_read_in_native_order(dtype):
+    native = np.array([0.5, -1.0, 2.0, 0.125, -3.0, 1.5], dtype=np.dtype(dtype).newbyteorder("="))
+    x = native.astype(dtype)
+    expected_value, expected_grad = _eager_value_and_grad(_tanh_times_x, native)
+    value, grad = tg.jit(_tanh_times_x)(x), tg.grad(_tanh_times_x)(x)
+    assert grad.dtype == native.dtype
+    np.testing.assert_allclose(value, expected_value, rtol=4 * np.finfo(native.dtype).eps)
+    np.testing.assert_allclose(grad, expected_grad, rtol=4 * np.finfo(native.dtype).eps)
+
+
 @pytest.mark.parametrize("shapes", [((3,), (3, 2)), ((2, 3), (3,)), ((2, 2, 3), (3, 4)), ((3,), (3,))])
 def test_where_mask_through_matmul_shapes_keeps_reached_gradients(shapes):
     rng = np.random.default_rng(3)
