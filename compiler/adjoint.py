@@ -12,7 +12,12 @@ node is ``where(c, g, 0)`` (what ``where``'s vjp gives the branch it did not
 take), each gradient that node passes on is masked by the same condition.
 So ``grad(where(x > 0, sqrt(x), 0))`` is 0, not NaN, at ``x <= 0``: the
 sqrt branch's infinite or NaN local derivative is never multiplied into a
-zero.  (PyTorch and JAX give NaN there; JAX documents the double-where
+zero.  Ops between ``where`` and the elementwise node carry the zeros when
+their op-table entry says how (``where_mask``: slices, reshapes,
+broadcasts, concatenation, sums, matmul): their vjp, applied to the 0/1
+mask, says which input entries receive only zeros, and those are masked
+again.  A sum of masked contributions stays masked where all of them are.
+(PyTorch and JAX give NaN there; JAX documents the double-where
 workaround, and tracegrad's eager tape follows PyTorch.)
 
 The result is one *joint* graph: the forward nodes, then the adjoint nodes,
@@ -28,7 +33,7 @@ from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.ops import TABLE, Composite, VjpContext, broadcast_shapes
 from tracegrad.ir.types import is_float
 
-__all__ = ["adjoint", "decompose_composites", "differentiable_values", "where_mask"]
+__all__ = ["adjoint", "decompose_composites", "differentiable_values", "where_mask", "where_masks"]
 
 
 def _is_zero(v: Value) -> bool:
@@ -49,6 +54,45 @@ def where_mask(g: Value) -> tuple[Value, bool] | None:
     if _is_zero(x):
         return c, False
     return None
+
+
+def where_masks(g: Value) -> list[tuple[Value, bool]]:
+    """Every :func:`where_mask` of `g`, outermost first: ``where(c1, where(c2, x, 0), 0)`` has two."""
+    masks = []
+    while (mask := where_mask(g)) is not None:
+        masks.append(mask)
+        c, x, y = g.node.inputs
+        g = x if mask[1] else y
+    return masks
+
+
+def _masked(b: GraphBuilder, g: Value, masks: list[tuple[Value, bool]]) -> Value:
+    """`g` with the zeros of each mask applied again (innermost first, so the outermost is on top)."""
+    for c, taken in reversed(masks):
+        g = b.where(c, g, 0.0) if taken else b.where(c, 0.0, g)
+    return g
+
+
+def _unmasked(b: GraphBuilder, masks: list[tuple[Value, bool]]) -> Value:
+    """The boolean value that is true where none of `masks` zeroes."""
+    keep = None
+    for c, taken in masks:
+        c = c if taken else b.logical_not(c)
+        keep = c if keep is None else b.logical_and(keep, c)
+    return keep
+
+
+def _reached_by_unmasked(b: GraphBuilder, entry, ctx: VjpContext, masks) -> list[Value | None]:
+    """Per input of a non-elementwise node, which entries receive some cotangent entry no mask zeroed.
+
+    The node's own vjp (or its entry's ``where_mask`` rule) is applied to the
+    0/1 indicator of the unmasked output entries: an input entry that gets
+    exactly 0 receives only zeros.
+    """
+    out = ctx.out
+    indicator = _masked(b, b.broadcast_to(const_value(np.ones((), dtype=out.dtype)), out.shape), masks)
+    rule = entry.where_mask if callable(entry.where_mask) else entry.vjp
+    return list(rule(b, ctx, indicator))
 
 
 def differentiable_values(graph: Graph, wrt: list[Value]) -> set[int]:
@@ -119,7 +163,15 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
         if g.dtype != v.dtype:
             g = b.cast_to(g, v.dtype)
         prev = cotangent.get(v.id)
-        cotangent[v.id] = g if prev is None else b.add(prev, g)
+        if prev is None:
+            cotangent[v.id] = g
+            return
+        prev_masks, g_masks = where_masks(prev), where_masks(g)
+        total = b.add(prev, g)
+        if prev_masks and g_masks:
+            # Zero where both are: a sum of masked contributions (a value used twice) stays masked.
+            total = b.where(b.logical_or(_unmasked(b, prev_masks), _unmasked(b, g_masks)), total, 0.0)
+        cotangent[v.id] = total
 
     seeded = range(len(graph.outputs)) if seed_outputs is None else seed_outputs
     for k in seeded:
@@ -152,14 +204,22 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
                          tuple(v.dtype for v in node.inputs), needs, node.attrs)
         b.loc = node.loc
         b.grad_of = entry.eager_name(ctx.shapes, node.attrs)
-        mask = where_mask(g) if entry.kind == "elementwise" else None
+        masks = where_masks(g) if entry.kind == "elementwise" or getattr(entry, "where_mask", None) else []
         grads = entry.vjp(b, ctx, g)
-        for v, need, gi in zip(node.inputs, needs, grads):
+        reached = _reached_by_unmasked(b, entry, ctx, masks) if masks and entry.kind != "elementwise" else None
+        for k, (v, need, gi) in enumerate(zip(node.inputs, needs, grads)):
             if need and gi is not None:
                 gi = b._value(gi)
-                if mask is not None and gi.shape == out.shape == v.shape and is_float(gi.dtype):
-                    c, taken = mask
-                    gi = b.where(c, gi, 0.0) if taken else b.where(c, 0.0, gi)
+                if reached is not None and reached[k] is not None and is_float(gi.dtype):
+                    # The zeros the masks made, carried to this input: its elementwise producer masks again.
+                    reach = b._value(reached[k])
+                    if reach.shape != v.shape:
+                        reach = b.sum_to_shape(b.broadcast_to(reach, broadcast_shapes(reach.shape, v.shape)), v.shape)
+                    if gi.shape != v.shape:
+                        gi = b.sum_to_shape(b.broadcast_to(gi, broadcast_shapes(gi.shape, v.shape)), v.shape)
+                    gi = b.where(b.ne(reach, 0.0), gi, 0.0)
+                elif masks and reached is None and gi.shape == out.shape == v.shape and is_float(gi.dtype):
+                    gi = _masked(b, gi, masks)
                 add_ct(v, gi)
 
     b.loc = b.grad_of = None

@@ -188,13 +188,32 @@ def compile_graph(graph: Graph, backend: str = "numba"):
 
 
 def _build_numba(graph: Graph):
+    """A numba kernel for `graph`, or the interpreter when any step of lowering fails.
+
+    Whatever goes wrong between the graph and a warmed-up kernel (an op
+    without a lowering, generated source Python or numba rejects, a numba
+    typing error) costs speed, not an answer: the graph runs on the reference
+    interpreter and the ``tracegrad.compile`` logger says why, once per graph.
+    """
     start = time.perf_counter()
     try:
-        lowered = prepare(graph)
-        ks = generate(lowered)
+        return _lower_and_compile(graph, start)
     except Unsupported as e:
-        log.info("graph %s runs on the interpreter: %s", graph.name, e)
-        return _Interpreted(graph, str(e))
+        reason = str(e)
+    except Exception as e:  # any lowering failure falls back, with its reason logged
+        reason = f"code generation failed ({type(e).__name__}: {_first_line(e)})"
+    log.info("graph %s runs on the interpreter: %s", graph.name, reason)
+    return _Interpreted(graph, reason)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else "no message"
+
+
+def _lower_and_compile(graph: Graph, start: float):
+    lowered = prepare(graph)
+    ks = generate(lowered)
     fn = cache.load_kernel(ks.source, ks.entry)
     # A slow compile says so on stderr after a second, so a long first call is not a mystery.
     # The message is made now: a closure over the graphs would keep them alive

@@ -42,6 +42,10 @@ _SELECTING = {"max", "min"}
 CHEAP = {"neg", "add", "sub", "mul", "detach", "cast", "broadcast", "eq", "ne", "lt", "le", "gt", "ge",
          "logical_and", "logical_or", "logical_not", "where", "relu", "abs", "sign", "maximum", "minimum"}
 
+#: A value read more than once is recomputed by each reader only while its expression holds at
+#: most this many ops; a larger one is stored (a scalar local when its readers share its loop).
+MAX_RECOMPUTED_OPS = 8
+
 
 def _inline_custom_vjp(graph: Graph) -> Graph:
     out = Graph(inputs=list(graph.inputs), name=graph.name)
@@ -97,6 +101,10 @@ def plan_fusion(graph: Graph) -> FusionPlan:
     outputs = {v.id for v in graph.outputs}
     # A value whose inlined expression holds an expensive op must not be recomputed per use.
     costly: set[int] = set()
+    # Ops each value's expression holds once its inlined inputs are written out in full: a cheap
+    # value used twice is recomputed, and in a chain of such values (Horner's rule and its
+    # adjoint) the recomputation, and the kernel text, grew quadratically.
+    expanded: dict[int, int] = {}
     for node in graph.nodes:
         if node.op == GUARD:
             continue
@@ -106,6 +114,8 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             continue
         readers = consumers.get(v.id, [])
         subtree_costly = node.op not in CHEAP or any(x.id in costly for x in node.inputs)
+        expanded[v.id] = 1 + sum(expanded.get(x.id, 0) for x in node.inputs if x.id not in materialized)
+        subtree_costly = subtree_costly or expanded[v.id] > MAX_RECOMPUTED_OPS
         if any(r.op not in _EXPRESSION_CONSUMERS for r in readers):
             materialized.add(v.id)
         elif len(readers) > 1 and any(r.op in _SELECTING for r in readers):

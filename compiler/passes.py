@@ -139,8 +139,22 @@ def _scalar(v: Value, b=None):
     return first.item()
 
 
+def _neutral_zero(v: Value, b, op: str) -> bool:
+    """True when `v` is a zero that `op` (add or sub) leaves every value unchanged with.
+
+    In IEEE arithmetic -0.0 + 0.0 is +0.0, so x + 0.0 is not x at x = -0.0;
+    x + (-0.0) and x - 0.0 are.
+    """
+    zero = _scalar(v, b)
+    if zero != 0:
+        return False
+    if not isinstance(zero, float):
+        return True
+    return math.copysign(1.0, zero) < 0 if op == "add" else math.copysign(1.0, zero) > 0
+
+
 def simplify(graph: Graph) -> Graph:
-    """Algebraic identities: x*1, x+0, x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
+    """Algebraic identities: x*1, x+(-0.0), x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
     sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
     def rule(node, ins, b):
         op, out = node.op, node.outputs[0]
@@ -148,9 +162,9 @@ def simplify(graph: Graph) -> Graph:
             return ins[0]
         if op == "mul" and _scalar(ins[0], b) == 1 and ins[1].type == out.type:
             return ins[1]
-        if op in ("add", "sub") and _scalar(ins[1], b) == 0 and ins[0].type == out.type:
+        if op in ("add", "sub") and _neutral_zero(ins[1], b, op) and ins[0].type == out.type:
             return ins[0]
-        if op == "add" and _scalar(ins[0], b) == 0 and ins[1].type == out.type:
+        if op == "add" and _neutral_zero(ins[0], b, op) and ins[1].type == out.type:
             return ins[1]
         if op == "neg":
             inner = b.producer(ins[0], "neg")

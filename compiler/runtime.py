@@ -14,15 +14,33 @@ of NaN is NaN, ``sign`` of NaN is NaN.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
 
-__all__ = ["FASTMATH", "JIT_OPTIONS", "names", "SUFFIX"]
+__all__ = ["FASTMATH", "JIT_OPTIONS", "OPT_IN_FASTMATH", "SUM_BLOCK", "names", "SUFFIX"]
 
-#: Fast-math flags for kernels: reassociation and contraction, but no nnan/ninf,
-#: so NaN and infinities keep their meaning.
-FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
-JIT_OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", forceinline=True, nogil=True)
+#: The fast-math flags ``TRACEGRAD_FASTMATH=1`` turns on (never nnan/ninf: NaN and inf keep their meaning).
+OPT_IN_FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
+
+
+def _fastmath_requested() -> bool:
+    return os.environ.get("TRACEGRAD_FASTMATH", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+#: Fast-math flags of the generated kernels and of these functions, read once at import.  None by
+#: default, since each flag changes IEEE results of ordinary code: ``reassoc`` folds ``x + C - C``
+#: to ``x`` and cancels compensated-sum error terms, ``arcp`` makes ``3 / 10`` ``3 * (1 / 10)``,
+#: ``nsz`` turns ``-0.0 + 0.0`` into -0.0, ``afn`` allows approximate library functions, and
+#: ``contract`` fuses ``a * b + c`` into one FMA with one rounding instead of two, so a kernel
+#: would no longer match numpy, eager mode and the interpreter bit for bit.  Sums keep their speed
+#: without them: they accumulate in blocks (``sum_block_*``, the one place ``reassoc`` is allowed,
+#: since the order within a block is the kernel's to choose).
+FASTMATH = OPT_IN_FASTMATH if _fastmath_requested() else frozenset()
+JIT_OPTIONS = dict(fastmath=set(FASTMATH) or False, error_model="numpy", forceinline=True, nogil=True)
+#: Elements summed per block by a kernel's float sums (a few KB: the block stays in L1).
+SUM_BLOCK = 512
 #: For functions whose answer depends on exact rounding (floor division): with `arcp`,
 #: LLVM turns x / y into x * (1 / y) in vector loops, and 49.0 // 49.0 became 0.
 EXACT_OPTIONS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
@@ -89,11 +107,12 @@ def _float_functions(dt, vec):
     def divide(x, y):
         return x / y
 
+    half = t(0.5)
+
     @njit(**JIT_OPTIONS)
     def power(x, y):
-        return x ** y
-
-    half = t(0.5)
+        # x ** 0.5 is sqrt(x), as in the op table's numpy rule (ir/ops.py _pow).
+        return np.sqrt(x) if y == half else x ** y
 
     @njit(**EXACT_OPTIONS)
     def divmod_(x, y):
@@ -125,8 +144,16 @@ def _float_functions(dt, vec):
     @njit(**EXACT_OPTIONS)
     def remainder(x, y):
         return divmod_(x, y)[1]
+    # Several vector accumulators need `reassoc` (LLVM keeps the additions in order without it); its
+    # effect stays inside this function's instructions when they are inlined into a kernel.
+    @njit(fastmath={"reassoc"}, error_model="numpy", forceinline=True, nogil=True)
+    def sum_block(block, count):
+        total = zero
+        for k in range(count):
+            total += block[k]
+        return total
     fns.update(relu=relu, sign=sign, divide=divide, power=power, floor_divide=floor_divide, remainder=remainder,
-               abs=absolute)
+               abs=absolute, sum_block=sum_block)
     return fns
 
 
@@ -158,6 +185,33 @@ def _int_functions(dt):
     def absolute(x):
         return abs(x)
     return dict(relu=relu, sign=sign, floor_divide=floor_divide, remainder=remainder, power=power, abs=absolute)
+
+
+@njit(**EXACT_OPTIONS)
+def add_compensated(total, compensation, x):
+    """(total + x, the compensation plus that addition's rounding error): Neumaier's summation step.
+
+    Kernels add their block sums with it, in float64, so the error of a sum
+    no longer grows with its length: a few dozen roundings of the element
+    dtype within a block, next to nothing between blocks.
+    Compiled without fast-math: ``reassoc`` would cancel the error term to 0.
+    """
+    new_total = total + x
+    if abs(total) >= abs(x):
+        compensation += (total - new_total) + x
+    else:
+        compensation += (x - new_total) + total
+    return new_total, compensation
+
+
+@njit(**EXACT_OPTIONS)
+def compensated_result(total, compensation):
+    """The compensated sum; an infinite or NaN total is the answer (its error term is NaN)."""
+    return total + compensation if np.isfinite(total) else total
+
+
+_export("add_compensated", add_compensated)
+_export("compensated_result", compensated_result)
 
 
 def _compare_functions():

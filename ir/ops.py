@@ -110,6 +110,12 @@ class Op:
                   are the operands; a call ``f(...)`` names a scalar function of the kernel
                   runtime (``compiler/runtime.py``), chosen per dtype by the code generator.
       doc         one line for the generated op reference.
+      where_mask  how a cotangent that ``where`` zeroed in places keeps those zeros through this op's
+                  vjp in compiled mode (see compiler/adjoint.py): ``"linear"`` when the vjp moves,
+                  sums or copies cotangent entries and reads no float input (the vjp of the 0/1
+                  mask says which input entries any unmasked entry reaches), or a function
+                  ``reach(E, ctx, mask) -> tuple`` giving, per input, a nonnegative value that is 0
+                  only where no unmasked entry reaches; None when the zeros are not carried.
     """
 
     name: str
@@ -128,6 +134,7 @@ class Op:
     kernel: str | None = None
     doc: str = ""
     grad_args: tuple[int, ...] | None = None
+    where_mask: str | Callable | None = None
 
     def eager_name(self, shapes, attrs: dict) -> str:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
@@ -416,7 +423,14 @@ def _sigmoid(x):
 
 
 def _pow(x, y):
-    return np.power(x, y)
+    r = np.power(x, y)
+    # numpy takes x ** 0.5 as sqrt(x) when the exponent is a scalar (nan at -inf, -0.0 at -0.0)
+    # but calls C pow for an array exponent (inf, +0.0); PyTorch takes sqrt.  One rule for
+    # every operand shape, the kernels' too (runtime.power): sqrt.
+    half = np.equal(y, 0.5)
+    if r.dtype.kind == "f" and np.any(half):
+        r = np.where(half, np.sqrt(np.asarray(x, dtype=r.dtype)), r)
+    return r
 
 
 def _vjp_neg(E, ctx, g):
@@ -520,6 +534,17 @@ def _vjp_abs(E, ctx, g):
 
 def _vjp_sqrt(E, ctx, g):
     return (E.div(g, E.mul(ctx.out, 2.0)),)
+
+
+def _rsqrt(E, x):
+    # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
+    return E.div(1.0, E.sqrt(x))
+
+
+def _vjp_rsqrt(E, ctx, g):
+    # d/dx x^(-1/2) = -1/2 * out^3: -inf at 0, NaN below 0, 0 at inf.
+    out = ctx.out
+    return (E.mul(g, E.mul(E.mul(out, E.mul(out, out)), -0.5)),)
 
 
 def _vjp_sign(E, ctx, g):
@@ -834,6 +859,28 @@ def _vjp_matmul(E, ctx, g):
         if len(sb) == 1:
             gb = E.reshape(gb, shape=sb)
     return (ga, gb)
+
+
+def _matmul_mask_reach(E, ctx, mask):
+    """Which entries of a and b a nonnegative output mask reaches in a @ b, the other operand's zeros
+    ignored: a row of a (a column of b) is reached when its output row (column) has an unmasked
+    entry.  Sums, not the vjp's products: those would double the cost of the gradient's matmuls."""
+    sa, sb = ctx.shapes
+    sa2 = (1, sa[0]) if len(sa) == 1 else sa
+    sb2 = (sb[0], 1) if len(sb) == 1 else sb
+    out2 = broadcast_shapes(sa2[:-2], sb2[:-2]) + (sa2[-2], sb2[-1])
+    m2 = E.reshape(mask, shape=out2) if E.shape(mask) != out2 else mask
+    k = sa2[-1]
+    reach_a = reach_b = None
+    if ctx.needs[0]:
+        rows = E.sum(m2, axes=(len(out2) - 1,), keepdims=True)
+        reach_a = E.sum_to_shape(E.broadcast_to(rows, out2[:-1] + (k,)), sa2)
+        reach_a = E.reshape(reach_a, shape=sa) if len(sa) == 1 else reach_a
+    if ctx.needs[1]:
+        columns = E.sum(m2, axes=(len(out2) - 2,), keepdims=True)
+        reach_b = E.sum_to_shape(E.broadcast_to(columns, out2[:-2] + (k, out2[-1])), sb2)
+        reach_b = E.reshape(reach_b, shape=sb) if len(sb) == 1 else reach_b
+    return (reach_a, reach_b)
 
 
 def _matmul_samples(rng, dtype):
@@ -1215,7 +1262,7 @@ def _make_table() -> dict[str, Op]:
            _cond_samples, promote="same", promote_args=(1, 2), kernel="{1} if {0} else {2}",
            doc="select x where cond else y", grad_args=(1, 2)))
     add(Op("sum", 1, ("axes", "keepdims"), "reduction", _sum_impl, _reduce_rule_for("sum"), _vjp_sum, (),
-           _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)"))
+           _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)", where_mask="linear"))
     add(Op("max", 1, ("axes", "keepdims"), "reduction", _max_impl, _reduce_rule_for("max"), _vjp_max,
            (0, "out"), _max_name, _max_samples, promote="keep",
            doc="maximum over axes; ties share the gradient"))
@@ -1226,29 +1273,33 @@ def _make_table() -> dict[str, Op]:
            "ArgmaxBackward0", lambda rng, dt: [Sample((_u(rng, (3, 4), dt),), {"axis": 1, "keepdims": False})],
            promote="keep", doc="index of the maximum (no gradient)"))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
-           _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics"))
+           _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics",
+           where_mask=_matmul_mask_reach))
     add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (),
-           "ViewBackward0", _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape"))
+           "ViewBackward0", _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape",
+           where_mask="linear"))
     add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm),
            lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
-           doc="permute axes"))
+           doc="permute axes", where_mask="linear"))
     add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
-           doc="broadcast to shape (numpy rules)"))
+           doc="broadcast to shape (numpy rules)", where_mask="linear"))
     add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
            _cast_samples, promote="keep", kernel="{0}", doc="convert element type"))
     add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
-           doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,)))
+           doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,),
+           where_mask="linear"))
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
-           doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,)))
+           doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,),
+           where_mask="linear"))
     add(Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
            "CustomFunctionBackward", _custom_samples, promote="keep",
            doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)"))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
-           _concat_samples, promote="same", doc="concatenate along axis"))
+           _concat_samples, promote="same", doc="concatenate along axis", where_mask="linear"))
     return table
 
 
@@ -1608,6 +1659,8 @@ def _make_composites() -> dict[str, Composite]:
                   vjp=_vjp_log_softmax, saves=("out",), promote="float", doc="x - logsumexp(x)"),
         Composite("norm", 1, ("p", "axes", "keepdims"), _norm, "LinalgVectorNormBackward0", _norm_samples,
                   vjp=_vjp_norm, saves=(0, "out"), promote="keep", doc="vector p-norm over axes"),
+        Composite("rsqrt", 1, (), _rsqrt, "RsqrtBackward0", _unary_samples(_pos), vjp=_vjp_rsqrt,
+                  saves=("out",), promote="float", doc="1 / sqrt(x) (NaN below 0, as PyTorch)"),
         Composite("clamp", 1, ("min", "max"), _clamp, "ClampBackward1",
                   lambda rng, dt: [Sample((_away_from_zero(rng, (3, 4), dt, 0.6, 2.0),),
                                           {"min": -1.0, "max": 1.0}),

@@ -386,15 +386,9 @@ NO_FLOAT_INPUTS = {"logical_and": "boolean inputs", "logical_or": "boolean input
 EDGE_ENTRIES = [n for n in ENTRIES if n not in NO_FLOAT_INPUTS]
 GRAD_ENTRIES = [n for n in EDGE_ENTRIES if _differentiable(TABLE[n])]
 
-_POW_GRAD = ("eager evaluates pow(x, y - 1) with a 0-d exponent, where numpy's scalar shortcut (y == 0.5 -> "
-             "sqrt) gives nan at x = -inf; traced code broadcasts the exponent first and C pow gives inf "
-             "(ir/ops.py _pow: one rule for every operand shape)")
-
 #: Known failures: (entry, pattern, where) -> (reason, strict); `where` is a backend for forward
 #: values and "grad-<backend>" for gradients.  Both dtypes fail alike.
-KNOWN = {
-    **{("pow", "inf", f"grad-{b}"): (_POW_GRAD, True) for b in BACKENDS},
-}
+KNOWN: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
 
 def _case(name, dt, pattern, where):
@@ -444,13 +438,13 @@ def test_kernels_keep_nan_and_inf():
     from tracegrad.compiler import runtime, vecmath
     banned = {"nnan", "ninf", "fast"}
     assert not banned & set(runtime.FASTMATH) and not banned & set(vecmath.FASTMATH)
-    assert not banned & set(runtime.JIT_OPTIONS["fastmath"])
+    assert not banned & set(runtime.JIT_OPTIONS["fastmath"] or ())
     prog = program("add", "f64")
     f = prog.compiled("numba")
     f(0, *prog.data(0), *prog.cotangents(0))
     source = next(iter(f._cache.values()))[0].kernel_source()["graph"]
     flags = set(re.findall(r"'(\w+)'", " ".join(re.findall(r"fastmath=\{([^}]*)\}", source))))
-    assert flags and not banned & flags, flags
+    assert "fastmath=" in source and not banned & flags, flags
 
 
 @pytest.mark.parametrize("name, dt, pattern, where", FORWARD_CASES)

@@ -993,7 +993,7 @@ class Tensor:
 
     def rsqrt(self) -> Tensor:
         """Elementwise ``1 / sqrt(self)``."""
-        return apply_op(OPS["pow"], (self, -0.5), _EMPTY, "RsqrtBackward0")
+        return apply_op(COMPOSITES["rsqrt"], (self,), _EMPTY)
 
     # Spelled out one by one (not generated in a loop) so that type checkers see every method.
     eq = _binary("eq", "eq")

@@ -127,7 +127,10 @@ def _leaf_array(leaf) -> np.ndarray:
     from tracegrad._tensor import Tensor
     if isinstance(leaf, Tensor):
         return leaf._data
-    return np.asarray(leaf)
+    arr = np.asarray(leaf)
+    if not arr.dtype.isnative:  # big-endian data on a little-endian machine: the IR knows native dtypes
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 class _NoValueKey(Exception):
