@@ -283,10 +283,11 @@ def _numba_cache_dirs(py_path: str) -> list[str]:
     return dirs
 
 
-def _numba_cache_files(stem: str, dirs) -> list[str]:
+def _numba_cache_files(stem: str, dirs, suffix: str = "") -> list[str]:
     # numba names its files "<module file stem>.<qualname>-<line>.pyXY.nbi"
-    # and ".<n>.nbc".  Its "<name>.tmp.<uid>" files are left alone: they may
-    # be another process's write in flight.
+    # and ".<n>.nbc" (with `suffix`: the checksum files beside them).  Its
+    # "<name>.tmp.<uid>" files are left alone: they may be another process's
+    # write in flight.
     found = []
     for d in dict.fromkeys(dirs):
         try:
@@ -296,7 +297,7 @@ def _numba_cache_files(stem: str, dirs) -> list[str]:
         found.extend(
             os.path.join(d, n)
             for n in names
-            if n.startswith(stem + ".") and n.endswith((".nbi", ".nbc"))
+            if n.startswith(stem + ".") and n.endswith((".nbi" + suffix, ".nbc" + suffix))
         )
     return found
 
@@ -403,18 +404,7 @@ def _numba_version() -> str:
 
 
 def _numba_seal_files(stem: str, dirs) -> list[str]:
-    found = []
-    for d in dict.fromkeys(dirs):
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        found.extend(
-            os.path.join(d, n)
-            for n in names
-            if n.startswith(stem + ".") and n.endswith((".nbi" + _SEAL_SUFFIX, ".nbc" + _SEAL_SUFFIX))
-        )
-    return found
+    return _numba_cache_files(stem, dirs, _SEAL_SUFFIX)
 
 
 # --------------------------------------------------------------------------

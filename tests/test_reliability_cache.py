@@ -331,8 +331,9 @@ def test_dropped_kernels_release_their_compiled_code(tmp_path, monkeypatch):
         dispatchers.append([weakref.ref(d) for d in _module_dispatchers(new)])
     gc.collect()
     # The last two kernels are held (by the kernel cache and by f's two traces); the
-    # first three were dropped by both.  Releases happen at the next kernel load, or now:
-    assert kc.release_unused_kernels() == 1
+    # first three were dropped by both.  Releases happen at the next kernel load, or now
+    # (at least the third; kernels other tests dropped may be released here too):
+    assert kc.release_unused_kernels() >= 1
     gc.collect()  # the module and its dispatchers form a cycle
     released = [m not in sys.modules and all(r() is None for r in refs) for m, refs in zip(modules, dispatchers)]
     assert released == [True, True, True, False, False]
