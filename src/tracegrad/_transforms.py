@@ -882,9 +882,13 @@ class CompiledFunction:
         traces = self._cache.get(key)
         if not traces:
             return
-        reasons = [why for why in (c.trace.captures.changed() if c.trace.captures is not None else None
-                                   for c in traces) if why is not None]
-        kept = [c for c in traces if c.trace.captures is None or c.trace.captures.changed() is None]
+        kept, reasons = [], []
+        for c in traces:
+            why = c.trace.captures.changed() if c.trace.captures is not None else None
+            if why is None:
+                kept.append(c)
+            else:
+                reasons.append(why)
         self._traces -= len(traces) - len(kept)
         traces[:] = kept  # in place: fast routes share this list
         if reasons:
@@ -916,24 +920,12 @@ class CompiledFunction:
             self._fast.clear()  # fast routes hold references to the dropped traces
 
     # ----------------------------------------------------------- self-check
-    def _eager_reference(self, args, kwargs, diff_leaves, float_scalars, mode):
+    def _eager_reference(self, args, kwargs, diff_leaves, mode):
         """The main outputs and gradients of running the function on the eager tape."""
-        from tracegrad._tensor import Tensor, wrap
+        from tracegrad._tensor import Tensor
         from tracegrad.autograd import grad as tape_grad
         from tracegrad.autograd.grad_mode import enable_grad
-        leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
-        fresh, diff_tensors = [], []
-        for i, leaf in enumerate(leaves):
-            if _is_dynamic(leaf) or (i in float_scalars and i in diff_leaves):
-                t = wrap(np.array(_leaf_array(leaf) if _is_dynamic(leaf) else leaf,
-                                  dtype=None if _is_dynamic(leaf) else np.float64))
-                if i in diff_leaves:
-                    t.requires_grad_()
-                    diff_tensors.append(t)
-                fresh.append(t)
-            else:
-                fresh.append(leaf)
-        targs, tkwargs = tree_unflatten(in_tree, fresh)
+        _, targs, tkwargs, diff_tensors = self._eager_inputs(args, kwargs, diff_leaves)
         with enable_grad():
             result = self.fun(*targs, **tkwargs)
         main = result[0] if self.has_aux else result
@@ -947,7 +939,7 @@ class CompiledFunction:
     def _self_check(self, compiled: Compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode):
         """Compare a new trace's first results with the eager tape; raise SelfCheckError naming where they part."""
         trace = compiled.trace
-        eager_outs, eager_grads = self._eager_reference(args, kwargs, diff_leaves, float_scalars, mode)
+        eager_outs, eager_grads = self._eager_reference(args, kwargs, diff_leaves, mode)
         n_main = sum(1 for s in trace.out_static[:trace.n_main] if s is GRAPH_OUTPUT or s is PYTHON_FLOAT_OUTPUT)
         n_out = len(trace.graph.outputs)
         names = getattr(trace.graph, "input_names", [])
