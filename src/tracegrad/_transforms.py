@@ -330,10 +330,7 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     n_explicit = len(builder.graph.inputs)
     targs, tkwargs = tree_unflatten(in_tree, traced)
     with tracing(builder):
-        result = f(*targs, **tkwargs)
-        if has_aux and not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
-        main, aux = result if has_aux else (result, None)
+        main, aux = _split_aux(f(*targs, **tkwargs), has_aux)
         out_leaves, out_tree = tree_flatten((main, aux))
         outputs, static, concrete = [], [], []
         for leaf in out_leaves:
@@ -349,6 +346,15 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     builder.graph.outputs = outputs
     return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit,
                  captures(f, builder))
+
+
+def _split_aux(result, has_aux: bool):
+    """``(main output, aux)`` of a function's result (aux None without `has_aux`)."""
+    if not has_aux:
+        return result, None
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
+    return result
 
 
 def in_tree_of(args, kwargs):
@@ -1141,10 +1147,7 @@ class CompiledFunction:
             result = self.fun(*targs, **tkwargs)
             return result if as_tensor else _to_arrays(result)
         with enable_grad():
-            result = self.fun(*targs, **tkwargs)
-            if self.has_aux and not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
-            main, aux = result if self.has_aux else (result, None)
+            main, aux = _split_aux(self.fun(*targs, **tkwargs), self.has_aux)
             out = main if isinstance(main, Tensor) else None
             if out is None or out.shape != () or not is_float(out._data.dtype):
                 raise TypeError(f"{self.mode} requires the function to return one scalar tensor")
@@ -1672,10 +1675,7 @@ def _eager_vjp(t: CompiledFunction, primals: tuple, has_aux: bool):
     diff_leaves = t._prepare(primals, {}, "vjp")[2]
     leaves, targs, _, diff_tensors = t._eager_inputs(primals, {}, diff_leaves)
     with enable_grad():
-        result = t.fun(*targs)
-    if has_aux and not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
-    main, aux = result if has_aux else (result, None)
+        main, aux = _split_aux(t.fun(*targs), has_aux)
     out_leaves = [leaf for leaf in tree_flatten(main)[0] if isinstance(leaf, Tensor)]
     out_types = [TensorType(o._data.dtype, o._data.shape) for o in out_leaves]
     as_tensor = bool(TRACE.builders) or any(isinstance(leaf, Tensor) for leaf in leaves)
