@@ -2,4 +2,4 @@
 
 #: Backends a compiled function can run on.  The numba one is imported on first use, so
 #: programs that only use eager mode never import numba.
-BACKENDS = ("numba", "interpreter")
+BACKENDS = ("auto", "numba", "executor", "interpreter")

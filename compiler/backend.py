@@ -182,12 +182,17 @@ def compile_graph(graph: Graph, backend: str = "numba"):
     """
     if backend == "interpreter":
         return _Interpreted(graph)
+    if backend == "executor":
+        return _build_executor(graph)
+    if backend == "auto":
+        return _build_tiered(graph)
     if backend != "numba":
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return cache.default_cache.get_or_create(_memory_key(graph), lambda: _build_numba(graph))
+    key = _memory_key(graph)
+    return cache.default_cache.get_or_create(key, lambda: _build_numba(graph, key))
 
 
-def _build_numba(graph: Graph):
+def _build_numba(graph: Graph, key=None):
     """A numba kernel for `graph`, or the interpreter when any step of lowering fails.
 
     Whatever goes wrong between the graph and a warmed-up kernel (an op
@@ -197,11 +202,51 @@ def _build_numba(graph: Graph):
     """
     start = time.perf_counter()
     try:
-        return _lower_and_compile(graph, start)
+        kernel = _lower_and_compile(graph, start)
     except Unsupported as e:
         reason = str(e)
     except Exception as e:  # any lowering failure falls back, with its reason logged
         reason = f"code generation failed ({type(e).__name__}: {_first_line(e)})"
+    else:
+        if key is not None:
+            from tracegrad.compiler.tiers import mark_on_disk
+            mark_on_disk(key)  # a tiered function of a later process takes this kernel at once
+        return kernel
+    log.info("graph %s runs on the interpreter: %s", graph.name, reason)
+    return _Interpreted(graph, reason)
+
+
+def _build_tiered(graph: Graph):
+    """`graph` on the executor, moving to its kernel when hot; the kernel at once when it is cached."""
+    from tracegrad.compiler import tiers
+    key = _memory_key(graph)
+    kernel = cache.default_cache.get(key)
+    if kernel is None and tiers.kernel_on_disk(key):
+        kernel = cache.default_cache.get_or_create(key, lambda: _build_numba(graph, key))
+    if kernel is not None:
+        return kernel
+    first = _build_executor(graph)
+    if isinstance(first, _Interpreted):
+        # The executor cannot run it: compile the kernel now, as the numba backend does.
+        return cache.default_cache.get_or_create(key, lambda: _build_numba(graph, key))
+    return tiers.TieredRunner(graph, key, first, len(first.graph.nodes))
+
+
+def _build_executor(graph: Graph):
+    """`graph` as an executor program (no compilation), or the interpreter when the executor cannot run it."""
+    from tracegrad.compiler import executor
+    start = time.perf_counter()
+    try:
+        lowered = prepare(graph, clean_up=False)
+        runner = executor.ExecutorRunner(lowered, executor.build_program(lowered))
+    except executor.Unsupported as e:
+        reason = str(e)
+    except Exception as e:  # any build failure falls back, with its reason logged
+        reason = f"executor program failed ({type(e).__name__}: {_first_line(e)})"
+    else:
+        log.info("built executor program for %s in %.1f ms (%d nodes, %d instructions)", graph.name,
+                 (time.perf_counter() - start) * 1e3, len(lowered.nodes), len(runner.program.code))
+        return runner
     log.info("graph %s runs on the interpreter: %s", graph.name, reason)
     return _Interpreted(graph, reason)
 
@@ -211,9 +256,23 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:300] if text else "no message"
 
 
-def _lower_and_compile(graph: Graph, start: float):
+def kernel_source_of(graph: Graph):
+    """(the primitive-only graph, its generated kernel source) for `graph`."""
     lowered = prepare(graph)
-    ks = generate(lowered)
+    return lowered, generate(lowered)
+
+
+def load_compiled_kernel(lowered: Graph, ks: KernelSource) -> NumbaKernel:
+    """The kernel of `ks`, loaded and warmed up (from numba's disk cache when a worker compiled it)."""
+    fn = cache.load_kernel(ks.source, ks.entry)
+    kernel = NumbaKernel(lowered, ks, fn)
+    kernel.warm_up()
+    cache.bind_module_lifetime(kernel, fn)
+    return kernel
+
+
+def _lower_and_compile(graph: Graph, start: float):
+    lowered, ks = kernel_source_of(graph)
     fn = cache.load_kernel(ks.source, ks.entry)
     # A slow compile says so on stderr after a second, so a long first call is not a mystery.
     # The message is made now: a closure over the graphs would keep them alive

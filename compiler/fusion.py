@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracegrad.compiler.adjoint import decompose_composites
-from tracegrad.compiler.passes import optimize
+from tracegrad.compiler.passes import dce, optimize
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, inline
 from tracegrad.ir.ops import TABLE
 
@@ -65,12 +65,16 @@ def _inline_custom_vjp(graph: Graph) -> Graph:
     return out
 
 
-def prepare(graph: Graph) -> Graph:
-    """The primitive-only, cleaned-up form of `graph` that code generation reads."""
+def prepare(graph: Graph, clean_up: bool = True) -> Graph:
+    """The primitive-only form of `graph` that code generation reads.
+
+    `clean_up` runs the optimiser over the decomposed graph: worth it before a kernel is
+    compiled, not before the executor runs a graph (it costs more than it saves there).
+    """
     graph = decompose_composites(graph, only_without_vjp=False)
     if any(n.op == "custom_vjp" for n in graph.nodes):
         graph = _inline_custom_vjp(graph)
-    return optimize(graph)
+    return optimize(graph) if clean_up else dce(graph)
 
 
 @dataclass

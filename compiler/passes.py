@@ -9,6 +9,7 @@ survives.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -191,15 +192,23 @@ def simplify(graph: Graph) -> Graph:
 
 
 def optimize(graph: Graph, verify=None) -> Graph:
-    """The standard pipeline: simplify, fold, cse, dce until nothing changes (bounded)."""
+    """The standard pipeline: simplify, fold, cse, dce until nothing changes (bounded).
+
+    `verify` (a checker such as :func:`tracegrad.ir.verify`) checks the result; with
+    ``TRACEGRAD_VERIFY=passes`` it checks the graph after every pass, to find the pass that
+    broke an invariant (slower: the checks then cost more than the passes).
+    """
+    each_pass = verify is not None and os.environ.get("TRACEGRAD_VERIFY") == "passes"
     for _ in range(4):
         before = len(graph.nodes)
         for p in (simplify, fold_constants, cse, dce):
             graph = p(graph)
-            if verify is not None:
+            if each_pass:
                 verify(graph)
         if len(graph.nodes) == before:
             break
+    if verify is not None and not each_pass:
+        verify(graph)
     return graph
 
 

@@ -317,9 +317,26 @@ def _promoted_dtype(entry, operands) -> np.dtype:
 TYPES_ONLY = _TypeOnly()
 
 
+_COMPOSITE_TYPES: dict = {}
+
+
 def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> TensorType:
-    """Output type of a composite: its decomposition run on types."""
-    return entry.decompose(TYPES_ONLY, *types, **attrs)
+    """Output type of a composite: its decomposition run on types (remembered per types and attrs).
+
+    Running a decomposition on types costs as much as emitting it, and the tracer and the
+    verifier ask for the same few combinations again and again.
+    """
+    try:
+        key = (entry.name, tuple(types), tuple(sorted(attrs.items())))
+        hash(key)
+    except TypeError:  # an attribute that cannot be a key (an array)
+        return entry.decompose(TYPES_ONLY, *types, **attrs)
+    found = _COMPOSITE_TYPES.get(key)
+    if found is None:
+        found = entry.decompose(TYPES_ONLY, *types, **attrs)
+        if len(_COMPOSITE_TYPES) < 4096:
+            _COMPOSITE_TYPES[key] = found
+    return found
 
 
 def inline(graph: Graph, builder: GraphBuilder, inputs: list[Value]) -> dict[int, Value]:

@@ -43,6 +43,10 @@ class VerifyError(ValueError):
 
 def verify(graph: Graph) -> None:
     """Check `graph`'s invariants; raise :class:`VerifyError` on the first violation."""
+    # Printing a graph costs more than checking it: print only to explain a problem found.
+    unprinted = Rendered([], {}, list(range(1, len(graph.nodes) + 1)))
+    if _first_problem(graph, unprinted) is None:
+        return
     r = render(graph)
     problem = _first_problem(graph, r)
     if problem is not None:

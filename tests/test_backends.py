@@ -62,20 +62,34 @@ def _differentiable(name):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name", ENTRIES)
-def test_numba_agrees_with_interpreter(name, dtype):
+@pytest.mark.parametrize("backend", ["numba", "executor"])
+def test_backend_agrees_with_interpreter(name, dtype, backend, monkeypatch):
+    _no_fallback(monkeypatch)
     f, xs = _program(name, dtype)
     rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (2e-5, 1e-5)
     if _differentiable(name):
         argnums = tuple(range(len(xs)))
-        v_n, g_n = tg.value_and_grad(f, argnums=argnums, backend="numba")(*xs)
+        v_n, g_n = tg.value_and_grad(f, argnums=argnums, backend=backend)(*xs)
         v_i, g_i = tg.value_and_grad(f, argnums=argnums, backend="interpreter")(*xs)
         np.testing.assert_allclose(v_n, v_i, rtol=rtol, atol=atol)
         for a, b in zip(g_n, g_i):
             assert a.dtype == b.dtype
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
     else:
-        np.testing.assert_allclose(tg.jit(f, backend="numba")(*xs), tg.jit(f, backend="interpreter")(*xs),
+        np.testing.assert_allclose(tg.jit(f, backend=backend)(*xs), tg.jit(f, backend="interpreter")(*xs),
                                    rtol=rtol, atol=atol)
+
+
+def _no_fallback(monkeypatch):
+    """Make a backend that would hand a graph to the interpreter fail the test instead."""
+    from tracegrad.compiler import backend as backend_module
+
+    class Refused(backend_module._Interpreted):
+        def __init__(self, graph, reason=""):
+            if reason:
+                raise AssertionError(f"{graph.name} fell back to the interpreter: {reason}")
+            super().__init__(graph, reason)
+    monkeypatch.setattr(backend_module, "_Interpreted", Refused)
 
 
 def test_kernel_source_is_readable_and_in_linecache():

@@ -31,6 +31,12 @@ from tracegrad.compiler import cache as kc
 NUMBA_SUFFIXES = (".nbi", ".nbc")
 
 
+@pytest.fixture(autouse=True)
+def _kernels_only(monkeypatch):
+    """These tests are about kernels: compiled functions here skip the executor tier."""
+    monkeypatch.setenv("TRACEGRAD_TIER", "kernel")
+
+
 # -- helpers ------------------------------------------------------------------
 
 

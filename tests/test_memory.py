@@ -333,7 +333,7 @@ def test_deleting_a_compiled_function_frees_its_traces(kernels, transform, backe
 
 
 def test_evicted_kernel_is_freed(kernels):
-    functions = [tg.jit(lambda x: tg.exp(x) * 0.25), tg.jit(lambda x: tg.exp(x) * 0.75)]
+    functions = [tg.jit(lambda x: tg.exp(x) * 0.25, tier="kernel"), tg.jit(lambda x: tg.exp(x) * 0.75, tier="kernel")]
     for f in functions:
         f(np.ones(3))
     with refcounting_only():

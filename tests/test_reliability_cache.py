@@ -21,6 +21,13 @@ import pytest
 
 from tracegrad.compiler import cache as kc
 
+
+@pytest.fixture(autouse=True)
+def _kernels_only(monkeypatch):
+    """These tests are about kernels: compiled functions here skip the executor tier."""
+    monkeypatch.setenv("TRACEGRAD_TIER", "kernel")
+
+
 # One child runs every case: it builds a toy kernel's cache once, keeps a copy
 # of its files, and for each case puts the copy back (contents and mtimes, so
 # numba would otherwise load it), flips one byte, loads the kernel again as a

@@ -81,7 +81,7 @@ def test_lowering_failure_falls_back_to_the_interpreter_with_a_logged_reason(mon
         return (tg.tanh(x) * x * 1.4142135).sum()
     x = np.array([0.5, -1.5, 2.0, 0.25, 3.0, -0.75, 1.25])
     with caplog.at_level(logging.INFO, logger="tracegrad.compile"):
-        value, grad = tg.value_and_grad(f)(x)
+        value, grad = tg.value_and_grad(f, tier="kernel")(x)
     expected_value, expected_grad = _eager_value_and_grad(f, x)
     np.testing.assert_allclose(value, expected_value, rtol=1e-14)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-14)
@@ -94,7 +94,7 @@ def test_numba_failure_falls_back_to_the_interpreter(monkeypatch, caplog):
     def broken_load(source, entry, **kwargs):
         raise RuntimeError("numba rejected the kernel\nsecond line")
     monkeypatch.setattr(backend.cache, "load_kernel", broken_load)
-    f = tg.jit(lambda x: tg.exp(x).sum() * 3.1622776)  # a graph no other test compiles
+    f = tg.jit(lambda x: tg.exp(x).sum() * 3.1622776, tier="kernel")  # a graph no other test compiles
     x = np.array([0.5, -1.5, 2.0, 0.25, 3.0, -0.75, 1.25, 9.0, 0.125])
     with caplog.at_level(logging.INFO, logger="tracegrad.compile"):
         np.testing.assert_allclose(f(x), np.exp(x).sum() * 3.1622776, rtol=1e-14)

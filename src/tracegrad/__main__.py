@@ -80,9 +80,18 @@ def demo() -> None:
     _section("forward + adjoint IR (derived symbolically, optimised)")
     print(graphs["compiled"])
     compiled = loss_grad._cache[next(iter(loss_grad._cache))][0]
-    kernels = compiled.kernel_source()
+    programs = compiled.executor_programs()
+    if programs:
+        _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
+        print(programs["graph"])
+    # The same function on tier 1 only: its fused numba kernel, compiled now.
+    kernel_grad = tg.grad(loss_grad.fun, argnums=(0, 1), tier="kernel")
+    start = time.perf_counter()
+    kernel_grad(w_np, b_np)
+    kernel_first = time.perf_counter() - start
+    kernels = kernel_grad._cache[next(iter(kernel_grad._cache))][0].kernel_source()
     if kernels:
-        _section("generated kernel (numba)")
+        _section("generated kernel (tier 1: numba, compiled when the function is hot)")
         print(kernels["graph"])
 
     _section("cost per call (loss and gradients)")
@@ -93,16 +102,29 @@ def demo() -> None:
         F.binary_cross_entropy_with_logits(tg.matmul(x, w) + b, y).backward()
 
     rows = []
-    for name, fn, number in [("eager (tape)", eager_step, 2000), ("compiled (@tg.grad)", lambda: loss_grad(w_np, b_np),
-                                                                  20000)]:
+    executor_grad = tg.grad(loss_grad.fun, argnums=(0, 1), tier="executor")
+    executor_grad(w_np, b_np)
+    for name, fn, number in [("eager (tape)", eager_step, 2000),
+                             ("compiled, executor", lambda: executor_grad(w_np, b_np), 20000),
+                             ("compiled, kernel", lambda: kernel_grad(w_np, b_np), 20000)]:
         best = min(timeit.repeat(fn, number=number, repeat=5)) / number
         rows.append((name, best))
     print(f"{'':24}{'per call':>12}")
     for name, best in rows:
         print(f"{name:24}{best * 1e6:>9.1f} us")
-    print(f"{'compiled, first call':24}{first * 1e3:>9.1f} ms  (trace + adjoint + compile, or disk cache)")
-    print(f"\nspeed-up of the compiled step over eager: {rows[0][1] / rows[1][1]:.1f}x "
-          f"(one run on this machine; `tracegrad bench` compares with numpy, PyTorch and JAX)")
+    print(f"{'first call, executor':24}{first * 1e3:>9.1f} ms  (trace + adjoint + executor program)")
+    print(f"{'first call, kernel':24}{kernel_first * 1e3:>9.1f} ms  (the same + numba compile, or disk cache)")
+    print(f"\nspeed-up of the compiled step over eager: executor {rows[0][1] / rows[1][1]:.1f}x, "
+          f"kernel {rows[0][1] / rows[2][1]:.1f}x (one run on this machine; `tracegrad bench` compares with numpy, "
+          f"PyTorch and JAX)")
+
+
+def warmup() -> None:
+    """Compile (or load from the disk cache) the executor, so that no later first call waits for it."""
+    from tracegrad.compiler import executor
+    start = time.perf_counter()
+    executor.machine()
+    print(f"tracegrad: executor ready ({time.perf_counter() - start:.1f} s)")
 
 
 class UsageError(Exception):
@@ -161,18 +183,23 @@ def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: s
         nums = tuple(int(n) for n in argnums.split(",") if n.strip())
     else:
         nums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
-    transform = tg.grad(fn, argnums=nums) if nums else tg.jit(fn)
+    # Compiled for the kernel tier, so that the dump can show the kernel next to the executor program.
+    transform = tg.grad(fn, argnums=nums, tier="kernel") if nums else tg.jit(fn, tier="kernel")
     try:
         transform(*args)
     except TypeError as e:
         if "scalar" not in str(e):
             raise
         print(f"# {target} does not return a scalar: showing the compiled forward only ({e})")
-        transform = tg.jit(fn)
+        transform = tg.jit(fn, tier="kernel")
         transform(*args)
     graphs = transform.graphs(*args)
     compiled = transform._cache[next(iter(transform._cache))][0]
     sections = [("forward IR", str(graphs["forward"])), ("compiled IR", str(graphs["compiled"]))]
+    from tracegrad.compiler.backend import compile_graph
+    program = getattr(compile_graph(compiled.graph, "executor"), "program", None)
+    if program is not None:
+        sections.append(("executor program (tier 0)", program.as_text()))
     sections += [(f"kernel ({k})", v) for k, v in compiled.kernel_source().items()]
     for title, text in sections:
         print(f"=== {title} " + "=" * max(0, 70 - len(title)))
@@ -226,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     p_dump.add_argument("--out", help="directory for the .dot files (default: .)")
     sub.add_parser("bench", help="compiled vs eager vs numpy (and PyTorch/JAX) on four workloads",
                    add_help=False)
+    sub.add_parser("warmup", help="build the executor's machine code now (once per machine and version)")
     p_cache = sub.add_parser("cache", help="the kernel cache")
     p_cache.add_argument("action", choices=["info", "clear"])
     argv = sys.argv[1:] if argv is None else argv
@@ -238,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             demo()
         elif args.command == "dump":
             dump(args.target, args.args, args.argnums, args.dot, args.out)
+        elif args.command == "warmup":
+            warmup()
         else:
             return cache_command(args.action)
     except UsageError as e:

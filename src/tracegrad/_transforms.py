@@ -52,7 +52,19 @@ from tracegrad.ir.types import TensorType, is_float
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
            "CacheInfo", "SelfCheckError", "CompiledFunction"]
 
-CacheInfo = namedtuple("CacheInfo", ["traces", "hits", "misses"])
+class CacheInfo(namedtuple("CacheInfo", ["traces", "hits", "misses"])):
+    """Traces kept, calls a cached trace answered, calls that traced; `tiers` says what runs each trace.
+
+    It compares equal to the plain tuple ``(traces, hits, misses)``.  `tiers` lists, per
+    trace kept, the tier of its main graph: ``"executor"``, ``"kernel"``, ``"kernel (compiling)"``
+    while a background compile runs, ``"interpreter"``, or ``"not run yet"``.
+    """
+
+    tiers: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = f", tiers={list(self.tiers)}" if self.tiers else ""
+        return f"CacheInfo(traces={self.traces}, hits={self.hits}, misses={self.misses}{shown})"
 #: every transform; each composes with every other (tests/test_compositions.py reads this list)
 TRANSFORMS = ("grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian")
 _COMPILE_LOCK = threading.RLock()
@@ -476,6 +488,16 @@ class Compiled:
         return {k: r.source for k, r in self._runners.items()
                 if getattr(r, "source", None) and not k.endswith("_checked")}
 
+    def executor_programs(self) -> dict[str, str]:
+        """The executor program (as text) of each graph this trace runs on the executor (after they first ran)."""
+        out = {}
+        for k, r in self._runners.items():
+            r = getattr(r, "current", r)  # a tiered runner still on the executor
+            program = getattr(r, "program", None)
+            if program is not None and not k.endswith("_checked"):
+                out[k] = program.as_text()
+        return out
+
     def arrays(self, explicit: list) -> list | None:
         """Graph input arrays for a call: its arguments and the closed-over tensors' current data.
 
@@ -543,17 +565,18 @@ class CompiledFunction:
     """
 
     def __init__(self, fun: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0,
-                 has_aux: bool = False, backend: str | None = None, check: bool | None = None):
+                 has_aux: bool = False, backend: str | None = None, tier: str | None = None,
+                 check: bool | None = None):
         functools.update_wrapper(self, fun)
         _check_argnums(argnums, f"tg.{mode}")
-        backend = backend or default_backend()
+        backend = backend or default_backend(tier)
         self.fun = fun
         self.mode = mode
         self.argnums = argnums
         self.has_aux = has_aux
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}")
-        if backend == "numba":
+        if backend != "interpreter":
             # numba loads when the first compiled function is created, not with tracegrad
             # (eager-only programs never need it) nor inside its first call.
             import tracegrad.compiler.backend  # noqa: F401
@@ -583,7 +606,10 @@ class CompiledFunction:
 
     def cache_info(self) -> CacheInfo:
         """Number of traces kept, calls answered by a cached trace, and calls that traced."""
-        return CacheInfo(self._traces, self._hits, self._misses)
+        info = CacheInfo(self._traces, self._hits, self._misses)
+        info.tiers = tuple(_tier_of(c._runners.get("graph")) for paths in list(self._cache.values()) for c in paths
+                           if isinstance(c, Compiled))
+        return info
 
     def clear_cache(self) -> None:
         """Forget every trace."""
@@ -1482,13 +1508,38 @@ def _make_node_class():
 _CompiledFunctionNode = _make_node_class()
 
 
+def _tier_of(runner) -> str:
+    """What answers calls of a trace's main graph (for :meth:`CompiledFunction.cache_info`)."""
+    if runner is None:
+        return "not run yet"
+    tier = getattr(runner, "tier", None)
+    if tier is not None:
+        return "kernel (compiling)" if tier == "executor" and runner.state == "compiling" else tier
+    name = type(runner).__name__
+    return {"NumbaKernel": "kernel", "ExecutorRunner": "executor"}.get(name, "interpreter")
+
+
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
 
-def default_backend() -> str:
-    """The backend transforms use unless told otherwise (``TRACEGRAD_BACKEND`` overrides it)."""
-    return os.environ.get("TRACEGRAD_BACKEND", "numba")
+#: What each tier runs on: the executor first and kernels when hot, only the executor, only kernels.
+TIERS = {"auto": "auto", "executor": "executor", "kernel": "numba"}
+
+
+def default_backend(tier: str | None = None) -> str:
+    """The backend for `tier` (``$TRACEGRAD_TIER``, else ``"auto"``); ``$TRACEGRAD_BACKEND`` overrides both.
+
+    >>> default_backend("kernel")   # doctest: +SKIP
+    'numba'
+    """
+    forced = os.environ.get("TRACEGRAD_BACKEND")
+    if forced:
+        return forced
+    tier = tier or os.environ.get("TRACEGRAD_TIER") or "auto"
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; available: {', '.join(map(repr, TIERS))}")
+    return TIERS[tier]
 
 
 ArgNums = int | Sequence[int]
@@ -1496,32 +1547,38 @@ Decorator = Callable[[Callable[..., Any]], CompiledFunction]
 
 
 def _decorator(mode: str):
-    def transform(fun=None, *, argnums=0, has_aux=False, backend=None, check=None):
+    def transform(fun=None, *, argnums=0, has_aux=False, backend=None, tier=None, check=None):
         if fun is None:
-            return lambda f: CompiledFunction(f, mode, argnums, has_aux, backend, check)
+            return lambda f: CompiledFunction(f, mode, argnums, has_aux, backend, tier, check)
         if not callable(fun):
             raise TypeError(f"tg.{mode} takes a function; use @tg.{mode}(argnums=...) with keywords")
-        return CompiledFunction(fun, mode, argnums, has_aux, backend, check)
+        return CompiledFunction(fun, mode, argnums, has_aux, backend, tier, check)
     return transform
 
 
 @overload
 def grad(fun: Callable[..., Any], *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
-         check: bool | None = None) -> CompiledFunction: ...
+         tier: str | None = None, check: bool | None = None) -> CompiledFunction: ...
 @overload
 def grad(fun: None = None, *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
-         check: bool | None = None) -> Decorator: ...
+         tier: str | None = None, check: bool | None = None) -> Decorator: ...
 
 
 def grad(fun: Callable[..., Any] | None = None, *, argnums: ArgNums = 0, has_aux: bool = False,
-         backend: str | None = None, check: bool | None = None) -> CompiledFunction | Decorator:
+         backend: str | None = None, tier: str | None = None,
+         check: bool | None = None) -> CompiledFunction | Decorator:
     """The gradient of a scalar function, compiled: ``tg.grad(f)(x)`` is df/dx at x.
 
     Usable as ``@tg.grad`` or ``@tg.grad(argnums=(0, 1))``.  Arguments may be
     numpy arrays, Python floats, Tensors, or tuples/lists/dicts of them; the
     gradient has the structure of the differentiated argument(s).
-    `backend` is ``"numba"`` (default, or ``$TRACEGRAD_BACKEND``) or
-    ``"interpreter"``; `check=True` compares every new trace with the eager
+    `tier` says what runs the compiled graphs: ``"auto"`` (default, or
+    ``$TRACEGRAD_TIER``) starts on the executor, which needs no compilation,
+    and moves to a fused numba kernel compiled in the background once the
+    function is hot; ``"executor"`` and ``"kernel"`` stay on one tier.
+    `backend` (``"auto"``, ``"numba"``, ``"executor"``, ``"interpreter"``,
+    or ``$TRACEGRAD_BACKEND``) picks the runner directly, the reference
+    interpreter included; `check=True` compares every new trace with the eager
     tape on its first call and raises :class:`SelfCheckError` naming the
     first IR value that diverges.
 
@@ -1529,35 +1586,39 @@ def grad(fun: Callable[..., Any] | None = None, *, argnums: ArgNums = 0, has_aux
     >>> tg.grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    return _decorator("grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, check=check)
+    return _decorator("grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, tier=tier, check=check)
 
 
 @overload
 def value_and_grad(fun: Callable[..., Any], *, argnums: ArgNums = 0, has_aux: bool = False,
-                   backend: str | None = None, check: bool | None = None) -> CompiledFunction: ...
+                   backend: str | None = None, tier: str | None = None,
+         check: bool | None = None) -> CompiledFunction: ...
 @overload
 def value_and_grad(fun: None = None, *, argnums: ArgNums = 0, has_aux: bool = False, backend: str | None = None,
-                   check: bool | None = None) -> Decorator: ...
+                   tier: str | None = None, check: bool | None = None) -> Decorator: ...
 
 
 def value_and_grad(fun: Callable[..., Any] | None = None, *, argnums: ArgNums = 0, has_aux: bool = False,
-                   backend: str | None = None, check: bool | None = None) -> CompiledFunction | Decorator:
+                   backend: str | None = None, tier: str | None = None,
+         check: bool | None = None) -> CompiledFunction | Decorator:
     """Like :func:`grad`, returning ``(value, gradient)``.
 
     >>> import tracegrad as tg, numpy as np
     >>> tg.value_and_grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))
     (array(5.), array([2., 4.]))
     """
-    return _decorator("value_and_grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, check=check)
+    return _decorator("value_and_grad")(fun, argnums=argnums, has_aux=has_aux, backend=backend, tier=tier, check=check)
 
 
 @overload
-def jit(fun: Callable[..., Any], *, backend: str | None = None, check: bool | None = None) -> CompiledFunction: ...
+def jit(fun: Callable[..., Any], *, backend: str | None = None, tier: str | None = None,
+         check: bool | None = None) -> CompiledFunction: ...
 @overload
-def jit(fun: None = None, *, backend: str | None = None, check: bool | None = None) -> Decorator: ...
+def jit(fun: None = None, *, backend: str | None = None, tier: str | None = None,
+         check: bool | None = None) -> Decorator: ...
 
 
-def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None,
+def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None, tier: str | None = None,
         check: bool | None = None) -> CompiledFunction | Decorator:
     """Compile `fun`: traced once per argument shapes, re-traced when a guard fails.
 
@@ -1570,7 +1631,7 @@ def jit(fun: Callable[..., Any] | None = None, *, backend: str | None = None,
     >>> tg.jit(lambda x: x * 2.0 + 1.0)(np.array([1.0, 2.0]))
     array([3., 5.])
     """
-    return _decorator("jit")(fun, backend=backend, check=check)
+    return _decorator("jit")(fun, backend=backend, tier=tier, check=check)
 
 
 def _cached_transform(fun, mode: str, argnums, has_aux: bool = False) -> CompiledFunction:

@@ -1,0 +1,1130 @@
+"""Tier 0: run any graph on one virtual machine compiled once per machine.
+
+Compiling a graph to a numba kernel takes time that grows with the graph
+(seconds for a few hundred tiny ops).  The executor needs no compilation per
+graph: :func:`build_program` turns a graph into *instruction rows* (an int64
+array: opcode, output slot, extents, operand slots and strides) in Python, and
+one numba function, :func:`vm`, compiled once and kept in the disk cache,
+walks them.  Building a program is plain Python, tens of microseconds a node.
+
+Values live in two flat *arenas* per call: ``F`` (float64) holds every
+floating-point value and ``I`` (int64) every integer and boolean one.  A
+float32 value is stored in float64 and rounded to float32 after each op that
+writes it (for ``+ - * /`` and ``sqrt`` this is exactly float32 arithmetic:
+float64 holds more than twice float32's precision plus two bits); a narrower
+integer or a bool is wrapped or normalised the same way.  So the machine has
+one handler per op and lane, not one per dtype.
+
+Views cost nothing: ``reshape``, ``transpose``, ``broadcast``, ``detach`` and
+basic indexing only change the offset and strides through which later
+instructions read their operand.  Elementwise ops loop over at most two
+levels (outer, inner) with a stride per operand; operands whose layout does
+not collapse to two levels are copied into contiguous scratch first.  Sums
+are compensated (Neumaier) in float64, products call BLAS through
+:func:`numpy.dot`.  Index ops whose index arrays are constants become gathers
+and scatters through precomputed offset tables; index ops on index arrays
+computed at run time run as *host steps* (the op table's numpy rule on views
+of the arenas) between stretches of machine code.
+
+The handlers for elementwise ops are generated from the op table's kernel
+templates (``Op.kernel``), so a new elementwise op runs here without code in
+this module.  :func:`machine_source` prints the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracegrad.ir.graph import GUARD, Graph, Node, Value
+from tracegrad.ir.interpret import GuardFailure, node_error
+from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
+from tracegrad.ir.types import BOOL
+
+log = logging.getLogger("tracegrad.compile")
+
+__all__ = ["build_program", "check_program", "Program", "machine_source", "machine", "Unsupported", "WIDTH"]
+
+#: Fields in one instruction row.
+WIDTH = 16
+F_LANE, I_LANE = 0, 1
+_CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
+
+
+class Unsupported(Exception):
+    """The graph holds something the executor cannot run (the backend then interprets it)."""
+
+
+# --------------------------------------------------------------------------
+# Opcodes: one per (elementwise op, lane), then the structural instructions
+# --------------------------------------------------------------------------
+
+#: What a stored value is normalised to after the op that writes it (0: nothing).
+NORM = {np.dtype(np.float32): 1, BOOL: 2, np.dtype(np.int8): 3, np.dtype(np.int16): 4, np.dtype(np.int32): 5,
+        np.dtype(np.uint8): 6}
+
+_STRUCTURAL = ["copy_f", "copy_i", "sum_f", "sum_i", "max_f", "max_i", "min_f", "min_i", "argmax_f", "argmax_i",
+               "matmul_f", "gather_f", "gather_i", "scatter_add_f", "scatter_add_i", "guard_f", "guard_i", "fail",
+               "cast_ff", "cast_fi", "cast_fb", "cast_if", "cast_ii"]
+
+
+def _lane_of(dtype: np.dtype) -> int:
+    return F_LANE if dtype.kind == "f" else I_LANE
+
+
+def _elementwise_entries() -> list[tuple[str, int]]:
+    """(op name, lane of its operands) for every elementwise op with a kernel template, in table order."""
+    out = []
+    for name, entry in TABLE.items():
+        if getattr(entry, "kind", "") != "elementwise" or entry.kernel is None or name in ("cast", "detach"):
+            continue
+        lanes = (F_LANE, I_LANE)
+        if entry.promote == "float":
+            lanes = (F_LANE,)  # integer operands are cast to float before these ops
+        for lane in lanes:
+            if lane == I_LANE and any(f"{fn}(" in entry.kernel for fn in _FLOAT_ONLY):
+                continue
+            out.append((name, lane))
+    return out
+
+
+#: Runtime functions that only exist for floats.
+_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide")
+
+ELEMENTWISE = _elementwise_entries()
+OPCODE: dict[tuple[str, int] | str, int] = {}
+for _k, _key in enumerate(ELEMENTWISE):
+    OPCODE[_key] = _k + 1
+for _k, _name in enumerate(_STRUCTURAL):
+    OPCODE[_name] = len(ELEMENTWISE) + 1 + _k
+
+
+# --------------------------------------------------------------------------
+# The machine's source, generated from the op table
+# --------------------------------------------------------------------------
+
+def _handler(name: str, lane: int) -> list[str]:
+    """Source lines of the loop for elementwise `name` whose operands live in `lane`."""
+    entry = TABLE[name]
+    suffix = "f64" if lane == F_LANE else "i64"
+    src = "F" if lane == F_LANE else "I"
+    template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{suffix}(", entry.kernel)
+    arity = entry.arity
+    bases = ["ab", "bb", "cb"][:arity]
+    strides = ["asi", "bsi", "csi"][:arity]
+    readers = []
+    for k in range(arity):
+        lane_k = I_LANE if (name == "where" and k == 0) else lane
+        arr = "I" if lane_k == I_LANE else src
+        readers.append(f"{arr}[{bases[k]} + i * {strides[k]}]")
+    if name == "where":
+        readers[0] = f"({readers[0]} != 0)"
+    if "&" in entry.kernel or "|" in entry.kernel or "not " in entry.kernel:
+        # Bitwise operators and `not` need truth values: an operand is true where it is nonzero.
+        readers = [f"({r} != 0)" for r in readers]
+    expr = template.format(*readers)
+    out_lane = I_LANE if entry.promote == "compare" else lane
+    dst, conv = ("I", "np.int64") if out_lane == I_LANE else ("F", "np.float64")
+    lines = [f"        elif op == {OPCODE[(name, lane)]}:  # {name} ({'float' if lane == F_LANE else 'int'})",
+             "            for o in range(no):",
+             "                ob = out + o * ni",
+             "                ab = a + o * aso"]
+    if arity > 1:
+        lines.append("                bb = b + o * bso")
+    if arity > 2:
+        lines.append("                cb = c + o * cso")
+    lines += ["                for i in range(ni):",
+              f"                    {dst}[ob + i] = {conv}({expr})"]
+    return lines
+
+
+def machine_source() -> str:
+    """The executor's numba module, as written to the kernel cache (readable: ``print(machine_source())``)."""
+    runtime = set()
+    for name, lane in ELEMENTWISE:
+        suffix = "f64" if lane == F_LANE else "i64"
+        runtime.update(f"{m}_{suffix}" for m in _CALL_RE.findall(TABLE[name].kernel))
+    runtime.update(["add_compensated", "compensated_result", "matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"])
+    op = OPCODE
+    lines = [
+        '"""The tracegrad executor: one machine for every graph (generated from the op table)."""',
+        "import numpy as np",
+        "from numba import njit",
+        f"from tracegrad.compiler.runtime import {', '.join(sorted(runtime))}",
+        "",
+        "",
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def normalize(F, I, norm, out, n):",
+        "    if norm == 1:",
+        "        for i in range(n):",
+        "            F[out + i] = np.float64(np.float32(F[out + i]))",
+        "    elif norm == 2:",
+        "        for i in range(n):",
+        "            I[out + i] = np.int64(I[out + i] != 0)",
+        "    else:",
+        "        bits = 8 if norm == 3 or norm == 6 else (16 if norm == 4 else 32)",
+        "        span = np.int64(1) << bits",
+        "        half = span >> 1",
+        "        for i in range(n):",
+        "            v = I[out + i] & (span - 1)",
+        "            I[out + i] = v - span if (norm != 6 and v >= half) else v",
+        "",
+        "",
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def vm(code, aux, F, I, start, stop):",
+        "    \"\"\"Run instruction rows start..stop-1; 0, or the status of the first failure.\"\"\"",
+        "    ctr = np.zeros(64, np.int64)",
+        "    for pc in range(start, stop):",
+        "        op = code[pc, 0]",
+        "        norm = code[pc, 1]",
+        "        out = code[pc, 2]",
+        "        count = code[pc, 3]",
+        "        no = code[pc, 4]",
+        "        ni = code[pc, 5]",
+        "        a = code[pc, 6]",
+        "        aso = code[pc, 7]",
+        "        asi = code[pc, 8]",
+        "        b = code[pc, 9]",
+        "        bso = code[pc, 10]",
+        "        bsi = code[pc, 11]",
+        "        c = code[pc, 12]",
+        "        cso = code[pc, 13]",
+        "        csi = code[pc, 14]",
+        "        if op == 0:",
+        "            pass",
+    ]
+    for name, lane in ELEMENTWISE:
+        lines += _handler(name, lane)
+    lines += [
+        # Casts between lanes; normalisation does the rest (rounding, wrapping).
+        f"        elif op == {op['cast_ff']}:",
+        "            for o in range(no):",
+        "                for i in range(ni):",
+        "                    F[out + o * ni + i] = F[a + o * aso + i * asi]",
+        f"        elif op == {op['cast_fi']}:",
+        "            for o in range(no):",
+        "                for i in range(ni):",
+        "                    v = F[a + o * aso + i * asi]",
+        "                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else "
+        "np.int64(-9223372036854775807 - 1)",
+        f"        elif op == {op['cast_fb']}:",
+        "            for o in range(no):",
+        "                for i in range(ni):",
+        "                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)",
+        f"        elif op == {op['cast_if']}:",
+        "            for o in range(no):",
+        "                for i in range(ni):",
+        "                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])",
+        f"        elif op == {op['cast_ii']}:",
+        "            for o in range(no):",
+        "                for i in range(ni):",
+        "                    I[out + o * ni + i] = I[a + o * aso + i * asi]",
+        # Reductions: `no` outputs, each over `ni` elements.
+        f"        elif op == {op['sum_f']}:",
+        "            for o in range(no):",
+        "                total = 0.0",
+        "                comp = 0.0",
+        "                base = a + o * aso",
+        "                for i in range(ni):",
+        "                    total, comp = add_compensated(total, comp, F[base + i * asi])",
+        "                F[out + o] = compensated_result(total, comp)",
+        f"        elif op == {op['sum_i']}:",
+        "            for o in range(no):",
+        "                total = np.int64(0)",
+        "                base = a + o * aso",
+        "                for i in range(ni):",
+        "                    total += I[base + i * asi]",
+        "                I[out + o] = total",
+    ]
+    for kind, cmp in (("max", ">"), ("min", "<")):
+        lines += [
+            f"        elif op == {op[kind + '_f']}:",
+            "            for o in range(no):",
+            "                base = a + o * aso",
+            "                best = F[base]",
+            "                for i in range(1, ni):",
+            "                    v = F[base + i * asi]",
+            f"                    if v {cmp} best or v != v:",
+            "                        best = v",
+            "                F[out + o] = best",
+            f"        elif op == {op[kind + '_i']}:",
+            "            for o in range(no):",
+            "                base = a + o * aso",
+            "                best = I[base]",
+            "                for i in range(1, ni):",
+            "                    v = I[base + i * asi]",
+            f"                    if v {cmp} best:",
+            "                        best = v",
+            "                I[out + o] = best",
+        ]
+    lines += [
+        f"        elif op == {op['argmax_f']}:",
+        "            for o in range(no):",
+        "                base = a + o * aso",
+        "                best = F[base]",
+        "                at = 0",
+        "                for i in range(1, ni):",
+        "                    v = F[base + i * asi]",
+        "                    if best == best and (v > best or v != v):",
+        "                        best = v",
+        "                        at = i",
+        "                I[out + o] = at",
+        f"        elif op == {op['argmax_i']}:",
+        "            for o in range(no):",
+        "                base = a + o * aso",
+        "                best = I[base]",
+        "                at = 0",
+        "                for i in range(1, ni):",
+        "                    v = I[base + i * asi]",
+        "                    if v > best:",
+        "                        best = v",
+        "                        at = i",
+        "                I[out + o] = at",
+        # Matrix products: `no` batches of (m x k) @ (k x n), operands contiguous or transposed-contiguous.
+        f"        elif op == {op['matmul_f']}:",
+        "            m, k, n = ni, aso, asi",
+        "            ta, tb = bsi, c",
+        "            for o in range(no):",
+        "                x = F[a + o * bso:a + o * bso + m * k]",
+        "                y = F[b + o * cso:b + o * cso + k * n]",
+        "                z = F[out + o * m * n:out + (o + 1) * m * n]",
+        "                if m * n == 0:",
+        "                    continue",
+        "                if k == 0:",
+        "                    z[:] = 0.0",
+        "                elif ta == 0 and tb == 0:",
+        "                    matmul_nn(x, y, z, m, k, n)",
+        "                elif ta == 1 and tb == 0:",
+        "                    matmul_tn(x, y, z, m, k, n)",
+        "                elif ta == 0:",
+        "                    matmul_nt(x, y, z, m, k, n)",
+        "                else:",
+        "                    matmul_tt(x, y, z, m, k, n)",
+    ]
+    for lane, arr in ((F_LANE, "F"), (I_LANE, "I")):
+        suffix = "f" if lane == F_LANE else "i"
+        lines += [
+            # A strided copy of any rank: aux[a:] holds shape, source strides, destination strides.
+            f"        elif op == {op['copy_' + suffix]}:",
+            "            nd = no",
+            "            total = 1",
+            "            for d in range(nd):",
+            "                total *= aux[a + d]",
+            "            if total == 0:",
+            "                continue",
+            "            inner = aux[a + nd - 1]",
+            "            s_in = aux[a + 2 * nd - 1]",
+            "            d_in = aux[a + 3 * nd - 1]",
+            "            for d in range(nd):",
+            "                ctr[d] = 0",
+            "            src = ni",
+            "            dst = out",
+            "            for _ in range(total // inner):",
+            "                for i in range(inner):",
+            f"                    {arr}[dst + i * d_in] = {arr}[src + i * s_in]",
+            "                d = nd - 2",
+            "                while d >= 0:",
+            "                    ctr[d] += 1",
+            "                    src += aux[a + nd + d]",
+            "                    dst += aux[a + 2 * nd + d]",
+            "                    if ctr[d] < aux[a + d]:",
+            "                        break",
+            "                    src -= aux[a + nd + d] * aux[a + d]",
+            "                    dst -= aux[a + 2 * nd + d] * aux[a + d]",
+            "                    ctr[d] = 0",
+            "                    d -= 1",
+            # out[i] = src[base + table[i]]
+            f"        elif op == {op['gather_' + suffix]}:",
+            "            for i in range(count):",
+            f"                {arr}[out + i] = {arr}[ni + aux[a + i]]",
+            # out = zeros; out[table[i]] += g[i]
+            f"        elif op == {op['scatter_add_' + suffix]}:",
+            "            for i in range(count):",
+            f"                {arr}[out + i] = 0",
+            "            for i in range(no):",
+            f"                {arr}[out + aux[a + i]] += {arr}[ni + i * asi]",
+            # A guard: `count` values at `a` must equal those at `b`; `no` is its ordinal, `ni` 1 for truth values.
+            f"        elif op == {op['guard_' + suffix]}:",
+            "            for i in range(count):",
+            f"                v = {arr}[a + i]",
+            "                if ni == 1:",
+            f"                    v = {'np.float64' if lane == F_LANE else 'np.int64'}(v != 0)",
+            f"                if v != {arr}[b + i]:",
+            "                    return no + 1",
+        ]
+    lines += [
+        f"        elif op == {op['fail']}:",
+        "            return count",
+        "        if norm != 0:",
+        "            normalize(F, I, norm, out, count)",
+        "    return 0",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+_machine = None
+_machine_lock = threading.Lock()
+
+
+def machine():
+    """The compiled machine (loaded from the disk cache, or compiled once with a progress line)."""
+    global _machine
+    if _machine is None:
+        with _machine_lock:
+            if _machine is None:
+                from tracegrad.compiler import cache
+                fn = cache.load_kernel(machine_source(), "vm")
+                start = time.perf_counter()
+                notice = threading.Timer(2.0, lambda: sys.stderr.write(
+                    "tracegrad: building the executor (once per machine and version; `tracegrad warmup` "
+                    "does it ahead)...\n"))
+                notice.daemon = True
+                notice.start()
+                try:
+                    fn(np.zeros((1, WIDTH), np.int64), np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), 0, 0)
+                finally:
+                    notice.cancel()
+                elapsed = time.perf_counter() - start
+                if elapsed > 2.0:
+                    sys.stderr.write(f"tracegrad: executor ready in {elapsed:.1f} s\n")
+                log.info("executor machine ready in %.1f ms", elapsed * 1e3)
+                _machine = fn
+    return _machine
+
+
+# --------------------------------------------------------------------------
+# Building a program
+# --------------------------------------------------------------------------
+
+@dataclass
+class View:
+    """Where a value's elements are: lane, offset of element 0, shape and strides (in elements)."""
+
+    lane: int
+    offset: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    base: int  # id of the allocation this view reads (for liveness)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def contiguous(self) -> bool:
+        expected = 1
+        for n, s in zip(reversed(self.shape), reversed(self.strides)):
+            if n != 1 and s != expected:
+                return False
+            expected *= n
+        return True
+
+
+def _contiguous_strides(shape) -> tuple[int, ...]:
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= n
+    return tuple(reversed(out))
+
+
+def _collapse(shape, stride_sets) -> tuple[list[int], list[list[int]]]:
+    """Merge adjacent axes that every operand steps through as one; drop unit axes."""
+    dims: list[int] = []
+    strides: list[list[int]] = [[] for _ in stride_sets]
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if dims and all(st[-1] == s[d] * n for st, s in zip(strides, stride_sets)):
+            dims[-1] *= n
+            for st, s in zip(strides, stride_sets):
+                st[-1] = s[d]
+            continue
+        dims.append(n)
+        for st, s in zip(strides, stride_sets):
+            st.append(s[d])
+    return dims, strides
+
+
+def _probe(view: View) -> np.ndarray:
+    """An array with `view`'s shape and strides over a one-element buffer (never read): numpy does the index math."""
+    return np.lib.stride_tricks.as_strided(_PROBE_BASE, view.shape, tuple(8 * s for s in view.strides))
+
+
+_PROBE_BASE = np.zeros(1)
+_PROBE_ADDRESS = _PROBE_BASE.__array_interface__["data"][0]
+
+
+def _view_of_probe(view: View, probe: np.ndarray) -> View:
+    delta = (probe.__array_interface__["data"][0] - _PROBE_ADDRESS) // 8
+    return View(view.lane, view.offset + delta, probe.shape, tuple(s // 8 for s in probe.strides), view.base)
+
+
+def _offsets(view: View) -> np.ndarray:
+    """Every element's arena offset, in `view`'s shape."""
+    grid = np.full(view.shape, view.offset, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(view.shape, view.strides)):
+        shape = [1] * len(view.shape)
+        shape[d] = n
+        grid += (np.arange(n, dtype=np.int64) * s).reshape(shape)
+    return grid
+
+
+@dataclass
+class Program:
+    """A graph as instruction rows, arena layouts and the steps that run them."""
+
+    graph: Graph
+    code: np.ndarray
+    aux: np.ndarray
+    f_template: np.ndarray
+    i_template: np.ndarray
+    inputs: list[tuple[int, int, int]]                      # lane, offset, size
+    outputs: list[tuple[int, int, int, tuple, np.dtype]]    # lane, offset, size, shape, dtype
+    steps: list                                             # (start, stop) ranges and host callables
+    guards: list[Node]
+    fail_nodes: list[Node]
+    _pool: list = field(default_factory=list)
+
+    def as_text(self) -> str:
+        """The program, one instruction per line (opcode names, then the fields that matter)."""
+        names = {v: (k if isinstance(k, str) else f"{k[0]}_{'f' if k[1] == F_LANE else 'i'}")
+                 for k, v in OPCODE.items()}
+        out = [f"# executor program for {self.graph.name}: {len(self.code)} instructions, "
+               f"arenas f64[{len(self.f_template)}] i64[{len(self.i_template)}]"]
+        host = 0
+        for step in self.steps:
+            if isinstance(step, tuple):
+                for pc in range(*step):
+                    row = self.code[pc]
+                    fields = " ".join(str(int(x)) for x in row[1:15])
+                    out.append(f"{pc:5d}  {names.get(int(row[0]), '?'):<16} {fields}")
+            else:
+                out.append(f"       host step {host}: {step.__doc__}")
+                host += 1
+        return "\n".join(out)
+
+
+class _Builder:
+    """Turns one graph into a :class:`Program`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.rows: list[list[int]] = []
+        self.aux: list[int] = []
+        self.top = [0, 0]                       # bump pointer per lane
+        self.free: list[dict[int, list[int]]] = [{}, {}]
+        self.consts: list[tuple[int, int, np.ndarray]] = []
+        self.view: dict[int, View] = {}
+        self.readers_left: dict[int, int] = {}  # allocation id -> reads still to come
+        self.alloc: dict[int, tuple[int, int, int]] = {}  # allocation id -> lane, offset, size
+        self.pinned: set[int] = set()           # allocations never reused (constants, outputs)
+        self.next_alloc = 0
+        self.steps: list = []
+        self.step_start = 0
+        self.guards: list[Node] = []
+        self.fail_nodes: list[Node] = []
+        self.scratch: list[int] = []
+
+    # ------------------------------------------------------------ slots
+    def allocate(self, lane: int, size: int, pinned: bool = False) -> tuple[int, int]:
+        size = max(size, 1)
+        bucket = self.free[lane].get(size)
+        if bucket and not pinned:
+            offset = bucket.pop()
+        else:
+            offset = self.top[lane]
+            self.top[lane] += size
+        aid = self.next_alloc
+        self.next_alloc += 1
+        self.alloc[aid] = (lane, offset, size)
+        if pinned:
+            self.pinned.add(aid)
+        return aid, offset
+
+    def release(self, aid: int) -> None:
+        if aid in self.pinned or aid not in self.alloc:
+            return
+        lane, offset, size = self.alloc.pop(aid)
+        self.free[lane].setdefault(size, []).append(offset)
+
+    def fresh(self, dtype: np.dtype, shape, pinned: bool = False) -> View:
+        lane = _lane_of(dtype)
+        aid, offset = self.allocate(lane, math.prod(shape), pinned)
+        return View(lane, offset, tuple(shape), _contiguous_strides(shape), aid)
+
+    def read(self, v: Value) -> View:
+        view = self.view.get(v.id)
+        if view is not None:
+            return view
+        if v.const is not None:
+            data = np.asarray(v.const)
+            if data.dtype.kind not in "fiub" or data.dtype == np.float16:
+                raise Unsupported(f"dtype {data.dtype} (constant, shape {list(data.shape)}) has no executor lane")
+            view = self.fresh(data.dtype, data.shape, pinned=True)
+            self.consts.append((view.lane, view.offset, data))
+            self.view[v.id] = view
+            return view
+        raise Unsupported(f"value #{v.id} is read before it is computed")
+
+    def temp(self, dtype_lane: int, shape) -> View:
+        aid, offset = self.allocate(dtype_lane, math.prod(shape))
+        return View(dtype_lane, offset, tuple(shape), _contiguous_strides(shape), aid)
+
+    # ------------------------------------------------------------ rows
+    def emit(self, opcode: int, norm: int = 0, out: int = 0, count: int = 0, fields=()) -> None:
+        row = [opcode, norm, out, count] + list(fields)
+        row += [0] * (WIDTH - len(row))
+        self.rows.append(row)
+
+    def host(self, fn) -> None:
+        if len(self.rows) > self.step_start:
+            self.steps.append((self.step_start, len(self.rows)))
+        self.steps.append(fn)
+        self.step_start = len(self.rows)
+
+    def copy(self, src: View, dst: View, norm: int = 0) -> None:
+        """dst[...] = src[...] elementwise within one lane (any rank, any strides)."""
+        shape = src.shape if src.shape else (1,)
+        dims, (ss, ds) = _collapse(shape, [src.strides or (1,), dst.strides or (1,)])
+        if not dims:
+            dims, ss, ds = [1], [0], [0]
+        at = len(self.aux)
+        self.aux += list(dims) + list(ss) + list(ds)
+        op = OPCODE["copy_f" if src.lane == F_LANE else "copy_i"]
+        self.emit(op, norm, dst.offset, dst.size if norm else 0, [len(dims), src.offset, at])
+
+    def contiguous(self, view: View) -> View:
+        """`view`, or a contiguous copy of it in scratch that lives until the current node is emitted."""
+        if view.contiguous():
+            return view
+        out = self.temp(view.lane, view.shape)
+        self.copy(view, out)
+        self.scratch.append(out.base)
+        return out
+
+    def release_scratch(self) -> None:
+        for aid in self.scratch:
+            self.release(aid)
+        self.scratch.clear()
+
+    def two_level(self, shape, operands: list[View]) -> tuple[int, int, list[tuple[int, int, int]]]:
+        """(outer, inner, per operand (offset, outer stride, inner stride)), copying operands that do not fit."""
+        out_strides = _contiguous_strides(shape)
+        dims, strides = _collapse(shape, [out_strides] + [o.strides for o in operands])
+        if len(dims) > 2:
+            operands = [self.contiguous(o) for o in operands]
+            dims, strides = _collapse(shape, [out_strides] + [o.strides for o in operands])
+        if not dims:
+            dims = [1]
+            strides = [[1] for _ in strides]
+        if len(dims) == 1:
+            dims = [1] + dims
+            strides = [[0] + s for s in strides]
+        fields = [(o.offset, s[0], s[1]) for o, s in zip(operands, strides[1:])]
+        return dims[0], dims[1], fields
+
+    # ------------------------------------------------------------ nodes
+    def run(self) -> Program:
+        g = self.graph
+        for v in g.inputs:
+            if v.dtype.kind not in "fiub" or v.dtype == np.float16:
+                raise Unsupported(f"dtype {v.dtype} (input, shape {list(v.shape)}) has no executor lane")
+        uses: dict[int, int] = {}
+        for node in g.nodes:
+            for v in node.inputs:
+                uses[v.id] = uses.get(v.id, 0) + 1
+        for v in g.outputs:
+            uses[v.id] = uses.get(v.id, 0) + 1
+        self.uses = uses
+        inputs = []
+        for v in g.inputs:
+            view = self.fresh(v.dtype, v.shape)
+            self.bind(v, view)
+            inputs.append((view.lane, view.offset, view.size))
+        output_ids = {v.id for v in g.outputs}
+        for node in g.nodes:
+            if node.op == GUARD:
+                self.guard(node)
+            else:
+                self.node(node, node.outputs[0].id in output_ids)
+            self.retire(node.inputs)
+        outputs = []
+        for v in g.outputs:
+            view = self.read(v)
+            if not view.contiguous():
+                out = self.fresh(v.dtype, v.shape, pinned=True)
+                self.copy(view, out)
+                view = out
+            outputs.append((view.lane, view.offset, view.size, v.shape, v.dtype))
+        if len(self.rows) > self.step_start or not self.steps:
+            self.steps.append((self.step_start, len(self.rows)))
+        f_template = np.zeros(max(self.top[F_LANE], 1))
+        i_template = np.zeros(max(self.top[I_LANE], 1), np.int64)
+        for lane, offset, data in self.consts:
+            flat = data.reshape(-1)
+            (f_template if lane == F_LANE else i_template)[offset:offset + flat.size] = flat
+        code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
+        aux = np.array(self.aux or [0], dtype=np.int64)
+        return Program(g, code, aux, f_template, i_template, inputs, outputs, self.steps, self.guards,
+                       self.fail_nodes)
+
+    def retire(self, values) -> None:
+        """Count down reads of each allocation; one no longer read is free for later values."""
+        for v in values:
+            left = self.uses.get(v.id, 0) - 1
+            self.uses[v.id] = left
+            view = self.view.get(v.id)
+            if left == 0 and view is not None:
+                holders = self.readers_left.get(view.base, 0) - 1
+                self.readers_left[view.base] = holders
+                if holders <= 0:
+                    self.release(view.base)
+
+    def bind(self, v: Value, view: View) -> None:
+        """`v` lives at `view`; its allocation stays until every value viewing it has been read."""
+        self.view[v.id] = view
+        if self.uses.get(v.id, 0) > 0:
+            self.readers_left[view.base] = self.readers_left.get(view.base, 0) + 1
+        elif view.base not in self.pinned:
+            # Computed but never read (a dead value the optimiser kept): free it at once.
+            if self.readers_left.get(view.base, 0) <= 0:
+                self.release(view.base)
+
+    def result(self, v: Value, pinned: bool) -> View:
+        return self.fresh(v.dtype, v.shape, pinned)
+
+    def node(self, node: Node, is_output: bool) -> None:
+        op = node.op
+        out_v = node.outputs[0]
+        if out_v.dtype == np.float16 or out_v.dtype.kind not in "fiub":
+            raise Unsupported(f"dtype {out_v.dtype} ({op}, shape {list(out_v.shape)}) has no executor lane")
+        entry = TABLE[op]
+        same_dtype_cast = op == "cast" and node.inputs[0].dtype == out_v.dtype
+        if op in ("detach", "broadcast", "reshape", "transpose") or same_dtype_cast:
+            self.bind(out_v, self.view_op(node))
+            return
+        if op == "index" and len(node.inputs) == 1:
+            view = self.basic_index(node)
+            if view is not None:
+                self.bind(out_v, view)
+                return
+        ins = [self.read(v) for v in node.inputs]
+        if op == "cast":
+            out = self.result(out_v, is_output)
+            self.cast(ins[0], node.inputs[0].dtype, out, out_v.dtype)
+        elif entry.kind == "elementwise":
+            out = self.result(out_v, is_output)
+            self.elementwise(node, ins, out)
+        elif op in ("sum", "max", "min", "argmax"):
+            out = self.result(out_v, is_output)
+            self.reduction(node, ins[0], out)
+        elif op == "matmul":
+            out = self.result(out_v, is_output)
+            self.matmul(node, ins, out)
+        elif op == "concat":
+            out = self.result(out_v, is_output)
+            axis = node.attrs["axis"] % len(out_v.shape)
+            start = 0
+            for x, v in zip(ins, node.inputs):
+                part = View(out.lane, out.offset + start * out.strides[axis], v.shape, out.strides, out.base)
+                self.copy(self.cast_lane(x, v.dtype, out_v.dtype), part)
+                start += v.shape[axis]
+        elif op in ("index", "index_add") and all(v.const is not None for v in node.inputs[1:]):
+            out = self.result(out_v, is_output)
+            self.table_index(node, ins[0], out)
+        elif op in ("index", "index_add"):
+            out = self.result(out_v, is_output)
+            self.host_op(node, ins, out)
+        else:
+            raise Unsupported(f"op {op!r} on the executor")
+        self.release_scratch()
+        self.bind(out_v, out)
+
+    def cast_lane(self, x: View, src: np.dtype, dst: np.dtype) -> View:
+        """`x` moved to the lane of `dst` (the same view when no conversion is needed)."""
+        if _lane_of(src) == _lane_of(dst) and NORM.get(dst, 0) == NORM.get(src, 0):
+            return x
+        out = self.temp(_lane_of(dst), x.shape)
+        self.cast(x, src, out, dst)
+        self.scratch.append(out.base)
+        return out
+
+    # ------------------------------------------------------------ op kinds
+    def view_op(self, node: Node) -> View:
+        x = self.read(node.inputs[0])
+        op = node.op
+        if op in ("detach", "cast"):
+            return x
+        if op == "transpose":
+            perm = node.attrs["perm"]
+            return View(x.lane, x.offset, tuple(x.shape[p] for p in perm), tuple(x.strides[p] for p in perm), x.base)
+        if op == "broadcast":
+            shape = tuple(node.attrs["shape"])
+            lead = len(shape) - len(x.shape)
+            strides = [0] * lead + [0 if (n == 1 and m != 1) else s
+                                    for n, m, s in zip(x.shape, shape[lead:], x.strides)]
+            return View(x.lane, x.offset, shape, tuple(strides), x.base)
+        # reshape: a view when the strides allow it, else a contiguous copy first
+        shape = tuple(node.outputs[0].shape)
+        if not x.contiguous():
+            try:
+                probe = np.reshape(_probe(x), shape, copy=False)
+            except (ValueError, TypeError):
+                x = self.contiguous_kept(x)
+            else:
+                return _view_of_probe(x, probe)
+        return View(x.lane, x.offset, shape, _contiguous_strides(shape), x.base)
+
+    def contiguous_kept(self, view: View) -> View:
+        """A contiguous copy of `view` that lives as long as the value bound to it."""
+        out = self.temp(view.lane, view.shape)
+        self.copy(view, out)
+        return out
+
+    def basic_index(self, node: Node) -> View | None:
+        x = self.read(node.inputs[0])
+        index = build_index(node.attrs["spec"], [])
+        if Ellipsis not in index:
+            index += (Ellipsis,)  # so that numpy gives a (0-d) view, never a scalar copy
+        try:
+            probe = _probe(x)[index]
+        except IndexError:
+            return None  # out of range: the fail path below reports it
+        if not isinstance(probe, np.ndarray):
+            return None
+        return _view_of_probe(x, probe)
+
+    def elementwise(self, node: Node, ins: list[View], out: View) -> None:
+        lane = _lane_of(node.inputs[-1].dtype if node.op == "where" else node.inputs[0].dtype)
+        opcode = OPCODE.get((node.op, lane))
+        if opcode is None:
+            raise Unsupported(f"elementwise {node.op} on {'float' if lane == F_LANE else 'integer'} operands")
+        no, ni, fields = self.two_level(out.shape, ins)
+        flat = [x for f in fields for x in f]
+        self.emit(opcode, NORM.get(node.outputs[0].dtype, 0), out.offset, out.size, [no, ni] + flat)
+
+    def cast(self, x: View, src: np.dtype, out: View, dst: np.dtype) -> None:
+        src_lane, dst_lane = _lane_of(src), _lane_of(dst)
+        if src_lane == F_LANE:
+            name = "cast_ff" if dst_lane == F_LANE else ("cast_fb" if dst == BOOL else "cast_fi")
+        else:
+            name = "cast_if" if dst_lane == F_LANE else "cast_ii"
+        no, ni, fields = self.two_level(out.shape, [x])
+        self.emit(OPCODE[name], NORM.get(dst, 0), out.offset, out.size, [no, ni, *fields[0]])
+
+    def reduction(self, node: Node, x: View, out: View) -> None:
+        op = node.op
+        if op == "argmax":
+            axis = node.attrs.get("axis")
+            axes = tuple(range(len(x.shape))) if axis is None or not x.shape else normalize_axes(axis, len(x.shape))
+        else:
+            axes = normalize_axes(node.attrs.get("axes"), len(x.shape))
+        kept = [d for d in range(len(x.shape)) if d not in axes]
+        order = kept + list(axes)
+        moved = View(x.lane, x.offset, tuple(x.shape[d] for d in order), tuple(x.strides[d] for d in order), x.base)
+        n_outer = math.prod(x.shape[d] for d in kept)
+        n_inner = math.prod(x.shape[d] for d in axes)
+        levels = self.levels(moved, len(kept))
+        if levels is None:
+            moved = self.contiguous(moved)
+            levels = self.levels(moved, len(kept))
+        aso, asi = levels
+        lane = "f" if x.lane == F_LANE else "i"
+        if n_inner == 0:
+            # An empty sum is 0 (max/min of nothing is rejected by the type rule): a scatter of nothing.
+            self.emit(OPCODE[f"scatter_add_{lane}"], 0, out.offset, out.size, [0, 0, 0])
+            return
+        self.emit(OPCODE[f"{op}_{lane}"], NORM.get(node.outputs[0].dtype, 0), out.offset, out.size,
+                  [n_outer, n_inner, moved.offset, aso, asi])
+
+    @staticmethod
+    def levels(view: View, n_kept: int) -> tuple[int, int] | None:
+        """(outer stride, inner stride) when the kept axes and the reduced axes each collapse to one."""
+        def one(shape, strides):
+            dims, (st,) = _collapse(shape, [strides])
+            if not dims:
+                return 0
+            return st[0] if len(dims) == 1 else None
+        outer = one(view.shape[:n_kept], view.strides[:n_kept])
+        inner = one(view.shape[n_kept:], view.strides[n_kept:])
+        if outer is None or inner is None:
+            return None
+        return outer, inner
+
+    def matmul(self, node: Node, ins: list[View], out: View) -> None:
+        a, b = ins
+        if a.lane != F_LANE:
+            raise Unsupported("integer matmul on the executor")
+        a_shape, b_shape = a.shape, b.shape
+        if len(a_shape) == 1:
+            a = View(a.lane, a.offset, (1,) + a.shape, (0,) + a.strides, a.base)
+        if len(b_shape) == 1:
+            b = View(b.lane, b.offset, b.shape + (1,), b.strides + (0,), b.base)
+        m, k = a.shape[-2:]
+        n = b.shape[-1]
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        n_batch = math.prod(batch)
+        fields = []
+        for x in (a, b):
+            x_batch = x.shape[:-2]
+            if math.prod(x_batch) == 1 and n_batch != 1:
+                x = View(x.lane, x.offset, x.shape[-2:], x.strides[-2:], x.base)
+                x, trans = self.matrix(x)
+                fields.append((x.offset, 0, trans))
+                continue
+            if tuple(x_batch) != tuple(batch):
+                full = tuple(batch) + x.shape[-2:]
+                lead = len(full) - len(x.shape)
+                strides = (0,) * lead + tuple(0 if (p == 1 and q != 1) else s
+                                              for p, q, s in zip(x.shape, full[lead:], x.strides))
+                x = View(x.lane, x.offset, full, strides, x.base)
+            x, trans = self.batched_matrices(x)
+            fields.append((x.offset, x.shape[-2] * x.shape[-1], trans))
+        (ao, abs_, ta), (bo, bbs, tb) = fields
+        self.emit(OPCODE["matmul_f"], NORM.get(node.outputs[0].dtype, 0), out.offset, out.size,
+                  [n_batch, m, ao, k, n, bo, abs_, ta, tb, bbs])
+
+    def matrix(self, x: View) -> tuple[View, int]:
+        """A 2-D view BLAS can read (contiguous or transposed-contiguous), copying when needed."""
+        rows, cols = x.shape
+        if x.strides == (cols, 1) or rows == 1 and x.strides[1] == 1 or cols == 1 and x.strides[0] == 1 \
+                or rows * cols <= 1:
+            return View(x.lane, x.offset, x.shape, (cols, 1), x.base), 0
+        if x.strides == (1, rows):
+            return x, 1
+        return self.contiguous(x), 0
+
+    def batched_matrices(self, x: View) -> tuple[View, int]:
+        """Batches of matrices laid out one after another, each contiguous or transposed-contiguous."""
+        rows, cols = x.shape[-2:]
+        dims, (batch_strides,) = _collapse(x.shape[:-2], [x.strides[:-2]])
+        if not dims or (len(dims) == 1 and batch_strides[0] == rows * cols):
+            matrix = View(x.lane, x.offset, (rows, cols), x.strides[-2:], x.base)
+            if rows * cols <= 1 or matrix.contiguous():
+                return x, 0
+            if x.strides[-2:] == (1, rows):
+                return x, 1
+        return self.contiguous(x), 0
+
+    def table_index(self, node: Node, x: View, out: View) -> None:
+        arrays = [np.asarray(v.const) for v in node.inputs[1:]]
+        spec = node.attrs["spec"]
+        lane = "f" if x.lane == F_LANE else "i"
+        try:
+            if node.op == "index":
+                table = _offsets(x)[build_index(spec, arrays)] - x.offset
+                table = np.broadcast_to(table, out.shape).reshape(-1)
+            else:
+                shape = tuple(node.attrs["shape"])
+                positions = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+                table = np.broadcast_to(positions[build_index(spec, arrays)], x.shape).reshape(-1)
+        except IndexError:
+            self.fail(node)
+            return
+        at = len(self.aux)
+        self.aux += table.tolist()
+        if node.op == "index":
+            self.emit(OPCODE[f"gather_{lane}"], NORM.get(node.outputs[0].dtype, 0), out.offset, out.size,
+                      [0, x.offset, at])
+        else:
+            g = self.contiguous(x)
+            self.emit(OPCODE[f"scatter_add_{lane}"], NORM.get(node.outputs[0].dtype, 0), out.offset, out.size,
+                      [table.size, g.offset, at, 0, 1])
+
+    def fail(self, node: Node) -> None:
+        """A node that always fails: the caller reruns the reference interpreter for eager mode's error."""
+        self.fail_nodes.append(node)
+        self.emit(OPCODE["fail"], 0, 0, -len(self.fail_nodes))
+
+    def host_op(self, node: Node, ins: list[View], out: View) -> None:
+        """Run `node` with the op table's numpy rule on views of the arenas (index arrays known only at run time)."""
+        impl, attrs = TABLE[node.op].impl, node.attrs
+        in_views = list(ins)
+        dtypes = [v.dtype for v in node.inputs]
+        out_lane, out_offset, out_size = out.lane, out.offset, out.size
+
+        def step(floats, ints):
+            arrays = []
+            for view, dtype in zip(in_views, dtypes):
+                arena = floats if view.lane == F_LANE else ints
+                arr = np.lib.stride_tricks.as_strided(arena[view.offset:], view.shape,
+                                                      tuple(8 * s for s in view.strides))
+                arrays.append(arr.astype(dtype))
+            try:
+                result = impl(*arrays, **attrs)
+            except (ShapeError, IndexingError) as e:
+                raise node_error(node, arrays, e) from None
+            target = floats if out_lane == F_LANE else ints
+            target[out_offset:out_offset + out_size] = np.asarray(result).reshape(-1)
+        step.__doc__ = f"{node.op} with index arrays computed at run time (numpy)"
+        self.host(step)
+
+    def guard(self, node: Node) -> None:
+        x = self.read(node.inputs[0])
+        ordinal = len(self.guards)
+        self.guards.append(node)
+        expected = np.asarray(node.attrs["expected"])
+        if expected.shape != x.shape:
+            self.emit(OPCODE["fail"], 0, 0, ordinal + 1)
+            return
+        x = self.contiguous(x)
+        truth = expected.dtype == np.bool_ and node.inputs[0].dtype != BOOL
+        stored = expected.astype(np.float64 if x.lane == F_LANE else np.int64)
+        want = self.read(Value(node.inputs[0].type, const=stored))
+        lane = "f" if x.lane == F_LANE else "i"
+        self.emit(OPCODE[f"guard_{lane}"], 0, 0, x.size, [ordinal, int(truth), x.offset, 0, 0, want.offset])
+        self.release_scratch()
+
+
+def build_program(graph: Graph) -> Program:
+    """The executor program of `graph` (primitive ops only: see :func:`compiler.fusion.prepare`).
+
+    Every instruction is checked to stay inside its arenas (:func:`check_program`): the machine
+    runs without bounds checks, so a wrong row would read or write memory it does not own.
+    """
+    program = _Builder(graph).run()
+    check_program(program)
+    return program
+
+
+_LANES_OF = {}  # opcode -> (output lane, operand lanes)
+for (_name, _lane), _code in ((k, v) for k, v in OPCODE.items() if isinstance(k, tuple)):
+    _out = I_LANE if TABLE[_name].promote == "compare" else _lane
+    _LANES_OF[_code] = (_out, tuple(I_LANE if (_name == "where" and j == 0) else _lane
+                                    for j in range(TABLE[_name].arity)))
+for _name, _lanes in (("cast_ff", (F_LANE, (F_LANE,))), ("cast_fi", (I_LANE, (F_LANE,))),
+                      ("cast_fb", (I_LANE, (F_LANE,))), ("cast_if", (F_LANE, (I_LANE,))),
+                      ("cast_ii", (I_LANE, (I_LANE,)))):
+    _LANES_OF[OPCODE[_name]] = _lanes
+
+
+def _span(offset: int, steps: list[tuple[int, int]]) -> tuple[int, int]:
+    """Lowest and highest element touched from `offset` by (count, stride) pairs (count > 0)."""
+    lo = hi = offset
+    for count, stride in steps:
+        reach = (count - 1) * stride
+        lo, hi = lo + min(reach, 0), hi + max(reach, 0)
+    return lo, hi
+
+
+def check_program(program: Program) -> None:
+    """Raise :class:`Unsupported` naming the first instruction that reaches outside its arena."""
+    sizes = (len(program.f_template), len(program.i_template))
+    names = {v: k for k, v in OPCODE.items()}
+    aux = program.aux
+
+    def inside(pc, lane, lo, hi):
+        if lo < 0 or hi >= sizes[lane]:
+            raise Unsupported(f"executor instruction {pc} ({names.get(int(program.code[pc, 0]))}) reaches "
+                              f"[{lo}, {hi}] outside its arena of {sizes[lane]}")
+
+    for pc, row in enumerate(program.code.tolist()):
+        op, norm, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi = row[:15]
+        name = names.get(op)
+        if norm and count > 0:
+            inside(pc, F_LANE if norm == 1 else I_LANE, out, out + count - 1)
+        if op in _LANES_OF:
+            if no * ni == 0:
+                continue
+            out_lane, lanes = _LANES_OF[op]
+            inside(pc, out_lane, out, out + no * ni - 1)
+            for lane, (off, so, si) in zip(lanes, ((a, aso, asi), (b, bso, bsi), (c, cso, csi))):
+                inside(pc, lane, *_span(off, [(no, so), (ni, si)]))
+            continue
+        if not isinstance(name, str) or name == "fail":
+            continue
+        kind, lane = name.rsplit("_", 1)
+        lane = F_LANE if lane == "f" else I_LANE
+        if kind in ("sum", "max", "min", "argmax"):
+            if no and ni:
+                inside(pc, lane, *_span(a, [(no, aso), (ni, asi)]))
+            if no:
+                inside(pc, I_LANE if kind == "argmax" else lane, out, out + no - 1)
+        elif kind == "matmul":
+            m, k, n, bs_a, bs_b = ni, aso, asi, bso, cso
+            if no and m * k:
+                inside(pc, lane, a, a + (no - 1) * bs_a + m * k - 1)
+            if no and k * n:
+                inside(pc, lane, b, b + (no - 1) * bs_b + k * n - 1)
+            if no and m * n:
+                inside(pc, lane, out, out + no * m * n - 1)
+        elif kind == "copy":
+            dims = aux[a:a + no].tolist()
+            if math.prod(dims):
+                inside(pc, lane, *_span(ni, list(zip(dims, aux[a + no:a + 2 * no].tolist()))))
+                inside(pc, lane, *_span(out, list(zip(dims, aux[a + 2 * no:a + 3 * no].tolist()))))
+        elif kind == "gather":
+            if count:
+                table = aux[a:a + count]
+                inside(pc, lane, out, out + count - 1)
+                inside(pc, lane, ni + int(table.min()), ni + int(table.max()))
+        elif kind == "scatter_add":
+            if count:
+                inside(pc, lane, out, out + count - 1)
+            if no:
+                table = aux[a:a + no]
+                inside(pc, lane, out + int(table.min()), out + int(table.max()))
+                inside(pc, lane, *_span(ni, [(no, asi)]))
+        elif kind == "guard":
+            if count:
+                inside(pc, lane, a, a + count - 1)
+                inside(pc, lane, b, b + count - 1)
+
+
+# --------------------------------------------------------------------------
+# Running a program
+# --------------------------------------------------------------------------
+
+class ExecutorRunner:
+    """A graph on the executor, behind the backend interface: ``run(arrays) -> list of arrays``."""
+
+    __slots__ = ("graph", "program", "vm", "source", "__weakref__")
+
+    def __init__(self, graph: Graph, program: Program):
+        self.graph = graph
+        self.program = program
+        self.vm = machine()
+        self.source = None
+
+    def __call__(self, arrays):
+        p = self.program
+        pool = p._pool
+        try:
+            arenas = pool.pop()
+        except IndexError:  # first call, or every arena is in use by another thread
+            arenas = (p.f_template.copy(), p.i_template.copy())
+        for (lane, offset, size), a in zip(p.inputs, arrays):
+            arenas[lane][offset:offset + size] = np.asarray(a).reshape(-1)
+        vm = self.vm
+        floats, ints = arenas
+        for step in p.steps:
+            if type(step) is tuple:
+                status = vm(p.code, p.aux, floats, ints, step[0], step[1])
+                if status:
+                    pool.append(arenas)
+                    self.fail(status, arrays)
+            else:
+                step(floats, ints)
+        outs = [arenas[lane][offset:offset + size].astype(dtype).reshape(shape)
+                for lane, offset, size, shape, dtype in p.outputs]
+        pool.append(arenas)
+        return outs
+
+    def fail(self, status: int, arrays) -> None:
+        p = self.program
+        if status > 0:
+            ordinal = status - 1
+            raise GuardFailure(p.guards[ordinal], None, ordinal)
+        from tracegrad.ir.interpret import interpret
+        interpret(self.graph, arrays)  # raises eager mode's error for the failing index
+        node = p.fail_nodes[-status - 1]
+        where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
+        raise IndexError(f"index out of bounds in op '{node.op}'{where}")
