@@ -4,8 +4,9 @@ Compiling a graph to a numba kernel takes time that grows with the graph
 (seconds for a few hundred tiny ops).  The executor needs no compilation per
 graph: :func:`build_program` turns a graph into *instruction rows* (an int64
 array: opcode, output slot, extents, operand slots and strides) in Python, and
-one numba function, :func:`vm`, compiled once and kept in the disk cache,
-walks them.  Building a program is plain Python, tens of microseconds a node.
+one numba function, ``vm`` in ``_machine.py``, compiled once per machine (numba
+caches it beside the module) walks them.  Building a program is plain Python,
+tens of microseconds a node.
 
 Values live in two flat *arenas* per call: ``F`` (float64) holds every
 floating-point value and ``I`` (int64) every integer and boolean one.  A
@@ -28,13 +29,15 @@ of the arenas) between stretches of machine code.
 
 The handlers for elementwise ops are generated from the op table's kernel
 templates (``Op.kernel``), so a new elementwise op runs here without code in
-this module.  :func:`machine_source` prints the machine.
+this module: ``python -m tracegrad.compiler.executor`` writes ``_machine.py``
+again (a test fails until it matches the table).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import sys
 import threading
@@ -89,7 +92,7 @@ def _elementwise_entries() -> list[tuple[str, int]]:
         if entry.promote == "float":
             lanes = (F_LANE,)  # integer operands are cast to float before these ops
         for lane in lanes:
-            if lane == I_LANE and any(f"{fn}(" in entry.kernel for fn in _FLOAT_ONLY):
+            if lane == I_LANE and set(_CALL_RE.findall(entry.kernel)) & set(_FLOAT_ONLY):
                 continue
             out.append((name, lane))
     return out
@@ -146,7 +149,7 @@ def _handler(name: str, lane: int) -> list[str]:
 
 
 def machine_source() -> str:
-    """The executor's numba module, as written to the kernel cache (readable: ``print(machine_source())``)."""
+    """The executor's numba module, generated from the op table (kept in the package as ``_machine.py``)."""
     runtime = set()
     for name, lane in ELEMENTWISE:
         suffix = "f64" if lane == F_LANE else "i64"
@@ -154,7 +157,11 @@ def machine_source() -> str:
     runtime.update(["add_compensated", "compensated_result", "matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"])
     op = OPCODE
     lines = [
-        '"""The tracegrad executor: one machine for every graph (generated from the op table)."""',
+        '"""The tracegrad executor\'s machine: generated from the op table by compiler/executor.py.',
+        "",
+        "Do not edit: ``python -m tracegrad.compiler.executor`` writes it again, and a test checks that",
+        "it matches the op table.  numba caches its machine code beside it, like the runtime's.",
+        '"""',
         "import numpy as np",
         "from numba import njit",
         f"from tracegrad.compiler.runtime import {', '.join(sorted(runtime))}",
@@ -380,8 +387,8 @@ def machine():
     if _machine is None:
         with _machine_lock:
             if _machine is None:
-                from tracegrad.compiler import cache
-                fn = cache.load_kernel(machine_source(), "vm")
+                from tracegrad.compiler import _machine as module
+                fn = module.vm
                 start = time.perf_counter()
                 notice = threading.Timer(2.0, lambda: sys.stderr.write(
                     "tracegrad: building the executor (once per machine and version; `tracegrad warmup` "
@@ -398,6 +405,25 @@ def machine():
                 log.info("executor machine ready in %.1f ms", elapsed * 1e3)
                 _machine = fn
     return _machine
+
+
+MACHINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_machine.py")
+
+
+def machine_is_current() -> bool:
+    """Whether the machine module in the package is what the op table generates today."""
+    try:
+        with open(MACHINE_PATH) as fh:
+            return fh.read() == machine_source()
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    # Regenerate the machine after an op-table change.
+    with open(MACHINE_PATH, "w") as fh:
+        fh.write(machine_source())
+    print(f"wrote {MACHINE_PATH}")
 
 
 # --------------------------------------------------------------------------

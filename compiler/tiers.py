@@ -37,6 +37,9 @@ __all__ = ["TieredRunner", "estimated_compile_seconds", "background_compiles"]
 #: (numba typing and LLVM grow with the kernel; measured 0.3-3 s for 10-300 nodes).
 _FIXED_SECONDS, _SECONDS_PER_NODE = 0.5, 0.01
 
+#: How a compile worker is started (a fresh interpreter running compiler/worker.py).
+WORKER_COMMAND = [sys.executable, "-m", "tracegrad.compiler.worker"]
+
 _workers: set[subprocess.Popen] = set()
 _workers_lock = threading.Lock()
 
@@ -183,7 +186,7 @@ def _compile_in_worker(ks, lowered) -> None:
     directory = cache.cache_dir()
     if directory is None:
         raise RuntimeError("the disk cache is off (TRACEGRAD_CACHE=0): a worker's kernel could not be shared")
-    worker = subprocess.Popen([sys.executable, "-m", "tracegrad.compiler.worker"], stdin=subprocess.PIPE,
+    worker = subprocess.Popen(list(WORKER_COMMAND), stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     with _workers_lock:
         _workers.add(worker)

@@ -1,0 +1,614 @@
+"""The tracegrad executor's machine: generated from the op table by compiler/executor.py.
+
+Do not edit: ``python -m tracegrad.compiler.executor`` writes it again, and a test checks that
+it matches the op table.  numba caches its machine code beside it, like the runtime's.
+"""
+import numpy as np
+from numba import njit
+from tracegrad.compiler.runtime import abs_f64, abs_i64, add_compensated, compensated_result, cos_f64, divide_f64, exp_f64, expm1_f64, floor_divide_f64, floor_divide_i64, log1p_f64, log_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f64, maximum_i64, minimum_f64, minimum_i64, power_f64, power_i64, relu_f64, relu_i64, remainder_f64, remainder_i64, sigmoid_f64, sign_f64, sign_i64, sin_f64, sqrt_f64, tanh_f64
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def normalize(F, I, norm, out, n):
+    if norm == 1:
+        for i in range(n):
+            F[out + i] = np.float64(np.float32(F[out + i]))
+    elif norm == 2:
+        for i in range(n):
+            I[out + i] = np.int64(I[out + i] != 0)
+    else:
+        bits = 8 if norm == 3 or norm == 6 else (16 if norm == 4 else 32)
+        span = np.int64(1) << bits
+        half = span >> 1
+        for i in range(n):
+            v = I[out + i] & (span - 1)
+            I[out + i] = v - span if (norm != 6 and v >= half) else v
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def vm(code, aux, F, I, start, stop):
+    """Run instruction rows start..stop-1; 0, or the status of the first failure."""
+    ctr = np.zeros(64, np.int64)
+    for pc in range(start, stop):
+        op = code[pc, 0]
+        norm = code[pc, 1]
+        out = code[pc, 2]
+        count = code[pc, 3]
+        no = code[pc, 4]
+        ni = code[pc, 5]
+        a = code[pc, 6]
+        aso = code[pc, 7]
+        asi = code[pc, 8]
+        b = code[pc, 9]
+        bso = code[pc, 10]
+        bsi = code[pc, 11]
+        c = code[pc, 12]
+        cso = code[pc, 13]
+        csi = code[pc, 14]
+        if op == 0:
+            pass
+        elif op == 1:  # neg (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(-F[ab + i * asi])
+        elif op == 2:  # neg (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(-I[ab + i * asi])
+        elif op == 3:  # add (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+        elif op == 4:  # add (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] + I[bb + i * bsi])
+        elif op == 5:  # sub (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+        elif op == 6:  # sub (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] - I[bb + i * bsi])
+        elif op == 7:  # mul (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+        elif op == 8:  # mul (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] * I[bb + i * bsi])
+        elif op == 9:  # div (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 10:  # pow (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 11:  # pow (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(power_i64(I[ab + i * asi], I[bb + i * bsi]))
+        elif op == 12:  # maximum (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 13:  # maximum (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(maximum_i64(I[ab + i * asi], I[bb + i * bsi]))
+        elif op == 14:  # minimum (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 15:  # minimum (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(minimum_i64(I[ab + i * asi], I[bb + i * bsi]))
+        elif op == 16:  # exp (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
+        elif op == 17:  # log (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+        elif op == 18:  # log1p (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+        elif op == 19:  # expm1 (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+        elif op == 20:  # sin (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+        elif op == 21:  # cos (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+        elif op == 22:  # tanh (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+        elif op == 23:  # sigmoid (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+        elif op == 24:  # relu (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+        elif op == 25:  # relu (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(relu_i64(I[ab + i * asi]))
+        elif op == 26:  # abs (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
+        elif op == 27:  # abs (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(abs_i64(I[ab + i * asi]))
+        elif op == 28:  # sqrt (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
+        elif op == 29:  # sign (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+        elif op == 30:  # sign (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(sign_i64(I[ab + i * asi]))
+        elif op == 31:  # floor_divide (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 32:  # floor_divide (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(floor_divide_i64(I[ab + i * asi], I[bb + i * bsi]))
+        elif op == 33:  # remainder (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+        elif op == 34:  # remainder (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(remainder_i64(I[ab + i * asi], I[bb + i * bsi]))
+        elif op == 35:  # eq (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] == F[bb + i * bsi])
+        elif op == 36:  # eq (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] == I[bb + i * bsi])
+        elif op == 37:  # ne (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] != F[bb + i * bsi])
+        elif op == 38:  # ne (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] != I[bb + i * bsi])
+        elif op == 39:  # lt (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] < F[bb + i * bsi])
+        elif op == 40:  # lt (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] < I[bb + i * bsi])
+        elif op == 41:  # le (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] <= F[bb + i * bsi])
+        elif op == 42:  # le (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] <= I[bb + i * bsi])
+        elif op == 43:  # gt (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] > F[bb + i * bsi])
+        elif op == 44:  # gt (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] > I[bb + i * bsi])
+        elif op == 45:  # ge (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(F[ab + i * asi] >= F[bb + i * bsi])
+        elif op == 46:  # ge (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[ab + i * asi] >= I[bb + i * bsi])
+        elif op == 47:  # logical_and (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64((F[ab + i * asi] != 0) & (F[bb + i * bsi] != 0))
+        elif op == 48:  # logical_and (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64((I[ab + i * asi] != 0) & (I[bb + i * bsi] != 0))
+        elif op == 49:  # logical_or (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64((F[ab + i * asi] != 0) | (F[bb + i * bsi] != 0))
+        elif op == 50:  # logical_or (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                for i in range(ni):
+                    I[ob + i] = np.int64((I[ab + i * asi] != 0) | (I[bb + i * bsi] != 0))
+        elif op == 51:  # logical_not (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(not (F[ab + i * asi] != 0))
+        elif op == 52:  # logical_not (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                for i in range(ni):
+                    I[ob + i] = np.int64(not (I[ab + i * asi] != 0))
+        elif op == 53:  # where (float)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                cb = c + o * cso
+                for i in range(ni):
+                    F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+        elif op == 54:  # where (int)
+            for o in range(no):
+                ob = out + o * ni
+                ab = a + o * aso
+                bb = b + o * bso
+                cb = c + o * cso
+                for i in range(ni):
+                    I[ob + i] = np.int64(I[bb + i * bsi] if (I[ab + i * asi] != 0) else I[cb + i * csi])
+        elif op == 73:
+            for o in range(no):
+                for i in range(ni):
+                    F[out + o * ni + i] = F[a + o * aso + i * asi]
+        elif op == 74:
+            for o in range(no):
+                for i in range(ni):
+                    v = F[a + o * aso + i * asi]
+                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
+        elif op == 75:
+            for o in range(no):
+                for i in range(ni):
+                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
+        elif op == 76:
+            for o in range(no):
+                for i in range(ni):
+                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
+        elif op == 77:
+            for o in range(no):
+                for i in range(ni):
+                    I[out + o * ni + i] = I[a + o * aso + i * asi]
+        elif op == 57:
+            for o in range(no):
+                total = 0.0
+                comp = 0.0
+                base = a + o * aso
+                for i in range(ni):
+                    total, comp = add_compensated(total, comp, F[base + i * asi])
+                F[out + o] = compensated_result(total, comp)
+        elif op == 58:
+            for o in range(no):
+                total = np.int64(0)
+                base = a + o * aso
+                for i in range(ni):
+                    total += I[base + i * asi]
+                I[out + o] = total
+        elif op == 59:
+            for o in range(no):
+                base = a + o * aso
+                best = F[base]
+                for i in range(1, ni):
+                    v = F[base + i * asi]
+                    if v > best or v != v:
+                        best = v
+                F[out + o] = best
+        elif op == 60:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v > best:
+                        best = v
+                I[out + o] = best
+        elif op == 61:
+            for o in range(no):
+                base = a + o * aso
+                best = F[base]
+                for i in range(1, ni):
+                    v = F[base + i * asi]
+                    if v < best or v != v:
+                        best = v
+                F[out + o] = best
+        elif op == 62:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v < best:
+                        best = v
+                I[out + o] = best
+        elif op == 63:
+            for o in range(no):
+                base = a + o * aso
+                best = F[base]
+                at = 0
+                for i in range(1, ni):
+                    v = F[base + i * asi]
+                    if best == best and (v > best or v != v):
+                        best = v
+                        at = i
+                I[out + o] = at
+        elif op == 64:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                at = 0
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v > best:
+                        best = v
+                        at = i
+                I[out + o] = at
+        elif op == 65:
+            m, k, n = ni, aso, asi
+            ta, tb = bsi, c
+            for o in range(no):
+                x = F[a + o * bso:a + o * bso + m * k]
+                y = F[b + o * cso:b + o * cso + k * n]
+                z = F[out + o * m * n:out + (o + 1) * m * n]
+                if m * n == 0:
+                    continue
+                if k == 0:
+                    z[:] = 0.0
+                elif ta == 0 and tb == 0:
+                    matmul_nn(x, y, z, m, k, n)
+                elif ta == 1 and tb == 0:
+                    matmul_tn(x, y, z, m, k, n)
+                elif ta == 0:
+                    matmul_nt(x, y, z, m, k, n)
+                else:
+                    matmul_tt(x, y, z, m, k, n)
+        elif op == 55:
+            nd = no
+            total = 1
+            for d in range(nd):
+                total *= aux[a + d]
+            if total == 0:
+                continue
+            inner = aux[a + nd - 1]
+            s_in = aux[a + 2 * nd - 1]
+            d_in = aux[a + 3 * nd - 1]
+            for d in range(nd):
+                ctr[d] = 0
+            src = ni
+            dst = out
+            for _ in range(total // inner):
+                for i in range(inner):
+                    F[dst + i * d_in] = F[src + i * s_in]
+                d = nd - 2
+                while d >= 0:
+                    ctr[d] += 1
+                    src += aux[a + nd + d]
+                    dst += aux[a + 2 * nd + d]
+                    if ctr[d] < aux[a + d]:
+                        break
+                    src -= aux[a + nd + d] * aux[a + d]
+                    dst -= aux[a + 2 * nd + d] * aux[a + d]
+                    ctr[d] = 0
+                    d -= 1
+        elif op == 66:
+            for i in range(count):
+                F[out + i] = F[ni + aux[a + i]]
+        elif op == 68:
+            for i in range(count):
+                F[out + i] = 0
+            for i in range(no):
+                F[out + aux[a + i]] += F[ni + i * asi]
+        elif op == 70:
+            for i in range(count):
+                v = F[a + i]
+                if ni == 1:
+                    v = np.float64(v != 0)
+                if v != F[b + i]:
+                    return no + 1
+        elif op == 56:
+            nd = no
+            total = 1
+            for d in range(nd):
+                total *= aux[a + d]
+            if total == 0:
+                continue
+            inner = aux[a + nd - 1]
+            s_in = aux[a + 2 * nd - 1]
+            d_in = aux[a + 3 * nd - 1]
+            for d in range(nd):
+                ctr[d] = 0
+            src = ni
+            dst = out
+            for _ in range(total // inner):
+                for i in range(inner):
+                    I[dst + i * d_in] = I[src + i * s_in]
+                d = nd - 2
+                while d >= 0:
+                    ctr[d] += 1
+                    src += aux[a + nd + d]
+                    dst += aux[a + 2 * nd + d]
+                    if ctr[d] < aux[a + d]:
+                        break
+                    src -= aux[a + nd + d] * aux[a + d]
+                    dst -= aux[a + 2 * nd + d] * aux[a + d]
+                    ctr[d] = 0
+                    d -= 1
+        elif op == 67:
+            for i in range(count):
+                I[out + i] = I[ni + aux[a + i]]
+        elif op == 69:
+            for i in range(count):
+                I[out + i] = 0
+            for i in range(no):
+                I[out + aux[a + i]] += I[ni + i * asi]
+        elif op == 71:
+            for i in range(count):
+                v = I[a + i]
+                if ni == 1:
+                    v = np.int64(v != 0)
+                if v != I[b + i]:
+                    return no + 1
+        elif op == 72:
+            return count
+        if norm != 0:
+            normalize(F, I, norm, out, count)
+    return 0
