@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 import pytest
 
+import tracegrad as tg
 from tracegrad.ir.batching import Batched, BatchEmitter, vmap_graph
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value
 from tracegrad.ir.interpret import interpret
@@ -164,3 +165,264 @@ def test_patterns_cover_every_input_of_every_sample():
         for sample in _samples(name, np.float64):
             covered = set(itertools.chain.from_iterable(_patterns(sample.args)))
             assert covered == {i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)}
+
+
+# --------------------------------------------------------------------------
+# Jacobians and Hessians: one batched graph
+# --------------------------------------------------------------------------
+
+BACKENDS = ["interpreter", "numba"]
+
+
+def _rng(*key):
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _fd_jacobian(f, args, argnum, eps=1e-6):
+    """Central differences of the eager function (float64) with respect to args[argnum]."""
+    def at(z):
+        moved = list(args)
+        moved[argnum] = z
+        return np.asarray(f(*[tg.tensor(a) for a in moved]).detach().numpy(), dtype=np.float64)
+    x = np.asarray(args[argnum], dtype=np.float64)
+    base = at(x)
+    cols = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.reshape(-1)[i] = eps
+        cols.append((at(x + e) - at(x - e)) / (2 * eps))
+    return np.stack(cols, axis=-1).reshape(base.shape + x.shape)
+
+
+def _fd_hessian(f, x, eps=1e-5):
+    def grad_at(z):
+        t = tg.tensor(z, requires_grad=True)
+        (g,) = tg.autograd.grad(f(t), [t])
+        return g.numpy()
+    cols = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.reshape(-1)[i] = eps
+        cols.append((grad_at(x + e) - grad_at(x - e)) / (2 * eps))
+    return np.stack(cols, axis=-1).reshape(x.shape + x.shape)
+
+
+A = _rng("A").normal(size=(5, 4))
+B = _rng("B").normal(size=(4, 3))
+IDX = np.array([3, 0, 0, 2])
+
+# name: (function, input shape, closed form of the Jacobian at x)
+JACOBIANS = {
+    "elementwise": (lambda x: tg.sin(x) * x + tg.exp(0.5 * x), (4,),
+                    lambda x: np.diag(np.cos(x) * x + np.sin(x) + 0.5 * np.exp(0.5 * x))),
+    "matmul": (lambda x: tg.tanh(tg.tensor(A) @ x), (4,),
+               lambda x: (1 - np.tanh(A @ x) ** 2)[:, None] * A),
+    "matrix_matmul": (lambda X: X @ tg.tensor(B), (2, 4),
+                      lambda X: np.einsum("ik,lj->ijkl", np.eye(2), B)),
+    "sum_over_axis": (lambda x: (x * x).sum(dim=1), (3, 4),
+                      lambda x: np.einsum("ij,ik->ijk", np.eye(3), 2 * x)),
+    "max_over_axis": (lambda x: x.amax(dim=0), (3, 4),
+                      lambda x: np.eye(3)[np.argmax(x, axis=0)].T[:, :, None].transpose(1, 0, 2)
+                      * np.eye(4)[:, None, :]),
+    "softmax": (lambda x: tg.nn.functional.softmax(x, dim=0), (5,),
+                lambda x: (lambda s: np.diag(s) - np.outer(s, s))(np.exp(x) / np.exp(x).sum())),
+    "gather_with_repeats": (lambda x: x[tg.tensor(IDX)] * 2.0, (5,),
+                            lambda x: 2.0 * np.eye(5)[IDX]),
+    "slices": (lambda x: x[1:, ::2] ** 2, (3, 4),
+               lambda x: np.einsum("ik,jl,ij->ijkl", np.eye(3)[1:], np.eye(4)[::2], 2 * x[1:, ::2])),
+    "broadcasting": (lambda x: x.reshape(3, 1) * tg.tensor(np.arange(1.0, 5.0)) + x.sum(), (3,),
+                     lambda x: np.eye(3)[:, None, :] * np.arange(1.0, 5.0)[None, :, None] + 1.0),
+    "concat": (lambda x: tg.cat([x * 2.0, x ** 2]), (3,),
+               lambda x: np.concatenate([2 * np.eye(3), np.diag(2 * x)])),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(JACOBIANS))
+def test_jacobian_closed_forms_and_differences(name, backend, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", backend)
+    fn, shape, closed = JACOBIANS[name]
+    f = lambda x: fn(x)  # noqa: E731 -- a fresh function: its transforms are cached on it, per backend
+    jac = tg.jacobian(f)
+    rng = _rng(name)
+    for _ in range(3):  # several inputs per compiled function: a first value baked in fails later
+        x = rng.normal(size=shape)
+        got = jac(x)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float64
+        np.testing.assert_allclose(got, closed(x), rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got, _fd_jacobian(f, [x], 0), rtol=1e-6, atol=1e-7, err_msg=name)
+    assert jac.cache_info().traces == 1
+
+
+HESSIANS = {
+    "quartic_plus_quadratic": (lambda x: (x ** 4).sum() / 4 + x @ tg.tensor(A[:4]) @ x, (4,),
+                               lambda x: np.diag(3 * x ** 2) + A[:4] + A[:4].T),
+    "logsumexp": (lambda x: tg.nn.functional.logsumexp(x, dim=0), (5,),
+                  lambda x: (lambda s: np.diag(s) - np.outer(s, s))(np.exp(x) / np.exp(x).sum())),
+    "tanh_layer": (lambda x: (tg.tanh(tg.tensor(A) @ x) ** 2).sum(), (4,), None),
+    "matrix_input": (lambda X: (tg.sin(X) * X).sum() + (X @ tg.tensor(B)).pow(2).sum(), (2, 4), None),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(HESSIANS))
+def test_hessian_closed_forms_and_differences(name, backend, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", backend)
+    fn, shape, closed = HESSIANS[name]
+    f = lambda x: fn(x)  # noqa: E731
+    hess = tg.hessian(f)
+    rng = _rng(name)
+    for _ in range(3):
+        x = rng.normal(size=shape)
+        got = hess(x)
+        assert got.shape == shape + shape
+        if closed is not None:
+            np.testing.assert_allclose(got, closed(x), rtol=1e-11, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got, _fd_hessian(f, x), rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(got.reshape(x.size, x.size), got.reshape(x.size, x.size).T, rtol=1e-10,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jacobian_of_pytrees_and_several_arguments(backend, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", backend)
+
+    def f(p, s):
+        return {"a": p["w"] * p["b"] * s, "n": (tg.sin(p["w"]).sum(), p["b"][::-1] + s * s)}
+    jac = tg.jacobian(f, argnums=(0, 1))
+    rng = _rng("pytree")
+    for _ in range(3):
+        p = {"w": rng.normal(size=3), "b": rng.normal(size=3)}
+        s = rng.normal(size=3)
+        (ja, js) = jac(p, s)["a"]
+        np.testing.assert_allclose(ja["w"], np.diag(p["b"] * s), rtol=1e-13)
+        np.testing.assert_allclose(ja["b"], np.diag(p["w"] * s), rtol=1e-13)
+        np.testing.assert_allclose(js, np.diag(p["w"] * p["b"]), rtol=1e-13)
+        (jsum, jsum_s), (jrev, jrev_s) = jac(p, s)["n"]
+        np.testing.assert_allclose(jsum["w"], np.cos(p["w"]), rtol=1e-13)
+        np.testing.assert_allclose(jsum["b"], np.zeros(3))
+        np.testing.assert_allclose(jsum_s, np.zeros(3))
+        np.testing.assert_allclose(jrev["b"], np.eye(3)[::-1])
+        np.testing.assert_allclose(jrev_s, np.diag(2 * s), rtol=1e-13)
+
+
+def test_jacobian_of_float32_integer_and_constant_outputs():
+    jac = tg.jacobian(lambda x: (x * 3.0, x.argmax(), tg.ones(2, dtype=tg.float32)))
+    for x in (np.array([1.0, 5.0, 2.0], np.float32), np.array([4.0, -1.0, 0.5], np.float32)):
+        j_scaled, j_index, j_const = jac(x)
+        assert j_scaled.dtype == np.float32
+        np.testing.assert_allclose(j_scaled, 3 * np.eye(3))
+        np.testing.assert_array_equal(j_index, np.zeros(3, np.float32))
+        np.testing.assert_array_equal(j_const, np.zeros((2, 3), np.float32))
+
+
+def test_jacobian_with_respect_to_a_python_float_and_with_tensors():
+    jac = tg.jacobian(lambda x, a: tg.exp(a * x), argnums=(0, 1))
+    x = np.array([0.5, -1.0])
+    for a in (0.3, 0.7, 1.1):
+        jx, ja = jac(x, a)
+        np.testing.assert_allclose(jx, np.diag(a * np.exp(a * x)), rtol=1e-13)
+        np.testing.assert_allclose(ja, x * np.exp(a * x), rtol=1e-13)
+    jx, ja = jac(tg.tensor(x), 0.5)
+    assert isinstance(jx, tg.Tensor) and isinstance(ja, tg.Tensor)
+    np.testing.assert_allclose(ja.numpy(), x * np.exp(0.5 * x), rtol=1e-13)
+
+
+def test_jacobian_graph_is_batched_not_unrolled():
+    """The compiled graph has as many nodes for 40 outputs as for 10: the rows are a batch axis, not copies."""
+    sizes = {}
+    for n in (10, 40):
+        W = tg.tensor(_rng("unrolled", n).normal(size=(n, n)))
+        jac = tg.jacobian(lambda x, W=W: tg.tanh(W @ x) * x)
+        sizes[n] = len(jac.graphs(np.ones(n))["compiled"].nodes)
+    assert sizes[10] == sizes[40]
+
+
+def test_jacobian_on_the_eager_tape_stays_differentiable():
+    """Called on tensors that require grad, jacobian runs on the tape: its result can be differentiated again."""
+    jac = tg.jacobian(lambda x: x ** 3)
+    for x0 in (np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.25, -0.5])):
+        x = tg.tensor(x0, requires_grad=True)
+        J = jac(x)
+        assert isinstance(J, tg.Tensor) and J.grad_fn is not None
+        np.testing.assert_allclose(J.detach().numpy(), np.diag(3 * x0 ** 2), rtol=1e-13)
+        J.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), 6 * x0, rtol=1e-13)
+
+
+def test_jacobian_of_a_custom_function():
+    class Cube(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3.0 * x * x
+    jac = tg.jacobian(lambda x: Cube.apply(x) * 2.0)
+    hess = tg.hessian(lambda x: Cube.apply(x).sum())
+    for x in (np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])):
+        np.testing.assert_allclose(jac(x), np.diag(6 * x ** 2), rtol=1e-13)
+        np.testing.assert_allclose(hess(x), np.diag(6 * x), rtol=1e-13)
+
+
+def test_jacobian_of_a_non_array_output_is_a_type_error():
+    with pytest.raises(TypeError, match="jacobian requires the function to return arrays or tensors"):
+        tg.jacobian(lambda x: (x * 2.0, 3))(np.ones(2))
+
+
+def test_hessian_is_not_the_jacobian_of_the_same_function():
+    """jacobian(f) and hessian(f) are cached on f; the Hessian's inner grad must not find the Jacobian's entry."""
+    def f(x):
+        return (x ** 3).sum()
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(tg.jacobian(f)(x), 3 * x ** 2)
+    np.testing.assert_allclose(tg.hessian(f)(x), np.diag(6 * x))
+    np.testing.assert_allclose(tg.jacobian(f)(x), 3 * x ** 2)
+
+
+def test_transposes_of_transposes_become_one():
+    """The matmul rule transposes an operand the vjp rule already transposed; the simplifier composes the two."""
+    from tracegrad.compiler.passes import optimize
+    b = GraphBuilder(Graph())
+    x = b.input(TensorType(np.dtype(np.float64), (2, 3, 4)))
+    once = b.transpose(b.transpose(x, perm=(1, 2, 0)), perm=(0, 2, 1))
+    back = b.transpose(b.transpose(x, perm=(2, 0, 1)), perm=(1, 2, 0))
+    b.graph.outputs = [once, back]
+    opt = optimize(b.graph, verify)
+    assert [n.op for n in opt.nodes] == ["transpose"] and opt.outputs[1] is x
+    data = np.arange(24.0).reshape(2, 3, 4)
+    got = interpret(opt, [data])
+    np.testing.assert_array_equal(got[0], data.transpose(1, 2, 0).transpose(0, 2, 1))
+    np.testing.assert_array_equal(got[1], data)
+
+
+@pytest.mark.parametrize("argnums", [0, 1, (0, 1), (1,)])
+def test_repeated_calls_return_what_the_first_call_returned(argnums):
+    """The first call builds the result the general way, later ones by a direct route: same structure and values."""
+    def expected(x, y):
+        per_arg = [((np.diag(y), np.diag(x)), (2 * x, np.zeros(3)), (np.zeros((2, 3)), 3 * np.eye(3)[:2])),
+                   ((np.diag(np.cos(x) * y), np.diag(np.sin(x))),)]
+        pick = (lambda pair: pair[argnums]) if isinstance(argnums, int) else \
+            (lambda pair: tuple(pair[a] for a in argnums))
+        return tuple(pick(p) for p in per_arg[0]), pick(per_arg[1][0])
+
+    def check(got, want, kind):
+        if isinstance(want, tuple):
+            assert isinstance(got, tuple) and len(got) == len(want)
+            for g, w in zip(got, want):
+                check(g, w, kind)
+            return
+        assert isinstance(got, kind)
+        np.testing.assert_allclose(np.asarray(got._data if isinstance(got, tg.Tensor) else got), want, rtol=1e-13)
+    several = tg.jacobian(lambda x, y: (x * y, (x * x).sum(), y[:2] * 3.0), argnums=argnums)
+    single = tg.jacobian(lambda x, y: tg.sin(x) * y, argnums=argnums)
+    rng = _rng("repeat", argnums)
+    for wrap, kind in ((np.asarray, np.ndarray), (tg.tensor, tg.Tensor)):
+        for _ in range(3):
+            x, y = rng.normal(size=3), rng.normal(size=3)
+            want_several, want_single = expected(x, y)
+            check(several(wrap(x), wrap(y)), want_several, kind)
+            check(single(wrap(x), wrap(y)), want_single, kind)

@@ -1088,10 +1088,10 @@ class CompiledFunction:
     def _install_fast(self, sig, args) -> None:
         """Remember a direct route for calls with this signature, when their results have a flat structure."""
         from tracegrad._tensor import Tensor
-        if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit"):
+        if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit", "jacobian"):
             return
-        if self.mode == "jit" and any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            return
+        if self.mode in ("jit", "jacobian") and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            return  # the tape's route
         key = self._prepare(args, {}, self.mode)[4]
         traces = self._cache.get(key)
         if not traces:
@@ -1475,7 +1475,19 @@ class _FastCall:
         as_tensor = any(isinstance(a, Tensor) for a in args)
         conv = (lambda v: wrap(v)) if as_tensor else (lambda v: v)
         mode = owner.mode
-        if mode == "jit":
+        if mode == "jacobian":
+            # Every argument is one array here: each output has one block per differentiated argument.
+            n = len(owner._diff_positions(len(args)))
+            one = isinstance(owner.argnums, int)
+
+            def per_output(values, k):
+                return conv(values[k]) if one else tuple([conv(b) for b in values[k * n:(k + 1) * n]])
+            if traces[0].trace.out_tree == (tuple, (None, None)):
+                self.finish = lambda values: per_output(values, 0)
+            else:
+                n_main = traces[0].trace.n_main
+                self.finish = lambda values: tuple([per_output(values, k) for k in range(n_main)])
+        elif mode == "jit":
             single = traces[0].trace.out_tree == (tuple, (None, None))
             if single:
                 self.finish = (lambda values: conv(values[0])) if as_tensor else (lambda values: values[0])
