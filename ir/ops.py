@@ -1274,7 +1274,10 @@ def _move_axis(E, x, source: int, dest: int):
 
 
 def batch_per_row(E, name, args, batched, attrs):
-    """The exact fallback: the op applied to each batch row, the results concatenated (one node per row)."""
+    """per row, unrolled (the exact fallback).
+
+    The op applied to each batch row, the results concatenated: one op per row in a graph.
+    """
     rows = []
     for i in range(_batch_size(E, args, batched)):
         row = [E.index(a, spec=(("int", i),)) if b else a for a, b in zip(args, batched)]
@@ -1284,6 +1287,7 @@ def batch_per_row(E, name, args, batched, attrs):
 
 
 def _batch_elementwise(E, name, args, batched, attrs):
+    """broadcast (row axes aligned)"""
     # numpy broadcasting aligns trailing axes: a batched operand whose rows have fewer axes than
     # the result's gets unit axes between its batch axis and its row axes.
     rank = max(_row_rank(E, a, b) for a, b in zip(args, batched))
@@ -1292,6 +1296,7 @@ def _batch_elementwise(E, name, args, batched, attrs):
 
 
 def _batch_reduction(E, name, args, batched, attrs):
+    """axes shifted by one"""
     (x,) = args
     axes = tuple(a + 1 for a in normalize_axes(attrs["axes"], len(E.shape(x)) - 1))
     if not axes:  # rows are 0-d: nothing to reduce; only sum changes the dtype (ints widen)
@@ -1301,6 +1306,7 @@ def _batch_reduction(E, name, args, batched, attrs):
 
 
 def _batch_argmax(E, name, args, batched, attrs):
+    """axis shifted by one (each row flattened for axis None)"""
     (x,) = args
     shape = E.shape(x)
     if attrs["axis"] is None:  # the index into each flattened row
@@ -1312,6 +1318,7 @@ def _batch_argmax(E, name, args, batched, attrs):
 
 
 def _batch_matmul(E, name, args, batched, attrs):
+    """one product of stacked rows where possible, else a batched matmul"""
     a, b = args
     sa = tuple(E.shape(a))[1:] if batched[0] else tuple(E.shape(a))
     sb = tuple(E.shape(b))[1:] if batched[1] else tuple(E.shape(b))
@@ -1339,15 +1346,18 @@ def _batch_matmul(E, name, args, batched, attrs):
 
 
 def _batch_reshape(E, name, args, batched, attrs):
+    """batch axis prepended to the shape"""
     (x,) = args
     return E.reshape(x, shape=(E.shape(x)[0],) + tuple(attrs["shape"]))
 
 
 def _batch_transpose(E, name, args, batched, attrs):
+    """batch axis kept first"""
     return E.transpose(args[0], perm=(0,) + tuple(p + 1 for p in attrs["perm"]))
 
 
 def _batch_broadcast(E, name, args, batched, attrs):
+    """batch axis prepended to the shape"""
     (x,) = args
     shape = tuple(attrs["shape"])
     return E.broadcast(_with_row_rank(E, x, len(shape)), shape=(E.shape(x)[0],) + shape)
@@ -1368,6 +1378,7 @@ def _index_batch_axis(spec, arrays_shapes) -> int:
 
 
 def _batch_index(E, name, args, batched, attrs):
+    """whole-axis slice prepended; per row when the index arrays differ per row"""
     x, *arrays = args
     if any(batched[1:]):  # a different index per row: no single numpy index expresses it
         return batch_per_row(E, name, args, batched, attrs)
@@ -1377,6 +1388,7 @@ def _batch_index(E, name, args, batched, attrs):
 
 
 def _batch_index_add(E, name, args, batched, attrs):
+    """whole-axis slice prepended; per row when the index arrays differ per row"""
     g, *arrays = args
     if any(batched[1:]) or not batched[0]:
         return batch_per_row(E, name, args, batched, attrs)
@@ -1388,6 +1400,7 @@ def _batch_index_add(E, name, args, batched, attrs):
 
 
 def _batch_concat(E, name, args, batched, attrs):
+    """axis shifted by one (shared inputs repeated)"""
     n = _batch_size(E, args, batched)
     rank = next(_row_rank(E, a, b) for a, b in zip(args, batched))
     axis = normalize_axes(attrs["axis"], rank)[0] + 1
