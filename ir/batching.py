@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from .graph import GUARD, Graph, GraphBuilder, Value
 from .ops import TABLE, Composite, Emitter
+from .types import TensorType, is_float
 
-__all__ = ["Batched", "BatchEmitter", "vmap_graph"]
+__all__ = ["Batched", "BatchEmitter", "vmap_graph", "batch_graph"]
 
 
 class Batched:
@@ -93,3 +94,24 @@ def vmap_graph(graph: Graph, builder: GraphBuilder, inputs: list, size: int) -> 
         env[node.outputs[0].id] = E.apply(node.op, *ins, **node.attrs)
     builder.loc, builder.grad_of = saved
     return [E.stacked(read(v), size) for v in graph.outputs]
+
+
+def batch_graph(graph: Graph, batched, size: int, sum_rows=()) -> Graph:
+    """`graph` mapped over a batch of `size` rows, as a graph of its own.
+
+    Inputs flagged in `batched` gain a leading axis of length `size`, and so do the outputs,
+    except those whose positions are in `sum_rows`: floating-point ones are summed over the
+    rows, others keep the first row (what a backward graph gives a shared input: the sum of
+    the rows' gradients).
+    """
+    b = GraphBuilder(Graph(name=f"{graph.name}_batched"))
+    ins = []
+    for v, flag in zip(graph.inputs, batched):
+        x = b.input(TensorType(v.dtype, (size,) + v.shape) if flag else v.type)
+        ins.append(Batched(x) if flag else x)
+    outs = vmap_graph(graph, b, ins, size)
+    for k in sum_rows:
+        outs[k] = (b.sum(outs[k], axes=(0,), keepdims=False) if is_float(outs[k].dtype)
+                   else b.index(outs[k], spec=(("int", 0),)))
+    b.graph.outputs = outs
+    return b.graph

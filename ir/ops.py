@@ -1399,6 +1399,17 @@ def _batch_index_add(E, name, args, batched, attrs):
                        shape=(n,) + tuple(attrs["shape"]))
 
 
+def _batch_custom_vjp(E, name, args, batched, attrs):
+    """sub-graphs batched (the backward sums shared inputs' gradients over the rows)"""
+    from .batching import batch_graph
+    n = _batch_size(E, args, batched)
+    fwd = batch_graph(attrs["fwd"], batched, n)
+    # The backward reads the inputs and the output's cotangent, which has a batch axis like the output.
+    shared = [k for k, flag in enumerate(batched) if not flag]
+    bwd = batch_graph(attrs["bwd"], tuple(batched) + (True,), n, sum_rows=shared)
+    return E.custom_vjp(*args, fwd=fwd, bwd=bwd)
+
+
 def _batch_concat(E, name, args, batched, attrs):
     """axis shifted by one (shared inputs repeated)"""
     n = _batch_size(E, args, batched)
@@ -1476,7 +1487,7 @@ def _make_table() -> dict[str, Op]:
     add(Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
            "CustomFunctionBackward", _custom_samples, promote="keep",
            doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)",
-           batch=batch_per_row))
+           batch=_batch_custom_vjp))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
            _concat_samples, promote="same", doc="concatenate along axis", where_mask="linear",
            batch=_batch_concat))

@@ -27,9 +27,9 @@ from tracegrad.ir.types import TensorType
 from tracegrad.ir.verify import verify
 
 ROWS = 3
-#: ops whose rule applies them row by row (exact, one node per row): custom_vjp's sub-graphs are
-#: opaque to a rule, and a cotangent never reaches its inputs (its vjp replays the backward graph)
-PER_ROW = {"custom_vjp"}
+#: ops whose rule applies them row by row (exact, one node per row); index and index_add fall back to
+#: it only when their index arrays differ per row (test_per_row_fallback_unrolls_one_op_per_row)
+PER_ROW: set[str] = set()
 
 
 def _samples(name, dtype):
@@ -133,17 +133,32 @@ def test_per_row_fallback_unrolls_one_op_per_row():
     np.testing.assert_array_equal(interpret(outer.graph, [x, idx])[0], np.take_along_axis(x, idx, axis=1))
 
 
-def test_custom_vjp_is_batched_per_row():
-    sample = _samples("custom_vjp", np.float64)[0]
-    b = GraphBuilder(Graph())
-    xv = b.input(TensorType(np.dtype(np.float64), (3,)))
-    b.graph.outputs = [b.custom_vjp(xv, **sample.attrs)]
-    outer = GraphBuilder(Graph())
-    stacked = np.stack([sample.args[0] * (i + 1) for i in range(4)])
-    xs = Batched(outer.input(TensorType(stacked.dtype, stacked.shape)))
-    outer.graph.outputs = vmap_graph(b.graph, outer, [xs], 4)
-    assert [n.op for n in outer.graph.nodes].count("custom_vjp") == 4
-    np.testing.assert_allclose(interpret(outer.graph, [stacked])[0], stacked * stacked)
+def _custom_scale():
+    """A custom_vjp of two inputs: x * w * w, with the backward (g w^2, 2 g x w) as a graph."""
+    t = TensorType(np.dtype(np.float64), (3,))
+    f = GraphBuilder(Graph(name="scale_fwd"))
+    x, w = f.input(t), f.input(t)
+    f.graph.outputs = [f.mul(f.mul(x, w), w)]
+    b = GraphBuilder(Graph(name="scale_bwd"))
+    xb, wb, gb = b.input(t), b.input(t), b.input(t)
+    b.graph.outputs = [b.mul(b.mul(gb, wb), wb), b.mul(b.mul(b.mul(gb, xb), wb), 2.0)]
+    return f.graph, b.graph
+
+
+def test_custom_vjp_batches_its_sub_graphs():
+    """One custom_vjp node for the whole batch; its backward gives a shared input the sum of the rows' gradients."""
+    fwd, bwd = _custom_scale()
+    rng = _rng("custom")
+    xs, w, gs = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(4, 3))
+    B = GraphBuilder(Graph())
+    xv, wv = B.input(TensorType(xs.dtype, xs.shape)), B.input(TensorType(w.dtype, w.shape))
+    B.graph.outputs = [BatchEmitter(B).custom_vjp(Batched(xv), wv, fwd=fwd, bwd=bwd).value]
+    verify(B.graph)
+    assert [n.op for n in B.graph.nodes] == ["custom_vjp"]
+    np.testing.assert_allclose(interpret(B.graph, [xs, w])[0], xs * w * w, rtol=1e-14)
+    gx, gw = interpret(B.graph.nodes[0].attrs["bwd"], [xs, w, gs])
+    np.testing.assert_allclose(gx, gs * w * w, rtol=1e-14)
+    np.testing.assert_allclose(gw, (2 * gs * xs * w).sum(axis=0), rtol=1e-13)
 
 
 def test_shared_outputs_are_repeated_per_row():
@@ -335,12 +350,62 @@ def test_jacobian_on_the_eager_tape_stays_differentiable():
         np.testing.assert_allclose(x.grad.numpy(), 6 * x0, rtol=1e-13)
 
 
+def test_keyword_arguments_reach_the_function_compiled_and_on_the_tape():
+    jac = tg.jacobian(lambda x, scale=1.0, power=2: scale * x ** power)
+    x0 = np.array([0.5, -1.0, 2.0])
+    for scale in (2.0, 3.0):
+        np.testing.assert_allclose(jac(x0, scale=scale, power=3), np.diag(3 * scale * x0 ** 2), rtol=1e-13)
+        x = tg.tensor(x0, requires_grad=True)
+        J = jac(x, scale=scale, power=3)
+        assert J.grad_fn is not None
+        np.testing.assert_allclose(J.detach().numpy(), np.diag(3 * scale * x0 ** 2), rtol=1e-13)
+
+
+def test_jacobian_past_the_path_limit_runs_eagerly(monkeypatch):
+    """A call no traced path accepts, once the path limit is reached, gets the eager Jacobian (by rows)."""
+    monkeypatch.setenv("TRACEGRAD_PATH_LIMIT", "1")
+    jac = tg.jacobian(lambda x: x ** 2 if x.sum() > 0 else x ** 3)
+    up, down = np.array([1.0, 2.0]), np.array([-1.0, -2.0])
+    np.testing.assert_allclose(jac(up), np.diag(2 * up))
+    with pytest.warns(RuntimeWarning, match="falls back to eager mode"):
+        got = jac(down)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, np.diag(3 * down ** 2))
+    np.testing.assert_allclose(jac(up), np.diag(2 * up))
+
+
 def test_jacobian_of_a_custom_function():
     jac = tg.jacobian(lambda x: Cube.apply(x) * 2.0)
     hess = tg.hessian(lambda x: Cube.apply(x).sum())
     for x in (np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])):
         np.testing.assert_allclose(jac(x), np.diag(6 * x ** 2), rtol=1e-13)
         np.testing.assert_allclose(hess(x), np.diag(6 * x), rtol=1e-13)
+
+
+class _TwiceWithOddBackward(tg.autograd.Function):
+    """2x whose backward calls another custom Function on the cotangent: the Jacobian batches that call."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2.0
+
+    @staticmethod
+    def backward(ctx, g):
+        return Cube.apply(g) * 2.0 + g * 0.5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jacobian_batches_a_custom_function_applied_to_the_cotangent(backend, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", backend)
+    jac = tg.jacobian(lambda x: _TwiceWithOddBackward.apply(x) * x)
+    for x in (np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.25, -1.5])):
+        got = jac(x)
+        # Row i is the vjp of e_i: the custom backward sees e_i x, whose cube is x_i^3 e_i.
+        np.testing.assert_allclose(got, np.diag(2 * x ** 3 + 0.5 * x + 2 * x), rtol=1e-13)
+        on_tape = jac(tg.tensor(x, requires_grad=True))  # one vjp per row, on the eager tape
+        np.testing.assert_allclose(got, on_tape.detach().numpy(), rtol=1e-13)
+    compiled = jac.graphs(x)["compiled"]
+    assert [n.op for n in compiled.nodes].count("custom_vjp") == 2  # the forward's and one for all rows
 
 
 def test_jacobian_of_a_non_array_output_is_a_type_error():

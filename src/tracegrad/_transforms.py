@@ -1183,7 +1183,7 @@ class CompiledFunction:
         from tracegrad.autograd.grad_mode import enable_grad
         mode = "jit" if self.mode == "jit" else self.mode
         if mode == "jacobian":
-            return self._eager_jacobian(args)
+            return self._eager_jacobian(args, kwargs)
         diff_leaves = self._prepare(args, kwargs, mode)[2]
         leaves, targs, tkwargs, diff_tensors = self._eager_inputs(args, kwargs, diff_leaves)
         as_tensor = bool(TRACE.builders) or any(isinstance(leaf, Tensor) for leaf in leaves)
@@ -1209,10 +1209,12 @@ class CompiledFunction:
             return (grad_tree, aux) if self.has_aux else grad_tree
         return ((main, aux), grad_tree) if self.has_aux else (main, grad_tree)
 
-    def _eager_jacobian(self, args):
+    def _eager_jacobian(self, args, kwargs):
         """The Jacobian on the eager tape, one vjp per output element (differentiable again, create_graph)."""
         positions = self._diff_positions(len(args))
-        out, f_vjp = _eager_vjp(_cached_transform(self.fun, "vjp", positions), args, False)
+        # vjp takes primals only: keyword arguments are bound first (the eager vjp keeps no traces to share)
+        fun = functools.partial(self.fun, **kwargs) if kwargs else self.fun
+        out, f_vjp = _eager_vjp(_cached_transform(fun, "vjp", positions), args, False)
         return _jacobian_by_rows(out, f_vjp, args, positions, self.argnums)
 
     def _jacobian_structure(self, args, trace: Trace, leaves, diff_leaves, blocks, as_tensor):
