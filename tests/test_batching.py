@@ -19,6 +19,7 @@ import pytest
 from numeric import Cube, numeric_jacobian
 
 import tracegrad as tg
+from tracegrad.compiler.backend import compile_graph
 from tracegrad.ir.batching import Batched, BatchEmitter, vmap_graph
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value
 from tracegrad.ir.interpret import interpret
@@ -114,7 +115,11 @@ def test_batching_rule_matches_rows(name, dtype, k, pattern):
         ins.append(Batched(v) if j in pattern else v)
     outer.graph.outputs = vmap_graph(single, outer, ins, ROWS)
     verify(outer.graph)
-    got = interpret(outer.graph, [a for a in stacked if isinstance(a, np.ndarray)])[0]
+    arrays = [a for a in stacked if isinstance(a, np.ndarray)]
+    _close(np.asarray(interpret(outer.graph, arrays)[0]), want, dtype)
+    # And on the executor, the tier compiled functions start on (kernels are covered by the Jacobian tests).
+    with np.errstate(all="ignore"):
+        got = compile_graph(outer.graph, "executor")(arrays)[0]
     _close(np.asarray(got), want, dtype)
 
 
@@ -187,7 +192,7 @@ def test_patterns_cover_every_input_of_every_sample():
 # Jacobians and Hessians: one batched graph
 # --------------------------------------------------------------------------
 
-BACKENDS = ["interpreter", "numba"]
+BACKENDS = ["interpreter", "executor", "numba"]
 
 
 def _rng(*key):
