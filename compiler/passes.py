@@ -156,7 +156,7 @@ def _neutral_zero(v: Value, b, op: str) -> bool:
 
 def simplify(graph: Graph) -> Graph:
     """Algebraic identities: x*1, x+(-0.0), x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
-    sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
+    a transpose of a transpose, sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
     def rule(node, ins, b):
         op, out = node.op, node.outputs[0]
         if op in ("mul", "div") and _scalar(ins[1], b) == 1 and ins[0].type == out.type:
@@ -175,6 +175,11 @@ def simplify(graph: Graph) -> Graph:
             return ins[0]
         if op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(out.shape))):
             return ins[0]
+        if op == "transpose":
+            inner = b.producer(ins[0], "transpose")
+            if inner is not None:  # one permutation, or none: batched matmul rules transpose transposes
+                perm = tuple(inner.attrs["perm"][p] for p in node.attrs["perm"])
+                return inner.inputs[0] if perm == tuple(range(len(perm))) else b.transpose(inner.inputs[0], perm=perm)
         if op == "reshape":
             inner = b.producer(ins[0], "reshape")
             if inner is not None:

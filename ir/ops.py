@@ -32,7 +32,7 @@ from .types import BOOL, CATEGORY_FLOAT, I64, SHORT_TO_DTYPE, TensorType, catego
 
 __all__ = [
     "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
-    "ShapeError", "broadcast_shapes", "normalize_axes", "build_index",
+    "ShapeError", "broadcast_shapes", "normalize_axes", "build_index", "batch_per_row",
 ]
 
 
@@ -116,6 +116,11 @@ class Op:
                   mask says which input entries any unmasked entry reaches), or a function
                   ``reach(E, ctx, mask) -> tuple`` giving, per input, a nonnegative value that is 0
                   only where no unmasked entry reaches; None when the zeros are not carried.
+      batch       batching rule (see "Batching rules" below): ``batch(E, name, args, batched, attrs)``
+                  gets the inputs, those flagged in `batched` with a leading batch axis, and returns
+                  the output with a leading batch axis; it computes, in one go, what the op gives
+                  on each batch row.  :func:`batch_per_row` is the exact fallback that applies the op
+                  to each row and concatenates (unrolled in a graph).
     """
 
     name: str
@@ -135,6 +140,7 @@ class Op:
     doc: str = ""
     grad_args: tuple[int, ...] | None = None
     where_mask: str | Callable | None = None
+    batch: Callable | None = None
 
     def eager_name(self, shapes, attrs: dict) -> str:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
@@ -1233,6 +1239,187 @@ def _custom_samples(rng, dtype):
 
 
 # --------------------------------------------------------------------------
+# Batching rules
+# --------------------------------------------------------------------------
+# A rule maps an op over a leading batch axis: inputs flagged in `batched`
+# carry one, the others are shared by every row, and the output carries one.
+# Like vjp rules they are written against an Emitter, so the same rule runs
+# on numpy arrays (the generic tests compare it with the op applied per row)
+# and emits IR (the batching transformation, compiler/batching.py).
+
+_WHOLE_AXIS = ("slice", None, None, None)
+
+
+def _row_rank(E, x, is_batched: bool) -> int:
+    return len(E.shape(x)) - int(is_batched) if hasattr(x, "shape") else 0
+
+
+def _batch_size(E, args, batched) -> int:
+    return next(E.shape(a)[0] for a, b in zip(args, batched) if b)
+
+
+def _with_row_rank(E, x, rank: int):
+    """Batched `x` with unit axes inserted after the batch axis up to `rank` row axes (numpy aligns from the right)."""
+    shape = E.shape(x)
+    missing = rank - (len(shape) - 1)
+    return E.reshape(x, shape=shape[:1] + (1,) * missing + shape[1:]) if missing else x
+
+
+def _move_axis(E, x, source: int, dest: int):
+    if source == dest:
+        return x
+    order = [i for i in range(len(E.shape(x))) if i != source]
+    order.insert(dest, source)
+    return E.transpose(x, perm=tuple(order))
+
+
+def batch_per_row(E, name, args, batched, attrs):
+    """per row, unrolled (the exact fallback).
+
+    The op applied to each batch row, the results concatenated: one op per row in a graph.
+    """
+    rows = []
+    for i in range(_batch_size(E, args, batched)):
+        row = [E.index(a, spec=(("int", i),)) if b else a for a, b in zip(args, batched)]
+        out = E.apply(name, *row, **attrs)
+        rows.append(E.reshape(out, shape=(1,) + tuple(E.shape(out))))
+    return E.concat(*rows, axis=0)
+
+
+def _batch_elementwise(E, name, args, batched, attrs):
+    """broadcast (row axes aligned)"""
+    # numpy broadcasting aligns trailing axes: a batched operand whose rows have fewer axes than
+    # the result's gets unit axes between its batch axis and its row axes.
+    rank = max(_row_rank(E, a, b) for a, b in zip(args, batched))
+    args = [_with_row_rank(E, a, rank) if b else a for a, b in zip(args, batched)]
+    return E.apply(name, *args, **attrs)
+
+
+def _batch_reduction(E, name, args, batched, attrs):
+    """axes shifted by one"""
+    (x,) = args
+    axes = tuple(a + 1 for a in normalize_axes(attrs["axes"], len(E.shape(x)) - 1))
+    if not axes:  # rows are 0-d: nothing to reduce; only sum changes the dtype (ints widen)
+        kept = E.dtype(x) if name != "sum" or category(E.dtype(x)) == CATEGORY_FLOAT else I64
+        return x if np.dtype(E.dtype(x)) == kept else E.cast(x, dtype=_short(kept))
+    return E.apply(name, x, axes=axes, keepdims=attrs["keepdims"])
+
+
+def _batch_argmax(E, name, args, batched, attrs):
+    """axis shifted by one (each row flattened for axis None)"""
+    (x,) = args
+    shape = E.shape(x)
+    if attrs["axis"] is None:  # the index into each flattened row
+        return E.argmax(E.reshape(x, shape=(shape[0], math.prod(shape[1:]))), axis=1, keepdims=False)
+    axis = normalize_axes(attrs["axis"], len(shape) - 1)[0] + 1 if len(shape) > 1 else None
+    if axis is None:
+        return E.argmax(E.reshape(x, shape=(shape[0], 1)), axis=1, keepdims=False)
+    return E.argmax(x, axis=axis, keepdims=attrs["keepdims"])
+
+
+def _batch_matmul(E, name, args, batched, attrs):
+    """one product of stacked rows where possible, else a batched matmul"""
+    a, b = args
+    sa = tuple(E.shape(a))[1:] if batched[0] else tuple(E.shape(a))
+    sb = tuple(E.shape(b))[1:] if batched[1] else tuple(E.shape(b))
+    n = _batch_size(E, args, batched)
+    row_out = _matmul_rule((TensorType(E.dtype(a), sa), TensorType(E.dtype(b), sb))).shape
+    if batched[0] and not batched[1] and len(sb) <= 2:
+        # Rows of a stacked into one matrix: one product instead of n.
+        flat = E.reshape(a, shape=(n * math.prod(sa[:-1]), sa[-1]))
+        return E.reshape(E.matmul(flat, b), shape=(n,) + row_out)
+    if batched[1] and not batched[0] and len(sa) <= 2 and len(sb) <= 2 and (len(sb) == 1 or sb[1] == 1):
+        # a @ v for n vectors v is (V @ a^T) with the vectors as rows: one product.
+        rows = E.reshape(b, shape=(n, sb[0]))
+        out = E.matmul(rows, E.swap_last(a) if len(sa) == 2 else a)
+        return E.reshape(out, shape=(n,) + row_out)
+    # Otherwise vectors become matrices and the batch axis a leading batch axis of matmul.
+    sa2 = (1,) + sa if len(sa) == 1 else sa
+    sb2 = sb + (1,) if len(sb) == 1 else sb
+    rank = max(len(sa2), len(sb2))
+
+    def lift(x, is_batched, row2):
+        want = (n,) + (1,) * (rank - len(row2)) + row2 if is_batched else row2
+        return E.reshape(x, shape=want) if tuple(E.shape(x)) != want else x
+    out = E.matmul(lift(a, batched[0], sa2), lift(b, batched[1], sb2))
+    return E.reshape(out, shape=(n,) + row_out)
+
+
+def _batch_reshape(E, name, args, batched, attrs):
+    """batch axis prepended to the shape"""
+    (x,) = args
+    return E.reshape(x, shape=(E.shape(x)[0],) + tuple(attrs["shape"]))
+
+
+def _batch_transpose(E, name, args, batched, attrs):
+    """batch axis kept first"""
+    return E.transpose(args[0], perm=(0,) + tuple(p + 1 for p in attrs["perm"]))
+
+
+def _batch_broadcast(E, name, args, batched, attrs):
+    """batch axis prepended to the shape"""
+    (x,) = args
+    shape = tuple(attrs["shape"])
+    return E.broadcast(_with_row_rank(E, x, len(shape)), shape=(E.shape(x)[0],) + shape)
+
+
+def _index_batch_axis(spec, arrays_shapes) -> int:
+    """Where the batch axis lands in ``x[:, *spec]`` (numpy's rule for advanced indices).
+
+    With index arrays present, int items count as advanced too; advanced items that are not
+    adjacent put their axes first, so the batch axis follows them.
+    """
+    if not arrays_shapes:
+        return 0
+    advanced = [i for i, it in enumerate(spec) if it[0] in ("array", "int")]
+    if advanced == list(range(advanced[0], advanced[0] + len(advanced))):
+        return 0
+    return len(broadcast_shapes(*arrays_shapes))
+
+
+def _batch_index(E, name, args, batched, attrs):
+    """whole-axis slice prepended; per row when the index arrays differ per row"""
+    x, *arrays = args
+    if any(batched[1:]):  # a different index per row: no single numpy index expresses it
+        return batch_per_row(E, name, args, batched, attrs)
+    spec = tuple(attrs["spec"])
+    out = E.index(x, *arrays, spec=(_WHOLE_AXIS,) + spec)
+    return _move_axis(E, out, _index_batch_axis(spec, [tuple(E.shape(a)) for a in arrays]), 0)
+
+
+def _batch_index_add(E, name, args, batched, attrs):
+    """whole-axis slice prepended; per row when the index arrays differ per row"""
+    g, *arrays = args
+    if any(batched[1:]) or not batched[0]:
+        return batch_per_row(E, name, args, batched, attrs)
+    spec = tuple(attrs["spec"])
+    axis = _index_batch_axis(spec, [tuple(E.shape(a)) for a in arrays])
+    n = E.shape(g)[0]
+    return E.index_add(_move_axis(E, g, 0, axis), *arrays, spec=(_WHOLE_AXIS,) + spec,
+                       shape=(n,) + tuple(attrs["shape"]))
+
+
+def _batch_custom_vjp(E, name, args, batched, attrs):
+    """sub-graphs batched (the backward sums shared inputs' gradients over the rows)"""
+    from .batching import batch_graph
+    n = _batch_size(E, args, batched)
+    fwd = batch_graph(attrs["fwd"], batched, n)
+    # The backward reads the inputs and the output's cotangent, which has a batch axis like the output.
+    shared = [k for k, flag in enumerate(batched) if not flag]
+    bwd = batch_graph(attrs["bwd"], tuple(batched) + (True,), n, sum_rows=shared)
+    return E.custom_vjp(*args, fwd=fwd, bwd=bwd)
+
+
+def _batch_concat(E, name, args, batched, attrs):
+    """axis shifted by one (shared inputs repeated)"""
+    n = _batch_size(E, args, batched)
+    rank = next(_row_rank(E, a, b) for a, b in zip(args, batched))
+    axis = normalize_axes(attrs["axis"], rank)[0] + 1
+    xs = [a if b else E.broadcast_to(a, (n,) + tuple(E.shape(a))) for a, b in zip(args, batched)]
+    return E.concat(*xs, axis=axis)
+
+
+# --------------------------------------------------------------------------
 # The primitive table
 # --------------------------------------------------------------------------
 
@@ -1245,7 +1432,7 @@ def _make_table() -> dict[str, Op]:
 
     for name, arity, impl, vjp, saves, node, samples, promote, kernel in _ELEMENTWISE:
         add(Op(name, arity, (), "elementwise", impl, _elementwise_rule, vjp, saves, node, samples,
-               promote=promote, kernel=kernel, doc=f"elementwise {name}"))
+               promote=promote, kernel=kernel, doc=f"elementwise {name}", batch=_batch_elementwise))
     for name, arity, impl, node, promote, kernel in _NONDIFF_ELEMENTWISE:
         rule = _compare_rule if promote == "compare" else _elementwise_rule
         gen = _unary_samples(_u) if arity == 1 else _binary_samples(
@@ -1254,52 +1441,56 @@ def _make_table() -> dict[str, Op]:
             gen = (_unary_samples(lambda r, s, d: r.uniform(size=s) < 0.5) if arity == 1 else
                    _binary_samples(lambda r, s, d: r.uniform(size=s) < 0.5))
         add(Op(name, arity, (), "elementwise", impl, rule, None, (), node, gen, promote=promote,
-               kernel=kernel, doc=f"elementwise {name} (no gradient)"))
+               kernel=kernel, doc=f"elementwise {name} (no gradient)", batch=_batch_elementwise))
     add(Op("detach", 1, (), "elementwise", lambda x: x, _elementwise_rule, None, (), "DetachBackward0",
            _unary_samples(_u), promote="keep", kernel="{0}",
-           doc="identity that stops gradients (detach, .data, no_grad regions)"))
+           doc="identity that stops gradients (detach, .data, no_grad regions)", batch=_batch_elementwise))
     add(Op("where", 3, (), "elementwise", np.where, _where_rule, _vjp_where, (0,), "WhereBackward0",
            _cond_samples, promote="same", promote_args=(1, 2), kernel="{1} if {0} else {2}",
-           doc="select x where cond else y", grad_args=(1, 2)))
+           doc="select x where cond else y", grad_args=(1, 2), batch=_batch_elementwise))
     add(Op("sum", 1, ("axes", "keepdims"), "reduction", _sum_impl, _reduce_rule_for("sum"), _vjp_sum, (),
-           _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)", where_mask="linear"))
+           _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)", where_mask="linear",
+           batch=_batch_reduction))
     add(Op("max", 1, ("axes", "keepdims"), "reduction", _max_impl, _reduce_rule_for("max"), _vjp_max,
            (0, "out"), _max_name, _max_samples, promote="keep",
-           doc="maximum over axes; ties share the gradient"))
+           doc="maximum over axes; ties share the gradient", batch=_batch_reduction))
     add(Op("min", 1, ("axes", "keepdims"), "reduction", _min_impl, _reduce_rule_for("max"), _vjp_max,
            (0, "out"), _min_name, _max_samples, promote="keep",
-           doc="minimum over axes; ties share the gradient"))
+           doc="minimum over axes; ties share the gradient", batch=_batch_reduction))
     add(Op("argmax", 1, ("axis", "keepdims"), "reduction", _argmax_impl, _argmax_rule, None, (),
            "ArgmaxBackward0", lambda rng, dt: [Sample((_u(rng, (3, 4), dt),), {"axis": 1, "keepdims": False})],
-           promote="keep", doc="index of the maximum (no gradient)"))
+           promote="keep", doc="index of the maximum (no gradient)", batch=_batch_argmax))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
            _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics",
-           where_mask=_matmul_mask_reach))
+           where_mask=_matmul_mask_reach, batch=_batch_matmul))
     add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (),
            "ViewBackward0", _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape",
-           where_mask="linear"))
+           where_mask="linear", batch=_batch_reshape))
     add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm),
            lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
-           doc="permute axes", where_mask="linear"))
+           doc="permute axes", where_mask="linear", batch=_batch_transpose))
     add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
-           doc="broadcast to shape (numpy rules)", where_mask="linear"))
+           doc="broadcast to shape (numpy rules)", where_mask="linear", batch=_batch_broadcast))
     add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
-           _cast_samples, promote="keep", kernel="{0}", doc="convert element type"))
+           _cast_samples, promote="keep", kernel="{0}", doc="convert element type",
+           batch=_batch_elementwise))
     add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
            doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,),
-           where_mask="linear"))
+           where_mask="linear", batch=_batch_index))
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
            doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,),
-           where_mask="linear"))
+           where_mask="linear", batch=_batch_index_add))
     add(Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
            "CustomFunctionBackward", _custom_samples, promote="keep",
-           doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)"))
+           doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)",
+           batch=_batch_custom_vjp))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
-           _concat_samples, promote="same", doc="concatenate along axis", where_mask="linear"))
+           _concat_samples, promote="same", doc="concatenate along axis", where_mask="linear",
+           batch=_batch_concat))
     return table
 
 

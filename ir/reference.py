@@ -32,18 +32,20 @@ def render_reference() -> str:
     lines = ["# Op reference", "",
              "Generated from `ir/ops.py` by `python -m tracegrad.ir.reference`; do not edit by hand.", "",
              "## Primitives", "",
-             "| op | inputs | attrs | kind | dtype rule | vjp reads | PyTorch node | kernel | what |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| op | inputs | attrs | kind | dtype rule | vjp reads | PyTorch node | kernel | batched | what |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in sorted(OPS):
         e = OPS[name]
         arity = "any" if e.arity is None else str(e.arity)
         attrs = ", ".join(e.attrs) or "-"
         vjp = _saves(e) if e.vjp is not None else "no gradient"
         kernel = f"`{e.kernel}`" if e.kernel else "-"
+        batched = (inspect.getdoc(e.batch) or "-").splitlines()[0] if e.batch else "no rule"
         lines.append(f"| `{name}` | {arity} | {attrs} | {e.kind} | {e.promote} | {vjp} | {_node_name(e)} | "
-                     f"{kernel.replace('|', chr(92) + '|')} | {e.doc} |")
+                     f"{kernel.replace('|', chr(92) + '|')} | {batched} | {e.doc} |")
     lines += ["", "## Composites", "",
-              "Written with primitives (`decompose`); a closed-form vjp where listed.", "",
+              "Written with primitives (`decompose`); a closed-form vjp where listed.  Batched through their",
+              "decomposition.", "",
               "| op | inputs | attrs | closed-form vjp | fused eager version | PyTorch node | what |",
               "|---|---|---|---|---|---|---|"]
     for name in sorted(COMPOSITES):

@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 import pytest
+from numeric import Cube
 
 import tracegrad as torch
 import tracegrad.nn.functional as F
@@ -779,17 +780,6 @@ def test_custom_function_without_inputs_requiring_grad_is_not_recorded():
 
 
 def test_custom_function_with_create_graph():
-    class Cube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x ** 3
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 3 * x ** 2 * g
-
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     (g,) = torch.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
     np.testing.assert_allclose(arr(g), [3.0, 12.0])

@@ -14,6 +14,7 @@ import itertools
 
 import numpy as np
 import pytest
+from numeric import numeric_jacobian
 
 import tracegrad as tg
 from tracegrad._transforms import TRANSFORMS
@@ -87,13 +88,7 @@ def _fd_derivative(name, inner_eager, x, eps=1e-6):
         return inner_eager(t).detach().numpy().astype(np.float64)
 
     def fd_jac(fun):
-        base = fun(x)
-        cols = []
-        for i in range(x.size):
-            e = np.zeros_like(x)
-            e.reshape(-1)[i] = eps
-            cols.append((fun(x + e) - fun(x - e)) / (2 * eps))
-        return np.stack(cols, axis=-1).reshape(base.shape + x.shape)
+        return numeric_jacobian(fun, x, eps)
 
     if name == "jit":
         return None

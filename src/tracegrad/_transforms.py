@@ -43,6 +43,7 @@ from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS
 from tracegrad.compiler.adjoint import adjoint
+from tracegrad.compiler.jacobian import jacobian_graph
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import guard_cone, optimize, without_value_guards
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
@@ -67,6 +68,8 @@ class CacheInfo(namedtuple("CacheInfo", ["traces", "hits", "misses"])):
         return f"CacheInfo(traces={self.traces}, hits={self.hits}, misses={self.misses}{shown})"
 #: every transform; each composes with every other (tests/test_compositions.py reads this list)
 TRANSFORMS = ("grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian")
+#: modes that differentiate their `argnums` (the others: jit, and tape, which differentiates what requires grad)
+_DIFFERENTIATING = ("grad", "value_and_grad", "vjp", "jacobian")
 _COMPILE_LOCK = threading.RLock()
 
 
@@ -568,6 +571,9 @@ class CompiledFunction:
                  has_aux: bool = False, backend: str | None = None, tier: str | None = None,
                  check: bool | None = None):
         functools.update_wrapper(self, fun)
+        # update_wrapper copied fun's attributes, its table of transforms among them: the
+        # transforms of this wrapper are others (the Jacobian of grad(f) is not the Jacobian of f).
+        self.__dict__.pop("_tracegrad_transforms", None)
         _check_argnums(argnums, f"tg.{mode}")
         backend = backend or default_backend(tier)
         self.fun = fun
@@ -649,7 +655,7 @@ class CompiledFunction:
         from tracegrad._tensor import Tensor
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         diff_leaves: list[int] = []
-        if mode in ("grad", "value_and_grad", "vjp"):
+        if mode in _DIFFERENTIATING:
             positions = self._diff_positions(len(args))
             start, ranges = 0, []
             for a in args:
@@ -690,7 +696,7 @@ class CompiledFunction:
     def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars, overrides=None) -> Compiled:
         start = time.perf_counter()
         trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars,
-                               diff_leaves if mode in ("grad", "value_and_grad", "vjp") else (), overrides)
+                               diff_leaves if mode in _DIFFERENTIATING else (), overrides)
         traced = time.perf_counter()
         self._traces += 1
         verify = _verify_or_none()
@@ -719,6 +725,14 @@ class CompiledFunction:
             fwd, bwd = optimize(part.forward, verify), optimize(part.adjoint, verify)
             compiled = Compiled(trace, fwd, wrt, bwd, part.n_residuals, {"joint": joint, "cts": cts},
                                 backend=self.backend)
+        elif mode == "jacobian":
+            static = [s for s in trace.out_static[:trace.n_main]
+                      if s is not GRAPH_OUTPUT and s is not PYTHON_FLOAT_OUTPUT]
+            if static:
+                raise TypeError(f"jacobian requires the function to return arrays or tensors (in any structure); "
+                                f"it returned {type(static[0]).__name__} {static[0]!r} among them")
+            outputs = list(range(trace.n_main))
+            compiled = Compiled(trace, jacobian_graph(graph, wrt, outputs, verify), wrt, backend=self.backend)
         else:
             compiled = Compiled(trace, optimize(graph, verify), wrt, backend=self.backend)
         compile_log.info("traced %s in %.1f ms (%d nodes, %d guards); %s graph derived and optimised in %.1f ms "
@@ -1074,10 +1088,10 @@ class CompiledFunction:
     def _install_fast(self, sig, args) -> None:
         """Remember a direct route for calls with this signature, when their results have a flat structure."""
         from tracegrad._tensor import Tensor
-        if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit"):
+        if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit", "jacobian"):
             return
-        if self.mode == "jit" and any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            return
+        if self.mode in ("jit", "jacobian") and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            return  # the tape's route
         key = self._prepare(args, {}, self.mode)[4]
         traces = self._cache.get(key)
         if not traces:
@@ -1121,6 +1135,8 @@ class CompiledFunction:
             values = self._inline(compiled, leaves, dyn, values)
         if self.mode == "jit":
             return self._outputs(compiled.trace, values, as_tensor)
+        if self.mode == "jacobian":
+            return self._jacobian_structure(args, compiled.trace, leaves, diff_leaves, values, as_tensor)
         n_out = len(compiled.trace.graph.outputs)
         grad_tree = self._grad_structure(args, leaves, diff_leaves, values[n_out:], as_tensor)
         value, aux = self._outputs(compiled.trace, values[:n_out], as_tensor, split_aux=True)
@@ -1166,6 +1182,8 @@ class CompiledFunction:
         from tracegrad.autograd import grad as tape_grad
         from tracegrad.autograd.grad_mode import enable_grad
         mode = "jit" if self.mode == "jit" else self.mode
+        if mode == "jacobian":
+            return self._eager_jacobian(args, kwargs)
         diff_leaves = self._prepare(args, kwargs, mode)[2]
         leaves, targs, tkwargs, diff_tensors = self._eager_inputs(args, kwargs, diff_leaves)
         as_tensor = bool(TRACE.builders) or any(isinstance(leaf, Tensor) for leaf in leaves)
@@ -1190,6 +1208,22 @@ class CompiledFunction:
         if self.mode == "grad":
             return (grad_tree, aux) if self.has_aux else grad_tree
         return ((main, aux), grad_tree) if self.has_aux else (main, grad_tree)
+
+    def _eager_jacobian(self, args, kwargs):
+        """The Jacobian on the eager tape, one vjp per output element (differentiable again, create_graph)."""
+        positions = self._diff_positions(len(args))
+        # vjp takes primals only: keyword arguments are bound first (the eager vjp keeps no traces to share)
+        fun = functools.partial(self.fun, **kwargs) if kwargs else self.fun
+        out, f_vjp = _eager_vjp(_cached_transform(fun, "vjp", positions), args, False)
+        return _jacobian_by_rows(out, f_vjp, args, positions, self.argnums)
+
+    def _jacobian_structure(self, args, trace: Trace, leaves, diff_leaves, blocks, as_tensor):
+        """The Jacobian blocks as JAX's jacrev arranges them: the output's structure, each output leaf
+        replaced by the structure of the differentiated argument(s)."""
+        n = len(diff_leaves)
+        per_output = [self._grad_structure(args, leaves, diff_leaves, blocks[k * n:(k + 1) * n], as_tensor,
+                                           blocks=True) for k in range(trace.n_main)]
+        return tree_unflatten(trace.out_tree[1][0], per_output)
 
     def _inline(self, compiled: Compiled, leaves, dyn, values):
         """Inside an outer trace: emit our graph into it and return Tensors carrying both."""
@@ -1218,7 +1252,12 @@ class CompiledFunction:
             return main, aux
         return (main, aux) if self.has_aux else main
 
-    def _grad_structure(self, args, leaves, diff_leaves, grads, as_tensor):
+    def _grad_structure(self, args, leaves, diff_leaves, grads, as_tensor, blocks: bool = False):
+        """`grads` (one per differentiated leaf) in the structure of the differentiated argument(s).
+
+        Each gradient takes its leaf's kind (Tensor, array, numpy scalar, float); `blocks` (Jacobian
+        blocks, which have the output's axes too) are Tensors when `as_tensor`, else arrays.
+        """
         from tracegrad._tensor import Tensor, wrap
         by_leaf = dict(zip(diff_leaves, grads))
         positions = self._diff_positions(len(args))
@@ -1237,6 +1276,8 @@ class CompiledFunction:
                 g = by_leaf[starts[p] + j]
                 if isinstance(g, Tensor):
                     converted.append(g)
+                elif blocks:
+                    converted.append(wrap(np.asarray(g)) if as_tensor else np.asarray(g))
                 elif isinstance(leaf, Tensor) or (as_tensor and not isinstance(leaf, (np.ndarray, float))):
                     converted.append(wrap(np.asarray(g)))
                 elif isinstance(leaf, np.generic):  # before float: np.float64 is a float too
@@ -1436,7 +1477,19 @@ class _FastCall:
         as_tensor = any(isinstance(a, Tensor) for a in args)
         conv = (lambda v: wrap(v)) if as_tensor else (lambda v: v)
         mode = owner.mode
-        if mode == "jit":
+        if mode == "jacobian":
+            # Every argument is one array here: each output has one block per differentiated argument.
+            n = len(owner._diff_positions(len(args)))
+            one = isinstance(owner.argnums, int)
+
+            def per_output(values, k):
+                return conv(values[k]) if one else tuple([conv(b) for b in values[k * n:(k + 1) * n]])
+            if traces[0].trace.out_tree == (tuple, (None, None)):
+                self.finish = lambda values: per_output(values, 0)
+            else:
+                n_main = traces[0].trace.n_main
+                self.finish = lambda values: tuple([per_output(values, k) for k in range(n_main)])
+        elif mode == "jit":
             single = traces[0].trace.out_tree == (tuple, (None, None))
             if single:
                 self.finish = (lambda values: conv(values[0])) if as_tensor else (lambda values: values[0])
@@ -1762,51 +1815,52 @@ def _eager_vjp(t: CompiledFunction, primals: tuple, has_aux: bool):
 
 
 def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
-    """The Jacobian of `fun` with respect to argument(s) `argnums`, by reverse mode (one vjp per output element).
+    """The Jacobian of `fun` with respect to argument(s) `argnums`, by reverse mode, compiled into one call.
 
     Like JAX's ``jacrev``: the result has the structure of the output, each output leaf replaced by
     the structure of the differentiated argument(s) (a tuple of them for a tuple `argnums`), whose
-    leaves have shape ``out_leaf.shape + in_leaf.shape``.  Inside another transform it is traced;
-    on tensors that require grad it stays on the eager tape.
+    leaves have shape ``out_leaf.shape + in_leaf.shape``.  The vjp's adjoint graph is batched over
+    every one-hot cotangent at once (see :mod:`compiler.jacobian`), so one compiled call returns
+    the whole Jacobian.  Inside another transform it is traced; on tensors that require grad it
+    stays on the eager tape (one vjp per output element there).
 
     >>> import tracegrad as tg, numpy as np
     >>> tg.jacobian(lambda x: x * x)(np.array([1.0, 2.0]))
     array([[2., 0.],
            [0., 4.]])
     """
-    from tracegrad._tensor import Tensor
     _check_argnums(argnums, "tg.jacobian")
+    return _cached_transform(fun, "jacobian", argnums)
 
-    def jac(*args: Any) -> Any:
-        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-        positions = tuple(n % len(args) for n in nums)
-        out, f_vjp = _vjp(fun, args, positions, False)
-        out_leaves, out_tree = tree_flatten(out)
-        out_arrays = [np.asarray(_leaf_array(o) if _is_dynamic(o) else o) for o in out_leaves]
-        in_trees = [tree_flatten(args[p]) for p in positions]
-        # rows[o][a][i]: the vjps of output leaf o's elements, for leaf i of differentiated argument a
-        rows = [[[[] for _ in leaves] for leaves, _ in in_trees] for _ in out_leaves]
-        for o, arr in enumerate(out_arrays):
-            for k in range(arr.size):
-                cts = [np.zeros(a.shape, a.dtype if is_float(a.dtype) else np.float64) for a in out_arrays]
-                cts[o].reshape(-1)[k] = 1.0
-                grads = f_vjp(tree_unflatten(out_tree, cts))
-                for a, g in enumerate(grads):
-                    for i, leaf in enumerate(tree_flatten(g)[0]):
-                        rows[o][a][i].append(leaf)
-        result_leaves = []
-        for o, arr in enumerate(out_arrays):
-            per_arg = []
-            for a, (in_leaves, in_tree) in enumerate(in_trees):
-                blocks = []
-                for i, leaf in enumerate(in_leaves):
-                    in_shape = np.shape(_leaf_array(leaf) if _is_dynamic(leaf) else leaf)
-                    blocks.append(_stack_rows(rows[o][a][i], arr.shape + in_shape, arr.dtype,
-                                              isinstance(leaf, Tensor) or isinstance(out_leaves[o], Tensor)))
-                per_arg.append(tree_unflatten(in_tree, blocks))
-            result_leaves.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
-        return tree_unflatten(out_tree, result_leaves)
-    return jac
+
+def _jacobian_by_rows(out, f_vjp, args, positions: tuple, argnums):
+    """The Jacobian from a vjp function, one call per output element (the eager tape's way)."""
+    from tracegrad._tensor import Tensor
+    out_leaves, out_tree = tree_flatten(out)
+    out_arrays = [np.asarray(_leaf_array(o) if _is_dynamic(o) else o) for o in out_leaves]
+    in_trees = [tree_flatten(args[p]) for p in positions]
+    # rows[o][a][i]: the vjps of output leaf o's elements, for leaf i of differentiated argument a
+    rows = [[[[] for _ in leaves] for leaves, _ in in_trees] for _ in out_leaves]
+    for o, arr in enumerate(out_arrays):
+        for k in range(arr.size):
+            cts = [np.zeros(a.shape, a.dtype if is_float(a.dtype) else np.float64) for a in out_arrays]
+            cts[o].reshape(-1)[k] = 1.0
+            grads = f_vjp(tree_unflatten(out_tree, cts))
+            for a, g in enumerate(grads):
+                for i, leaf in enumerate(tree_flatten(g)[0]):
+                    rows[o][a][i].append(leaf)
+    result_leaves = []
+    for o, arr in enumerate(out_arrays):
+        per_arg = []
+        for a, (in_leaves, in_tree) in enumerate(in_trees):
+            blocks = []
+            for i, leaf in enumerate(in_leaves):
+                in_shape = np.shape(_leaf_array(leaf) if _is_dynamic(leaf) else leaf)
+                blocks.append(_stack_rows(rows[o][a][i], arr.shape + in_shape, arr.dtype,
+                                          isinstance(leaf, Tensor) or isinstance(out_leaves[o], Tensor)))
+            per_arg.append(tree_unflatten(in_tree, blocks))
+        result_leaves.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+    return tree_unflatten(out_tree, result_leaves)
 
 
 def _stack_rows(rows: list, shape: tuple, dtype, as_tensor: bool):
@@ -1822,7 +1876,10 @@ def _stack_rows(rows: list, shape: tuple, dtype, as_tensor: bool):
 
 
 def hessian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
-    """The Hessian of a scalar function: the Jacobian of its gradient.
+    """The Hessian of a scalar function: the Jacobian of its gradient, compiled into one call.
+
+    The gradient's graph is traced into the Jacobian's, whose vjp is batched over every one-hot
+    cotangent (see :func:`jacobian`).
 
     >>> import tracegrad as tg, numpy as np
     >>> tg.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
