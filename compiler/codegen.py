@@ -16,7 +16,9 @@ BLAS through ``np.dot``.  Every statement carries a comment with its SSA
 value and the user's source line.
 
 ``status[0]`` reports what the kernel could not: ``k + 1`` when guard ``k``
-fails, ``-(k + 1)`` when index ``k`` is out of bounds.
+fails, ``-(k + 1)`` when index ``k`` is out of bounds.  Guards are
+scheduled as early as what they read allows and a failed one returns at
+once: a call that another trace answers wastes little.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ class _Gen:
         self.scalar_of: dict[int, str] = {}      # value id -> scalar local, inside a fused flat loop
         self.transposed: dict[int, Value] = {}   # value id -> the value it is the 2-D transpose of
         self.block_starts: list[int] = []        # first body line of each emitted node or fused loop
+        self.guard_starts: set[int] = set()      # the block starts that begin a guard
         self.readers: dict[int, set[int]] = {}
         self.node_by_id: dict[int, Node] = {}
         self.counter = 0
@@ -836,17 +839,14 @@ class _Gen:
         k = len(self.guards)
         expected = np.asarray(node.attrs["expected"])
         w = self.w
-        # A failed guard is reported (the first one wins) and the kernel runs on; the caller
-        # discards its results and tries another trace.
+        # A failed guard ends the kernel: the caller discards its results and tries another
+        # trace, so nothing after it is worth computing.  A bad index reported before it
+        # keeps its status (eager mode raised there, before the branch).
         if expected.shape != x.shape:
-            w.line("if status[0] == 0:", self.comment(node))
-            w.indent()
-            w.line(f"status[0] = {k}")
-            w.dedent()
-            return
-        if expected.size == 1:
+            w.line("if True:", self.comment(node))  # traced with another shape: never holds
+        elif expected.size == 1:
             lit = _literal(expected.reshape(-1)[0], x.dtype)
-            w.line(f"if status[0] == 0 and not ({self.array(x)}[0] == {lit}):", self.comment(node))
+            w.line(f"if not ({self.array(x)}[0] == {lit}):", self.comment(node))
         else:
             exp_v = Value(type=x.type, const=expected.astype(x.dtype))
             exp_name = self.array(exp_v)
@@ -856,11 +856,16 @@ class _Gen:
             w.line(f"if {self.array(x)}[i] != {exp_name}[i]:")
             w.indent()
             w.line("ok = False")
+            w.line("break")
             w.dedent()
             w.dedent()
-            w.line("if status[0] == 0 and not ok:")
+            w.line("if not ok:")
+        w.indent()
+        w.line("if status[0] == 0:")
         w.indent()
         w.line(f"status[0] = {k}")
+        w.dedent()
+        w.line("return")
         w.dedent()
 
     # -------------------------------------------------------------- main
@@ -1007,14 +1012,15 @@ class _Gen:
                    if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in materialized)]
         readers = self.readers
         self.node_by_id = {id(n): n for n in emitted}
+        reads: dict[int, set[int]] = {}
         for n in emitted:
             # What a node reads is what its inlined expressions read: a reduction of an
             # inlined value reads that value's stored leaves (missing them once left a
             # value unstored that a later loop needed).
-            read = set().union(*[self.leaves(x) for x in n.inputs]) if n.inputs and n.op != GUARD else \
-                {x.id for x in n.inputs if x.const is None}
-            for vid in read:
+            reads[id(n)] = set().union(*[self.leaves(x) for x in n.inputs])
+            for vid in reads[id(n)]:
                 readers.setdefault(vid, set()).add(id(n))
+        emitted = _guards_first(emitted, reads)
         i = 0
         while i < len(emitted):
             key = self.flat_key(emitted[i]) if emitted[i].op != GUARD else None
@@ -1038,6 +1044,8 @@ class _Gen:
                 self.emit_group(emitted[i:j], readers)
             else:
                 self.block_starts.append(len(self.w.lines))
+                if emitted[i].op == GUARD:
+                    self.guard_starts.add(len(self.w.lines))
                 self.emit(emitted[i])
             i = j
         w = self.w
@@ -1087,24 +1095,29 @@ class _Gen:
                             self.guards, self.index_nodes, sorted(self.runtime))
 
 
-    def chunks(self, body: list[str]) -> list[list[str]]:
-        """The body cut at node boundaries (one piece per emitted node or fused loop)."""
+    def chunks(self, body: list[str]) -> list[tuple[list[str], bool]]:
+        """The body cut at node boundaries (one piece per emitted node or fused loop).
+
+        Each piece comes with True when it is a guard, whose ``return`` must end the kernel itself.
+        """
         starts = [b for b in self.block_starts if b < len(body)] + [len(body)]
-        pieces = [body[a:b] for a, b in zip(starts, starts[1:]) if b > a]
+        pieces = [(body[a:b], a in self.guard_starts) for a, b in zip(starts, starts[1:]) if b > a]
         if len(body) <= CHUNK_LINES or not pieces:
-            return [body]
+            return [(body, False)]
         return pieces
 
     @staticmethod
-    def chunked(chunks: list[list[str]], entry: str, params: str, header: list[str], decorator: str) -> list[str]:
+    def chunked(chunks: list[tuple[list[str], bool]], entry: str, params: str, header: list[str],
+                decorator: str) -> list[str]:
         """One numba function per distinct piece and an entry calling them in order.
 
         numba's type inference grows faster than linearly with a function's
         length, so a long kernel becomes many small functions.  Pieces that
         are the same code up to names (an unrolled loop's steps) share one
-        function: each is renamed canonically and compiled once.
+        function: each is renamed canonically and compiled once.  Guards stay
+        in the entry, a few lines each, so that a failed one returns from it.
         """
-        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c in chunks]
+        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c, _ in chunks]
         keep = [k for k, c in enumerate(code) if c]  # a piece of comments only does nothing
         code, chunks = [code[k] for k in keep], [chunks[k] for k in keep]
         used = [_ordered(_ARG_RE.findall("\n".join(c))) for c in code]
@@ -1116,7 +1129,10 @@ class _Gen:
             seen.update(used[k])
         functions: dict[str, str] = {}
         lines, calls = [], []
-        for k, (c, original) in enumerate(zip(code, chunks)):
+        for k, (c, (original, is_guard)) in enumerate(zip(code, chunks)):
+            if is_guard:
+                calls += original
+                continue
             args = [n for n in used[k] if n not in defined[k]]
             rets = [n for n in used[k] if n in defined[k] and n in later_used[k]]
             body, params_c, rets_c = _canonical(c, args, rets)
@@ -1134,6 +1150,41 @@ class _Gen:
             calls.append(f"    {call}" + (" " * max(2, 60 - len(call)) + "# " + comment if comment else ""))
         lines += ["", "", decorator, f"def {entry}({params}):"] + header + calls
         return lines
+
+
+def _guards_first(nodes: list[Node], reads: dict[int, set[int]]) -> list[Node]:
+    """`nodes` reordered so that each guard comes as soon as the values it checks are computed.
+
+    A failed guard ends the kernel, so work no guard depends on waits until every guard has
+    held.  Guards keep their order (the status word numbers them in graph order, and the
+    first failing one is the branch a re-trace flips), and none moves before a node that can
+    report a bad index, which eager mode raised before reaching the branch.  `reads` maps
+    each node's id to the ids of the stored values it reads.
+    """
+    producer = {v.id: n for n in nodes for v in n.outputs}
+    position = {id(n): k for k, n in enumerate(nodes)}
+    placed: set[int] = set()
+    order: list[Node] = []
+    pending: list[Node] = []           # nodes every later guard must follow (bounds checks)
+    for n in nodes:
+        if n.op == "index_add" or (n.op == "index" and len(n.inputs) > 1):
+            pending.append(n)
+        if n.op != GUARD:
+            continue
+        needed: set[int] = set()
+        stack = [n] + pending
+        while stack:
+            m = stack.pop()
+            if id(m) in needed or id(m) in placed:
+                continue
+            needed.add(id(m))
+            stack.extend(producer[vid] for vid in reads[id(m)] if vid in producer)
+        # Original order is a topological order, and so is any subsequence closed under reads.
+        order.extend(nodes[k] for k in sorted(position[i] for i in needed))
+        placed |= needed
+        pending = []
+    order.extend(m for m in nodes if id(m) not in placed)
+    return order
 
 
 def _ordered(names) -> list[str]:
