@@ -126,8 +126,8 @@ class _BlockedSums:
             self.names[id(node)] = (f"acc{k}", f"cmp{k}", f"blk{k}")
         self.sums = sums
 
-    def element(self, node: Node, expression: str) -> str:
-        """Bind element ``i`` of `node`'s input to a local; the statement storing it in the block.
+    def element(self, node: Node, expression: str, slot: str = "i - ib") -> str:
+        """Bind element ``i`` of `node`'s input to a local; the statement storing it at `slot` of the block.
 
         The caller writes that statement after the loop body's other statements (see emit_group).
         """
@@ -135,7 +135,7 @@ class _BlockedSums:
         local = f"s{self.gen.counter}"
         self.gen.counter += 1
         self.gen.w.line(f"{local} = {self.gen.cast(expression, x.dtype, v.dtype)}")
-        return f"{self.names[id(node)][2]}[i - ib] = {local}"
+        return f"{self.names[id(node)][2]}[{slot}] = {local}"
 
     def close(self, w: _Writer) -> None:
         """End the element loop, add each block's sum to its total, end the block loop."""
@@ -147,6 +147,14 @@ class _BlockedSums:
             w.line(f"{total}, {compensation} = {add}({total}, {compensation}, "
                    f"np.float64({block_sum}({block}, ie - ib)))")
         w.dedent()
+
+    def block_result(self, node: Node, count: str) -> str:
+        """The sum of the first `count` elements of `node`'s block, in its dtype: a sum of one block.
+
+        It equals result() after that block alone (adding it to 0 and compensating are exact).
+        """
+        block_sum = self.gen.fn("sum_block", node.outputs[0].dtype)
+        return f"{_NP_TYPE[node.outputs[0].dtype]}({block_sum}({self.names[id(node)][2]}, {count}))"
 
     def result(self, node: Node) -> str:
         """The expression of `node`'s sum after close(), in its dtype."""
@@ -446,24 +454,35 @@ class _Gen:
         comment = self.comment(node)
         contiguous = self.leaves_same_shape(x, x.shape)
         if self.blocked_sum(node) and contiguous and kept == list(range(len(kept))):
-            # Each output element sums a contiguous run of the input: blocked and compensated, unless
-            # the runs fit in one block, where the blocks' bookkeeping cost 11x on rows of 8.
+            # Each output element sums a contiguous run of the input: blocked and compensated when
+            # the run is longer than a block.  Shorter runs skip the blocks' bookkeeping (it cost
+            # 11x on rows of 8) but not the block itself, which sum_block adds with vector
+            # accumulators: a running sum keeps the loop scalar (no reassociation) and was 2-5x
+            # slower on rows of 32 to 500.  Below SHORT_RUN elements the running sum is faster.
             run = " * ".join(self.dim(x, a) for a in range(len(kept), r)) or "1"
+            blocks = self.allocate_blocks([node], comment)
             if kept:
-                w.line(f"if {run} <= {SUM_BLOCK}:", comment)
+                # The branch outside the row loops: inside them, rows of 8 took 4x as long.
+                w.line(f"if {run} < {SHORT_RUN}:")
                 w.indent()
                 self.suffix_reduction(node, name, init, combine, None)
                 w.dedent()
+                w.line(f"elif {run} <= {SUM_BLOCK}:")
+                w.indent()
+                out_flat = self.row_loops(x, kept)
+                w.line(f"ib = ({out_flat}) * {run}")
+                # The block indexed from 0 by the loop variable: blk[i - ib] kept this copy 10x slower.
+                w.line(f"for k in range({run}):")
+                w.indent()
+                w.line("i = ib + k")
+                w.line(blocks.element(node, self.expr(x, None), "k"))
+                w.dedent()
+                w.line(f"{name}[{out_flat}] = {blocks.block_result(node, run)}")
+                for _ in range(len(kept) + 1):
+                    w.dedent()
                 w.line("else:")
                 w.indent()
-            blocks = self.allocate_blocks([node], None if kept else comment)
-            idx, out_flat = [], None
-            for a in kept:
-                var = f"i{a}"
-                w.line(f"for {var} in range({self.dim(x, a)}):")
-                w.indent()
-                idx.append(var)
-                out_flat = var if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + {var}"
+            out_flat = self.row_loops(x, kept)
             start = "0" if out_flat is None else f"({out_flat}) * {run}"
             total = self.open_blocked_sums(start, f"{start} + {run}" if out_flat is not None else run, blocks)
             w.line(total.element(node, self.expr(x, None)))
@@ -495,6 +514,15 @@ class _Gen:
         def body(idx, flat):
             w.line(f"{name}[{out_flat}] = {combine(f'{name}[{out_flat}]', self.expr(x, idx))}")
         self.loops(x, body, False, None)
+
+    def row_loops(self, x: Value, kept: list[int]) -> str | None:
+        """Open one loop per kept (leading) axis of `x`; the flat index of the output element, or None."""
+        out_flat = None
+        for a in kept:
+            self.w.line(f"for i{a} in range({self.dim(x, a)}):")
+            self.w.indent()
+            out_flat = f"i{a}" if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + i{a}"
+        return out_flat
 
     def suffix_reduction(self, node: Node, name: str, init: str, combine, comment: str | None) -> None:
         """A reduction over trailing axes: one scalar accumulator per output element."""
@@ -1227,6 +1255,10 @@ _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "re
 #: Inlined operations one expression nests before a local is bound (see _Gen.expr); each level
 #: adds one to three parentheses, and Python's parser accepts at most 200.
 MAX_EXPR_DEPTH = 24
+
+#: Row sums shorter than this add in order (sum_block's vector loop costs more than it saves:
+#: rows of 8 float64 were 5x slower through a block, rows of 32 already 1.3x faster).
+SHORT_RUN = 32
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150
