@@ -16,7 +16,9 @@ BLAS through ``np.dot``.  Every statement carries a comment with its SSA
 value and the user's source line.
 
 ``status[0]`` reports what the kernel could not: ``k + 1`` when guard ``k``
-fails, ``-(k + 1)`` when index ``k`` is out of bounds.
+fails, ``-(k + 1)`` when index ``k`` is out of bounds.  Guards are
+scheduled as early as what they read allows and a failed one returns at
+once: a call that another trace answers wastes little.
 """
 
 from __future__ import annotations
@@ -124,10 +126,16 @@ class _BlockedSums:
             self.names[id(node)] = (f"acc{k}", f"cmp{k}", f"blk{k}")
         self.sums = sums
 
-    def element(self, node: Node, expression: str) -> None:
-        """Write the statement storing element ``i`` of `node`'s input in its block."""
+    def element(self, node: Node, expression: str, slot: str = "i - ib") -> str:
+        """Bind element ``i`` of `node`'s input to a local; the statement storing it at `slot` of the block.
+
+        The caller writes that statement after the loop body's other statements (see emit_group).
+        """
         x, v = node.inputs[0], node.outputs[0]
-        self.gen.w.line(f"{self.names[id(node)][2]}[i - ib] = {self.gen.cast(expression, x.dtype, v.dtype)}")
+        local = f"s{self.gen.counter}"
+        self.gen.counter += 1
+        self.gen.w.line(f"{local} = {self.gen.cast(expression, x.dtype, v.dtype)}")
+        return f"{self.names[id(node)][2]}[{slot}] = {local}"
 
     def close(self, w: _Writer) -> None:
         """End the element loop, add each block's sum to its total, end the block loop."""
@@ -139,6 +147,14 @@ class _BlockedSums:
             w.line(f"{total}, {compensation} = {add}({total}, {compensation}, "
                    f"np.float64({block_sum}({block}, ie - ib)))")
         w.dedent()
+
+    def block_result(self, node: Node, count: str) -> str:
+        """The sum of the first `count` elements of `node`'s block, in its dtype: a sum of one block.
+
+        It equals result() after that block alone (adding it to 0 and compensating are exact).
+        """
+        block_sum = self.gen.fn("sum_block", node.outputs[0].dtype)
+        return f"{_NP_TYPE[node.outputs[0].dtype]}({block_sum}({self.names[id(node)][2]}, {count}))"
 
     def result(self, node: Node) -> str:
         """The expression of `node`'s sum after close(), in its dtype."""
@@ -169,6 +185,7 @@ class _Gen:
         self.scalar_of: dict[int, str] = {}      # value id -> scalar local, inside a fused flat loop
         self.transposed: dict[int, Value] = {}   # value id -> the value it is the 2-D transpose of
         self.block_starts: list[int] = []        # first body line of each emitted node or fused loop
+        self.guard_starts: set[int] = set()      # the block starts that begin a guard
         self.readers: dict[int, set[int]] = {}
         self.node_by_id: dict[int, Node] = {}
         self.counter = 0
@@ -437,27 +454,38 @@ class _Gen:
         comment = self.comment(node)
         contiguous = self.leaves_same_shape(x, x.shape)
         if self.blocked_sum(node) and contiguous and kept == list(range(len(kept))):
-            # Each output element sums a contiguous run of the input: blocked and compensated, unless
-            # the runs fit in one block, where the blocks' bookkeeping cost 11x on rows of 8.
+            # Each output element sums a contiguous run of the input: blocked and compensated when
+            # the run is longer than a block.  Shorter runs skip the blocks' bookkeeping (it cost
+            # 11x on rows of 8) but not the block itself, which sum_block adds with vector
+            # accumulators: a running sum keeps the loop scalar (no reassociation) and was 2-5x
+            # slower on rows of 32 to 500.  Below SHORT_RUN elements the running sum is faster.
             run = " * ".join(self.dim(x, a) for a in range(len(kept), r)) or "1"
+            blocks = self.allocate_blocks([node], comment)
             if kept:
-                w.line(f"if {run} <= {SUM_BLOCK}:", comment)
+                # The branch outside the row loops: inside them, rows of 8 took 4x as long.
+                w.line(f"if {run} < {SHORT_RUN}:")
                 w.indent()
                 self.suffix_reduction(node, name, init, combine, None)
                 w.dedent()
+                w.line(f"elif {run} <= {SUM_BLOCK}:")
+                w.indent()
+                out_flat = self.row_loops(x, kept)
+                w.line(f"ib = ({out_flat}) * {run}")
+                # The block indexed from 0 by the loop variable: blk[i - ib] kept this copy 10x slower.
+                w.line(f"for k in range({run}):")
+                w.indent()
+                w.line("i = ib + k")
+                w.line(blocks.element(node, self.expr(x, None), "k"))
+                w.dedent()
+                w.line(f"{name}[{out_flat}] = {blocks.block_result(node, run)}")
+                for _ in range(len(kept) + 1):
+                    w.dedent()
                 w.line("else:")
                 w.indent()
-            blocks = self.allocate_blocks([node], None if kept else comment)
-            idx, out_flat = [], None
-            for a in kept:
-                var = f"i{a}"
-                w.line(f"for {var} in range({self.dim(x, a)}):")
-                w.indent()
-                idx.append(var)
-                out_flat = var if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + {var}"
+            out_flat = self.row_loops(x, kept)
             start = "0" if out_flat is None else f"({out_flat}) * {run}"
             total = self.open_blocked_sums(start, f"{start} + {run}" if out_flat is not None else run, blocks)
-            total.element(node, self.expr(x, None))
+            w.line(total.element(node, self.expr(x, None)))
             total.close(w)
             w.line(f"{name}[{out_flat or 0}] = {total.result(node)}")
             for _ in kept:
@@ -486,6 +514,15 @@ class _Gen:
         def body(idx, flat):
             w.line(f"{name}[{out_flat}] = {combine(f'{name}[{out_flat}]', self.expr(x, idx))}")
         self.loops(x, body, False, None)
+
+    def row_loops(self, x: Value, kept: list[int]) -> str | None:
+        """Open one loop per kept (leading) axis of `x`; the flat index of the output element, or None."""
+        out_flat = None
+        for a in kept:
+            self.w.line(f"for i{a} in range({self.dim(x, a)}):")
+            self.w.indent()
+            out_flat = f"i{a}" if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + i{a}"
+        return out_flat
 
     def suffix_reduction(self, node: Node, name: str, init: str, combine, comment: str | None) -> None:
         """A reduction over trailing axes: one scalar accumulator per output element."""
@@ -830,17 +867,14 @@ class _Gen:
         k = len(self.guards)
         expected = np.asarray(node.attrs["expected"])
         w = self.w
-        # A failed guard is reported (the first one wins) and the kernel runs on; the caller
-        # discards its results and tries another trace.
+        # A failed guard ends the kernel: the caller discards its results and tries another
+        # trace, so nothing after it is worth computing.  A bad index reported before it
+        # keeps its status (eager mode raised there, before the branch).
         if expected.shape != x.shape:
-            w.line("if status[0] == 0:", self.comment(node))
-            w.indent()
-            w.line(f"status[0] = {k}")
-            w.dedent()
-            return
-        if expected.size == 1:
+            w.line("if True:", self.comment(node))  # traced with another shape: never holds
+        elif expected.size == 1:
             lit = _literal(expected.reshape(-1)[0], x.dtype)
-            w.line(f"if status[0] == 0 and not ({self.array(x)}[0] == {lit}):", self.comment(node))
+            w.line(f"if not ({self.array(x)}[0] == {lit}):", self.comment(node))
         else:
             exp_v = Value(type=x.type, const=expected.astype(x.dtype))
             exp_name = self.array(exp_v)
@@ -850,11 +884,16 @@ class _Gen:
             w.line(f"if {self.array(x)}[i] != {exp_name}[i]:")
             w.indent()
             w.line("ok = False")
+            w.line("break")
             w.dedent()
             w.dedent()
-            w.line("if status[0] == 0 and not ok:")
+            w.line("if not ok:")
+        w.indent()
+        w.line("if status[0] == 0:")
         w.indent()
         w.line(f"status[0] = {k}")
+        w.dedent()
+        w.line("return")
         w.dedent()
 
     # -------------------------------------------------------------- main
@@ -933,6 +972,10 @@ class _Gen:
         elif looped:
             w.line(f"for i in range({self.size(first_value)}):", "; ".join(self.comment(n) for n in group)[:200])
             w.indent()
+        # Stores come after every load of the iteration: LLVM must assume a store may change
+        # what a later load reads, so a store between sin(x[i]) and cos(x[i]) made it load x[i]
+        # again and repeat the argument reduction the two share (2x the loop's time).
+        stores = []
         for n in group:
             v = n.outputs[0]
             if n.op in ELEMENTWISE_INLINE:
@@ -941,12 +984,14 @@ class _Gen:
                 w.line(f"{local} = {self.expr_node(n, None)}", None if looped else self.comment(n))
                 self.scalar_of[v.id] = local
                 if v.id in stored:
-                    w.line(f"{stored[v.id]}[{'i' if looped else '0'}] = {local}")
+                    stores.append(f"{stored[v.id]}[{'i' if looped else '0'}] = {local}")
             elif blocked is not None and self.blocked_sum(n):
-                blocked.element(n, self.expr(n.inputs[0], None))
+                stores.append(blocked.element(n, self.expr(n.inputs[0], None)))
             else:
                 acc, combine, _ = accs[id(n)]
                 w.line(f"{acc} = {combine(acc, self.expr(n.inputs[0], None))}", None if looped else self.comment(n))
+        for store in stores:
+            w.line(store)
         if blocked is not None:
             blocked.close(w)
         elif looped:
@@ -995,14 +1040,15 @@ class _Gen:
                    if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in materialized)]
         readers = self.readers
         self.node_by_id = {id(n): n for n in emitted}
+        reads: dict[int, set[int]] = {}
         for n in emitted:
             # What a node reads is what its inlined expressions read: a reduction of an
             # inlined value reads that value's stored leaves (missing them once left a
             # value unstored that a later loop needed).
-            read = set().union(*[self.leaves(x) for x in n.inputs]) if n.inputs and n.op != GUARD else \
-                {x.id for x in n.inputs if x.const is None}
-            for vid in read:
+            reads[id(n)] = set().union(*[self.leaves(x) for x in n.inputs])
+            for vid in reads[id(n)]:
                 readers.setdefault(vid, set()).add(id(n))
+        emitted = _guards_first(emitted, reads)
         i = 0
         while i < len(emitted):
             key = self.flat_key(emitted[i]) if emitted[i].op != GUARD else None
@@ -1026,6 +1072,8 @@ class _Gen:
                 self.emit_group(emitted[i:j], readers)
             else:
                 self.block_starts.append(len(self.w.lines))
+                if emitted[i].op == GUARD:
+                    self.guard_starts.add(len(self.w.lines))
                 self.emit(emitted[i])
             i = j
         w = self.w
@@ -1075,24 +1123,29 @@ class _Gen:
                             self.guards, self.index_nodes, sorted(self.runtime))
 
 
-    def chunks(self, body: list[str]) -> list[list[str]]:
-        """The body cut at node boundaries (one piece per emitted node or fused loop)."""
+    def chunks(self, body: list[str]) -> list[tuple[list[str], bool]]:
+        """The body cut at node boundaries (one piece per emitted node or fused loop).
+
+        Each piece comes with True when it is a guard, whose ``return`` must end the kernel itself.
+        """
         starts = [b for b in self.block_starts if b < len(body)] + [len(body)]
-        pieces = [body[a:b] for a, b in zip(starts, starts[1:]) if b > a]
+        pieces = [(body[a:b], a in self.guard_starts) for a, b in zip(starts, starts[1:]) if b > a]
         if len(body) <= CHUNK_LINES or not pieces:
-            return [body]
+            return [(body, False)]
         return pieces
 
     @staticmethod
-    def chunked(chunks: list[list[str]], entry: str, params: str, header: list[str], decorator: str) -> list[str]:
+    def chunked(chunks: list[tuple[list[str], bool]], entry: str, params: str, header: list[str],
+                decorator: str) -> list[str]:
         """One numba function per distinct piece and an entry calling them in order.
 
         numba's type inference grows faster than linearly with a function's
         length, so a long kernel becomes many small functions.  Pieces that
         are the same code up to names (an unrolled loop's steps) share one
-        function: each is renamed canonically and compiled once.
+        function: each is renamed canonically and compiled once.  Guards stay
+        in the entry, a few lines each, so that a failed one returns from it.
         """
-        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c in chunks]
+        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c, _ in chunks]
         keep = [k for k, c in enumerate(code) if c]  # a piece of comments only does nothing
         code, chunks = [code[k] for k in keep], [chunks[k] for k in keep]
         used = [_ordered(_ARG_RE.findall("\n".join(c))) for c in code]
@@ -1104,7 +1157,10 @@ class _Gen:
             seen.update(used[k])
         functions: dict[str, str] = {}
         lines, calls = [], []
-        for k, (c, original) in enumerate(zip(code, chunks)):
+        for k, (c, (original, is_guard)) in enumerate(zip(code, chunks)):
+            if is_guard:
+                calls += original
+                continue
             args = [n for n in used[k] if n not in defined[k]]
             rets = [n for n in used[k] if n in defined[k] and n in later_used[k]]
             body, params_c, rets_c = _canonical(c, args, rets)
@@ -1122,6 +1178,41 @@ class _Gen:
             calls.append(f"    {call}" + (" " * max(2, 60 - len(call)) + "# " + comment if comment else ""))
         lines += ["", "", decorator, f"def {entry}({params}):"] + header + calls
         return lines
+
+
+def _guards_first(nodes: list[Node], reads: dict[int, set[int]]) -> list[Node]:
+    """`nodes` reordered so that each guard comes as soon as the values it checks are computed.
+
+    A failed guard ends the kernel, so work no guard depends on waits until every guard has
+    held.  Guards keep their order (the status word numbers them in graph order, and the
+    first failing one is the branch a re-trace flips), and none moves before a node that can
+    report a bad index, which eager mode raised before reaching the branch.  `reads` maps
+    each node's id to the ids of the stored values it reads.
+    """
+    producer = {v.id: n for n in nodes for v in n.outputs}
+    position = {id(n): k for k, n in enumerate(nodes)}
+    placed: set[int] = set()
+    order: list[Node] = []
+    pending: list[Node] = []           # nodes every later guard must follow (bounds checks)
+    for n in nodes:
+        if n.op == "index_add" or (n.op == "index" and len(n.inputs) > 1):
+            pending.append(n)
+        if n.op != GUARD:
+            continue
+        needed: set[int] = set()
+        stack = [n] + pending
+        while stack:
+            m = stack.pop()
+            if id(m) in needed or id(m) in placed:
+                continue
+            needed.add(id(m))
+            stack.extend(producer[vid] for vid in reads[id(m)] if vid in producer)
+        # Original order is a topological order, and so is any subsequence closed under reads.
+        order.extend(nodes[k] for k in sorted(position[i] for i in needed))
+        placed |= needed
+        pending = []
+    order.extend(m for m in nodes if id(m) not in placed)
+    return order
 
 
 def _ordered(names) -> list[str]:
@@ -1164,6 +1255,10 @@ _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "re
 #: Inlined operations one expression nests before a local is bound (see _Gen.expr); each level
 #: adds one to three parentheses, and Python's parser accepts at most 200.
 MAX_EXPR_DEPTH = 24
+
+#: Row sums shorter than this add in order (sum_block's vector loop costs more than it saves:
+#: rows of 8 float64 were 5x slower through a block, rows of 32 already 1.3x faster).
+SHORT_RUN = 32
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150

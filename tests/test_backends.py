@@ -197,3 +197,98 @@ def test_long_kernels_split_into_shared_functions(monkeypatch, chunk_lines):
     defined = source.count("\ndef kernel_")
     assert defined > 2                              # split into parts
     assert source.count("_f0(") > 2                 # a part reused by several steps
+
+
+def _five_paths(x):
+    m = x.mean()
+    y = tg.sin(x) * x
+    if m > 3.5:
+        return (y * 3).sum()
+    if m > 2.5:
+        return (tg.cos(x) * y).sum()
+    if m > 1.5:
+        return (tg.exp(-x * x) * y).sum()
+    if m > 0.5:
+        return (y * y).sum()
+    return (tg.tanh(x) * y).sum()
+
+
+def _path_inputs(chunk_lines):
+    # A length of its own per kernel layout: the in-memory kernel cache does not key on CHUNK_LINES.
+    n = 40 if chunk_lines is None else 41
+    rng = np.random.default_rng(8)
+    return [rng.uniform(-0.4, 0.4, n) + (4 - k) for k in range(5)]  # input k takes path k
+
+
+def _set_chunk_lines(monkeypatch, chunk_lines):
+    if chunk_lines is not None:
+        import tracegrad.compiler.codegen as codegen
+        monkeypatch.setattr(codegen, "CHUNK_LINES", chunk_lines)
+
+
+def _eager_grad(f, x):
+    t = tg.tensor(x, requires_grad=True)
+    f(t).backward()
+    return t.grad.numpy()
+
+
+@pytest.mark.parametrize("chunk_lines", [None, 1])
+def test_paths_called_round_robin_match_eager_and_the_interpreter(monkeypatch, chunk_lines):
+    """Every call runs the path eager mode takes, whichever paths its kernels rejected before."""
+    _set_chunk_lines(monkeypatch, chunk_lines)
+    compiled = tg.value_and_grad(_five_paths, backend="numba")
+    interpreted = tg.value_and_grad(_five_paths, backend="interpreter")
+    xs = _path_inputs(chunk_lines)
+    for order in (range(5), reversed(range(5)), [2, 0, 4, 4, 1, 3, 0]):
+        for k in order:
+            value, grad = compiled(xs[k])
+            value_i, grad_i = interpreted(xs[k])
+            np.testing.assert_allclose(value, value_i, rtol=1e-13)
+            np.testing.assert_allclose(grad, grad_i, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(grad, _eager_grad(_five_paths, xs[k]), rtol=1e-12, atol=1e-13)
+    assert compiled.cache_info().traces == 5
+
+
+@pytest.mark.parametrize("chunk_lines", [None, 1])
+def test_a_failed_guard_ends_the_kernel_before_the_work_it_does_not_need(monkeypatch, chunk_lines):
+    """The kernel of one path, called on another path's input, reports its guard and writes no output."""
+    _set_chunk_lines(monkeypatch, chunk_lines)
+    g = tg.grad(_five_paths, backend="numba")
+    xs = _path_inputs(chunk_lines)
+    g(xs[3])                                  # traces path 3: guards m > 3.5 .. m > 0.5 hold as False, True
+    compiled = next(iter(g._cache.values()))[0]
+    kernel = compiled._runners["graph"]
+    assert (kernel.kernel.source.count("\ndef kernel_") > 1) == (chunk_lines is not None)
+
+    def run(x):
+        outs = [np.full(int(np.prod(shape)), np.nan, dtype) for shape, dtype in kernel.out_types]
+        status = np.zeros(1, np.int64)
+        kernel.fn(x, *kernel.consts, *outs, kernel.extents, status)
+        return outs, int(status[0])
+    for k, guard in ((0, 1), (1, 2), (2, 3), (4, 4)):
+        outs, status = run(xs[k])
+        assert status == guard, (k, status)
+        assert all(np.isnan(o).all() for o in outs), k
+    outs, status = run(xs[3])
+    assert status == 0
+    np.testing.assert_allclose(outs[-1], _eager_grad(_five_paths, xs[3]), rtol=1e-12, atol=1e-13)
+
+
+def test_a_bad_index_before_a_branch_raises_as_in_eager_mode():
+    """A guard is checked after the indexing that precedes it, so its error is the one reported."""
+    def f(x, idx):
+        y = x[idx]
+        if x.sum() > 0:
+            return (y * y).sum()
+        return tg.sin(y).sum()
+    g = tg.grad(f, backend="numba")
+    x, good, bad = np.array([1.0, 2.0, 3.0]), np.array([0, 2]), np.array([0, 5])
+    np.testing.assert_allclose(g(x, good), [2.0, 0.0, 6.0])
+    np.testing.assert_allclose(g(-x, good), [np.cos(-1.0), 0.0, np.cos(-3.0)])
+    for sign in (1.0, -1.0):
+        with pytest.raises(IndexError, match="out of bounds") as info:
+            g(sign * x, bad)
+        with pytest.raises(IndexError) as eager:
+            f(tg.tensor(sign * x, requires_grad=True), bad)
+        assert str(info.value) == str(eager.value)
+    assert g.cache_info().traces == 2
