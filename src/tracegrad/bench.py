@@ -41,7 +41,6 @@ is importable (``pip install 'tracegrad[plot]'``), to a PNG bar chart.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import json
 import os
@@ -186,48 +185,35 @@ def compiled_gradient(name: str, d: dict, tier: str):
     return tg.grad(tracegrad_functions(name, d), argnums=tuple(range(len(params))), tier=tier), params
 
 
-@contextlib.contextmanager
-def _kernel_cache(root: str | None):
-    """Kernels load from (and compile into) the cache under `root` meanwhile; None keeps the configured one."""
-    if root is None:
-        yield
-        return
-    saved = os.environ.get("TRACEGRAD_CACHE_DIR")
-    os.environ["TRACEGRAD_CACHE_DIR"] = root
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["TRACEGRAD_CACHE_DIR"]
-        else:
-            os.environ["TRACEGRAD_CACHE_DIR"] = saved
+def time_tiers(name: str, d: dict, tiers) -> tuple[dict, dict]:
+    """Per-call times of the workload's ``tg.grad`` on each of `tiers`, and its gradients on each.
 
-
-def run_tracegrad(name: str, d: dict, kernel: bool = True, kernel_root: str | None = None) -> dict:
-    """Per-call times on the executor, on the kernel, with ``tier="auto"`` on its kernel, and in eager mode.
-
-    With `kernel` False the kernel tier is skipped; `kernel_root` is a cache
-    root where a fresh process already compiled the kernel (else it compiles here).
+    ``auto`` is timed only once its kernel has swapped in (it finds the
+    kernel that the ``kernel`` tier loaded): what a hot function runs at.
     """
-    import tracegrad as tg
-    out = {}
-    answers = {}
-    for tier in ("executor", "kernel", "auto") if kernel else ("executor",):
-        with _kernel_cache(kernel_root if tier != "executor" else None):
-            g, params = compiled_gradient(name, d, tier)
-            answers[tier] = g(*params)
+    times, answers = {}, {}
+    for tier in tiers:
+        g, params = compiled_gradient(name, d, tier)
+        answers[tier] = g(*params)
         if tier == "auto" and g.cache_info().tiers != ("kernel",):
-            continue  # the kernel did not swap in at once: the steady state of auto is the kernel's anyway
-        out[tier] = best_time(lambda: g(*params))  # noqa: B023 (timed before the next tier rebinds g)
+            continue
+        times[tier] = best_time(lambda: g(*params))  # noqa: B023 (timed before the next tier rebinds g)
+    return times, answers
+
+
+def run_tracegrad(name: str, d: dict, tiers=("executor", "kernel", "auto"), more_answers: dict | None = None) -> dict:
+    """Per-call times on `tiers` and in eager mode; every tier's gradients (and `more_answers`') checked on eager."""
+    import tracegrad as tg
+    out, answers = time_tiers(name, d, tiers)
+    answers.update(more_answers or {})
     loss = tracegrad_functions(name, d)
-    tensors = [tg.tensor(p, requires_grad=True) for p in params]
+    tensors = [tg.tensor(d[k], requires_grad=True) for k in PARAMS[name]]
 
     def eager():
         for t in tensors:
             t.grad = None
         loss(*tensors).backward()
     out["eager"] = best_time(eager, rounds=3)
-    # Same answers: every tier against eager.
     eager()
     for tier, grads in answers.items():
         for t, gr in zip(tensors, grads):
@@ -277,7 +263,7 @@ def _cache_with_machine(root: str, machine_files: list[str]) -> str:
     return root
 
 
-def _run_timed(code: str, cache: str, timeout: float | None = None) -> float:
+def _run_timed(code: str, cache: str, timeout: float | None = None):
     env = dict(os.environ, TRACEGRAD_CACHE_DIR=cache, **_SINGLE_THREAD)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
@@ -285,39 +271,62 @@ def _run_timed(code: str, cache: str, timeout: float | None = None) -> float:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def fresh_process_run(name: str, tier: str, steady: bool = False) -> dict:
+    """What one fresh process measures: its first call on `tier`; with `steady`, then the kernel's per-call times.
+
+    With `steady` the process times the kernel and auto tiers and returns
+    their gradients: kernels are measured where they were loaded from the
+    disk cache, as a user's later process would, not compiled a second time.
+    """
+    from tracegrad.compiler import executor
+    executor.machine()
+    d = make_data(name)
+    g, params = compiled_gradient(name, d, tier)
+    start = time.perf_counter()
+    g(*params)
+    out = {"first": time.perf_counter() - start}
+    if steady:
+        times, answers = time_tiers(name, d, ("kernel", "auto"))
+        out.update(times, answers={k: [a.tolist() for a in v] for k, v in answers.items()})
+    return out
+
+
+def _fresh_process_code(name: str, tier: str, steady: bool = False) -> str:
+    # One call line for every measurement: kernels record the first line outside tracegrad that traced them,
+    # and the disk cache would miss a kernel traced from another line.
+    return textwrap.dedent(f"""
+        import sys, json
+        sys.path.insert(0, {_SRC!r})
+        import tracegrad.bench as bench
+        print(json.dumps(bench.fresh_process_run({name!r}, {tier!r}, {steady!r})))
+    """)
+
+
 def first_call_times(name: str, machine_files: list[str], workdir: str, kernel: bool = True,
                      kernel_timeout: float | None = None) -> dict:
-    """First-call times in fresh processes whose cache holds only the executor.
+    """First-call times in fresh processes whose cache holds only the executor, and the kernel's per-call times.
 
     ``first_executor``: ``tier="auto"`` (the executor answers); ``first_kernel``:
     ``tier="kernel"`` (compiles the kernel); ``warm_kernel``: the same again
-    with the kernel in the disk cache.  ``kernel_root`` is the cache holding
-    the compiled kernel, for the per-call measurement; ``kernel_note`` says
-    why there is none.
+    with the kernel in the disk cache, a process that then times ``kernel``
+    and ``auto`` per call and returns their gradients (``answers``).
+    ``kernel_note`` says why there is no kernel.
     """
-    def code(tier):
-        return textwrap.dedent(f"""
-            import time, sys, json
-            sys.path.insert(0, {_SRC!r})
-            import tracegrad.bench as bench
-            from tracegrad.compiler import executor
-            executor.machine()
-            g, params = bench.compiled_gradient({name!r}, bench.make_data({name!r}), {tier!r})
-            t = time.perf_counter(); g(*params); print(json.dumps(time.perf_counter() - t))
-        """)
-    out = {"first_executor": _run_timed(code("auto"), _cache_with_machine(os.path.join(workdir, "t0"),
-                                                                          machine_files))}
+    out = {"first_executor": _run_timed(_fresh_process_code(name, "auto"),
+                                        _cache_with_machine(os.path.join(workdir, "t0"), machine_files))["first"]}
     if not kernel:
         out["kernel_note"] = "skipped"
         return out
     root = _cache_with_machine(os.path.join(workdir, "t1"), machine_files)
     try:
-        out["first_kernel"] = _run_timed(code("kernel"), root, timeout=kernel_timeout)
+        out["first_kernel"] = _run_timed(_fresh_process_code(name, "kernel"), root, timeout=kernel_timeout)["first"]
     except subprocess.TimeoutExpired:
         out["kernel_note"] = f"> {kernel_timeout:.0f} s"
         return out
-    out["warm_kernel"] = _run_timed(code("kernel"), root)
-    out["kernel_root"] = root
+    warm = _run_timed(_fresh_process_code(name, "kernel", steady=True), root)
+    out["warm_kernel"] = warm.pop("first")
+    out["answers"] = {k: [np.asarray(a, np.float32) for a in v] for k, v in warm.pop("answers").items()}
+    out.update(warm)
     return out
 
 
@@ -647,15 +656,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             d = make_data(n)
             kernel = n not in SLOW_KERNELS or args.slow_kernels
-            kernel_root = None
+            tiers, answers = ("executor", "kernel", "auto") if kernel else ("executor",), {}
             if not args.no_first_call:
                 first = first_call_times(n, machine["files"], os.path.join(work, n), kernel, args.kernel_timeout)
-                kernel_root = first.pop("kernel_root", None)
+                answers = first.pop("answers", {})
                 results[n].update(first)
-                kernel = kernel_root is not None
+                tiers = ("executor",)
             elif not kernel:
                 results[n]["kernel_note"] = "skipped"
-            results[n].update(run_tracegrad(n, d, kernel, kernel_root))
+            results[n].update(run_tracegrad(n, d, tiers, answers))
             results[n]["numpy"] = run_numpy(n, d)
     if torch_python:
         for n, t in run_other(torch_python, _TORCH, names).items():
