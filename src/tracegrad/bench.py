@@ -610,7 +610,7 @@ def print_table(results: dict) -> None:
             cells.append(note or _fmt(r.get(key)))
         t0_t1 = f"{r['executor'] / r['kernel']:.2f}" if r.get("executor") and r.get("kernel") else "-"
         others = [r[k] for k in ("numpy", "torch", "jax") if r.get(k)]
-        ratio = f"{best_compiled(r) / min(others):.2f}x" if others and best_compiled(r) else "-"
+        ratio = f"{best_compiled(r) / min(others):.3g}x" if others and best_compiled(r) else "-"
         print(f"{n:<12}" + "".join(f"{c:>11}" for c in cells) + f"{t0_t1:>8}{ratio:>15}")
 
 
