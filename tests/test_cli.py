@@ -74,19 +74,46 @@ def test_argument_types_are_parsed():
     assert values["m"].dtype == np.bool_
 
 
-def test_bench_runs_a_workload_and_writes_json(tmp_path, capsys):
+def test_bench_runs_a_workload_on_both_tiers_and_writes_json(tmp_path, capsys):
     import json
     out = tmp_path / "bench.json"
     assert main(["bench", "seed", "--no-first-call", "--json", str(out), "--png", str(tmp_path / "bench.png")]) == 0
-    table = capsys.readouterr().out
-    assert table.splitlines()[0].split()[:4] == ["workload", "compiled", "eager", "numpy"]
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("workload"))
+    assert header.split()[:6] == ["workload", "executor", "kernel", "auto", "eager", "numpy"]
     result = json.loads(out.read_text())["seed"]
-    assert result["compiled"] > 0 and result["eager"] > result["compiled"] and result["numpy"] > 0
+    assert result["executor"] > 0 and result["kernel"] > 0 and result["auto"] > 0 and result["numpy"] > 0
+    assert result["eager"] > result["kernel"]
 
 
-BENCH_RESULTS = {"seed": {"compiled": 3.5e-6, "eager": 7.3e-5, "numpy": 1.1e-5, "torch": 4.4e-5, "jax": 8.0e-6,
-                           "first": 1.05, "warm": 0.21, "jax_first": 0.05},
-                  "mlp": {"compiled": 3.1e-3, "eager": 3.5e-3, "numpy": 3.1e-3}}
+def test_bench_table_says_why_a_kernel_is_missing(capsys):
+    from tracegrad.bench import print_table
+    print_table({"tiny10k": {"executor": 2e-3, "eager": 4.0, "first_executor": 3.0, "kernel_note": "skipped"},
+                 "ode": {"executor": 3e-4, "first_executor": 1.0, "kernel_note": "> 600 s", "jax": 2e-5}})
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert rows["tiny10k"][1:3] == ["2.00", "ms"] and rows["tiny10k"][3] == "skipped"
+    assert "> 600 s" in " ".join(rows["ode"]) and rows["ode"][-1] == "15x"
+
+
+def test_bench_lorenz_gradient_by_hand_matches_autograd():
+    import tracegrad as tg
+    from tracegrad.bench import _lorenz_by_hand, lorenz_function, make_data
+    d = make_data("ode")
+    u0 = tg.tensor(d["u0"].astype(np.float64), requires_grad=True)
+    p = tg.tensor(d["p"].astype(np.float64), requires_grad=True)
+    loss = lorenz_function(steps=30)(u0, p)
+    loss.backward()
+    value, g_u0, g_p = _lorenz_by_hand(d["u0"], d["p"], steps=30)
+    np.testing.assert_allclose(value, loss.item(), rtol=1e-9)
+    np.testing.assert_allclose(g_u0, u0.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(g_p, p.grad.numpy(), rtol=1e-9)
+
+
+BENCH_RESULTS = {"seed": {"executor": 1.2e-5, "kernel": 3.5e-6, "auto": 3.6e-6, "eager": 7.3e-5, "numpy": 1.1e-5,
+                          "torch": 4.4e-5, "jax": 8.0e-6, "first_executor": 0.03, "first_kernel": 1.05,
+                          "warm_kernel": 0.21, "jax_first": 0.05},
+                 "mlp": {"executor": 3.3e-3, "kernel": 3.1e-3, "eager": 3.5e-3, "numpy": 3.1e-3},
+                 "tiny10k": {"executor": 2e-3, "eager": 4.0, "first_executor": 3.0, "kernel_note": "skipped"}}
 
 
 def test_bench_chart_is_a_png(tmp_path):

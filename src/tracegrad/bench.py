@@ -1,6 +1,7 @@
-"""Compiled-mode benchmark: loss and gradients of four workloads, side by side.
+"""Compiled-mode benchmark: loss and gradients of seven workloads, on both tiers, side by side.
 
     tracegrad bench [WORKLOAD ...] [--torch PYTHON] [--jax PYTHON] [--json FILE] [--png FILE]
+                    [--slow-kernels] [--kernel-timeout SECONDS] [--executor-build] [--no-first-call]
     python benchmarks/compiled.py ...        (the same, from a checkout)
 
 Each workload computes a loss and its gradients with respect to all
@@ -10,15 +11,28 @@ parameters, single-threaded:
 * ``elementwise`` (tanh(x) * sin(x) + 0.5 * exp(-x * x)).sum() on 1M float32
 * ``mlp``         cross_entropy(tanh(x @ w1 + b1) @ w2 + b2, y), x 256x784, w1 784x512, w2 512x10
 * ``rnn``         50 steps of h = tanh(xs[t] @ wx + h @ wh + b), batch 8, input 16, hidden 32, loss (h*h).sum()
+* ``tiny1k``      about 1,000 scalar ops: 100 scalars indexed out of x, then rounds of softplus, a sum of
+                  four, a product and a softmax of four (see :func:`tiny_ops_function`)
+* ``tiny10k``     the same with about 10,000 scalar ops
+* ``ode``         200 explicit Euler steps of the Lorenz system in scalars, gradient with respect to the
+                  initial state and the three parameters (see :func:`lorenz_function`)
 
-Columns: tracegrad compiled (numba), tracegrad eager, numpy by hand, and
-PyTorch eager / JAX ``jit(grad)`` when an interpreter that has them is given
-(they run in a subprocess of the same session, so the ratios are measured
-side by side on this shared machine; PyTorch and JAX importable in this
-interpreter are used without the flags).  Figures are the best of several
-timing rounds, per call.  ``first`` is the first call in a fresh process
-with an empty kernel cache; ``warm`` the first call in a fresh process
-whose disk cache is warm (time after import).
+Columns: tracegrad per call on tier 0 (``executor``), on tier 1 (``kernel``)
+and with ``tier="auto"`` once its kernel has swapped in (``auto``),
+tracegrad eager, numpy by hand, and PyTorch eager / JAX ``jit(grad)`` when
+an interpreter that has them is given (they run in a subprocess of the same
+session, so the ratios are measured side by side on this shared machine;
+PyTorch and JAX importable in this interpreter are used without the flags).
+Figures are the best of several timing rounds, per call.
+
+First calls run in fresh processes whose kernel cache holds nothing for the
+workload (only the executor, built once beforehand and reported on its own
+line): ``first0`` with ``tier="auto"`` (answered by the executor),
+``first1`` with ``tier="kernel"`` (compiles the kernel), ``warm1`` with
+``tier="kernel"`` again once the disk cache holds the kernel (time after
+import).  Kernel compiles longer than ``--kernel-timeout`` are stopped and
+reported as such; ``tiny10k``'s kernel (many minutes) is compiled only with
+``--slow-kernels``.
 
 Results go to the terminal as a table, to a JSON file, and, when matplotlib
 is importable (``pip install 'tracegrad[plot]'``), to a PNG bar chart.
@@ -27,12 +41,15 @@ is importable (``pip install 'tracegrad[plot]'``), to a PNG bar chart.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import timeit
 
 import numpy as np
@@ -41,7 +58,12 @@ _SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_
                   "NUMBA_NUM_THREADS": "1"}
 _SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # makes `import tracegrad.bench` work anywhere
 
-WORKLOADS = ("seed", "elementwise", "mlp", "rnn")
+WORKLOADS = ("seed", "elementwise", "mlp", "rnn", "tiny1k", "tiny10k", "ode")
+#: Scalar ops in each many-tiny-ops workload.
+TINY_OPS = {"tiny1k": 1_000, "tiny10k": 10_000}
+#: Workloads whose kernel takes numba many minutes to compile: tier 1 only with ``--slow-kernels``.
+SLOW_KERNELS = ("tiny10k",)
+ODE_STEPS, ODE_DT = 200, 0.01
 
 
 def make_data(name: str):
@@ -63,10 +85,53 @@ def make_data(name: str):
                 "wx": (rng.normal(size=(16, 32)) * 0.2).astype(np.float32),
                 "wh": (rng.normal(size=(32, 32)) * 0.2).astype(np.float32),
                 "b": np.zeros(32, np.float32)}
+    if name in TINY_OPS:
+        return {"x": (rng.normal(size=100) * 0.5).astype(np.float32)}
+    if name == "ode":
+        # The classic chaotic parameters; over 2 time units the gradients grow but stay finite in float32.
+        return {"u0": np.array([1.0, 1.0, 1.05], np.float32), "p": np.array([10.0, 28.0, 8.0 / 3.0], np.float32)}
     raise ValueError(name)
 
 
-PARAMS = {"seed": ("w", "b"), "elementwise": ("x",), "mlp": ("w1", "b1", "w2", "b2"), "rnn": ("wx", "wh", "b")}
+PARAMS = {"seed": ("w", "b"), "elementwise": ("x",), "mlp": ("w1", "b1", "w2", "b2"), "rnn": ("wx", "wh", "b"),
+          "tiny1k": ("x",), "tiny10k": ("x",), "ode": ("u0", "p")}
+
+
+def tiny_ops_function(n_ops: int, softplus, softmax, stack):
+    """The many-tiny-ops loss of a 100-vector, for any library given its softplus, softmax (over axis 0) and stack.
+
+    The 100 elements are taken out as scalars; each round of four ops reads
+    four of them, computes softplus(a) * (a + b + c + d) and a softmax of four,
+    and writes one back, so every op is on a scalar (or a 4-vector) and the
+    graph has thousands of nodes that no fusion shortens much.
+    """
+    def loss(x):
+        xs = [x[i] for i in range(100)]
+        for k in range(0, n_ops, 4):
+            a, b, c, d = xs[k % 100], xs[(k + 1) % 100], xs[(k + 2) % 100], xs[(k + 3) % 100]
+            p = softplus(a) * (a + b + c + d)
+            xs[k % 100] = softmax(stack([a, b, p, d]))[0] + p * 0.01
+        return sum(xs[i] for i in range(0, 100, 7))
+    return loss
+
+
+def lorenz_step(x, y, z, sigma, rho, beta, dt: float = ODE_DT):
+    """One explicit Euler step of the Lorenz system, on scalars of any library."""
+    return x + dt * (sigma * (y - x)), y + dt * (x * (rho - z) - y), z + dt * (x * y - beta * z)
+
+
+def lorenz_function(steps: int = ODE_STEPS, dt: float = ODE_DT):
+    """Squared norm of the Lorenz state after `steps` explicit Euler steps, as a function of (u0, p).
+
+    Only indexing and arithmetic, so the same function runs on tracegrad,
+    PyTorch and JAX arrays.  ``u0`` is (x, y, z), ``p`` is (sigma, rho, beta).
+    """
+    def loss(u0, p):
+        x, y, z = u0[0], u0[1], u0[2]
+        for _ in range(steps):
+            x, y, z = lorenz_step(x, y, z, p[0], p[1], p[2], dt)
+        return x * x + y * y + z * z
+    return loss
 
 
 def best_time(fn, min_time: float = 0.4, rounds: int = 5) -> float:
@@ -82,7 +147,7 @@ def best_time(fn, min_time: float = 0.4, rounds: int = 5) -> float:
 # --------------------------------------------------------------------------
 
 def tracegrad_functions(name: str, d: dict):
-    """(loss function of the parameters, extra fixed arguments) written with tracegrad."""
+    """The loss function of the parameters, written with tracegrad."""
     import tracegrad as tg
     F = tg.nn.functional
     if name == "seed":
@@ -98,7 +163,7 @@ def tracegrad_functions(name: str, d: dict):
 
         def loss(w1, b1, w2, b2):
             return F.cross_entropy(tg.matmul(tg.tanh(tg.matmul(x, w1) + b1), w2) + b2, y)
-    else:
+    elif name == "rnn":
         xs = tg.from_numpy(d["xs"])
 
         def loss(wx, wh, b):
@@ -106,50 +171,163 @@ def tracegrad_functions(name: str, d: dict):
             for t in range(50):
                 h = tg.tanh(tg.matmul(xs[t], wx) + tg.matmul(h, wh) + b)
             return (h * h).sum()
+    elif name in TINY_OPS:
+        loss = tiny_ops_function(TINY_OPS[name], F.softplus, lambda v: tg.softmax(v, 0), tg.stack)
+    else:
+        loss = lorenz_function()
     return loss
 
 
-def run_tracegrad(name: str, d: dict) -> dict:
+def compiled_gradient(name: str, d: dict, tier: str):
+    """The workload's ``tg.grad`` on `tier` and its parameter arrays."""
     import tracegrad as tg
-    loss = tracegrad_functions(name, d)
     params = [d[k] for k in PARAMS[name]]
-    g = tg.grad(loss, argnums=tuple(range(len(params))), backend="numba")
-    g(*params)
-    compiled = best_time(lambda: g(*params))
-    tensors = [tg.tensor(p, requires_grad=True) for p in params]
+    return tg.grad(tracegrad_functions(name, d), argnums=tuple(range(len(params))), tier=tier), params
+
+
+def time_tiers(name: str, d: dict, tiers) -> tuple[dict, dict]:
+    """Per-call times of the workload's ``tg.grad`` on each of `tiers`, and its gradients on each.
+
+    ``auto`` is timed only once its kernel has swapped in (it finds the
+    kernel that the ``kernel`` tier loaded): what a hot function runs at.
+    """
+    times, answers = {}, {}
+    for tier in tiers:
+        g, params = compiled_gradient(name, d, tier)
+        answers[tier] = g(*params)
+        if tier == "auto" and g.cache_info().tiers != ("kernel",):
+            continue
+        times[tier] = best_time(lambda: g(*params))  # noqa: B023 (timed before the next tier rebinds g)
+    return times, answers
+
+
+def run_tracegrad(name: str, d: dict, tiers=("executor", "kernel", "auto"), more_answers: dict | None = None) -> dict:
+    """Per-call times on `tiers` and in eager mode; every tier's gradients (and `more_answers`') checked on eager."""
+    import tracegrad as tg
+    out, answers = time_tiers(name, d, tiers)
+    answers.update(more_answers or {})
+    loss = tracegrad_functions(name, d)
+    tensors = [tg.tensor(d[k], requires_grad=True) for k in PARAMS[name]]
 
     def eager():
         for t in tensors:
             t.grad = None
         loss(*tensors).backward()
-    eager_t = best_time(eager, rounds=3)
-    # Same answers: compiled against eager.
+    out["eager"] = best_time(eager, rounds=3)
     eager()
-    for t, gr in zip(tensors, g(*params)):
-        np.testing.assert_allclose(gr, t.grad.numpy(), rtol=2e-3, atol=2e-5)
-    return {"compiled": compiled, "eager": eager_t}
+    for tier, grads in answers.items():
+        for t, gr in zip(tensors, grads):
+            np.testing.assert_allclose(gr, t.grad.numpy(), rtol=2e-3, atol=2e-5, err_msg=f"{name}, tier {tier}")
+    return out
 
 
-def first_call_times(name: str) -> dict:
-    """First-call time in a fresh process: with an empty kernel cache, then with the disk cache warm."""
+def executor_machine() -> dict:
+    """Load (or build, the first time on this machine) the executor here; its time and files.
+
+    The files are what a fresh cache needs so that a first-call measurement
+    does not build the machine again.
+    """
+    from tracegrad.compiler import executor
+    start = time.perf_counter()
+    vm = executor.machine()
+    seconds = time.perf_counter() - start
+    stats = vm.stats
+    module_file = sys.modules[vm.py_func.__module__].__file__
+    stem = os.path.splitext(os.path.basename(module_file))[0]
+    files = [module_file] + sorted(glob.glob(os.path.join(glob.escape(stats.cache_path), stem + ".*")))
+    return {"seconds": seconds, "built": bool(stats.cache_misses), "files": files}
+
+
+def executor_build_time() -> float:
+    """Seconds a fresh process takes to build the executor into an empty cache (once per machine and version)."""
     code = textwrap.dedent(f"""
         import time, sys, json
         sys.path.insert(0, {_SRC!r})
-        import tracegrad.bench as bench
-        d = bench.make_data({name!r})
-        import tracegrad as tg
-        loss = bench.tracegrad_functions({name!r}, d)
-        params = [d[k] for k in bench.PARAMS[{name!r}]]
-        g = tg.grad(loss, argnums=tuple(range(len(params))), backend="numba")
-        t = time.perf_counter(); g(*params); print(json.dumps(time.perf_counter() - t))
+        from tracegrad.compiler import executor
+        t = time.perf_counter(); executor.machine(); print(json.dumps(time.perf_counter() - t))
     """)
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, TRACEGRAD_CACHE_DIR=cache, **_SINGLE_THREAD)
-        out = []
-        for _ in range(2):
-            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            out.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    return {"first": out[0], "warm": out[1]}
+        return _run_timed(code, cache)
+
+
+def _cache_with_machine(root: str, machine_files: list[str]) -> str:
+    """Make `root` a kernel cache holding the executor and nothing else; returns it."""
+    os.makedirs(root)
+    if machine_files:
+        # Same layout as the configured cache: <root>/<numba-version>/module.py and its __pycache__.
+        base = os.path.dirname(os.path.dirname(machine_files[0]))
+        for f in machine_files:
+            dest = os.path.join(root, os.path.relpath(f, base))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy2(f, dest)  # numba checks the source's modification time
+    return root
+
+
+def _run_timed(code: str, cache: str, timeout: float | None = None):
+    env = dict(os.environ, TRACEGRAD_CACHE_DIR=cache, **_SINGLE_THREAD)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"first-call measurement failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def fresh_process_run(name: str, tier: str, steady: bool = False) -> dict:
+    """What one fresh process measures: its first call on `tier`; with `steady`, then the kernel's per-call times.
+
+    With `steady` the process times the kernel and auto tiers and returns
+    their gradients: kernels are measured where they were loaded from the
+    disk cache, as a user's later process would, not compiled a second time.
+    """
+    from tracegrad.compiler import executor
+    executor.machine()
+    d = make_data(name)
+    g, params = compiled_gradient(name, d, tier)
+    start = time.perf_counter()
+    g(*params)
+    out = {"first": time.perf_counter() - start}
+    if steady:
+        times, answers = time_tiers(name, d, ("kernel", "auto"))
+        out.update(times, answers={k: [a.tolist() for a in v] for k, v in answers.items()})
+    return out
+
+
+def _fresh_process_code(name: str, tier: str, steady: bool = False) -> str:
+    # One call line for every measurement: kernels record the first line outside tracegrad that traced them,
+    # and the disk cache would miss a kernel traced from another line.
+    return textwrap.dedent(f"""
+        import sys, json
+        sys.path.insert(0, {_SRC!r})
+        import tracegrad.bench as bench
+        print(json.dumps(bench.fresh_process_run({name!r}, {tier!r}, {steady!r})))
+    """)
+
+
+def first_call_times(name: str, machine_files: list[str], workdir: str, kernel: bool = True,
+                     kernel_timeout: float | None = None) -> dict:
+    """First-call times in fresh processes whose cache holds only the executor, and the kernel's per-call times.
+
+    ``first_executor``: ``tier="auto"`` (the executor answers); ``first_kernel``:
+    ``tier="kernel"`` (compiles the kernel); ``warm_kernel``: the same again
+    with the kernel in the disk cache, a process that then times ``kernel``
+    and ``auto`` per call and returns their gradients (``answers``).
+    ``kernel_note`` says why there is no kernel.
+    """
+    out = {"first_executor": _run_timed(_fresh_process_code(name, "auto"),
+                                        _cache_with_machine(os.path.join(workdir, "t0"), machine_files))["first"]}
+    if not kernel:
+        out["kernel_note"] = "skipped"
+        return out
+    root = _cache_with_machine(os.path.join(workdir, "t1"), machine_files)
+    try:
+        out["first_kernel"] = _run_timed(_fresh_process_code(name, "kernel"), root, timeout=kernel_timeout)["first"]
+    except subprocess.TimeoutExpired:
+        out["kernel_note"] = f"> {kernel_timeout:.0f} s"
+        return out
+    warm = _run_timed(_fresh_process_code(name, "kernel", steady=True), root)
+    out["warm_kernel"] = warm.pop("first")
+    out["answers"] = {k: [np.asarray(a, np.float32) for a in v] for k, v in warm.pop("answers").items()}
+    out.update(warm)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -187,7 +365,7 @@ def numpy_function(name: str, d: dict):
             dz /= n
             dh = (dz @ w2.T) * (1 - h * h)
             return loss, x.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)
-    else:
+    elif name == "rnn":
         xs = d["xs"]
 
         def run(wx, wh, b):
@@ -204,11 +382,39 @@ def numpy_function(name: str, d: dict):
                 gb += da.sum(0)
                 dh = da @ wh.T
             return loss, gwx, gwh, gb
+    elif name == "ode":
+        run = _lorenz_by_hand
+    else:
+        return None  # nobody would write the adjoint of thousands of scalar ops by hand
     return run
 
 
-def run_numpy(name: str, d: dict) -> float:
+def _lorenz_by_hand(u0, p, steps: int = ODE_STEPS, dt: float = ODE_DT):
+    # On Python floats: numpy's per-call overhead on scalars would only slow it down.
+    sigma, rho, beta = (float(v) for v in p)
+    x, y, z = (float(v) for v in u0)
+    path = []
+    for _ in range(steps):
+        path.append((x, y, z))
+        x, y, z = lorenz_step(x, y, z, sigma, rho, beta, dt)
+    loss = x * x + y * y + z * z
+    gx, gy, gz = 2 * x, 2 * y, 2 * z
+    gs = gr = gb = 0.0
+    for x, y, z in reversed(path):
+        gs += gx * dt * (y - x)
+        gr += gy * dt * x
+        gb -= gz * dt * z
+        gx, gy, gz = (gx * (1 - dt * sigma) + gy * dt * (rho - z) + gz * dt * y,
+                      gx * dt * sigma + gy * (1 - dt) + gz * dt * x,
+                      gz * (1 - dt * beta) - gy * dt * x)
+    return loss, np.array([gx, gy, gz]), np.array([gs, gr, gb])
+
+
+def run_numpy(name: str, d: dict) -> float | None:
+    """Seconds per call of the hand-written version, or None when the workload has none."""
     run = numpy_function(name, d)
+    if run is None:
+        return None
     params = [d[k] for k in PARAMS[name]]
     return best_time(lambda: run(*params), rounds=3)
 
@@ -220,8 +426,7 @@ def run_numpy(name: str, d: dict) -> float:
 _TORCH = """
 import json, sys, timeit, numpy as np, torch
 torch.set_num_threads(1)
-sys.path.insert(0, {here!r})
-import tracegrad.bench as bench
+{load_bench}
 F = torch.nn.functional
 out = {{}}
 for name in {names!r}:
@@ -235,13 +440,17 @@ for name in {names!r}:
     elif name == "mlp":
         x, y = torch.from_numpy(d["x"]), torch.from_numpy(d["y"])
         f = lambda w1, b1, w2, b2: F.cross_entropy(torch.tanh(x @ w1 + b1) @ w2 + b2, y)
-    else:
+    elif name == "rnn":
         xs = torch.from_numpy(d["xs"])
         def f(wx, wh, b):
             h = torch.zeros(8, 32)
             for t in range(50):
                 h = torch.tanh(xs[t] @ wx + h @ wh + b)
             return (h * h).sum()
+    elif name in bench.TINY_OPS:
+        f = bench.tiny_ops_function(bench.TINY_OPS[name], F.softplus, lambda v: torch.softmax(v, 0), torch.stack)
+    else:
+        f = bench.lorenz_function()
     def step():
         for p in ps:
             p.grad = None
@@ -253,8 +462,7 @@ print(json.dumps(out))
 _JAX = """
 import json, sys, time, numpy as np
 import jax, jax.numpy as jnp
-sys.path.insert(0, {here!r})
-import tracegrad.bench as bench
+{load_bench}
 out = {{}}
 for name in {names!r}:
     d = bench.make_data(name)
@@ -271,13 +479,23 @@ for name in {names!r}:
         def f(w1, b1, w2, b2):
             z = jnp.tanh(x @ w1 + b1) @ w2 + b2
             return -jnp.mean(jax.nn.log_softmax(z)[jnp.arange(256), y])
-    else:
+    elif name == "rnn":
         xs = jnp.asarray(d["xs"])
         def f(wx, wh, b):
             h = jnp.zeros((8, 32))
             for t in range(50):
                 h = jnp.tanh(xs[t] @ wx + h @ wh + b)
             return (h * h).sum()
+    elif name in bench.TINY_OPS:
+        f = bench.tiny_ops_function(bench.TINY_OPS[name], jax.nn.softplus, lambda v: jax.nn.softmax(v, axis=0),
+                                    jnp.stack)
+    else:
+        # A loop, not the unrolled scalar steps: XLA's CPU fusion re-computes shared scalar subexpressions
+        # and the first call of the unrolled version ran for 53 s at 20 steps (it never finished at 200).
+        def f(u0, p):
+            x, y, z = jax.lax.fori_loop(0, bench.ODE_STEPS, lambda _, s: bench.lorenz_step(*s, p[0], p[1], p[2]),
+                                        (u0[0], u0[1], u0[2]))
+            return x * x + y * y + z * z
     g = jax.jit(jax.grad(f, argnums=tuple(range(len(ps)))))
     t = time.perf_counter(); jax.block_until_ready(g(*ps)); first = time.perf_counter() - t
     out[name] = {{"steady": bench.best_time(lambda: jax.block_until_ready(g(*ps)), rounds=3), "first": first}}
@@ -285,8 +503,16 @@ print(json.dumps(out))
 """
 
 
+# This module by its file: the other interpreter has no tracegrad installed, and the module needs only numpy.
+_LOAD_BENCH = """import importlib.util
+_spec = importlib.util.spec_from_file_location("tracegrad_bench", {path!r})
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)"""
+
+
 def run_other(python: str, template: str, names) -> dict:
-    code = template.format(here=_SRC, names=list(names))
+    """Run a PyTorch or JAX `template` on workloads `names` in interpreter `python`; its results ({} if it fails)."""
+    code = template.format(load_bench=_LOAD_BENCH.format(path=os.path.abspath(__file__)), names=list(names))
     env = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
                **_SINGLE_THREAD)
     res = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env)
@@ -306,17 +532,29 @@ def _fmt(seconds) -> str:
     return f"{seconds:.2f} s"
 
 
-SYSTEMS = {"compiled": "tracegrad compiled", "eager": "tracegrad eager", "numpy": "numpy by hand",
-           "torch": "PyTorch eager", "jax": "JAX jit(grad)"}
+SYSTEMS = {"executor": "tracegrad tier 0 (executor)", "kernel": "tracegrad tier 1 (kernel)",
+           "eager": "tracegrad eager", "numpy": "numpy by hand", "torch": "PyTorch eager", "jax": "JAX jit(grad)"}
+FIRST_CALLS = {"first_executor": "tracegrad tier 0, empty cache", "first_kernel": "tracegrad tier 1, empty cache",
+               "warm_kernel": "tracegrad tier 1, warm disk cache", "jax_first": "JAX"}
+#: The table's columns: result key and heading.
+COLUMNS = [("executor", "executor"), ("kernel", "kernel"), ("auto", "auto"), ("eager", "eager"),
+           ("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"), ("first_executor", "first0"),
+           ("first_kernel", "first1"), ("warm_kernel", "warm1"), ("jax_first", "jax first")]
+
+
+def best_compiled(r: dict) -> float | None:
+    """The faster tier's time per call in result row `r` (what a hot function runs at)."""
+    times = [r[k] for k in ("executor", "kernel", "auto") if r.get(k)]
+    return min(times) if times else None
 
 
 def plot(results: dict, path: str) -> bool:
     """Write a bar chart of `results` (as returned by the benchmark) to `path`.
 
     One group of bars per workload: time per call of every system measured,
-    normalised to tracegrad compiled (log scale, lower is faster), with the
-    absolute time on each bar, and next to it the first-call times.  Returns
-    False, writing nothing, when matplotlib is not installed.
+    normalised to the faster tracegrad tier (log scale, lower is faster), with
+    the absolute time on each bar, and next to it the first-call times (log
+    scale).  Returns False, writing nothing, when matplotlib is not installed.
     """
     try:
         import matplotlib
@@ -325,42 +563,55 @@ def plot(results: dict, path: str) -> bool:
     matplotlib.use("Agg")  # files only: never open a window
     import matplotlib.pyplot as plt
 
-    names = list(results)
+    names = [n for n in results if best_compiled(results[n])]
     systems = [s for s in SYSTEMS if any(results[n].get(s) for n in names)]
-    first_kinds = [("first", "tracegrad, empty cache"), ("warm", "tracegrad, warm disk cache"),
-                   ("jax_first", "JAX")]
-    first_kinds = [k for k in first_kinds if any(results[n].get(k[0]) for n in names)]
-    fig, axes = plt.subplots(1, 2 if first_kinds else 1, figsize=(13 if first_kinds else 8, 4.5), squeeze=False)
+    first_kinds = [k for k in FIRST_CALLS if any(results[n].get(k) for n in names)]
+    fig, axes = plt.subplots(1, 2 if first_kinds else 1, figsize=(15 if first_kinds else 9, 4.8), squeeze=False)
     ax = axes[0][0]
     width = 0.8 / max(1, len(systems))
     for i, s in enumerate(systems):
         xs = [j + (i - (len(systems) - 1) / 2) * width for j in range(len(names))]
-        ratios = [results[n][s] / results[n]["compiled"] if results[n].get(s) else 0 for n in names]
+        ratios = [results[n][s] / best_compiled(results[n]) if results[n].get(s) else 0 for n in names]
         bars = ax.bar(xs, ratios, width, label=SYSTEMS[s])
         for bar, n in zip(bars, names):
             if results[n].get(s):
                 ax.annotate(_fmt(results[n][s]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=6, rotation=90)
+                            ha="center", va="bottom", fontsize=5, rotation=90)
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("time per call / tracegrad compiled")
+    ax.set_ylabel("time per call / faster tracegrad tier")
     ax.set_title("Loss and gradients, per call (lower is faster)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     if first_kinds:
         ax = axes[0][1]
         width = 0.8 / len(first_kinds)
-        for i, (key, label) in enumerate(first_kinds):
+        for i, key in enumerate(first_kinds):
             xs = [j + (i - (len(first_kinds) - 1) / 2) * width for j in range(len(names))]
-            ax.bar(xs, [results[n].get(key) or 0 for n in names], width, label=label)
+            ax.bar(xs, [results[n].get(key) or 0 for n in names], width, label=FIRST_CALLS[key])
+        ax.set_yscale("log")
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel("seconds")
         ax.set_title("First call in a fresh process")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
+
+
+def print_table(results: dict) -> None:
+    """The results as a table: a row per workload, then the ratios that the targets are stated in."""
+    print(f"{'workload':<12}" + "".join(f"{h:>11}" for _, h in COLUMNS) + f"{'t0/t1':>8}{'vs best other':>15}")
+    for n, r in results.items():
+        cells = []
+        for key, _ in COLUMNS:
+            note = r.get("kernel_note") if key in ("kernel", "first_kernel") and not r.get(key) else None
+            cells.append(note or _fmt(r.get(key)))
+        t0_t1 = f"{r['executor'] / r['kernel']:.2f}" if r.get("executor") and r.get("kernel") else "-"
+        others = [r[k] for k in ("numpy", "torch", "jax") if r.get(k)]
+        ratio = f"{best_compiled(r) / min(others):.3g}x" if others and best_compiled(r) else "-"
+        print(f"{n:<12}" + "".join(f"{c:>11}" for c in cells) + f"{t0_t1:>8}{ratio:>15}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,6 +627,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", metavar="FILE", default="tracegrad-bench.png",
                         help="write a bar chart when matplotlib is installed (default: %(default)s)")
     parser.add_argument("--no-first-call", action="store_true", help="skip the fresh-process timings")
+    parser.add_argument("--slow-kernels", action="store_true",
+                        help=f"also compile the kernels of {', '.join(SLOW_KERNELS)} (many minutes)")
+    parser.add_argument("--kernel-timeout", metavar="SECONDS", type=float, default=600.0,
+                        help="stop a first-call kernel compile after this long (default: %(default)s)")
+    parser.add_argument("--executor-build", action="store_true",
+                        help="also time building the executor in a fresh process with an empty cache")
     args = parser.parse_args(argv)
     names = args.workloads or list(WORKLOADS)
     for n in names:
@@ -388,12 +645,27 @@ def main(argv: list[str] | None = None) -> int:
     torch_python = args.torch or (sys.executable if importlib.util.find_spec("torch") else None)
     jax_python = args.jax or (sys.executable if importlib.util.find_spec("jax") else None)
     results = {n: {} for n in names}
-    for n in names:
-        d = make_data(n)
-        results[n].update(run_tracegrad(n, d))
-        results[n]["numpy"] = run_numpy(n, d)
-        if not args.no_first_call:
-            results[n].update(first_call_times(n))
+    machine = executor_machine()
+    how = "built" if machine["built"] else "loaded from the disk cache"
+    print(f"executor: {how} in {_fmt(machine['seconds'])} (once per machine and version; not in first0/first1)")
+    info = {"executor_ready": machine["seconds"], "executor_built": machine["built"]}
+    if args.executor_build:
+        info["executor_build"] = executor_build_time()
+        print(f"executor: a fresh build into an empty cache took {_fmt(info['executor_build'])}")
+    with tempfile.TemporaryDirectory(prefix="tracegrad-bench-") as work:
+        for n in names:
+            d = make_data(n)
+            kernel = n not in SLOW_KERNELS or args.slow_kernels
+            tiers, answers = ("executor", "kernel", "auto") if kernel else ("executor",), {}
+            if not args.no_first_call:
+                first = first_call_times(n, machine["files"], os.path.join(work, n), kernel, args.kernel_timeout)
+                answers = first.pop("answers", {})
+                results[n].update(first)
+                tiers = ("executor",)
+            elif not kernel:
+                results[n]["kernel_note"] = "skipped"
+            results[n].update(run_tracegrad(n, d, tiers, answers))
+            results[n]["numpy"] = run_numpy(n, d)
     if torch_python:
         for n, t in run_other(torch_python, _TORCH, names).items():
             results[n]["torch"] = t
@@ -401,15 +673,9 @@ def main(argv: list[str] | None = None) -> int:
         for n, t in run_other(jax_python, _JAX, names).items():
             results[n]["jax"] = t["steady"]
             results[n]["jax_first"] = t["first"]
-    cols = ["compiled", "eager", "numpy", "torch", "jax", "first", "warm"]
-    print(f"{'workload':<12}" + "".join(f"{c:>12}" for c in cols) + f"{'vs best other':>15}")
-    for n in names:
-        r = results[n]
-        others = [r[k] for k in ("numpy", "torch", "jax") if r.get(k)]
-        ratio = f"{r['compiled'] / min(others):.2f}x" if others else "-"
-        print(f"{n:<12}" + "".join(f"{_fmt(r.get(c)):>12}" for c in cols) + f"{ratio:>15}")
+    print_table(results)
     with open(args.json, "w") as fh:
-        json.dump(results, fh, indent=2)
+        json.dump({**results, "_machine": info}, fh, indent=2)
     print(f"results: {args.json}")
     if plot(results, args.png):
         print(f"chart: {args.png}")
