@@ -740,7 +740,8 @@ class CompiledFunction:
                          sum(1 for n in graph.nodes if n.op == "guard"), mode, (time.perf_counter() - traced) * 1e3,
                          len(compiled.graph.nodes))
         compiled.extra["overrides"] = dict(overrides or {})
-        _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
+        if os.environ.get("TRACEGRAD_DUMP"):  # printing a large graph costs more than optimising it
+            _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
 
     @staticmethod
