@@ -223,7 +223,7 @@ def _build_tiered(graph: Graph):
     kernel = cache.default_cache.get(key)
     if kernel is None and tiers.kernel_on_disk(key):
         kernel = cache.default_cache.get_or_create(key, lambda: _build_numba(graph, key))
-    if kernel is not None:
+    if kernel is not None and not isinstance(kernel, _Interpreted):  # a failed lowering: the executor may run it
         return kernel
     first = _build_executor(graph)
     if isinstance(first, _Interpreted):
