@@ -33,9 +33,9 @@ log = logging.getLogger("tracegrad.compile")
 
 __all__ = ["TieredRunner", "estimated_compile_seconds", "background_compiles"]
 
-#: Seconds a kernel compile is assumed to take: a fixed part plus a part per lowered node
-#: (numba typing and LLVM grow with the kernel; measured 0.3-3 s for 10-300 nodes).
-_FIXED_SECONDS, _SECONDS_PER_NODE = 0.5, 0.01
+#: Seconds a kernel compile is assumed to take: a fixed part plus a part per lowered node (numba typing
+#: and LLVM grow with the kernel; measured about 3 s for 15 nodes, 80-200 s for 6,000, 330-550 s for 8,000).
+_FIXED_SECONDS, _SECONDS_PER_NODE = 1.0, 0.04
 
 #: How a compile worker is started (a fresh interpreter running compiler/worker.py).
 WORKER_COMMAND = [sys.executable, "-m", "tracegrad.compiler.worker"]
