@@ -112,12 +112,31 @@ class NumbaKernel:
     def warm_up(self) -> None:
         """Have numba compile (or load from its disk cache) the entry for these argument types now."""
         from numba import typeof
-        sample = [np.zeros(1, v.dtype) for v in self.graph.inputs] + list(self.consts) + \
-            [np.zeros(1, dtype) for _, dtype in self.out_types] + [self.extents, np.zeros(1, _INT64)]
-        self.fn.compile(tuple(typeof(a) for a in sample))
+        self.fn.compile(tuple(typeof(a) for a in sample_arguments(argument_specs(self.graph, self.kernel))))
 
     def _fail(self, code: int, arrays=None):
         _raise_failure(self.kernel, self.graph, code, arrays)
+
+
+def argument_specs(lowered: Graph, ks: KernelSource) -> list[tuple[str, bool]]:
+    """(dtype, writeable) of the kernel's flat array arguments before ``D`` and the status word.
+
+    Inputs, constants (read-only), outputs: what a call passes.  A compile worker compiles for
+    exactly these types, so the process that asked loads the result instead of compiling again.
+    """
+    return [(v.dtype.str, True) for v in lowered.inputs] + \
+        [(c.dtype.str, bool(c.flags.writeable)) for c in ks.consts] + \
+        [(v.dtype.str, True) for v in lowered.outputs]
+
+
+def sample_arguments(specs) -> list[np.ndarray]:
+    """One-element arrays of the argument types `specs` describes, then ``D`` and the status word."""
+    samples = []
+    for dtype, writeable in specs:
+        a = np.zeros(1, np.dtype(dtype))
+        a.setflags(write=writeable)
+        samples.append(a)
+    return samples + [np.zeros(1, _INT64), np.zeros(1, _INT64)]
 
 
 def _raise_failure(ks: KernelSource, graph: Graph, code: int, arrays=None):
@@ -262,34 +281,37 @@ def kernel_source_of(graph: Graph):
     return lowered, generate(lowered)
 
 
-def load_compiled_kernel(lowered: Graph, ks: KernelSource) -> NumbaKernel:
-    """The kernel of `ks`, loaded and warmed up (from numba's disk cache when a worker compiled it)."""
+def load_compiled_kernel(lowered: Graph, ks: KernelSource, notice: str | None = None) -> NumbaKernel:
+    """The kernel of `ks`, loaded and warmed up (from numba's disk cache when a worker compiled it).
+
+    `notice` is written to stderr if the warm-up (a numba compile) takes over a second.
+    """
     fn = cache.load_kernel(ks.source, ks.entry)
-    kernel = NumbaKernel(lowered, ks, fn)
-    kernel.warm_up()
+    timer = None
+    if notice is not None:
+        timer = threading.Timer(1.0, lambda: sys.stderr.write(notice))
+        timer.daemon = True
+        timer.start()
+    try:
+        kernel = NumbaKernel(lowered, ks, fn)
+        kernel.warm_up()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    # When the last kernel using this module is dropped (by the in-memory cache
+    # and the traces of every function), the module's compiled code is released.
     cache.bind_module_lifetime(kernel, fn)
     return kernel
 
 
 def _lower_and_compile(graph: Graph, start: float):
     lowered, ks = kernel_source_of(graph)
-    fn = cache.load_kernel(ks.source, ks.entry)
     # A slow compile says so on stderr after a second, so a long first call is not a mystery.
     # The message is made now: a closure over the graphs would keep them alive
     # until the timer thread has woken up and exited, after this returns.
     message = (f"tracegrad: compiling {graph.name} ({len(lowered.nodes)} nodes, {len(ks.source.splitlines())} "
                f"lines of kernel)...\n")
-    notice = threading.Timer(1.0, lambda: sys.stderr.write(message))
-    notice.daemon = True
-    notice.start()
-    try:
-        kernel = NumbaKernel(lowered, ks, fn)
-        kernel.warm_up()
-    finally:
-        notice.cancel()
-    # When the last kernel using this module is dropped (by the in-memory cache
-    # and the traces of every function), the module's compiled code is released.
-    cache.bind_module_lifetime(kernel, fn)
+    kernel = load_compiled_kernel(lowered, ks, message)
     log.info("compiled %s in %.1f ms (%d nodes, %d lines)", graph.name, (time.perf_counter() - start) * 1e3,
              len(lowered.nodes), len(ks.source.splitlines()))
     return kernel

@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime calls, read the same way
 from tracegrad.ir.graph import GUARD, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
@@ -58,7 +58,6 @@ __all__ = ["build_program", "check_program", "Program", "machine_source", "machi
 #: Fields in one instruction row.
 WIDTH = 16
 F_LANE, I_LANE = 0, 1
-_CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
 
 
 class Unsupported(Exception):
@@ -627,13 +626,15 @@ class _Builder:
         op = OPCODE["copy_f" if src.lane == F_LANE else "copy_i"]
         self.emit(op, norm, dst.offset, dst.size if norm else 0, [len(dims), src.offset, at])
 
-    def contiguous(self, view: View) -> View:
-        """`view`, or a contiguous copy of it in scratch that lives until the current node is emitted."""
+    def contiguous(self, view: View, lasting: bool = False) -> View:
+        """`view`, or a contiguous copy of it: scratch that lives until the current node is emitted,
+        or, `lasting`, an allocation that lives as long as the value bound to it."""
         if view.contiguous():
             return view
         out = self.temp(view.lane, view.shape)
         self.copy(view, out)
-        self.scratch.append(out.base)
+        if not lasting:
+            self.scratch.append(out.base)
         return out
 
     def release_scratch(self) -> None:
@@ -804,16 +805,10 @@ class _Builder:
             try:
                 probe = np.reshape(_probe(x), shape, copy=False)
             except (ValueError, TypeError):
-                x = self.contiguous_kept(x)
+                x = self.contiguous(x, lasting=True)
             else:
                 return _view_of_probe(x, probe)
         return View(x.lane, x.offset, shape, _contiguous_strides(shape), x.base)
-
-    def contiguous_kept(self, view: View) -> View:
-        """A contiguous copy of `view` that lives as long as the value bound to it."""
-        out = self.temp(view.lane, view.shape)
-        self.copy(view, out)
-        return out
 
     def basic_index(self, node: Node) -> View | None:
         x = self.read(node.inputs[0])

@@ -49,8 +49,8 @@ def estimated_compile_seconds(n_nodes: int) -> float:
     return _FIXED_SECONDS + _SECONDS_PER_NODE * n_nodes
 
 
-def _promotion_budget() -> float | None:
-    """Seconds of executor time that make a graph hot, scaled by ``TRACEGRAD_TIER_AFTER`` (None: never)."""
+def _promotion_factor() -> float | None:
+    """``TRACEGRAD_TIER_AFTER``: executor time that makes a graph hot, in estimated compile times (None: never)."""
     text = os.environ.get("TRACEGRAD_TIER_AFTER", "1")
     try:
         factor = float(text)
@@ -118,7 +118,7 @@ class TieredRunner:
         self.current = executor_runner
         self.tier = "executor"
         self.spent = 0.0
-        factor = _promotion_budget()
+        factor = _promotion_factor()
         self.budget = None if factor is None else factor * estimated_compile_seconds(n_nodes)
         self.n_nodes = n_nodes
         self.state = "waiting"   # waiting -> compiling -> done | failed
@@ -176,18 +176,12 @@ class TieredRunner:
 
 def _compile_in_worker(ks, lowered) -> None:
     """Compile kernel `ks` into the disk cache in a fresh Python process; raise if it fails."""
-    import numpy as np
-    # The worker must compile for exactly the argument types this process passes (constants are read-only).
-    args = [(v.dtype.str, True) for v in lowered.inputs] + \
-        [(np.asarray(c).dtype.str, bool(np.asarray(c).flags.writeable)) for c in ks.consts] + \
-        [(v.dtype.str, True) for v in lowered.outputs]
-    job = json.dumps({"source": ks.source, "entry": ks.entry, "args": args})
-    env = dict(os.environ)
-    directory = cache.cache_dir()
-    if directory is None:
+    from tracegrad.compiler.backend import argument_specs
+    if cache.cache_dir() is None:
         raise RuntimeError("the disk cache is off (TRACEGRAD_CACHE=0): a worker's kernel could not be shared")
-    worker = subprocess.Popen(list(WORKER_COMMAND), stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    job = json.dumps({"source": ks.source, "entry": ks.entry, "args": argument_specs(lowered, ks)})
+    worker = subprocess.Popen(list(WORKER_COMMAND), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
     with _workers_lock:
         _workers.add(worker)
     try:

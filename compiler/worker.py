@@ -15,19 +15,13 @@ import sys
 
 def main() -> int:
     """Compile the job read from stdin; 0 on success."""
-    import numpy as np
     from numba import typeof
 
     from tracegrad.compiler import cache
+    from tracegrad.compiler.backend import sample_arguments
     job = json.loads(sys.stdin.read())
     fn = cache.load_kernel(job["source"], job["entry"])
-    samples = []
-    for dtype, writeable in job["args"]:
-        a = np.zeros(1, np.dtype(dtype))
-        a.setflags(write=writeable)
-        samples.append(a)
-    samples += [np.zeros(1, np.int64), np.zeros(1, np.int64)]  # extents, status word
-    fn.compile(tuple(typeof(a) for a in samples))
+    fn.compile(tuple(typeof(a) for a in sample_arguments(job["args"])))
     return 0
 
 
