@@ -68,6 +68,11 @@ def demo() -> None:
     loss_grad = model.loss_grad
 
     w_np, b_np = w.detach().numpy(), b.detach().numpy()
+    # The executor's own machine code is built (or loaded) once per process: timed apart from the first call.
+    from tracegrad.compiler import executor
+    start = time.perf_counter()
+    executor.machine()
+    machine_ready = time.perf_counter() - start
     start = time.perf_counter()
     gw, gb = loss_grad(w_np, b_np)
     first = time.perf_counter() - start
@@ -112,7 +117,11 @@ def demo() -> None:
     print(f"{'':24}{'per call':>12}")
     for name, best in rows:
         print(f"{name:24}{best * 1e6:>9.1f} us")
-    print(f"{'first call, executor':24}{first * 1e3:>9.1f} ms  (trace + adjoint + executor program)")
+    print(f"{'executor machine':24}{machine_ready * 1e3:>9.1f} ms  (built once per machine, then loaded per process)")
+    # A kernel left in the disk cache by an earlier run serves the first call at once.
+    first_tier = loss_grad.cache_info().tiers[0]
+    how = "trace + adjoint + executor program" if first_tier == "executor" else "kernel from the disk cache"
+    print(f"{'first call, ' + first_tier:24}{first * 1e3:>9.1f} ms  ({how})")
     print(f"{'first call, kernel':24}{kernel_first * 1e3:>9.1f} ms  (the same + numba compile, or disk cache)")
     print(f"\nspeed-up of the compiled step over eager: executor {rows[0][1] / rows[1][1]:.1f}x, "
           f"kernel {rows[0][1] / rows[2][1]:.1f}x (one run on this machine; `tracegrad bench` compares with numpy, "
