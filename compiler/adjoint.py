@@ -113,7 +113,14 @@ def differentiable_values(graph: Graph, wrt: list[Value]) -> set[int]:
 
 def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
     """Replace composite nodes by their primitives (those without a closed-form vjp, or all)."""
+    def decomposed(entry) -> bool:
+        return isinstance(entry, Composite) and (entry.vjp is None or not only_without_vjp)
     out = Graph(inputs=list(graph.inputs), name=graph.name)
+    if not any(decomposed(TABLE.get(node.op)) for node in graph.nodes):
+        out.nodes, out.outputs = list(graph.nodes), list(graph.outputs)
+        if hasattr(graph, "input_names"):
+            out.input_names = graph.input_names
+        return out
     if hasattr(graph, "input_names"):
         out.input_names = graph.input_names
     b = GraphBuilder(out)
@@ -124,13 +131,14 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
     for node in graph.nodes:
         entry = TABLE.get(node.op)
         ins = [m(v) for v in node.inputs]
-        if isinstance(entry, Composite) and (entry.vjp is None or not only_without_vjp):
+        if decomposed(entry):
             b.loc = node.loc
             res = entry.decompose(b, *ins, **node.attrs)
             subst[node.outputs[0].id] = res
+        elif all(x is y for x, y in zip(ins, node.inputs)):
+            out.nodes.append(node)  # nodes are never changed once built: an unchanged one is shared
         else:
-            new = type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc, node.grad_of)
-            out.nodes.append(new)
+            out.nodes.append(type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc, node.grad_of))
     out.outputs = [m(v) for v in graph.outputs]
     return out
 

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, GraphBuilder, Node, Value, const_value
-from tracegrad.ir.ops import TABLE
+from tracegrad.ir.ops import TABLE, attrs_key
 
 __all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
 
@@ -67,22 +67,31 @@ def _rewrite(graph: Graph, rule) -> Graph:
     Rules look at producers through ``builder.producer`` (the rewritten graph),
     never through ``Value.node``, which still names the node of the old graph.
     """
+    return _rewrite_counting(graph, rule)[0]
+
+
+def _rewrite_counting(graph: Graph, rule) -> tuple[Graph, int]:
+    """:func:`_rewrite`, and how many nodes the rule replaced."""
     out = _copy_header(graph, [], [])
     b = _Rewriter(out)
     subst: dict[int, Value] = {}
+    replaced = 0
     for node in graph.nodes:
-        ins = [subst.get(v.id, v) for v in node.inputs]
+        ins = [subst.get(v.id, v) for v in node.inputs] if subst else node.inputs
         b.loc, b.grad_of = node.loc, node.grad_of
         replacement = rule(node, ins, b) if node.op != GUARD else None
         if replacement is None:
-            kept = Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of)
+            # Nodes are never changed once built, so an unchanged one is shared with the old graph.
+            kept = node if ins is node.inputs or all(x is y for x, y in zip(ins, node.inputs)) else \
+                Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of)
             out.nodes.append(kept)
             for v in kept.outputs:
                 b.producers[v.id] = kept
         else:
             subst[node.outputs[0].id] = replacement
+            replaced += 1
     out.outputs = [subst.get(v.id, v) for v in graph.outputs]
-    return out
+    return out, replaced
 
 
 def _const_key(v: Value):
@@ -91,38 +100,42 @@ def _const_key(v: Value):
     return ("v", v.id)
 
 
-def _attrs_key(attrs: dict):
-    return tuple(sorted((k, repr(v)) for k, v in attrs.items()))
-
-
-def cse(graph: Graph) -> Graph:
-    """Reuse the first of two nodes with the same op, attrs and inputs."""
+def _cse_rule():
+    """The rule of :func:`cse`: the first node with the same op, attrs and inputs answers for the others."""
     seen: dict = {}
 
     def rule(node, ins, b):
-        key = (node.op, _attrs_key(node.attrs), tuple(_const_key(v) for v in ins))
+        key = (node.op, attrs_key(node.attrs), tuple(_const_key(v) for v in ins))
         prev = seen.get(key)
         if prev is not None:
             return prev
         seen[key] = node.outputs[0]
         return None
-    return _rewrite(graph, rule)
+    return rule
+
+
+def cse(graph: Graph) -> Graph:
+    """Reuse the first of two nodes with the same op, attrs and inputs."""
+    return _rewrite(graph, _cse_rule())
+
+
+def _fold_rule(node, ins, b):
+    """The rule of :func:`fold_constants`."""
+    if not ins or not all(v.const is not None for v in ins):
+        return None
+    out_type = node.outputs[0].type
+    if math.prod(out_type.shape) > _SMALL:
+        return None
+    if node.op == "broadcast" and math.prod(out_type.shape) > _PRINTED_IN_FULL:
+        return None  # a broadcast scalar reads better (and fuses as a literal) than an array
+    with np.errstate(all="ignore"):
+        value = np.asarray(TABLE[node.op].impl(*[v.const for v in ins], **node.attrs))
+    return const_value(value.astype(out_type.dtype, copy=False))
 
 
 def fold_constants(graph: Graph) -> Graph:
     """Evaluate nodes whose inputs are all small constants."""
-    def rule(node, ins, b):
-        if not ins or not all(v.const is not None for v in ins):
-            return None
-        out_type = node.outputs[0].type
-        if math.prod(out_type.shape) > _SMALL:
-            return None
-        if node.op == "broadcast" and math.prod(out_type.shape) > _PRINTED_IN_FULL:
-            return None  # a broadcast scalar reads better (and fuses as a literal) than an array
-        with np.errstate(all="ignore"):
-            value = np.asarray(TABLE[node.op].impl(*[v.const for v in ins], **node.attrs))
-        return const_value(value.astype(out_type.dtype, copy=False))
-    return _rewrite(graph, rule)
+    return _rewrite(graph, _fold_rule)
 
 
 def _scalar(v: Value, b=None):
@@ -157,43 +170,46 @@ def _neutral_zero(v: Value, b, op: str) -> bool:
 def simplify(graph: Graph) -> Graph:
     """Algebraic identities: x*1, x+(-0.0), x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
     a transpose of a transpose, sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
-    def rule(node, ins, b):
-        op, out = node.op, node.outputs[0]
-        if op in ("mul", "div") and _scalar(ins[1], b) == 1 and ins[0].type == out.type:
-            return ins[0]
-        if op == "mul" and _scalar(ins[0], b) == 1 and ins[1].type == out.type:
-            return ins[1]
-        if op in ("add", "sub") and _neutral_zero(ins[1], b, op) and ins[0].type == out.type:
-            return ins[0]
-        if op == "add" and _neutral_zero(ins[0], b, op) and ins[1].type == out.type:
-            return ins[1]
-        if op == "neg":
-            inner = b.producer(ins[0], "neg")
-            if inner is not None:
-                return inner.inputs[0]
-        if op in ("reshape", "broadcast", "cast") and ins[0].type == out.type:
-            return ins[0]
-        if op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(out.shape))):
-            return ins[0]
-        if op == "transpose":
-            inner = b.producer(ins[0], "transpose")
-            if inner is not None:  # one permutation, or none: batched matmul rules transpose transposes
-                perm = tuple(inner.attrs["perm"][p] for p in node.attrs["perm"])
-                return inner.inputs[0] if perm == tuple(range(len(perm))) else b.transpose(inner.inputs[0], perm=perm)
-        if op == "reshape":
-            inner = b.producer(ins[0], "reshape")
-            if inner is not None:
-                return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
-        if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
-                and math.prod(out.shape) <= _PRINTED_IN_FULL:
-            return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
-        if op == "sum":
-            bc = b.producer(ins[0], "broadcast")
-            if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \
-                    and out.dtype.kind == "f" and math.prod(ins[0].shape) > 0:  # inf * 0 would be NaN
-                return b.mul(bc.inputs[0], float(math.prod(ins[0].shape)))
-        return None
-    return _rewrite(graph, rule)
+    return _rewrite(graph, _simplify_rule)
+
+
+def _simplify_rule(node, ins, b):
+    """The rule of :func:`simplify`."""
+    op, out = node.op, node.outputs[0]
+    if op in ("mul", "div") and _scalar(ins[1], b) == 1 and ins[0].type == out.type:
+        return ins[0]
+    if op == "mul" and _scalar(ins[0], b) == 1 and ins[1].type == out.type:
+        return ins[1]
+    if op in ("add", "sub") and _neutral_zero(ins[1], b, op) and ins[0].type == out.type:
+        return ins[0]
+    if op == "add" and _neutral_zero(ins[0], b, op) and ins[1].type == out.type:
+        return ins[1]
+    if op == "neg":
+        inner = b.producer(ins[0], "neg")
+        if inner is not None:
+            return inner.inputs[0]
+    if op in ("reshape", "broadcast", "cast") and ins[0].type == out.type:
+        return ins[0]
+    if op == "transpose" and tuple(node.attrs["perm"]) == tuple(range(len(out.shape))):
+        return ins[0]
+    if op == "transpose":
+        inner = b.producer(ins[0], "transpose")
+        if inner is not None:  # one permutation, or none: batched matmul rules transpose transposes
+            perm = tuple(inner.attrs["perm"][p] for p in node.attrs["perm"])
+            return inner.inputs[0] if perm == tuple(range(len(perm))) else b.transpose(inner.inputs[0], perm=perm)
+    if op == "reshape":
+        inner = b.producer(ins[0], "reshape")
+        if inner is not None:
+            return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
+    if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
+            and math.prod(out.shape) <= _PRINTED_IN_FULL:
+        return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
+    if op == "sum":
+        bc = b.producer(ins[0], "broadcast")
+        if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \
+                and out.dtype.kind == "f" and math.prod(ins[0].shape) > 0:  # inf * 0 would be NaN
+            return b.mul(bc.inputs[0], float(math.prod(ins[0].shape)))
+    return None
 
 
 def optimize(graph: Graph, verify=None) -> Graph:
@@ -204,17 +220,38 @@ def optimize(graph: Graph, verify=None) -> Graph:
     broke an invariant (slower: the checks then cost more than the passes).
     """
     each_pass = verify is not None and os.environ.get("TRACEGRAD_VERIFY") == "passes"
-    for _ in range(4):
-        before = len(graph.nodes)
-        for p in (simplify, fold_constants, cse, dce):
-            graph = p(graph)
-            if each_pass:
+    if each_pass:  # one pass at a time, each checked
+        for _ in range(4):
+            before = len(graph.nodes)
+            for p in (simplify, fold_constants, cse, dce):
+                graph = p(graph)
                 verify(graph)
-        if len(graph.nodes) == before:
+            if len(graph.nodes) == before:
+                break
+        return graph
+    # The three local rules in one walk: each walk copies the node list, and a large graph's
+    # first call spent a third of its time in separate walks (measured on a 9,000-node adjoint).
+    for _ in range(4):
+        graph, replaced = _rewrite_counting(graph, _clean_up_rule())
+        before = len(graph.nodes)
+        graph = dce(graph)
+        if not replaced and len(graph.nodes) == before:
             break
     if verify is not None and not each_pass:
         verify(graph)
     return graph
+
+
+def _clean_up_rule():
+    """Simplify, fold and reuse, tried in that order on each node."""
+    reuse = _cse_rule()
+
+    def rule(node, ins, b):
+        replacement = _simplify_rule(node, ins, b)
+        if replacement is None:
+            replacement = _fold_rule(node, ins, b)
+        return reuse(node, ins, b) if replacement is None else replacement
+    return rule
 
 
 def _is_value_guard(node: Node) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import TABLE, Composite, Emitter, broadcast_shapes
+from .ops import TABLE, Composite, Emitter, attrs_key, broadcast_shapes
 from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
 
 __all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value", "replay", "inline"]
@@ -121,7 +121,20 @@ class Graph:
     name: str = "f"
 
     def fingerprint(self) -> str:
-        """A structural hash: ops, attrs, types and edges; not names, ids or constant contents."""
+        """A structural hash: ops, attrs, types and edges; not names, ids or constant contents.
+
+        Remembered while the graph keeps its size (graphs are not edited once built; a builder
+        that is still appending changes the size).
+        """
+        size = (len(self.inputs), len(self.nodes), len(self.outputs))
+        known = self.__dict__.get("_fingerprint")
+        if known is not None and known[0] == size:
+            return known[1]
+        digest = self._fingerprint_of()
+        self.__dict__["_fingerprint"] = (size, digest)
+        return digest
+
+    def _fingerprint_of(self) -> str:
         index: dict[int, str] = {}
         h = hashlib.sha256()
         for i, v in enumerate(self.inputs):
@@ -225,6 +238,9 @@ class GraphBuilder(Emitter):
 
     def apply(self, name, *args, **attrs):
         entry = TABLE[name]
+        if entry.kind == "elementwise" and _same_types(entry, args):
+            # Operands of one type need no promotion or broadcast (most nodes of scalar code).
+            return self.emit(name, list(args), attrs, [entry.infer([args[0].type] * len(args), attrs)])[0]
         values = self._operands(entry, args)
         if entry.kind == "elementwise" and len(values) > 1:
             shape = broadcast_shapes(*[v.shape for v in values])
@@ -267,6 +283,20 @@ class GraphBuilder(Emitter):
             else:
                 out.append(self._value(a))
         return out
+
+
+def _same_types(entry, args) -> bool:
+    """True when `args` are Values of one type that `entry` takes without promotion or broadcast."""
+    if not args or isinstance(entry, Composite):
+        return False
+    first = args[0]
+    if type(first) is not Value:
+        return False
+    t = first.type
+    for a in args:
+        if type(a) is not Value or a.type != t:
+            return False
+    return entry.promote != "float" or t.dtype.kind == "f"
 
 
 class _TypeOnly(Emitter):
@@ -326,11 +356,9 @@ def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> Te
     Running a decomposition on types costs as much as emitting it, and the tracer and the
     verifier ask for the same few combinations again and again.
     """
-    try:
-        key = (entry.name, tuple(types), tuple(sorted(attrs.items())))
-        hash(key)
-    except TypeError:  # an attribute that cannot be a key (an array)
+    if attrs and any(hasattr(v, "nodes") for v in attrs.values()):  # keyed by id: never remember
         return entry.decompose(TYPES_ONLY, *types, **attrs)
+    key = (entry.name, tuple(types), attrs_key(attrs))
     found = _COMPOSITE_TYPES.get(key)
     if found is None:
         found = entry.decompose(TYPES_ONLY, *types, **attrs)

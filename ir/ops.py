@@ -81,6 +81,44 @@ class VjpContext:
         self.attrs = attrs
 
 
+#: Inferred output types per op name, keyed by (input types, :func:`attrs_key`).
+_INFERRED: dict[str, dict] = {}
+_INFERRED_PER_OP = 4096
+
+
+_PLAIN_ATTRS = (type(None), bool, int, str)
+
+
+def _hashable_attr(value):
+    """`value` as a dictionary key that tells apart what must stay apart (1 from 1.0, 0.0 from -0.0)."""
+    kind = type(value)
+    if kind in _PLAIN_ATTRS:
+        return (kind, value)
+    if kind is float:
+        return (float, repr(value))
+    if kind is tuple and all(type(x) is int for x in value):  # shapes, axes, permutations
+        return (tuple, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value), tuple(_hashable_attr(x) for x in value))
+    if isinstance(value, np.dtype):
+        return (np.dtype, value.str)
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
+    if hasattr(value, "nodes"):  # a graph (custom_vjp): itself, not its contents
+        return ("identity", id(value))
+    return ("repr", repr(value))
+
+
+def attrs_key(attrs: dict) -> tuple:
+    """A hashable key of a node's attributes: equal keys mean equal attributes."""
+    if not attrs:
+        return ()
+    if len(attrs) == 1:
+        for k, v in attrs.items():
+            return ((k, _hashable_attr(v)),)
+    return tuple((k, _hashable_attr(attrs[k])) for k in sorted(attrs))
+
+
 @dataclass(eq=False)
 class Op:
     """One primitive of the IR.
@@ -155,8 +193,26 @@ class Op:
         return tuple(s for s in self.saves if s != "rest") + tuple(range(1, n_inputs))
 
     def infer(self, types, attrs: dict) -> TensorType:
-        """Output type for input types and attrs (raises ShapeError)."""
-        return self.type_rule(tuple(types), **attrs)
+        """Output type for input types and attrs (raises ShapeError).
+
+        Answers are remembered per (types, attrs): tracing, the adjoint and the verifier ask
+        the same question for most nodes of a large graph (a scalar f32 mul, thousands of times).
+        """
+        types = tuple(types)
+        if attrs and any(hasattr(v, "nodes") for v in attrs.values()):
+            # A graph attribute is keyed by its id, which a later graph may reuse: never remember.
+            return self.type_rule(types, **attrs)
+        key = (types, attrs_key(attrs))
+        known = _INFERRED.get(self.name)
+        if known is None:
+            known = _INFERRED[self.name] = {}
+        out = known.get(key)
+        if out is None:
+            out = self.type_rule(types, **attrs)
+            if len(known) >= _INFERRED_PER_OP:
+                known.clear()  # a bound on memory for programs that see ever new shapes
+            known[key] = out
+        return out
 
     @property
     def differentiable(self) -> bool:
