@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime calls, read the same way
-from tracegrad.ir.graph import GUARD, Graph, Node, Value
+from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
 from tracegrad.ir.types import BOOL
@@ -557,6 +557,7 @@ class _Builder:
         self.guards: list[Node] = []
         self.fail_nodes: list[Node] = []
         self.scratch: list[int] = []
+        self.const_views: dict[tuple, View] = {}
 
     # ------------------------------------------------------------ slots
     def allocate(self, lane: int, size: int, pinned: bool = False) -> tuple[int, int]:
@@ -593,8 +594,14 @@ class _Builder:
             data = np.asarray(v.const)
             if data.dtype.kind not in "fiub" or data.dtype == np.float16:
                 raise Unsupported(f"dtype {data.dtype} (constant, shape {list(data.shape)}) has no executor lane")
-            view = self.fresh(data.dtype, data.shape, pinned=True)
-            self.consts.append((view.lane, view.offset, data))
+            # Equal small constants share a slot (a traced loop makes a new Value of 0.01 per step).
+            key = (data.dtype.str, data.shape, data.tobytes()) if data.size <= SMALL_CONST else None
+            view = self.const_views.get(key) if key is not None else None
+            if view is None:
+                view = self.fresh(data.dtype, data.shape, pinned=True)
+                self.consts.append((view.lane, view.offset, data))
+                if key is not None:
+                    self.const_views[key] = view
             self.view[v.id] = view
             return view
         raise Unsupported(f"value #{v.id} is read before it is computed")
@@ -644,6 +651,8 @@ class _Builder:
 
     def two_level(self, shape, operands: list[View]) -> tuple[int, int, list[tuple[int, int, int]]]:
         """(outer, inner, per operand (offset, outer stride, inner stride)), copying operands that do not fit."""
+        if not shape:  # scalars: most nodes of scalar code
+            return 1, 1, [(o.offset, 0, 0) for o in operands]
         out_strides = _contiguous_strides(shape)
         dims, strides = _collapse(shape, [out_strides] + [o.strides for o in operands])
         if len(dims) > 2:
@@ -1036,6 +1045,44 @@ def _span(offset: int, steps: list[tuple[int, int]]) -> tuple[int, int]:
     return lo, hi
 
 
+_N_OPCODES = max(v for v in OPCODE.values()) + 1
+#: Per opcode: is it an elementwise or cast row, its output lane, and each operand's lane (-1: no operand).
+_ROW_IS_ELEMENTWISE = np.zeros(_N_OPCODES, bool)
+_ROW_OUT_LANE = np.zeros(_N_OPCODES, np.int64)
+_ROW_OPERAND_LANES = np.full((_N_OPCODES, 3), -1, np.int64)
+for _code, (_out, _lanes) in _LANES_OF.items():
+    _ROW_IS_ELEMENTWISE[_code] = True
+    _ROW_OUT_LANE[_code] = _out
+    _ROW_OPERAND_LANES[_code, :len(_lanes)] = _lanes
+
+
+def _elementwise_rows_inside(code: np.ndarray, sizes: tuple[int, int]) -> np.ndarray:
+    """Per row: True for an elementwise (or cast) row proven inside its arenas, all rows at once.
+
+    Rows this leaves False get the row-by-row check (which also names a row that is outside).
+    """
+    code = code.reshape(-1, WIDTH)
+    op, norm, out, count, no, ni = (code[:, j] for j in range(6))
+    size_of = np.array(sizes, np.int64)
+    known = (op >= 0) & (op < _N_OPCODES)
+    safe_op = np.where(known, op, 0)
+    ok = known & _ROW_IS_ELEMENTWISE[safe_op]
+    ok &= ~((norm != 0) & (count > 0) & ((out < 0) | (out + count - 1 >= size_of[np.where(norm == 1, F_LANE, I_LANE)])))
+    n = no * ni
+    active = n != 0
+    out_size = size_of[_ROW_OUT_LANE[safe_op]]
+    ok &= ~active | ((out >= 0) & (out + n - 1 < out_size))
+    for j in range(3):
+        lane = _ROW_OPERAND_LANES[safe_op, j]
+        off, so, si = code[:, 6 + 3 * j], code[:, 7 + 3 * j], code[:, 8 + 3 * j]
+        reach_o, reach_i = (no - 1) * so, (ni - 1) * si
+        lo = off + np.minimum(reach_o, 0) + np.minimum(reach_i, 0)
+        hi = off + np.maximum(reach_o, 0) + np.maximum(reach_i, 0)
+        inside_lane = (lo >= 0) & (hi < size_of[np.maximum(lane, 0)])
+        ok &= ~active | (lane < 0) | inside_lane
+    return ok
+
+
 def check_program(program: Program) -> None:
     """Raise :class:`Unsupported` naming the first instruction that reaches outside its arena."""
     sizes = (len(program.f_template), len(program.i_template))
@@ -1047,8 +1094,11 @@ def check_program(program: Program) -> None:
             raise Unsupported(f"executor instruction {pc} ({names.get(int(program.code[pc, 0]))}) reaches "
                               f"[{lo}, {hi}] outside its arena of {sizes[lane]}")
 
+    proven = _elementwise_rows_inside(program.code, sizes)
     for pc, row in enumerate(program.code.tolist()):
         op, norm, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi = row[:15]
+        if proven[pc]:
+            continue
         name = names.get(op)
         if norm and count > 0:
             inside(pc, F_LANE if norm == 1 else I_LANE, out, out + count - 1)

@@ -46,11 +46,15 @@ def dce(graph: Graph) -> Graph:
 class _Rewriter(GraphBuilder):
     """A builder that also knows which node of the graph being built defines each value."""
 
+    #: Nodes emitted by rules so far, by every rewriter (a clean-up round that emitted none is final).
+    emitted = 0
+
     def __init__(self, graph: Graph):
         super().__init__(graph)
         self.producers: dict[int, Node] = {}
 
     def emit(self, op, inputs, attrs, out_types):
+        _Rewriter.emitted += 1
         outs = super().emit(op, inputs, attrs, out_types)
         self.producers[outs[0].id if outs else -1] = self.graph.nodes[-1]
         return outs
@@ -67,15 +71,9 @@ def _rewrite(graph: Graph, rule) -> Graph:
     Rules look at producers through ``builder.producer`` (the rewritten graph),
     never through ``Value.node``, which still names the node of the old graph.
     """
-    return _rewrite_counting(graph, rule)[0]
-
-
-def _rewrite_counting(graph: Graph, rule) -> tuple[Graph, int]:
-    """:func:`_rewrite`, and how many nodes the rule replaced."""
     out = _copy_header(graph, [], [])
     b = _Rewriter(out)
     subst: dict[int, Value] = {}
-    replaced = 0
     for node in graph.nodes:
         ins = [subst.get(v.id, v) for v in node.inputs] if subst else node.inputs
         b.loc, b.grad_of = node.loc, node.grad_of
@@ -89,9 +87,8 @@ def _rewrite_counting(graph: Graph, rule) -> tuple[Graph, int]:
                 b.producers[v.id] = kept
         else:
             subst[node.outputs[0].id] = replacement
-            replaced += 1
     out.outputs = [subst.get(v.id, v) for v in graph.outputs]
-    return out, replaced
+    return out
 
 
 def _const_key(v: Value):
@@ -231,11 +228,13 @@ def optimize(graph: Graph, verify=None) -> Graph:
         return graph
     # The three local rules in one walk: each walk copies the node list, and a large graph's
     # first call spent a third of its time in separate walks (measured on a 9,000-node adjoint).
+    # A walk sees each node's inputs already rewritten and its producers in the new graph, so one
+    # walk reaches the rules' fixed point unless a rule emitted new nodes, which no rule has seen.
     for _ in range(4):
-        graph, replaced = _rewrite_counting(graph, _clean_up_rule())
-        before = len(graph.nodes)
+        emitted = _Rewriter.emitted
+        graph = _rewrite(graph, _clean_up_rule())
         graph = dce(graph)
-        if not replaced and len(graph.nodes) == before:
+        if _Rewriter.emitted == emitted:
             break
     if verify is not None and not each_pass:
         verify(graph)

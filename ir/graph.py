@@ -136,15 +136,17 @@ class Graph:
 
     def _fingerprint_of(self) -> str:
         index: dict[int, str] = {}
-        h = hashlib.sha256()
+        type_text: dict[TensorType, str] = {}  # repr of each type and attrs, made once per graph
+        attrs_text: dict[tuple, str] = {}
+        parts = []
         for i, v in enumerate(self.inputs):
             index[v.id] = f"i{i}"
-            h.update(f"in {v.type!r};".encode())
-        counter = itertools.count()
+            parts.append(f"in {v.type!r};")
 
         def ref(v: Value) -> str:
-            if v.id in index:
-                return index[v.id]
+            name = index.get(v.id)
+            if name is not None:
+                return name
             if v.const is not None:
                 # Small constants (scalars, index lists) are part of the program's meaning;
                 # large ones are data, seen by type only.
@@ -153,17 +155,27 @@ class Graph:
                     return "c" + format_const(v)  # the printed literal: survives a parse round trip
                 return f"c{v.type!r}"
             raise ValueError(f"value {v!r} used before definition")
+        counter = 0
         for node in self.nodes:
-            args = ",".join(ref(v) for v in node.inputs)
-            attrs = ",".join(f"{k}={_attr_key(node.attrs[k])}" for k in sorted(node.attrs))
+            args = ",".join([ref(v) for v in node.inputs])
+            attrs = ""
+            if node.attrs:
+                key = attrs_key(node.attrs)
+                attrs = attrs_text.get(key)
+                if attrs is None:
+                    attrs = attrs_text[key] = ",".join(f"{k}={_attr_key(node.attrs[k])}" for k in sorted(node.attrs))
             outs = []
             for v in node.outputs:
-                name = f"v{next(counter)}"
+                name = f"v{counter}"
+                counter += 1
                 index[v.id] = name
-                outs.append(f"{name}:{v.type!r}")
-            h.update(f"{node.op}[{attrs}]({args})->{','.join(outs)};".encode())
-        h.update(("out " + ",".join(ref(v) for v in self.outputs)).encode())
-        return h.hexdigest()[:16]
+                t = type_text.get(v.type)
+                if t is None:
+                    t = type_text[v.type] = repr(v.type)
+                outs.append(f"{name}:{t}")
+            parts.append(f"{node.op}[{attrs}]({args})->{','.join(outs)};")
+        parts.append("out " + ",".join(ref(v) for v in self.outputs))
+        return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
     def __str__(self) -> str:
         from .text import print_graph
