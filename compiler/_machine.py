@@ -5,7 +5,7 @@ it matches the op table.  numba caches its machine code beside it, like the runt
 """
 import numpy as np
 from numba import njit
-from tracegrad.compiler.runtime import abs_f64, abs_i64, add_compensated, compensated_result, cos_f64, divide_f64, exp_f64, expm1_f64, floor_divide_f64, floor_divide_i64, log1p_f64, log_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f64, maximum_i64, minimum_f64, minimum_i64, power_f64, power_i64, relu_f64, relu_i64, remainder_f64, remainder_i64, sigmoid_f64, sign_f64, sign_i64, sin_f64, sqrt_f64, tanh_f64
+from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensated, compensated_result, cos_f32, cos_f64, divide_f32, divide_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, log1p_f32, log1p_f64, log_f32, log_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
@@ -29,7 +29,24 @@ def normalize(F, I, norm, out, n):
 def vm(code, aux, F, I, start, stop):
     """Run instruction rows start..stop-1; 0, or the status of the first failure."""
     ctr = np.zeros(64, np.int64)
-    for pc in range(start, stop):
+    group_first = 0
+    group_end = -1
+    group_n = 0
+    block = 1
+    lo = 0
+    m = 0
+    pc = start - 1
+    while True:
+        pc += 1
+        if pc == group_end:
+            lo += block
+            if lo < group_n:
+                m = min(block, group_n - lo)
+                pc = group_first
+            else:
+                group_end = -1
+        if pc >= stop:
+            break
         op = code[pc, 0]
         norm = code[pc, 1]
         out = code[pc, 2]
@@ -45,14 +62,38 @@ def vm(code, aux, F, I, start, stop):
         c = code[pc, 12]
         cso = code[pc, 13]
         csi = code[pc, 14]
+        if pc < group_end:  # elements lo..lo+m-1 of a one-level elementwise row
+            ni = m
+            count = m
+            out += lo
+            a += lo * asi
+            b += lo * bsi
+            c += lo * csi
         if op == 0:
             pass
+        elif op == 78:
+            group_first = pc + 1
+            group_end = pc + 1 + count
+            group_n = ni
+            block = a
+            lo = 0
+            m = min(block, group_n)
         elif op == 1:  # neg (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(-F[ab + i * asi])
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(-np.float32(x0[i])))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    for i in range(ni):
+                        F[ob + i] = np.float64(-F[ab + i * asi])
         elif op == 2:  # neg (int)
             for o in range(no):
                 ob = out + o * ni
@@ -60,12 +101,24 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(-I[ab + i * asi])
         elif op == 3:  # add (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1[i])))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    for i in range(ni):
+                        F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
         elif op == 4:  # add (int)
             for o in range(no):
                 ob = out + o * ni
@@ -74,12 +127,24 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(I[ab + i * asi] + I[bb + i * bsi])
         elif op == 5:  # sub (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1[i])))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    for i in range(ni):
+                        F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
         elif op == 6:  # sub (int)
             for o in range(no):
                 ob = out + o * ni
@@ -88,12 +153,24 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(I[ab + i * asi] - I[bb + i * bsi])
         elif op == 7:  # mul (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1[i])))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    for i in range(ni):
+                        F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
         elif op == 8:  # mul (int)
             for o in range(no):
                 ob = out + o * ni
@@ -102,19 +179,57 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(I[ab + i * asi] * I[bb + i * bsi])
         elif op == 9:  # div (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(divide_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 10:  # pow (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(power_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 11:  # pow (int)
             for o in range(no):
                 ob = out + o * ni
@@ -123,12 +238,31 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(power_i64(I[ab + i * asi], I[bb + i * bsi]))
         elif op == 12:  # maximum (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(maximum_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 13:  # maximum (int)
             for o in range(no):
                 ob = out + o * ni
@@ -137,12 +271,31 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(maximum_i64(I[ab + i * asi], I[bb + i * bsi]))
         elif op == 14:  # minimum (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(minimum_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 15:  # minimum (int)
             for o in range(no):
                 ob = out + o * ni
@@ -151,59 +304,203 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(minimum_i64(I[ab + i * asi], I[bb + i * bsi]))
         elif op == 16:  # exp (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(exp_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(exp_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
         elif op == 17:  # log (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(log_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(log_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
         elif op == 18:  # log1p (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(log1p_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(log1p_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
         elif op == 19:  # expm1 (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(expm1_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(expm1_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
         elif op == 20:  # sin (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(sin_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(sin_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
         elif op == 21:  # cos (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(cos_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(cos_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
         elif op == 22:  # tanh (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(tanh_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(tanh_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
         elif op == 23:  # sigmoid (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(sigmoid_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(sigmoid_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
         elif op == 24:  # relu (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(relu_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(relu_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
         elif op == 25:  # relu (int)
             for o in range(no):
                 ob = out + o * ni
@@ -211,11 +508,27 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(relu_i64(I[ab + i * asi]))
         elif op == 26:  # abs (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(abs_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(abs_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
         elif op == 27:  # abs (int)
             for o in range(no):
                 ob = out + o * ni
@@ -223,17 +536,49 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(abs_i64(I[ab + i * asi]))
         elif op == 28:  # sqrt (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(sqrt_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(sqrt_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
         elif op == 29:  # sign (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+            if norm == 1 and asi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(sign_f32(np.float32(x0[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    if asi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(sign_f64(x0[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
         elif op == 30:  # sign (int)
             for o in range(no):
                 ob = out + o * ni
@@ -241,12 +586,31 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(sign_i64(I[ab + i * asi]))
         elif op == 31:  # floor_divide (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(floor_divide_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 32:  # floor_divide (int)
             for o in range(no):
                 ob = out + o * ni
@@ -255,12 +619,31 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(floor_divide_i64(I[ab + i * asi], I[bb + i * bsi]))
         elif op == 33:  # remainder (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+            if norm == 1 and asi == 1 and bsi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    if asi == 1 and bsi == 1:
+                        y = F[ob:ob + ni]
+                        x0 = F[ab:ab + ni]
+                        x1 = F[bb:bb + ni]
+                        for i in range(ni):
+                            y[i] = np.float64(remainder_f64(x0[i], x1[i]))
+                        continue
+                    for i in range(ni):
+                        F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
         elif op == 34:  # remainder (int)
             for o in range(no):
                 ob = out + o * ni
@@ -393,13 +776,27 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     I[ob + i] = np.int64(not (I[ab + i * asi] != 0))
         elif op == 53:  # where (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                cb = c + o * cso
-                for i in range(ni):
-                    F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+            if norm == 1 and asi == 1 and bsi == 1 and csi == 1:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    cb = c + o * cso
+                    y = F[ob:ob + ni]
+                    x0 = I[ab:ab + ni]
+                    x1 = F[bb:bb + ni]
+                    x2 = F[cb:cb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x1[i]) if (x0[i] != 0) else np.float32(x2[i])))
+            else:
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    cb = c + o * cso
+                    for i in range(ni):
+                        F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
         elif op == 54:  # where (int)
             for o in range(no):
                 ob = out + o * ni

@@ -74,7 +74,11 @@ NORM = {np.dtype(np.float32): 1, BOOL: 2, np.dtype(np.int8): 3, np.dtype(np.int1
 
 _STRUCTURAL = ["copy_f", "copy_i", "sum_f", "sum_i", "max_f", "max_i", "min_f", "min_i", "argmax_f", "argmax_i",
                "matmul_f", "gather_f", "gather_i", "scatter_add_f", "scatter_add_i", "guard_f", "guard_i", "fail",
-               "cast_ff", "cast_fi", "cast_fb", "cast_if", "cast_ii"]
+               "cast_ff", "cast_fi", "cast_fb", "cast_if", "cast_ii", "block"]
+
+#: Elements per block when a chain of elementwise rows runs block by block: each intermediate's
+#: block (32 KB of float64) is still in cache when the next row reads it (numexpr's technique).
+BLOCK = 4096
 
 
 def _lane_of(dtype: np.dtype) -> int:
@@ -112,38 +116,85 @@ for _k, _name in enumerate(_STRUCTURAL):
 # The machine's source, generated from the op table
 # --------------------------------------------------------------------------
 
-def _handler(name: str, lane: int) -> list[str]:
-    """Source lines of the loop for elementwise `name` whose operands live in `lane`."""
+def _operand_readers(name: str, lane: int, arity: int) -> list[str]:
+    """The expressions that read operand k's element i of elementwise `name` from its arena."""
     entry = TABLE[name]
-    suffix = "f64" if lane == F_LANE else "i64"
-    src = "F" if lane == F_LANE else "I"
-    template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{suffix}(", entry.kernel)
-    arity = entry.arity
     bases = ["ab", "bb", "cb"][:arity]
     strides = ["asi", "bsi", "csi"][:arity]
     readers = []
     for k in range(arity):
-        lane_k = I_LANE if (name == "where" and k == 0) else lane
-        arr = "I" if lane_k == I_LANE else src
+        arr = "I" if (name == "where" and k == 0) or lane == I_LANE else "F"
         readers.append(f"{arr}[{bases[k]} + i * {strides[k]}]")
     if name == "where":
         readers[0] = f"({readers[0]} != 0)"
     if "&" in entry.kernel or "|" in entry.kernel or "not " in entry.kernel:
         # Bitwise operators and `not` need truth values: an operand is true where it is nonzero.
         readers = [f"({r} != 0)" for r in readers]
-    expr = template.format(*readers)
+    return readers
+
+
+def _handler(name: str, lane: int) -> list[str]:
+    """Source lines of the loop for elementwise `name` whose operands live in `lane`."""
+    entry = TABLE[name]
     out_lane = I_LANE if entry.promote == "compare" else lane
     dst, conv = ("I", "np.int64") if out_lane == I_LANE else ("F", "np.float64")
-    lines = [f"        elif op == {OPCODE[(name, lane)]}:  # {name} ({'float' if lane == F_LANE else 'int'})",
-             "            for o in range(no):",
-             "                ob = out + o * ni",
-             "                ab = a + o * aso"]
-    if arity > 1:
-        lines.append("                bb = b + o * bso")
-    if arity > 2:
-        lines.append("                cb = c + o * cso")
-    lines += ["                for i in range(ni):",
-              f"                    {dst}[ob + i] = {conv}({expr})"]
+    head = [f"        elif op == {OPCODE[(name, lane)]}:  # {name} ({'float' if lane == F_LANE else 'int'})"]
+    if lane == I_LANE:
+        return head + _loops(name, lane, "i64", dst, conv, views=False, indent=12)
+    calls = bool(_CALL_RE.search(entry.kernel))
+    if out_lane == I_LANE:  # comparisons of floats are exact in float64
+        return head + _loops(name, lane, "f64", dst, conv, views=calls, indent=12)
+    # float32 results of contiguous operands are computed in float32 with the kernels' vector math
+    # (the numbers the kernels give), rounded as they are made, so the row needs no normalising pass.
+    contiguous = " and ".join(f"{st} == 1" for st in ["asi", "bsi", "csi"][:entry.arity])
+    return head + [f"            if norm == 1 and {contiguous}:",
+                   "                norm = 0"] + \
+        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False) + \
+        ["            else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=16)
+
+
+def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, indent: int,
+           strided: bool = True) -> list[str]:
+    """The `no` x `ni` loop of one elementwise row, computing in `suffix`'s type; with `views`,
+    contiguous operands are read through slices, which LLVM can tell apart and vectorise
+    (calls of the vector math run three to four times faster on long vectors); `strided` False
+    when the caller has checked that every operand is contiguous."""
+    entry = TABLE[name]
+    arity = entry.arity
+    bases = ["ab", "bb", "cb"][:arity]
+    strides = ["asi", "bsi", "csi"][:arity]
+    arrays = ["I" if (name == "where" and k == 0) or lane == I_LANE else "F" for k in range(arity)]
+    template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{suffix}(", entry.kernel)
+    narrow = suffix == "f32"
+
+    def expression(indexed) -> str:
+        readers = _operand_readers(name, lane, arity)
+        out = []
+        for k, r in enumerate(readers):
+            plain = f"{arrays[k]}[{bases[k]} + i * {strides[k]}]"
+            element = indexed(k)
+            if narrow and arrays[k] == "F":
+                element = f"np.float32({element})"
+            out.append(r.replace(plain, element))
+        text = template.format(*out)
+        return f"{conv}(np.float32({text}))" if narrow else f"{conv}({text})"
+    pad = " " * indent
+    lines = [f"{pad}for o in range(no):",
+             f"{pad}    ob = out + o * ni"]
+    lines += [f"{pad}    {base} = {'abc'[k]} + o * {'abc'[k]}so" for k, base in enumerate(bases)]
+    if views:
+        at = f"{pad}    " if not strided else f"{pad}        "
+        if strided:
+            lines.append(f"{pad}    if {' and '.join(f'{st} == 1' for st in strides)}:")
+        lines += [f"{at}y = {dst}[ob:ob + ni]"]
+        lines += [f"{at}x{k} = {arr}[{bases[k]}:{bases[k]} + ni]" for k, arr in enumerate(arrays)]
+        lines += [f"{at}for i in range(ni):",
+                  f"{at}    y[i] = {expression(lambda k: f'x{k}[i]')}"]
+        if not strided:
+            return lines
+        lines.append(f"{at}continue")
+    lines += [f"{pad}    for i in range(ni):",
+              f"{pad}        {dst}[ob + i] = {expression(lambda k: f'{arrays[k]}[{bases[k]} + i * {strides[k]}]')}"]
     return lines
 
 
@@ -151,8 +202,8 @@ def machine_source() -> str:
     """The executor's numba module, generated from the op table (kept in the package as ``_machine.py``)."""
     runtime = set()
     for name, lane in ELEMENTWISE:
-        suffix = "f64" if lane == F_LANE else "i64"
-        runtime.update(f"{m}_{suffix}" for m in _CALL_RE.findall(TABLE[name].kernel))
+        suffixes = ("f64", "f32") if lane == F_LANE else ("i64",)
+        runtime.update(f"{m}_{suffix}" for m in _CALL_RE.findall(TABLE[name].kernel) for suffix in suffixes)
     runtime.update(["add_compensated", "compensated_result", "matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"])
     op = OPCODE
     lines = [
@@ -187,7 +238,25 @@ def machine_source() -> str:
         "def vm(code, aux, F, I, start, stop):",
         "    \"\"\"Run instruction rows start..stop-1; 0, or the status of the first failure.\"\"\"",
         "    ctr = np.zeros(64, np.int64)",
-        "    for pc in range(start, stop):",
+        # Rows group_first..group_end-1 of a `block` row run block by block (see _Builder.block_rows).
+        "    group_first = 0",
+        "    group_end = -1",
+        "    group_n = 0",
+        "    block = 1",
+        "    lo = 0",
+        "    m = 0",
+        "    pc = start - 1",
+        "    while True:",
+        "        pc += 1",
+        "        if pc == group_end:",
+        "            lo += block",
+        "            if lo < group_n:",
+        "                m = min(block, group_n - lo)",
+        "                pc = group_first",
+        "            else:",
+        "                group_end = -1",
+        "        if pc >= stop:",
+        "            break",
         "        op = code[pc, 0]",
         "        norm = code[pc, 1]",
         "        out = code[pc, 2]",
@@ -203,8 +272,22 @@ def machine_source() -> str:
         "        c = code[pc, 12]",
         "        cso = code[pc, 13]",
         "        csi = code[pc, 14]",
+        "        if pc < group_end:  # elements lo..lo+m-1 of a one-level elementwise row",
+        "            ni = m",
+        "            count = m",
+        "            out += lo",
+        "            a += lo * asi",
+        "            b += lo * bsi",
+        "            c += lo * csi",
         "        if op == 0:",
         "            pass",
+        f"        elif op == {OPCODE['block']}:",
+        "            group_first = pc + 1",
+        "            group_end = pc + 1 + count",
+        "            group_n = ni",
+        "            block = a",
+        "            lo = 0",
+        "            m = min(block, group_n)",
     ]
     for name, lane in ELEMENTWISE:
         lines += _handler(name, lane)
@@ -652,7 +735,7 @@ class _Builder:
     def two_level(self, shape, operands: list[View]) -> tuple[int, int, list[tuple[int, int, int]]]:
         """(outer, inner, per operand (offset, outer stride, inner stride)), copying operands that do not fit."""
         if not shape:  # scalars: most nodes of scalar code
-            return 1, 1, [(o.offset, 0, 0) for o in operands]
+            return 1, 1, [(o.offset, 0, 1) for o in operands]
         out_strides = _contiguous_strides(shape)
         dims, strides = _collapse(shape, [out_strides] + [o.strides for o in operands])
         if len(dims) > 2:
@@ -702,6 +785,7 @@ class _Builder:
             outputs.append((view.lane, view.offset, view.size, v.shape, v.dtype))
         if len(self.rows) > self.step_start or not self.steps:
             self.steps.append((self.step_start, len(self.rows)))
+        self.rows, self.steps = block_rows(self.rows, self.steps)
         f_template = np.zeros(max(self.top[F_LANE], 1))
         i_template = np.zeros(max(self.top[I_LANE], 1), np.int64)
         for lane, offset, data in self.consts:
@@ -1045,6 +1129,83 @@ def _span(offset: int, steps: list[tuple[int, int]]) -> tuple[int, int]:
     return lo, hi
 
 
+#: Chains shorter than this many elements run row after row (their intermediates fit in cache anyway).
+MIN_BLOCKED = 4 * BLOCK
+
+
+def block_rows(rows: list[list[int]], steps: list) -> tuple[list[list[int]], list]:
+    """`rows` with each chain of two or more elementwise rows over the same long vector behind a
+    ``block`` row, which makes the machine run the chain block by block; `steps` renumbered."""
+    new_rows: list[list[int]] = []
+    new_steps: list = []
+    for step in steps:
+        if not isinstance(step, tuple):
+            new_steps.append(step)
+            continue
+        start, (pc, stop) = len(new_rows), step
+        while pc < stop:
+            end = _chain_end(rows, pc, stop)
+            if end - pc >= 2:
+                header = [OPCODE["block"], 0, 0, end - pc, 1, rows[pc][5], BLOCK]
+                new_rows.append(header + [0] * (WIDTH - len(header)))
+                new_rows.extend(rows[pc:end])
+                pc = end
+            else:
+                new_rows.append(rows[pc])
+                pc += 1
+        new_steps.append((start, len(new_rows)))
+    return new_rows, new_steps
+
+
+def _chain_end(rows: list[list[int]], first: int, stop: int) -> int:
+    """One past the last row of the longest chain from `first` that may run block by block.
+
+    Block by block, element i of every row of the chain is computed before element i + BLOCK of
+    any: the same order per element as row after row, as long as each row reads element i of a
+    vector only at element i (or one fixed scalar) and no row writes where another row reads or
+    writes at a shifted position or reads a scalar.
+    """
+    n = rows[first][5]
+    if n < MIN_BLOCKED:
+        return first
+    writes: list[tuple[int, int]] = []     # (lane, offset) of each row's n outputs
+    reads: list[tuple[int, int, int]] = []  # (lane, offset, stride) of each operand
+    pc = first
+    while pc < stop:
+        row = rows[pc]
+        lanes = _LANES_OF.get(row[0])
+        if lanes is None or row[4] != 1 or row[5] != n:
+            break
+        out_lane, operand_lanes = lanes
+        row_reads = [(lane, row[6 + 3 * j], row[8 + 3 * j]) for j, lane in enumerate(operand_lanes)]
+        if any(stride not in (0, 1) for _, _, stride in row_reads):
+            break
+        row_write = (out_lane, row[2])
+        if not all(_apart(r, w, n) for r in row_reads for w in writes + [row_write]) or \
+                not all(_apart(r, row_write, n) for r in reads) or \
+                not all(_aligned_or_apart(row_write, w, n) for w in writes):
+            break
+        writes.append(row_write)
+        reads.extend(row_reads)
+        pc += 1
+    return pc
+
+
+def _aligned_or_apart(x: tuple[int, int], y: tuple[int, int], n: int) -> bool:
+    """Two n-element vectors are the same vector or share no element."""
+    return x[0] != y[0] or x[1] == y[1] or x[1] + n <= y[1] or y[1] + n <= x[1]
+
+
+def _apart(read: tuple[int, int, int], write: tuple[int, int], n: int) -> bool:
+    """A read (a vector read at the written position, or one scalar) never sees another block's write."""
+    lane, offset, stride = read
+    if lane != write[0]:
+        return True
+    if stride == 1:
+        return _aligned_or_apart((lane, offset), write, n)
+    return not (write[1] <= offset < write[1] + n)
+
+
 _N_OPCODES = max(v for v in OPCODE.values()) + 1
 #: Per opcode: is it an elementwise or cast row, its output lane, and each operand's lane (-1: no operand).
 _ROW_IS_ELEMENTWISE = np.zeros(_N_OPCODES, bool)
@@ -1111,6 +1272,13 @@ def check_program(program: Program) -> None:
                 inside(pc, lane, *_span(off, [(no, so), (ni, si)]))
             continue
         if not isinstance(name, str) or name == "fail":
+            continue
+        if name == "block":  # its rows are checked one by one over their whole length
+            chain = program.code[pc + 1:pc + 1 + count]
+            chain_ops = np.clip(chain[:, 0], 0, _N_OPCODES - 1)
+            if count < 1 or a < 1 or len(chain) != count or not np.all(chain[:, 4] == 1) or \
+                    not np.all(chain[:, 5] == ni) or not np.all(_ROW_IS_ELEMENTWISE[chain_ops]):
+                raise Unsupported(f"executor instruction {pc} (block of {count} rows) holds rows it cannot block")
             continue
         kind, lane = name.rsplit("_", 1)
         lane = F_LANE if lane == "f" else I_LANE

@@ -135,3 +135,62 @@ def test_graphs_the_executor_cannot_run_fall_back_to_the_interpreter():
     runner = compile_graph(graph, "executor")
     assert not isinstance(runner, executor.ExecutorRunner)
     assert "float16" in runner.reason
+
+
+def _program_of(f):
+    return next(iter(f._cache.values()))[0]._runners["graph"].program
+
+
+def test_long_elementwise_chains_run_block_by_block_with_the_same_numbers():
+    n = executor.MIN_BLOCKED + 123  # a partial last block
+    for dtype, rtol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+        x = RNG.normal(size=n).astype(dtype)
+        y = RNG.normal(size=(1, n)).astype(dtype)
+
+        def chain(a, b):
+            # a scalar operand, a broadcast row, a value read again after others were computed
+            s = tg.tanh(a) * tg.sin(a) + 0.5 * tg.exp(-a * a)
+            return s * b + s.sum() + tg.cos(s) * a
+        # Errors relative to the largest value: the sum is added to every element, and some cancel.
+        got, want = _both(chain, x, y)
+        _close(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+        got, want = _both(lambda a, b: chain(a, b).sum(), x, y, grad=True)
+        for g, w in zip(got, want):
+            _close(g, w, rtol=rtol * 10, atol=rtol * 10 * np.abs(w).max())
+    f = tg.jit(lambda a: tg.tanh(a) * tg.sin(a) + 0.5 * tg.exp(-a * a), backend="executor")
+    f(np.ones(n, np.float32))
+    assert "block" in _program_of(f).as_text()
+
+
+def _row(op, out, n, *operands):
+    """An elementwise instruction row: `operands` are (offset, inner stride) pairs."""
+    fields = [op, 0, out, n, 1, n]
+    for offset, stride in operands:
+        fields += [offset, 0, stride]
+    return fields + [0] * (executor.WIDTH - len(fields))
+
+
+def test_a_chain_stops_where_blocks_would_reorder_reads_and_writes():
+    n = executor.MIN_BLOCKED
+    add, neg = executor.OPCODE[("add", executor.F_LANE)], executor.OPCODE[("neg", executor.F_LANE)]
+    independent = [_row(neg, 2 * n, n, (0, 1)), _row(add, 3 * n, n, (2 * n, 1), (n, 1))]
+    rows, steps = executor.block_rows(independent, [(0, 2)])
+    assert rows[0][0] == executor.OPCODE["block"] and rows[0][3] == 2 and steps == [(0, 3)]
+    # The second row reads, as a scalar, an element the first row writes: blocks would read it too early.
+    scalar = [_row(neg, 2 * n, n, (0, 1)), _row(add, 3 * n, n, (2 * n + 5, 0), (n, 1))]
+    assert executor.block_rows(scalar, [(0, 2)])[0] == scalar
+    # The second row reads the first row's output shifted by one element.
+    shifted = [_row(neg, 2 * n, n, (0, 1)), _row(add, 3 * n, n, (2 * n + 1, 1), (n, 1))]
+    assert executor.block_rows(shifted, [(0, 2)])[0] == shifted
+    # The second row writes over the first row's operand one element further on.
+    overwrite = [_row(neg, 2 * n, n, (0, 1)), _row(neg, 1, n, (n, 1))]
+    assert executor.block_rows(overwrite, [(0, 2)])[0] == overwrite
+
+
+def test_float32_vector_math_gives_the_kernels_numbers():
+    # Contiguous float32 rows call the float32 vector math the kernels call (stated ulp bounds).
+    x = np.linspace(-20, 20, 4001).astype(np.float32)
+    for fn in (tg.exp, tg.sin, tg.cos, tg.tanh, tg.sigmoid, lambda v: tg.log(v.abs() + 1)):
+        got, want = _both(lambda v: fn(v), x)  # noqa: B023
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-37)

@@ -701,7 +701,10 @@ class CompiledFunction:
         self._traces += 1
         verify = _verify_or_none()
         graph = trace.graph
-        if verify:
+        if verify and os.environ.get("TRACEGRAD_VERIFY") == "passes":
+            # The builder typed every traced node as it emitted it, and the graphs derived from
+            # the trace (which hold all of its nodes) are checked below; this check is the
+            # thorough mode's (it cost a tenth of a large graph's first call).
             verify(graph)
         wrt = [dyn.index(i) for i in diff_leaves]
         if mode == "tape":
