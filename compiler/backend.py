@@ -286,7 +286,7 @@ def load_compiled_kernel(lowered: Graph, ks: KernelSource, notice: str | None = 
 
     `notice` is written to stderr if the warm-up (a numba compile) takes over a second.
     """
-    fn = cache.load_kernel(ks.source, ks.entry)
+    fn = cache.load_kernel(ks.canonical or ks.source, ks.entry)
     timer = None
     if notice is not None:
         timer = threading.Timer(1.0, lambda: sys.stderr.write(notice))

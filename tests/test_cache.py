@@ -841,3 +841,23 @@ def test_cache_key_covers_the_inlined_runtime(monkeypatch):
     monkeypatch.setattr(kc, "_versions_cache", None)
     monkeypatch.setattr(kc, "_runtime_digest", lambda: "another-runtime")
     assert dict(kc._versions())["runtime"] == "another-runtime"
+
+
+def test_the_same_graph_from_other_lines_reuses_the_compiled_kernel(disk):
+    import tracegrad as tg
+
+    def first(x):
+        return (tg.sin(x) * x).sum()
+
+    def second(x):  # the same computation on other lines, under another name
+        y = tg.sin(x)
+        return (y * x).sum()
+    x = np.linspace(0.0, 1.0, 7)
+    a, b = tg.grad(first), tg.grad(second)
+    want = a(x)
+    kc.default_cache.clear()  # as in a new process: only the disk cache is left
+    np.testing.assert_array_equal(b(x), want)
+    texts = [next(iter(g._cache.values()))[0].kernel_source()["graph"] for g in (a, b)]
+    assert texts[0] != texts[1]  # each kernel's text cites its own lines...
+    modules = [f for f in os.listdir(disk) if f.startswith("_tracegrad_kernel_") and f.endswith(".py")]
+    assert len(modules) == 1, modules  # ...and both run one compiled module
