@@ -112,6 +112,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1[i])))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0) + np.float32(x1[i])))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1)))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -138,6 +160,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1[i])))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0) - np.float32(x1[i])))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1)))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -164,6 +208,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1[i])))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0) * np.float32(x1[i])))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1)))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -190,6 +256,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -216,6 +304,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(power_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -249,6 +359,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -282,6 +414,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -597,6 +751,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni
@@ -630,6 +806,28 @@ def vm(code, aux, F, I, start, stop):
                     x1 = F[bb:bb + ni]
                     for i in range(ni):
                         y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1[i]))))
+            elif norm == 1 and bsi == 1 and asi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab]
+                    x1 = F[bb:bb + ni]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0), np.float32(x1[i]))))
+            elif norm == 1 and asi == 1 and bsi == 0:
+                norm = 0
+                for o in range(no):
+                    ob = out + o * ni
+                    ab = a + o * aso
+                    bb = b + o * bso
+                    y = F[ob:ob + ni]
+                    x0 = F[ab:ab + ni]
+                    x1 = F[bb]
+                    for i in range(ni):
+                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1))))
             else:
                 for o in range(no):
                     ob = out + o * ni

@@ -147,18 +147,27 @@ def _handler(name: str, lane: int) -> list[str]:
     # float32 results of contiguous operands are computed in float32 with the kernels' vector math
     # (the numbers the kernels give), rounded as they are made, so the row needs no normalising pass.
     contiguous = " and ".join(f"{st} == 1" for st in ["asi", "bsi", "csi"][:entry.arity])
-    return head + [f"            if norm == 1 and {contiguous}:",
-                   "                norm = 0"] + \
-        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False) + \
-        ["            else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=16)
+    lines = head + [f"            if norm == 1 and {contiguous}:",
+                    "                norm = 0"] + \
+        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False)
+    if entry.arity == 2:
+        # A vector and a broadcast scalar (x * 0.5): the scalar is read once.
+        for scalar in (0, 1):
+            strides = ("asi", "bsi") if scalar == 1 else ("bsi", "asi")
+            lines += [f"            elif norm == 1 and {strides[0]} == 1 and {strides[1]} == 0:",
+                      "                norm = 0"] + \
+                _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False,
+                       scalar=scalar)
+    return lines + ["            else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=16)
 
 
 def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, indent: int,
-           strided: bool = True) -> list[str]:
+           strided: bool = True, scalar: int | None = None) -> list[str]:
     """The `no` x `ni` loop of one elementwise row, computing in `suffix`'s type; with `views`,
     contiguous operands are read through slices, which LLVM can tell apart and vectorise
     (calls of the vector math run three to four times faster on long vectors); `strided` False
-    when the caller has checked that every operand is contiguous."""
+    when the caller has checked that every operand is contiguous, or that operand `scalar` is one
+    element read for all (stride 0) and the others are contiguous."""
     entry = TABLE[name]
     arity = entry.arity
     bases = ["ab", "bb", "cb"][:arity]
@@ -187,9 +196,10 @@ def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, 
         if strided:
             lines.append(f"{pad}    if {' and '.join(f'{st} == 1' for st in strides)}:")
         lines += [f"{at}y = {dst}[ob:ob + ni]"]
-        lines += [f"{at}x{k} = {arr}[{bases[k]}:{bases[k]} + ni]" for k, arr in enumerate(arrays)]
+        lines += [f"{at}x{k} = {arr}[{bases[k]}]" if k == scalar else f"{at}x{k} = {arr}[{bases[k]}:{bases[k]} + ni]"
+                  for k, arr in enumerate(arrays)]
         lines += [f"{at}for i in range(ni):",
-                  f"{at}    y[i] = {expression(lambda k: f'x{k}[i]')}"]
+                  f"{at}    y[i] = {expression(lambda k: f'x{k}' if k == scalar else f'x{k}[i]')}"]
         if not strided:
             return lines
         lines.append(f"{at}continue")
