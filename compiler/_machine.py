@@ -1100,6 +1100,22 @@ def vm(code, aux, F, I, start, stop):
         elif op == 65:
             m, k, n = ni, aso, asi
             ta, tb = bsi, c
+            if norm == 1 and m * n * k > 0:
+                norm = 0
+                for o in range(no):
+                    x = F[a + o * bso:a + o * bso + m * k].astype(np.float32)
+                    y = F[b + o * cso:b + o * cso + k * n].astype(np.float32)
+                    z = np.empty(m * n, np.float32)
+                    if ta == 0 and tb == 0:
+                        matmul_nn(x, y, z, m, k, n)
+                    elif ta == 1 and tb == 0:
+                        matmul_tn(x, y, z, m, k, n)
+                    elif ta == 0:
+                        matmul_nt(x, y, z, m, k, n)
+                    else:
+                        matmul_tt(x, y, z, m, k, n)
+                    F[out + o * m * n:out + (o + 1) * m * n] = z
+                continue
             for o in range(no):
                 x = F[a + o * bso:a + o * bso + m * k]
                 y = F[b + o * cso:b + o * cso + k * n]
