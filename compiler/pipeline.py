@@ -90,7 +90,7 @@ def derive(traced: Graph, mode: str, wrt: list[int], n_main: int, verify=None) -
     >>> g = Graph(name="f")
     >>> b = GraphBuilder(g)
     >>> x = b.input(TensorType(np.dtype("float64"), (3,)))
-    >>> g.outputs = [b.sum(b.mul(x, x))]
+    >>> g.outputs = [b.sum(b.mul(x, x), axes=None, keepdims=False)]
     >>> derived = derive(g, "grad", wrt=[0], n_main=1)
     >>> derived.graph.name, len(derived.graph.outputs)
     ('f_joint', 2)
@@ -168,8 +168,16 @@ def lower(graph: Graph, tier: str) -> Lowering:
     to the interpreter then (:func:`runner`).  The executor's form skips the optimiser's clean-up
     of the decomposed graph, which costs more than it saves there; a kernel's is cleaned up.
 
-    >>> lower(graph, "kernel").as_text()    # doctest: +SKIP
-    '# tracegrad kernel for f_joint ...'
+    >>> import numpy as np
+    >>> from tracegrad.ir.graph import Graph, GraphBuilder
+    >>> from tracegrad.ir.types import TensorType
+    >>> g = Graph(name="double")
+    >>> b = GraphBuilder(g)
+    >>> g.outputs = [b.mul(b.input(TensorType(np.dtype("float64"), (3,))), 2.0)]
+    >>> lower(g, "executor").as_text().splitlines()[0]
+    '# executor program for double: 1 instructions, arenas f64[7] i64[1]'
+    >>> "def kernel_" in lower(g, "kernel").as_text()
+    True
     """
     start = time.perf_counter()
     if tier == "executor":
@@ -199,9 +207,15 @@ def load(lowering: Lowering, notice: str | None = None):
     worker or an earlier process compiled it.  `notice` is written to stderr when the warm-up
     (a numba compile) takes over a second.
 
-    >>> run = load(lower(graph, "executor"))    # doctest: +SKIP
-    >>> run([np.ones(3)])                       # doctest: +SKIP
-    [array(3.), array([2., 2., 2.])]
+    >>> import numpy as np
+    >>> from tracegrad.ir.graph import Graph, GraphBuilder
+    >>> from tracegrad.ir.types import TensorType
+    >>> g = Graph(name="double")
+    >>> b = GraphBuilder(g)
+    >>> g.outputs = [b.mul(b.input(TensorType(np.dtype("float64"), (3,))), 2.0)]
+    >>> run = load(lower(g, "executor"))
+    >>> run([np.array([1.0, 2.0, 3.0])])
+    [array([2., 4., 6.])]
     """
     if lowering.program is not None:
         from tracegrad.compiler import executor
@@ -251,6 +265,10 @@ def runner(graph: Graph, backend: str):
     executor first, the kernel once the graph is hot; ``"interpreter"``: the reference
     interpreter.  A stage that fails leaves the graph on the interpreter, with the reason
     logged on ``tracegrad.compile``.  See :func:`compiler.backend.compile_graph`.
+
+    >>> run = runner(graph, "auto")     # doctest: +SKIP
+    >>> run(arrays)                     # doctest: +SKIP
+    [array(...), ...]
     """
     from tracegrad.compiler.backend import compile_graph
     return compile_graph(graph, backend)

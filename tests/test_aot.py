@@ -59,7 +59,7 @@ def test_trace_as_text_shows_the_forward_and_the_derived_graph_with_headers():
     assert isinstance(traced, Traced)
     text = traced.as_text()
     assert text.startswith("# grad of 'loss' for (argument 'x': f64[3], argument 'w': f64[3])")
-    assert "# forward: the traced run of loss" in text and "# compiled: the forward + adjoint graph" in text
+    assert "# forward: the traced run of loss" in text and "# compiled: forward + adjoint, what grad runs" in text
     assert "def loss(%x: f64[3], %w: f64[3])" in text and "def loss_joint(" in text
     assert "guard %" in text and "tanh" in text
     assert "test_aot.py:17" in text  # the user's line of each node

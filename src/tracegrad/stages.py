@@ -14,7 +14,7 @@ its text::
     >>> print(lowered.as_text())            # doctest: +SKIP
     >>> compiled = lowered.compile()        # the executor program loaded, or the kernel compiled
     >>> compiled(np.ones(3))
-    array([1.41997434, 1.41997434, 1.41997434])
+    array([1.1815685, 1.1815685, 1.1815685])
 
 :class:`Traced` holds the graphs (``.graphs``), :class:`Lowered` the lowering of the graph the
 transform runs, :class:`Compiled` a callable that takes the same arguments as the transform,
@@ -43,11 +43,10 @@ _BACKEND_OF_TIER = {"executor": "executor", "kernel": "numba", "interpreter": "i
 _FIRST_TIER = {"auto": "executor", "executor": "executor", "numba": "kernel", "interpreter": "interpreter"}
 
 _GRAPH_TITLES = {
-    "forward": "forward: the traced run of {name}, with a guard for each value Python read",
-    "grad": "compiled: the forward + adjoint graph grad runs (the value, then one gradient per input "
-            "differentiated), optimised",
-    "value_and_grad": "compiled: the forward + adjoint graph value_and_grad runs (the value, then one gradient "
-                      "per input differentiated), optimised",
+    "forward": "forward: the traced run of {name}, a guard for each value Python read",
+    "grad": "compiled: forward + adjoint, what grad runs (the value, then the gradients), optimised",
+    "value_and_grad": "compiled: forward + adjoint, what value_and_grad runs (the value, then the gradients), "
+                      "optimised",
     "jit": "compiled: the forward graph jit runs, optimised",
     "jacobian": "compiled: the Jacobian graph: the vjp's adjoint half batched over every one-hot cotangent",
     "vjp": "compiled: the forward half (outputs, then the residuals the adjoint half reads)",
@@ -176,8 +175,8 @@ class Lowered:
 
     >>> import numpy as np, tracegrad as tg
     >>> lowered = tg.jit(lambda x: x * 2.0).trace(np.ones(3)).lower(tier="executor")
-    >>> lowered.as_text().splitlines()[0]        # doctest: +SKIP
-    '# executor program for lambda: 1 instructions, arenas f64[6] i64[1]'
+    >>> lowered.as_text().splitlines()[0]
+    '# executor program for lambda: 1 instructions, arenas f64[9] i64[1]'
     """
 
     def __init__(self, traced: Traced, lowering: pipeline.Lowering):
