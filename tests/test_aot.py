@@ -172,6 +172,18 @@ def test_compiled_takes_pytrees_keywords_and_tensors():
     np.testing.assert_allclose(out.numpy(), f(X, W), rtol=1e-14)
 
 
+def test_aux_outputs_come_back_as_from_the_transform():
+    def with_aux(x, w):
+        y = tg.tanh(x * w)
+        return (y * y).sum(), {"y": y, "label": "tanh"}
+    g = tg.value_and_grad(with_aux, has_aux=True)
+    compiled = g.trace(X, W).lower(tier="executor").compile()
+    (value, aux), grad = compiled(X, W)
+    (want_value, want_aux), want_grad = g(X, W)
+    _assert_same((value, grad, aux["y"]), (want_value, want_grad, want_aux["y"]))
+    assert aux["label"] == "tanh"
+
+
 def test_a_differentiated_python_float_stays_an_input():
     g = tg.grad(lambda a, x: (a * x * x).sum())
     compiled = g.trace(2.0, X).lower(tier="executor").compile()

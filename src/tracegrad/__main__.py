@@ -79,25 +79,21 @@ def demo() -> None:
     print(f"\nloss_grad(w, b)[1] = {np.array2string(gb, precision=4)}")
     print(f"same as eager: {np.allclose(gb, b.grad.numpy()) and np.allclose(gw, w.grad.numpy())}")
 
-    graphs = loss_grad.graphs(w_np, b_np)
+    # The stages of the call above, ahead of time: loss_grad.trace(...).lower(tier).
+    traced = loss_grad.trace(w_np, b_np)
     _section("forward IR (traced from the Python above)")
-    print(graphs["forward"])
+    print(traced.graphs["forward"])
     _section("forward + adjoint IR (derived symbolically, optimised)")
-    print(graphs["compiled"])
-    compiled = loss_grad._cache[next(iter(loss_grad._cache))][0]
-    programs = compiled.executor_programs()
-    if programs:
-        _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
-        print(programs["graph"])
+    print(traced.graphs["compiled"])
+    _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
+    print(traced.lower(tier="executor").as_text())
+    _section("generated kernel (tier 1: numba, compiled when the function is hot)")
+    print(traced.lower(tier="kernel").as_text())
     # The same function on tier 1 only: its fused numba kernel, compiled now.
     kernel_grad = tg.grad(loss_grad.fun, argnums=(0, 1), tier="kernel")
     start = time.perf_counter()
     kernel_grad(w_np, b_np)
     kernel_first = time.perf_counter() - start
-    kernels = kernel_grad._cache[next(iter(kernel_grad._cache))][0].kernel_source()
-    if kernels:
-        _section("generated kernel (tier 1: numba, compiled when the function is hot)")
-        print(kernels["graph"])
 
     _section("cost per call (loss and gradients)")
 
