@@ -1,11 +1,12 @@
-"""Backends that run a graph: the reference interpreter, and numba kernels.
+"""Backends that run a graph: the reference interpreter, the executor, and numba kernels.
 
 ``compile_graph(graph, backend)`` returns a callable ``run(arrays) ->
 list[np.ndarray]`` raising :class:`~tracegrad.ir.interpret.GuardFailure`
-when a guard does not hold.  The numba backend lowers the graph
-(:mod:`compiler.fusion`, :mod:`compiler.codegen`), loads the module through
-the kernel cache (:mod:`compiler.cache`: in memory and on disk), and falls
-back to the interpreter, with a logged reason, for graphs it cannot lower.
+when a guard does not hold.  The stages are :mod:`compiler.pipeline`'s
+(``lower`` to an executor program or a kernel's source, ``load``); this module
+decides which to run for a backend, keeps kernels in the kernel cache
+(:mod:`compiler.cache`: in memory and on disk), and falls back to the
+interpreter, with a logged reason, for graphs a stage cannot handle.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import sys
-import threading
 import time
 
 import numpy as np
 
-from tracegrad.compiler import BACKENDS, cache
-from tracegrad.compiler.codegen import KernelSource, Unsupported, generate
-from tracegrad.compiler.fusion import prepare
+from tracegrad.compiler import BACKENDS, cache, pipeline
+from tracegrad.compiler.codegen import KernelSource, Unsupported
 from tracegrad.ir.graph import SMALL_CONST, Graph
 from tracegrad.ir.interpret import GuardFailure, interpret
 
@@ -256,15 +254,14 @@ def _build_executor(graph: Graph):
     from tracegrad.compiler import executor
     start = time.perf_counter()
     try:
-        lowered = prepare(graph, clean_up=False)
-        runner = executor.ExecutorRunner(lowered, executor.build_program(lowered))
+        runner = pipeline.load(pipeline.lower(graph, "executor"))
     except executor.Unsupported as e:
         reason = str(e)
     except Exception as e:  # any build failure falls back, with its reason logged
         reason = f"executor program failed ({type(e).__name__}: {_first_line(e)})"
     else:
         log.info("built executor program for %s in %.1f ms (%d nodes, %d instructions)", graph.name,
-                 (time.perf_counter() - start) * 1e3, len(lowered.nodes), len(runner.program.code))
+                 (time.perf_counter() - start) * 1e3, len(runner.graph.nodes), len(runner.program.code))
         return runner
     log.info("graph %s runs on the interpreter: %s", graph.name, reason)
     return _Interpreted(graph, reason)
@@ -275,43 +272,9 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:300] if text else "no message"
 
 
-def kernel_source_of(graph: Graph):
-    """(the primitive-only graph, its generated kernel source) for `graph`."""
-    lowered = prepare(graph)
-    return lowered, generate(lowered)
-
-
-def load_compiled_kernel(lowered: Graph, ks: KernelSource, notice: str | None = None) -> NumbaKernel:
-    """The kernel of `ks`, loaded and warmed up (from numba's disk cache when a worker compiled it).
-
-    `notice` is written to stderr if the warm-up (a numba compile) takes over a second.
-    """
-    fn = cache.load_kernel(ks.canonical or ks.source, ks.entry)
-    timer = None
-    if notice is not None:
-        timer = threading.Timer(1.0, lambda: sys.stderr.write(notice))
-        timer.daemon = True
-        timer.start()
-    try:
-        kernel = NumbaKernel(lowered, ks, fn)
-        kernel.warm_up()
-    finally:
-        if timer is not None:
-            timer.cancel()
-    # When the last kernel using this module is dropped (by the in-memory cache
-    # and the traces of every function), the module's compiled code is released.
-    cache.bind_module_lifetime(kernel, fn)
-    return kernel
-
-
 def _lower_and_compile(graph: Graph, start: float):
-    lowered, ks = kernel_source_of(graph)
-    # A slow compile says so on stderr after a second, so a long first call is not a mystery.
-    # The message is made now: a closure over the graphs would keep them alive
-    # until the timer thread has woken up and exited, after this returns.
-    message = (f"tracegrad: compiling {graph.name} ({len(lowered.nodes)} nodes, {len(ks.source.splitlines())} "
-               f"lines of kernel)...\n")
-    kernel = load_compiled_kernel(lowered, ks, message)
+    lowering = pipeline.lower(graph, "kernel")
+    kernel = pipeline.load(lowering, pipeline.compile_notice(lowering))
     log.info("compiled %s in %.1f ms (%d nodes, %d lines)", graph.name, (time.perf_counter() - start) * 1e3,
-             len(lowered.nodes), len(ks.source.splitlines()))
+             len(lowering.lowered.nodes), len(lowering.kernel.source.splitlines()))
     return kernel

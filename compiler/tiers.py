@@ -156,12 +156,12 @@ class TieredRunner:
         self.state = "done"
 
     def _compile(self) -> None:
-        from tracegrad.compiler.backend import kernel_source_of, load_compiled_kernel
+        from tracegrad.compiler import pipeline
         start = time.perf_counter()
         try:
-            lowered, ks = kernel_source_of(self.graph)
-            _compile_in_worker(ks, lowered)
-            kernel = load_compiled_kernel(lowered, ks)
+            lowering = pipeline.lower(self.graph, "kernel")
+            _compile_in_worker(lowering.kernel, lowering.lowered)
+            kernel = pipeline.load(lowering)
         except Exception as e:  # any failure leaves the executor serving, with the reason logged
             self.state = "failed"
             self.reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-import tracegrad._transforms as transforms
 from tracegrad._check import SelfCheckError
+from tracegrad.compiler import pipeline
 from tracegrad.ir.graph import Node
 from tracegrad.ir.ops import TABLE
 
@@ -82,7 +82,7 @@ def test_self_check_names_the_ir_value_a_wrong_kernel_computes(monkeypatch, tmp_
 
 
 def test_self_check_blames_an_optimisation_pass(monkeypatch):
-    real = transforms.optimize
+    real = pipeline.optimize
 
     def broken(graph, verify=None):
         graph = real(graph, verify)
@@ -93,7 +93,7 @@ def test_self_check_blames_an_optimisation_pass(monkeypatch):
                     v.node = graph.nodes[k]
                 break
         return graph
-    monkeypatch.setattr(transforms, "optimize", broken)
+    monkeypatch.setattr(pipeline, "optimize", broken)  # the optimiser the derive stage runs
     x = np.linspace(0.1, 1.0, 6)
     with pytest.raises(SelfCheckError, match="an optimisation pass changed it"):
         tg.grad(lambda x: (tg.exp(x) * x).sum(), check=True, backend="interpreter")(x)

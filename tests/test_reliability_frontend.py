@@ -290,9 +290,9 @@ def test_rebinding_a_global_float_is_seen():
 
 def _fault_in_gradient_element(monkeypatch, factors):
     """Make every derived graph multiply its gradient output by `factors` (a wrong kernel, in effect)."""
-    from tracegrad import _transforms as transforms
+    from tracegrad.compiler import pipeline
     from tracegrad.ir.graph import Node, Value, const_value
-    real = transforms.optimize
+    real = pipeline.optimize
 
     def broken(graph, verify=None):
         graph = real(graph, verify)
@@ -304,7 +304,7 @@ def _fault_in_gradient_element(monkeypatch, factors):
             graph.nodes.append(node)
             graph.outputs[1] = wrong
         return graph
-    monkeypatch.setattr(transforms, "optimize", broken)
+    monkeypatch.setattr(pipeline, "optimize", broken)  # the optimiser the derive stage runs
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad.compiler import backend
+from tracegrad.compiler import backend, codegen
 
 
 def _eager_value_and_grad(f, x):
@@ -75,7 +75,7 @@ def test_deep_expression_is_cut_into_locals():
 def test_lowering_failure_falls_back_to_the_interpreter_with_a_logged_reason(monkeypatch, caplog):
     def broken_generate(graph):
         raise SyntaxError("too many nested parentheses")
-    monkeypatch.setattr(backend, "generate", broken_generate)
+    monkeypatch.setattr(codegen, "generate", broken_generate)
 
     def f(x):
         # A constant no other test uses: a kernel cached in memory for the same graph would be reused.

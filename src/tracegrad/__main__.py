@@ -79,25 +79,21 @@ def demo() -> None:
     print(f"\nloss_grad(w, b)[1] = {np.array2string(gb, precision=4)}")
     print(f"same as eager: {np.allclose(gb, b.grad.numpy()) and np.allclose(gw, w.grad.numpy())}")
 
-    graphs = loss_grad.graphs(w_np, b_np)
+    # The stages of the call above, ahead of time: loss_grad.trace(...).lower(tier).
+    traced = loss_grad.trace(w_np, b_np)
     _section("forward IR (traced from the Python above)")
-    print(graphs["forward"])
+    print(traced.graphs["forward"])
     _section("forward + adjoint IR (derived symbolically, optimised)")
-    print(graphs["compiled"])
-    compiled = loss_grad._cache[next(iter(loss_grad._cache))][0]
-    programs = compiled.executor_programs()
-    if programs:
-        _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
-        print(programs["graph"])
+    print(traced.graphs["compiled"])
+    _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
+    print(traced.lower(tier="executor").as_text())
+    _section("generated kernel (tier 1: numba, compiled when the function is hot)")
+    print(traced.lower(tier="kernel").as_text())
     # The same function on tier 1 only: its fused numba kernel, compiled now.
     kernel_grad = tg.grad(loss_grad.fun, argnums=(0, 1), tier="kernel")
     start = time.perf_counter()
     kernel_grad(w_np, b_np)
     kernel_first = time.perf_counter() - start
-    kernels = kernel_grad._cache[next(iter(kernel_grad._cache))][0].kernel_source()
-    if kernels:
-        _section("generated kernel (tier 1: numba, compiled when the function is hot)")
-        print(kernels["graph"])
 
     _section("cost per call (loss and gradients)")
 
@@ -192,24 +188,23 @@ def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: s
         nums = tuple(int(n) for n in argnums.split(",") if n.strip())
     else:
         nums = tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
-    # Compiled for the kernel tier, so that the dump can show the kernel next to the executor program.
-    transform = tg.grad(fn, argnums=nums, tier="kernel") if nums else tg.jit(fn, tier="kernel")
+    # The stages ahead of time: the graphs, the executor program and the kernel's source, nothing compiled.
+    transform = tg.grad(fn, argnums=nums) if nums else tg.jit(fn)
     try:
-        transform(*args)
+        traced = transform.trace(*args)
     except TypeError as e:
         if "scalar" not in str(e):
             raise
         print(f"# {target} does not return a scalar: showing the compiled forward only ({e})")
-        transform = tg.jit(fn, tier="kernel")
-        transform(*args)
-    graphs = transform.graphs(*args)
-    compiled = transform._cache[next(iter(transform._cache))][0]
+        transform = tg.jit(fn)
+        traced = transform.trace(*args)
+    graphs = traced.graphs
     sections = [("forward IR", str(graphs["forward"])), ("compiled IR", str(graphs["compiled"]))]
-    from tracegrad.compiler.backend import compile_graph
-    program = getattr(compile_graph(compiled.graph, "executor"), "program", None)
-    if program is not None:
-        sections.append(("executor program (tier 0)", program.as_text()))
-    sections += [(f"kernel ({k})", v) for k, v in compiled.kernel_source().items()]
+    for tier, title in (("executor", "executor program (tier 0)"), ("kernel", "kernel (graph)")):
+        try:
+            sections.append((title, traced.lower(tier).as_text()))
+        except Exception as e:  # a graph a tier cannot run: say why, show the rest
+            sections.append((title, f"# not lowered for the {tier}: {type(e).__name__}: {e}"))
     for title, text in sections:
         print(f"=== {title} " + "=" * max(0, 70 - len(title)))
         print(text.rstrip())

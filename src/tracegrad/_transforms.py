@@ -35,17 +35,15 @@ from typing import Any, overload
 
 import numpy as np
 
-from tracegrad import _check
+from tracegrad import _check, stages
 from tracegrad._check import SelfCheckError
 from tracegrad._log import cache_log, compile_log, guard_log
 from tracegrad._trace import TRACE, captures, tracing, user_stacklevel
 from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
-from tracegrad.compiler import BACKENDS
+from tracegrad.compiler import BACKENDS, pipeline
 from tracegrad.compiler.adjoint import adjoint
-from tracegrad.compiler.jacobian import jacobian_graph
-from tracegrad.compiler.partition import partition
-from tracegrad.compiler.passes import guard_cone, optimize, without_value_guards
+from tracegrad.compiler.passes import guard_cone
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
 from tracegrad.ir.interpret import GuardFailure, interpret
 from tracegrad.ir.types import TensorType, is_float
@@ -429,9 +427,8 @@ class Compiled:
             with _COMPILE_LOCK:  # one compile per graph, however many threads ask
                 runner = self._runners.get(which)
                 if runner is None:
-                    from tracegrad.compiler.backend import compile_graph
-                    graph = without_value_guards(self.graph) if which == "graph" else self.adjoint
-                    runner = self._runners[which] = compile_graph(graph, self.backend)
+                    graph = pipeline.runnable(self.graph) if which == "graph" else self.adjoint
+                    runner = self._runners[which] = pipeline.runner(graph, self.backend)
         return runner
 
     def run(self, arrays):
@@ -471,12 +468,11 @@ class Compiled:
             with _COMPILE_LOCK:
                 runner = self._runners.get(key)
                 if runner is None:
-                    from tracegrad.compiler.backend import compile_graph
                     checked, _ = _check.checked_graph(self.graph if which == "graph" else self.adjoint)
                     # The path is chosen before this runs: a kernel rounding a guarded value its own way
                     # must not reject it (every value is an output, so nothing else is lost).
                     checked.nodes = [n for n in checked.nodes if n.op != "guard"]
-                    runner = self._runners[key] = compile_graph(checked, self.backend)
+                    runner = self._runners[key] = pipeline.runner(checked, self.backend)
         return runner(arrays)
 
     def run_checked(self, arrays, which: str = "graph") -> list:
@@ -650,8 +646,12 @@ class CompiledFunction:
             paths.extend(tree_paths(a, f"argument {name}"))
         return paths[leaf] if leaf < len(paths) else f"argument leaf {leaf}"
 
-    def _prepare(self, args, kwargs, mode):
-        """Leaves, the dynamic ones, which to differentiate, and the cache key of a call."""
+    def _prepare(self, args, kwargs, mode, varying_floats=None):
+        """Leaves, the dynamic ones, which to differentiate, and the cache key of a call.
+
+        `varying_floats` (argument leaves) says which Python floats are traced inputs; by
+        default, those this function has seen change value.
+        """
         from tracegrad._tensor import Tensor
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         diff_leaves: list[int] = []
@@ -669,7 +669,9 @@ class CompiledFunction:
             diff_leaves = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.requires_grad
                            and leaf._data.dtype.kind == "f"]
         float_scalars = {i for i in diff_leaves if isinstance(leaves[i], float)}
-        if self._varying_floats:
+        if varying_floats is not None:
+            float_scalars.update(i for i in varying_floats if i < len(leaves) and type(leaves[i]) is float)
+        elif self._varying_floats:
             float_scalars.update(i for i in self._varying_floats.get(in_tree, ())
                                  if type(leaves[i]) is float)
         dyn = [i for i, leaf in enumerate(leaves) if _is_dynamic(leaf) or i in float_scalars]
@@ -694,11 +696,24 @@ class CompiledFunction:
 
     # ------------------------------------------------------------- compile
     def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars, overrides=None) -> Compiled:
+        """Trace this call's path and derive the graphs `mode` runs (the first two stages of the pipeline)."""
+        trace, start, traced = self._trace(mode, args, kwargs, diff_leaves, float_scalars, overrides)
+        self._traces += 1
+        compiled = self._derive(mode, trace, dyn, diff_leaves, start, traced, overrides)
+        if os.environ.get("TRACEGRAD_DUMP"):  # printing a large graph costs more than optimising it
+            _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
+        return compiled
+
+    def _trace(self, mode, args, kwargs, diff_leaves, float_scalars, overrides=None):
+        """``(trace, start, end)``: one traced run of the function, with when it started and ended."""
         start = time.perf_counter()
         trace = trace_function(self.fun, args, kwargs, self.has_aux, float_scalars,
                                diff_leaves if mode in _DIFFERENTIATING else (), overrides)
-        traced = time.perf_counter()
-        self._traces += 1
+        return trace, start, time.perf_counter()
+
+    def _derive(self, mode, trace: Trace, dyn, diff_leaves, start: float, traced: float,
+                overrides=None) -> Compiled:
+        """The graphs `mode` runs, derived from `trace` (:func:`compiler.pipeline.derive`), as a Compiled."""
         verify = _verify_or_none()
         graph = trace.graph
         if verify and os.environ.get("TRACEGRAD_VERIFY") == "passes":
@@ -719,32 +734,23 @@ class CompiledFunction:
                 raise TypeError(f"{self.mode} requires a scalar floating-point output; the function returned "
                                 f"a tensor of shape {list(out.shape)} and dtype {out.dtype}. Use tg.vjp or "
                                 f"tg.jacobian for non-scalar outputs.")
-            joint, _ = adjoint(graph, wrt, seed="ones", seed_outputs=[0])
-            compiled = Compiled(trace, optimize(joint, verify), wrt, backend=self.backend)
-        elif mode in ("vjp", "tape"):
-            joint, cts = adjoint(graph, wrt, seed="inputs", seed_outputs=list(range(trace.n_main)))
-            joint = optimize(joint, verify)
-            part = partition(joint, len(graph.outputs), cts)
-            fwd, bwd = optimize(part.forward, verify), optimize(part.adjoint, verify)
-            compiled = Compiled(trace, fwd, wrt, bwd, part.n_residuals, {"joint": joint, "cts": cts},
-                                backend=self.backend)
         elif mode == "jacobian":
             static = [s for s in trace.out_static[:trace.n_main]
                       if s is not GRAPH_OUTPUT and s is not PYTHON_FLOAT_OUTPUT]
             if static:
                 raise TypeError(f"jacobian requires the function to return arrays or tensors (in any structure); "
                                 f"it returned {type(static[0]).__name__} {static[0]!r} among them")
-            outputs = list(range(trace.n_main))
-            compiled = Compiled(trace, jacobian_graph(graph, wrt, outputs, verify), wrt, backend=self.backend)
-        else:
-            compiled = Compiled(trace, optimize(graph, verify), wrt, backend=self.backend)
+        derived = pipeline.derive(graph, mode, wrt, trace.n_main, verify)
+        extra = {"joint": derived.joint, "cts": derived.cts} if derived.joint is not None else {}
+        compiled = Compiled(trace, derived.graph, wrt, derived.adjoint, derived.n_residuals, extra,
+                            backend=self.backend)
+        end = time.perf_counter()
         compile_log.info("traced %s in %.1f ms (%d nodes, %d guards); %s graph derived and optimised in %.1f ms "
                          "(%d nodes)", graph.name, (traced - start) * 1e3, len(graph.nodes),
-                         sum(1 for n in graph.nodes if n.op == "guard"), mode, (time.perf_counter() - traced) * 1e3,
+                         sum(1 for n in graph.nodes if n.op == "guard"), mode, (end - traced) * 1e3,
                          len(compiled.graph.nodes))
         compiled.extra["overrides"] = dict(overrides or {})
-        if os.environ.get("TRACEGRAD_DUMP"):  # printing a large graph costs more than optimising it
-            _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
+        compiled.extra["seconds"] = {"trace": traced - start, "derive": end - traced}
         return compiled
 
     @staticmethod
@@ -1137,6 +1143,10 @@ class CompiledFunction:
         as_tensor = nested or any(isinstance(leaf, Tensor) for leaf in leaves)
         if nested:
             values = self._inline(compiled, leaves, dyn, values)
+        return self._result(args, leaves, diff_leaves, compiled, values, as_tensor)
+
+    def _result(self, args, leaves, diff_leaves, compiled: Compiled, values, as_tensor: bool):
+        """What the transform returns for a call, from the values of its compiled graph."""
         if self.mode == "jit":
             return self._outputs(compiled.trace, values, as_tensor)
         if self.mode == "jacobian":
@@ -1317,6 +1327,55 @@ class CompiledFunction:
         return self._outputs(trace, result, True)
 
     # --------------------------------------------------------------- inspection
+    def trace(self, *args: Any, **kwargs: Any) -> stages.Traced:
+        """Trace this transform for these arguments ahead of time: the first stage of :mod:`tracegrad.stages`.
+
+        The function runs once with traced tensors, and the graphs this transform runs are
+        derived from the trace; nothing is lowered, compiled or cached.  The result prints its
+        graphs (``.as_text()``) and lowers to a tier (``.lower()``), whose ``.compile()`` is
+        callable like this transform for arguments of the traced types.
+
+        >>> import tracegrad as tg, numpy as np
+        >>> g = tg.grad(lambda x: (x * x).sum())
+        >>> traced = g.trace(np.array([1.0, 2.0]))
+        >>> traced.lower(tier="executor").compile()(np.array([3.0, 4.0]))
+        array([6., 8.])
+        """
+        if self.mode == "vjp":
+            raise TypeError("trace ahead of time a transform returned by tg.grad, tg.value_and_grad, tg.jit, "
+                            "tg.jacobian or tg.hessian; tg.vjp returns a pair, not a transform")
+        if TRACE.builders:
+            raise TypeError(f"{self.mode}.trace() inside another transform: trace the outer transform instead")
+        mode = self.mode
+        _, dyn, diff_leaves, float_scalars, key, _ = self._prepare(args, kwargs, mode)
+        with self._lock:
+            trace, start, traced = self._trace(mode, args, kwargs, diff_leaves, float_scalars)
+            compiled = self._derive(mode, trace, dyn, diff_leaves, start, traced)
+        return stages.Traced(self, compiled, key, float_scalars, self._leaf_paths(args, kwargs))
+
+    def lower(self, *args: Any, tier: str | None = None, **kwargs: Any) -> stages.Lowered:
+        """``self.trace(*args, **kwargs).lower(tier)``: trace and lower in one step.
+
+        >>> import tracegrad as tg, numpy as np
+        >>> print(tg.jit(lambda x: x * 2.0).lower(np.ones(3), tier="executor").as_text())
+        # executor program for lambda: 1 instructions, arenas f64[9] i64[1]
+            0  mul_f            0 6 3 1 3 0 0 1 3 0 1 0 0 0
+        """
+        return self.trace(*args, **kwargs).lower(tier)
+
+    def _leaf_paths(self, args, kwargs) -> list[str]:
+        """How each argument leaf is spelled for the user (``argument 'x'``, ``keyword 'n'``), in key order."""
+        try:
+            params = list(inspect.signature(self.fun).parameters)
+        except (TypeError, ValueError):
+            params = []
+        paths = []
+        for i, a in enumerate(args):
+            paths.extend(tree_paths(a, f"argument {params[i]!r}" if i < len(params) else f"argument {i}"))
+        for k in sorted(kwargs, key=repr):
+            paths.extend(tree_paths(kwargs[k], f"keyword {k!r}"))
+        return paths
+
     def ir(self, *args: Any, **kwargs: Any) -> str:
         """The IR text of this function for these arguments: forward, then what the transform runs."""
         compiled = self._get(args, kwargs)[3]
