@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, FusionPlan, plan_fusion
+from tracegrad.compiler.loops import LOOP, Affine, Loop, roll_loops
 from tracegrad.compiler.runtime import SUFFIX, SUM_BLOCK
 from tracegrad.ir.graph import GUARD, Graph, Node, Value
 from tracegrad.ir.ops import TABLE, normalize_axes
@@ -180,6 +181,18 @@ class _BlockedSums:
         return f"{_NP_TYPE[node.outputs[0].dtype]}({value})"
 
 
+@dataclass
+class _BodyStorage:
+    """Where a loop body's stored arrays live: `stacks` maps value ids to the stack they are a
+    slice of, `carried` holds the ids of carries' next values; `allocations` are written before
+    the loop."""
+
+    stacks: dict[int, str]
+    carried: set[int]
+    allocations: list[str] = field(default_factory=list)
+    in_place: set[int] = field(default_factory=set)
+
+
 class _Gen:
     """One code generation: names, extents and statements for a single graph."""
 
@@ -206,6 +219,16 @@ class _Gen:
         self.readers: dict[int, set[int]] = {}
         self.node_by_id: dict[int, Node] = {}
         self.counter = 0
+        #: ids of the one-element values held in scalar locals rather than arrays (see scalar_locals)
+        self.locals: set[int] = set()
+        self.local_names: set[str] = set()
+        #: ids of the values a loop body must leave in named storage (its outputs), and the
+        #: names of the arrays allocated afresh in this scope (a loop may rebind a carry to them)
+        self.escaping: set[int] = set()
+        self.fresh: set[str] = set()
+        self.output_slot: dict[int, int] = {}
+        #: while a loop body is written: where its stored values live
+        self.body_storage: _BodyStorage | None = None
 
     # ------------------------------------------------------------- naming
     def pname(self, v: Value) -> str:
@@ -284,6 +307,8 @@ class _Gen:
         if scalar is not None:
             return scalar
         arr = self.array(v)
+        if arr in self.local_names:
+            return arr
         if all(n == 1 for n in v.shape):
             return f"{arr}[0]"
         if idx is None:
@@ -419,7 +444,7 @@ class _Gen:
         flat_ok = self.leaves_same_shape_node(node)
 
         def body(idx, flat):
-            self.w.line(f"{name}[{flat}] = {self.expr_node(node, idx)}")
+            self.w.line(f"{self.at(name, flat)} = {self.expr_node(node, idx)}")
         self.loops(v, body, flat_ok, self.comment(node))
 
     def leaves_same_shape_node(self, node: Node) -> bool:
@@ -443,9 +468,37 @@ class _Gen:
             return name
         name = f"t{self.counter}"
         self.counter += 1
-        self.w.line(f"{name} = np.empty({self.size(v)}, dtype={_NP_TYPE[v.dtype]})")
         self.names[v.id] = name
+        if v.id in self.locals:
+            self.local_names.add(name)
+            return name
+        allocation = f"np.empty({self.size(v)}, dtype={_NP_TYPE[v.dtype]})"
+        body = self.body_storage
+        if body is None:
+            self.w.line(f"{name} = {allocation}")
+            self.fresh.add(name)
+            return name
+        # In a loop body, storage is allocated once, before the loop.
+        stack = body.stacks.get(v.id)
+        if stack is not None:
+            # Computed in place in its slice of the stack: no copy, and it outlives the iteration.
+            size = self.size(v)
+            self.w.line(f"{name} = {stack}[{LOOP_COUNTER} * {size}:({LOOP_COUNTER} + 1) * {size}]")
+            self.fresh.add(name)
+            body.in_place.add(v.id)
+        elif v.id in body.carried:
+            # The next value of a carry: two buffers in turn, since the iteration reads the other.
+            even, odd = self.new_name(), self.new_name()
+            body.allocations += [f"{even} = {allocation}", f"{odd} = {allocation}"]
+            self.w.line(f"{name} = {even} if {LOOP_COUNTER} % 2 == 0 else {odd}")
+            self.fresh.add(name)
+        else:
+            body.allocations.append(f"{name} = {allocation}")
         return name
+
+    def at(self, name: str, flat: str) -> str:
+        """Element `flat` of the array `name`, or the scalar local `name` itself."""
+        return name if name in self.local_names else f"{name}[{flat}]"
 
     # ------------------------------------------------------------ ops
     def reduction_parts(self, node: Node):
@@ -494,7 +547,7 @@ class _Gen:
                 w.line("i = ib + k")
                 w.line(blocks.element(node, self.expr(x, None), "k"))
                 w.dedent()
-                w.line(f"{name}[{out_flat}] = {blocks.block_result(node, run)}")
+                w.line(f"{self.at(name, out_flat)} = {blocks.block_result(node, run)}")
                 for _ in range(len(kept) + 1):
                     w.dedent()
                 w.line("else:")
@@ -504,7 +557,7 @@ class _Gen:
             total = self.open_blocked_sums(start, f"{start} + {run}" if out_flat is not None else run, blocks)
             w.line(total.element(node, self.expr(x, None)))
             total.close(w)
-            w.line(f"{name}[{out_flat or 0}] = {total.result(node)}")
+            w.line(f"{self.at(name, out_flat or '0')} = {total.result(node)}")
             for _ in kept:
                 w.dedent()
             if kept:
@@ -514,7 +567,7 @@ class _Gen:
             w.line(f"acc = {init}", comment)
             flat_ok = contiguous
             self.loops(x, lambda idx, flat: w.line(f"acc = {combine('acc', self.expr(x, idx))}"), flat_ok, None)
-            w.line(f"{name}[0] = acc")
+            w.line(f"{self.at(name, '0')} = acc")
             return
         if kept == list(range(len(kept))):
             self.suffix_reduction(node, name, init, combine, comment)
@@ -522,14 +575,15 @@ class _Gen:
         # General case: initialise, then accumulate in input order (contiguous reads).
         w.line(f"for j in range({self.size(v)}):", comment)
         w.indent()
-        w.line(f"{name}[j] = {init}")
+        w.line(f"{self.at(name, 'j')} = {init}")
         w.dedent()
         out_flat = None
         for a in kept:
             out_flat = f"i{a}" if out_flat is None else f"({out_flat}) * {self.dim(x, a)} + i{a}"
 
         def body(idx, flat):
-            w.line(f"{name}[{out_flat}] = {combine(f'{name}[{out_flat}]', self.expr(x, idx))}")
+            target = self.at(name, out_flat)
+            w.line(f"{target} = {combine(target, self.expr(x, idx))}")
         self.loops(x, body, False, None)
 
     def row_loops(self, x: Value, kept: list[int]) -> str | None:
@@ -563,7 +617,7 @@ class _Gen:
         w.line(f"acc = {combine('acc', self.expr(x, idx))}")
         for _ in range(len(kept), r):
             w.dedent()
-        w.line(f"{name}[{out_flat}] = acc")
+        w.line(f"{self.at(name, out_flat)} = acc")
         for _ in kept:
             w.dedent()
 
@@ -782,7 +836,11 @@ class _Gen:
             n_in = self.dim(x, d) if x.shape[d] != 1 else "1"
             if it[0] == "int":
                 val = it[1]
-                terms.append(str(val) if val >= 0 else f"({val} + {n_in})")
+                if isinstance(val, Affine):
+                    text = val.text(LOOP_COUNTER)
+                    terms.append(text if val.start >= 0 else f"({text} + {n_in})")
+                else:
+                    terms.append(str(val) if val >= 0 else f"({val} + {n_in})")
             elif it[0] == "slice":
                 oaxis = next(slice_axis_iter)
                 start, stop, step = it[1], it[2], it[3]
@@ -805,7 +863,7 @@ class _Gen:
                 aoff = aoff or "0"
                 var = f"q{self.counter}"
                 self.counter += 1
-                terms.append((var, f"{arr}[{aoff}]", n_in))
+                terms.append((var, self.at(arr, aoff), n_in))
             d += 1
         return terms
 
@@ -833,6 +891,14 @@ class _Gen:
         v = node.outputs[0]
         self.index_nodes.append(node)
         src = self.array(x)
+        if self.contiguous_block(node) and src not in self.local_names and v.id not in self.locals \
+                and v.id not in self.output_slot:
+            # Leading positions and whole trailing axes: the result is a slice of the input, not a copy
+            # (an adjoint loop reads each step's residual from the forward loop's stack this way).
+            _, off = self.gather_offset(x, self.index_map(node, x, v, ["0"] * len(v.shape), []))
+            name = self.names[v.id] = self.new_name()
+            self.w.line(f"{name} = {src}[{off}:{off} + {self.size(v)}]", self.comment(node))
+            return
         name = self.new_array(v, node)
 
         def body(idx, flat):
@@ -840,8 +906,18 @@ class _Gen:
             stmts, off = self.gather_offset(x, terms)
             for s in stmts:
                 self.w.line(s)
-            self.w.line(f"{name}[{flat}] = {src}[{off}]")
+            self.w.line(f"{self.at(name, flat)} = {self.at(src, off)}")
         self.loops(v, body, False, self.comment(node))
+
+    @staticmethod
+    def contiguous_block(node: Node) -> bool:
+        """True for ``x[i, j, :, :]``: integer positions on leading axes, then whole axes only."""
+        if len(node.inputs) > 1:
+            return False
+        items = list(node.attrs["spec"])
+        while items and items[-1][0] == "slice" and items[-1][1:] in ((None, None, None), (None, None, 1)):
+            items.pop()
+        return all(it[0] == "int" for it in items)
 
     def index_add(self, node: Node) -> None:
         g, *arrays = node.inputs
@@ -857,7 +933,7 @@ class _Gen:
             stmts, off = self.gather_offset(v, terms)
             for s in stmts:
                 w.line(s)
-            w.line(f"{name}[{off}] += {src}[{flat}]")
+            w.line(f"{name}[{off}] += {self.at(src, flat)}")
         self.loops(g, body, False, None)
 
     def concat(self, node: Node) -> None:
@@ -878,6 +954,137 @@ class _Gen:
             self.loops(x, body, False, None)
             w.line(f"start += {self.dim(x, axis) if x.shape[axis] != 1 else '1'}")
 
+    def loop(self, node: Node) -> None:
+        """A rolled run (see :mod:`compiler.loops`): carries in locals or arrays, one ``for`` over the body.
+
+        Values leave an iteration through the carries (rebound at its end, all at once), the
+        stacks (element or slice ``it`` of an array allocated before the loop) and the last
+        values; after the loop the node's outputs are bound to them.
+        """
+        info: Loop = node.attrs["loop"]
+        body, w = info.body, self.w
+        nc, nv = info.n_carried, info.n_invariant
+        plan = plan_fusion(body)
+        body_locals = scalar_locals(body, plan, keep_outputs=True)
+        body_readers: dict[int, set[str]] = {}
+        for n in body.nodes:
+            for v in n.inputs:
+                body_readers.setdefault(v.id, set()).add(n.op)
+
+        def element_read(v: Value) -> bool:
+            return all(n == 1 for n in v.shape) and body_readers.get(v.id, set()) <= _LOCAL_READERS
+        carries, nexts = body.inputs[:nc], body.outputs[:nc]
+        scalar_carry = [element_read(ph) and nxt.id in body_locals for ph, nxt in zip(carries, nexts)]
+        for nxt, scalar in zip(nexts, scalar_carry):
+            if not scalar:
+                body_locals.discard(nxt.id)
+        where = f"  {os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
+        w.line(f"# loop: {info.count} iterations of {len(body.nodes)} nodes{where}")
+        carry_names = []
+        for init, ph, scalar in zip(node.inputs[:nc], carries, scalar_carry):
+            name = self.new_name()
+            if scalar:
+                w.line(f"{name} = {self.access(init, None)}")
+                self.local_names.add(name)
+            else:
+                w.line(f"{name} = {self.array_copy(init)}")
+            self.names[ph.id] = carry_names.append(name) or name
+        n_stacked = info.n_stacked
+        stacked, lasts = body.outputs[nc:nc + n_stacked], body.outputs[nc + n_stacked:]
+        stack_names = []
+        for v in stacked:
+            name = self.new_name()
+            w.line(f"{name} = np.empty({info.count} * {self.size(v)}, dtype={_NP_TYPE[v.dtype]})")
+            stack_names.append(name)
+        last_names = []
+        for v in lasts:
+            name = self.new_name()
+            if v.id in body_locals:
+                w.line(f"{name} = {_literal(0, v.dtype)}")
+                self.local_names.add(name)
+            else:
+                w.line(f"{name} = np.empty({self.size(v)}, dtype={_NP_TYPE[v.dtype]})")
+            last_names.append(name)
+        counter = LOOP_COUNTER
+        storage = _BodyStorage({v.id: name for v, name in zip(stacked, stack_names) if v.id not in body_locals},
+                               {v.id for v, scalar in zip(nexts, scalar_carry) if not scalar})
+        loop_line = len(w.lines)
+        w.line(f"for {counter} in range({info.count}):")
+        w.indent()
+        for ph, stack in zip(body.inputs[nc:], node.inputs[nc + nv:]):
+            name = self.new_name()
+            self.names[ph.id] = name
+            if element_read(ph):
+                w.line(f"{name} = {self.array(stack)}[{counter}]")
+                self.local_names.add(name)
+            else:
+                size = self.size(ph)
+                w.line(f"{name} = {self.array(stack)}[{counter} * {size}:({counter} + 1) * {size}]")
+        saved = (self.plan, self.locals, self.output_slot, self.escaping, self.readers, self.node_by_id,
+                 self.fresh, self.body_storage, len(self.block_starts))
+        self.plan, self.locals, self.output_slot = plan, body_locals, {}
+        self.escaping, self.readers, self.fresh = {v.id for v in body.outputs}, {}, set()
+        self.body_storage = storage
+        try:
+            self.emit_nodes(body.nodes)
+            for v, name in zip(stacked, stack_names):
+                src = self.array(v)
+                if src in self.local_names:
+                    w.line(f"{name}[{counter}] = {src}")
+                elif v.id not in storage.in_place:
+                    size = self.size(v)
+                    w.line(f"{name}[{counter} * {size}:({counter} + 1) * {size}] = {src}")
+            for v, name in zip(lasts, last_names):
+                src = self.array(v)
+                w.line(f"{name} = {src}" if name in self.local_names else f"{name}[:] = {src}")
+            if carry_names:
+                # Rebound together: one carry's next value may be another's current one.
+                values = []
+                for v, scalar in zip(nexts, scalar_carry):
+                    src = self.array(v)
+                    values.append(src if scalar or src in self.fresh else f"{src}.copy()")
+                w.line(f"{', '.join(carry_names)} = {', '.join(values)}")
+        finally:
+            (self.plan, self.locals, self.output_slot, self.escaping, self.readers, self.node_by_id,
+             self.fresh, self.body_storage, n_blocks) = saved
+            del self.block_starts[n_blocks:]  # a loop is one piece when the kernel is split
+        w.dedent()
+        indent = _INDENT * w.depth
+        w.lines[loop_line:loop_line] = [indent + line for line in storage.allocations]
+        outs = node.outputs
+        for v, name in zip(outs[:nc] + outs[nc + n_stacked:], carry_names + last_names):
+            self.bind_result(v, name)
+        for v, name in zip(outs[nc:nc + n_stacked], stack_names):
+            self.names[v.id] = name
+
+    def bind_result(self, v: Value, name: str) -> None:
+        """Make the local or array `name` the storage of `v` as its readers expect it."""
+        scalar = name in self.local_names
+        slot = self.output_slot.get(v.id)
+        if slot is not None:
+            self.w.line(f"out{slot}[0] = {name}" if scalar else f"out{slot}[:] = {name}")
+            self.names[v.id] = f"out{slot}"
+        elif scalar == (v.id in self.locals):
+            self.names[v.id] = name
+        elif scalar:
+            array = self.new_array(v)
+            self.w.line(f"{array}[0] = {name}")
+        else:
+            local = self.new_array(v)
+            self.w.line(f"{local} = {name}[0]")
+
+    def new_name(self) -> str:
+        name = f"t{self.counter}"
+        self.counter += 1
+        return name
+
+    def array_copy(self, v: Value) -> str:
+        """An expression of a new array holding `v` (a loop's array carry starts as its own copy)."""
+        src = self.array(v)
+        if src in self.local_names:
+            return f"np.full(1, {src}, dtype={_NP_TYPE[v.dtype]})"
+        return f"{src}.copy()"
+
     def guard(self, node: Node) -> None:
         x = node.inputs[0]
         self.guards.append(node)
@@ -891,7 +1098,7 @@ class _Gen:
             w.line("if True:", self.comment(node))  # traced with another shape: never holds
         elif expected.size == 1:
             lit = _literal(expected.reshape(-1)[0], x.dtype)
-            w.line(f"if not ({self.array(x)}[0] == {lit}):", self.comment(node))
+            w.line(f"if not ({self.at(self.array(x), '0')} == {lit}):", self.comment(node))
         else:
             exp_v = Value(type=x.type, const=expected.astype(x.dtype))
             exp_name = self.array(exp_v)
@@ -970,7 +1177,8 @@ class _Gen:
         for n in group:
             v = n.outputs[0]
             if n.op in ELEMENTWISE_INLINE:
-                if v.id in self.output_slot or any(r not in members for r in readers.get(v.id, ())):
+                if v.id in self.output_slot or v.id in self.escaping or \
+                        any(r not in members for r in readers.get(v.id, ())):
                     stored[v.id] = self.new_array(v, n)
             else:
                 name = self.new_array(v, n)
@@ -1001,7 +1209,7 @@ class _Gen:
                 w.line(f"{local} = {self.expr_node(n, None)}", None if looped else self.comment(n))
                 self.scalar_of[v.id] = local
                 if v.id in stored:
-                    stores.append(f"{stored[v.id]}[{'i' if looped else '0'}] = {local}")
+                    stores.append(f"{self.at(stored[v.id], 'i' if looped else '0')} = {local}")
             elif blocked is not None and self.blocked_sum(n):
                 stores.append(blocked.element(n, self.expr(n.inputs[0], None)))
             else:
@@ -1016,7 +1224,8 @@ class _Gen:
         for n in group:
             if id(n) in accs:
                 acc, _, name = accs[id(n)]
-                w.line(f"{name}[0] = {blocked.result(n) if blocked is not None and self.blocked_sum(n) else acc}")
+                w.line(f"{self.at(name, '0')} = "
+                       f"{blocked.result(n) if blocked is not None and self.blocked_sum(n) else acc}")
         for n in group:
             self.scalar_of.pop(n.outputs[0].id, None)
 
@@ -1034,13 +1243,14 @@ class _Gen:
             raise Unsupported(f"op {op!r} has no lowering")
         getattr(self, method)(node)
 
-    def run(self) -> KernelSource:
+    def run(self, unrolled: Graph | None = None) -> KernelSource:
+        """The kernel source; `unrolled` is the graph before rolling, whose value numbers the comments use."""
         g = self.graph
         input_ids = {v.id for v in g.inputs}
         for i, v in enumerate(g.inputs):
             self.names[v.id] = f"in{i}"
             self.printed[v.id] = f"%{(getattr(g, 'input_names', None) or [f'a{i}' for i in range(len(g.inputs))])[i]}"
-        for node in g.nodes:
+        for node in (unrolled or g).nodes:
             for v in node.outputs:
                 self.printed[v.id] = f"%{len(self.printed) - len(g.inputs)}"
         for v in list(g.inputs) + [out for node in g.nodes for out in node.outputs]:
@@ -1052,8 +1262,23 @@ class _Gen:
         for k, v in enumerate(g.outputs):
             if v.id not in self.output_slot and v.id not in input_ids and v.const is None:
                 self.output_slot[v.id] = k
+        self.locals = scalar_locals(g, self.plan)
+        self.emit_nodes(g.nodes)
+        w = self.w
+        self.block_starts.append(len(self.w.lines))
+        for k, v in enumerate(g.outputs):
+            if v.const is not None and v.const.size == 1:
+                w.line(f"out{k}[0] = {_literal(v.const.reshape(-1)[0], v.dtype)}", f"return value {k}")
+                continue
+            src = self.array(v)
+            if src != f"out{k}":
+                w.line(f"out{k}[:] = {src}", f"return value {k}")
+        return self.finish()
+
+    def emit_nodes(self, nodes: list[Node]) -> None:
+        """Write the statements of `nodes` (a graph's, or a loop body's) under the current plan."""
         materialized = self.plan.materialized
-        emitted = [n for n in g.nodes
+        emitted = [n for n in nodes
                    if n.op == GUARD or not (n.op in ELEMENTWISE_INLINE and n.outputs[0].id not in materialized)]
         readers = self.readers
         self.node_by_id = {id(n): n for n in emitted}
@@ -1093,16 +1318,6 @@ class _Gen:
                     self.guard_starts.add(len(self.w.lines))
                 self.emit(emitted[i])
             i = j
-        w = self.w
-        self.block_starts.append(len(self.w.lines))
-        for k, v in enumerate(g.outputs):
-            if v.const is not None and v.const.size == 1:
-                w.line(f"out{k}[0] = {_literal(v.const.reshape(-1)[0], v.dtype)}", f"return value {k}")
-                continue
-            src = self.array(v)
-            if src != f"out{k}":
-                w.line(f"out{k}[:] = {src}", f"return value {k}")
-        return self.finish()
 
     def finish(self) -> KernelSource:
         g = self.graph
@@ -1198,6 +1413,36 @@ class _Gen:
         return lines
 
 
+#: Ops whose lowering can write a one-element result to a scalar local, and ops whose lowering
+#: reads a one-element input from one (see _Gen.at).
+_LOCAL_WRITERS = ELEMENTWISE_INLINE | {"sum", "max", "min", "index"}
+_LOCAL_READERS = ELEMENTWISE_INLINE | {"sum", "max", "min", "index", "index_add", GUARD}
+
+
+def scalar_locals(graph: Graph, plan: FusionPlan, keep_outputs: bool = False) -> set[int]:
+    """Ids of the stored one-element values of `graph` that live in scalar locals, not arrays.
+
+    A scalar in a one-element array costs an allocation per call and a store and load per use
+    (LLVM cannot keep it in a register across the other arrays' stores); a scan of scalars,
+    such as an ODE integrator's steps, spent most of its time there.  A value qualifies when
+    the lowerings of its producer and of all its readers can use a local; graph outputs are
+    written to the caller's arrays (unless `keep_outputs`: a loop body's outputs stay in it).
+    """
+    fit = {v.id for node in graph.nodes if node.op in _LOCAL_WRITERS or node.op == LOOP
+           for v in node.outputs if v.id in plan.materialized and all(n == 1 for n in v.shape)}
+    if not keep_outputs:
+        fit -= {v.id for v in graph.outputs}
+    for node in graph.nodes:
+        if node.op == LOOP:
+            # The body reads the values from outside directly.
+            for inner in node.attrs["loop"].body.nodes:
+                if inner.op not in _LOCAL_READERS:
+                    fit -= {v.id for v in inner.inputs}
+        elif node.op not in _LOCAL_READERS:
+            fit -= {v.id for v in node.inputs}
+    return fit
+
+
 def _guards_first(nodes: list[Node], reads: dict[int, set[int]]) -> list[Node]:
     """`nodes` reordered so that each guard comes as soon as the values it checks are computed.
 
@@ -1213,7 +1458,7 @@ def _guards_first(nodes: list[Node], reads: dict[int, set[int]]) -> list[Node]:
     order: list[Node] = []
     pending: list[Node] = []           # nodes every later guard must follow (bounds checks)
     for n in nodes:
-        if n.op == "index_add" or (n.op == "index" and len(n.inputs) > 1):
+        if n.op in ("index_add", LOOP) or (n.op == "index" and len(n.inputs) > 1):
             pending.append(n)
         if n.op != GUARD:
             continue
@@ -1268,7 +1513,14 @@ HEAVY_PER_LOOP = 4
 #: The _Gen method that lowers each non-elementwise op.
 _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
               "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
-              "index_add": "index_add", "concat": "concat"}
+              "index_add": "index_add", "concat": "concat", LOOP: "loop"}
+#: Attrs whose integers the lowering can compute from a loop's counter (they may advance per iteration).
+_COUNTED_ATTRS = {("index", "spec"), ("index_add", "spec")}
+
+
+def counted_attr(op: str, attr: str) -> bool:
+    """True when the integers of `op`'s `attr` may advance with a rolled loop's counter (see compiler.loops)."""
+    return (op, attr) in _COUNTED_ATTRS
 
 #: Inlined operations one expression nests before a local is bound (see _Gen.expr); each level
 #: adds one to three parentheses, and Python's parser accepts at most 200.
@@ -1290,12 +1542,22 @@ def _natural(name: str):
 
 
 def _opt(x) -> str:
+    if isinstance(x, Affine):
+        return x.text(LOOP_COUNTER)
     return "-9223372036854775807" if x is None else str(int(x))
+
+
+#: The counter of a rolled loop (no other generated name has this form).
+LOOP_COUNTER = "it"
 
 
 from tracegrad.compiler.runtime import FASTMATH as _FASTMATH  # noqa: E402
 
 
-def generate(graph: Graph) -> KernelSource:
-    """Python source of one numba kernel computing `graph` (primitives only; see :func:`fusion.prepare`)."""
-    return _Gen(graph).run()
+def generate(graph: Graph, roll: bool = True) -> KernelSource:
+    """Python source of one numba kernel computing `graph` (primitives only; see :func:`fusion.prepare`).
+
+    With `roll`, runs of repeated pieces become loops (:mod:`compiler.loops`).
+    """
+    rolled = roll_loops(graph, counted_attr) if roll else graph
+    return _Gen(rolled).run(graph)

@@ -114,7 +114,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             continue
         v = node.outputs[0]
         if node.op not in ELEMENTWISE_INLINE or v.id in outputs:
-            materialized.add(v.id)
+            materialized.update(x.id for x in node.outputs)
             continue
         readers = consumers.get(v.id, [])
         subtree_costly = node.op not in CHEAP or any(x.id in costly for x in node.inputs)
