@@ -25,16 +25,19 @@ def run_kernel(lowered, arrays, roll):
     return ks, kernel(arrays)
 
 
-def check(f, params, rtol, expect_loop=True):
-    """Looped kernel == unlooped kernel == interpreter; the looped source (for further checks)."""
+def check(f, params, rtol, expect_loop=True, against_unlooped=False):
+    """Looped kernel == interpreter (and == unlooped kernel when asked: compiling the unlooped
+    kernel is what a test of it costs); the looped source (for further checks)."""
     lowered = joint_graph(f, params)
     looped_ks, looped = run_kernel(lowered, params, roll=True)
     assert ("for it in range(" in looped_ks.source) == expect_loop, looped_ks.source
-    _, unlooped = run_kernel(lowered, params, roll=False)
     reference = interpret(lowered, params)
-    for a, b, c in zip(looped, unlooped, reference):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    for a, c in zip(looped, reference):
         np.testing.assert_allclose(a, c, rtol=50 * rtol, atol=50 * rtol)
+    if against_unlooped:
+        _, unlooped = run_kernel(lowered, params, roll=False)
+        for a, b in zip(looped, unlooped):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
     return looped_ks
 
 
@@ -45,7 +48,7 @@ DTYPES = [(np.float32, 1e-5), (np.float64, 1e-12)]
 def test_ode_integrator_rolls_forward_and_adjoint(dtype, rtol):
     d = bench.make_data("ode")
     params = [d["u0"].astype(dtype), d["p"].astype(dtype)]
-    ks = check(bench.lorenz_function(8, 0.01), params, rtol)
+    ks = check(bench.lorenz_function(8, 0.01), params, rtol, against_unlooped=dtype == np.float64)
     assert ks.source.count("for it in range(") == 2  # the steps, and their adjoint
     # The kernel's size depends on the pieces, not on the steps.
     lowered = joint_graph(bench.lorenz_function(40, 0.01), params)
@@ -63,7 +66,7 @@ def test_rnn_rolls_with_a_stacked_input_per_step(dtype, rtol):
             h = tg.tanh(tg.matmul(xs[t], wx) + tg.matmul(h, wh) + b)
         return (h * h).sum()
     params = [rng.normal(size=s).astype(dtype) * 0.5 for s in ((3, 4), (4, 4), (4,))]
-    check(loss, params, rtol)
+    check(loss, params, rtol, against_unlooped=dtype == np.float32)
 
 
 @pytest.mark.parametrize("dtype,rtol", DTYPES)
