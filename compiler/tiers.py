@@ -44,9 +44,15 @@ _workers: set[subprocess.Popen] = set()
 _workers_lock = threading.Lock()
 
 
+#: Longest compile assumed: repeated pieces (integrator and rnn steps) are rolled into loops, so a
+#: large graph's kernel holds its distinct pieces only (8.5 s for 200 ODE steps, 8,600 nodes); a
+#: graph without repetition that takes longer compiles in the background all the same.
+_MAX_SECONDS = 10.0
+
+
 def estimated_compile_seconds(n_nodes: int) -> float:
     """How long compiling a kernel of `n_nodes` lowered nodes is assumed to take."""
-    return _FIXED_SECONDS + _SECONDS_PER_NODE * n_nodes
+    return min(_FIXED_SECONDS + _SECONDS_PER_NODE * n_nodes, _MAX_SECONDS)
 
 
 def _promotion_factor() -> float | None:
