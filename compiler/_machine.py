@@ -26,6 +26,1147 @@ def normalize(F, I, norm, out, n):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
+def run_neg_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(-np.float32(x0[i])))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            for i in range(ni):
+                F[ob + i] = np.float64(-F[ab + i * asi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_neg_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(-I[ab + i * asi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_add_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1[i])))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0) + np.float32(x1[i])))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1)))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            for i in range(ni):
+                F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_add_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] + I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sub_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1[i])))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0) - np.float32(x1[i])))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1)))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            for i in range(ni):
+                F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sub_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] - I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_mul_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1[i])))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0) * np.float32(x1[i])))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1)))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            for i in range(ni):
+                F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_mul_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] * I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_div_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(divide_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(divide_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_pow_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(power_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(power_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_pow_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(power_i64(I[ab + i * asi], I[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_maximum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(maximum_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_maximum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(maximum_i64(I[ab + i * asi], I[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_minimum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(minimum_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_minimum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(minimum_i64(I[ab + i * asi], I[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_exp_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(exp_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(exp_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_log_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(log_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(log_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_log1p_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(log1p_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(log1p_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_expm1_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(expm1_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(expm1_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sin_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(sin_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(sin_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_cos_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(cos_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(cos_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_tanh_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(tanh_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(tanh_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sigmoid_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(sigmoid_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(sigmoid_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_relu_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(relu_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(relu_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_relu_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(relu_i64(I[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_abs_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(abs_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(abs_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_abs_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(abs_i64(I[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sqrt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(sqrt_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(sqrt_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sign_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(sign_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(sign_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(sign_i64(I[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(floor_divide_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(floor_divide_i64(I[ab + i * asi], I[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_remainder_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1[i]))))
+    elif norm == 1 and bsi == 1 and asi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab]
+            x1 = F[bb:bb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0), np.float32(x1[i]))))
+    elif norm == 1 and asi == 1 and bsi == 0:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            x1 = F[bb]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            if asi == 1 and bsi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                x1 = F[bb:bb + ni]
+                for i in range(ni):
+                    y[i] = np.float64(remainder_f64(x0[i], x1[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(remainder_i64(I[ab + i * asi], I[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] == F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] == I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] != F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] != I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] < F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] < I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] <= F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] <= I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] > F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] > I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(F[ab + i * asi] >= F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[ab + i * asi] >= I[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((F[ab + i * asi] != 0) & (F[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((I[ab + i * asi] != 0) & (I[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((F[ab + i * asi] != 0) | (F[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((I[ab + i * asi] != 0) | (I[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(not (F[ab + i * asi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(not (I[ab + i * asi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1 and bsi == 1 and csi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            cb = c + o * cso
+            y = F[ob:ob + ni]
+            x0 = I[ab:ab + ni]
+            x1 = F[bb:bb + ni]
+            x2 = F[cb:cb + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(np.float32(x1[i]) if (x0[i] != 0) else np.float32(x2[i])))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            cb = c + o * cso
+            for i in range(ni):
+                F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        cb = c + o * cso
+        for i in range(ni):
+            I[ob + i] = np.int64(I[bb + i * bsi] if (I[ab + i * asi] != 0) else I[cb + i * csi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
 def vm(code, aux, F, I, start, stop):
     """Run instruction rows start..stop-1; 0, or the status of the first failure."""
     ctr = np.zeros(64, np.int64)
@@ -79,930 +1220,113 @@ def vm(code, aux, F, I, start, stop):
             lo = 0
             m = min(block, group_n)
         elif op == 1:  # neg (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(-np.float32(x0[i])))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    for i in range(ni):
-                        F[ob + i] = np.float64(-F[ab + i * asi])
+            norm = run_neg_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 2:  # neg (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(-I[ab + i * asi])
+            norm = run_neg_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 3:  # add (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1[i])))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0) + np.float32(x1[i])))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1)))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    for i in range(ni):
-                        F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+            norm = run_add_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 4:  # add (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] + I[bb + i * bsi])
+            norm = run_add_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 5:  # sub (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1[i])))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0) - np.float32(x1[i])))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1)))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    for i in range(ni):
-                        F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+            norm = run_sub_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 6:  # sub (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] - I[bb + i * bsi])
+            norm = run_sub_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 7:  # mul (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1[i])))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0) * np.float32(x1[i])))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1)))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    for i in range(ni):
-                        F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+            norm = run_mul_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 8:  # mul (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] * I[bb + i * bsi])
+            norm = run_mul_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 9:  # div (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(divide_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_div_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 10:  # pow (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(power_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(power_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_pow_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 11:  # pow (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(power_i64(I[ab + i * asi], I[bb + i * bsi]))
+            norm = run_pow_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 12:  # maximum (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(maximum_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_maximum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 13:  # maximum (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(maximum_i64(I[ab + i * asi], I[bb + i * bsi]))
+            norm = run_maximum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 14:  # minimum (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(minimum_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_minimum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 15:  # minimum (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(minimum_i64(I[ab + i * asi], I[bb + i * bsi]))
+            norm = run_minimum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 16:  # exp (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(exp_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(exp_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
+            norm = run_exp_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 17:  # log (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(log_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(log_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+            norm = run_log_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 18:  # log1p (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(log1p_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(log1p_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+            norm = run_log1p_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 19:  # expm1 (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(expm1_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(expm1_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+            norm = run_expm1_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 20:  # sin (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(sin_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(sin_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+            norm = run_sin_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 21:  # cos (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(cos_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(cos_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+            norm = run_cos_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 22:  # tanh (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(tanh_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(tanh_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+            norm = run_tanh_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 23:  # sigmoid (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(sigmoid_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(sigmoid_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+            norm = run_sigmoid_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 24:  # relu (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(relu_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(relu_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+            norm = run_relu_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 25:  # relu (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(relu_i64(I[ab + i * asi]))
+            norm = run_relu_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 26:  # abs (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(abs_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(abs_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
+            norm = run_abs_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 27:  # abs (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(abs_i64(I[ab + i * asi]))
+            norm = run_abs_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 28:  # sqrt (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(sqrt_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(sqrt_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
+            norm = run_sqrt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 29:  # sign (float)
-            if norm == 1 and asi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(sign_f32(np.float32(x0[i]))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    if asi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(sign_f64(x0[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+            norm = run_sign_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 30:  # sign (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(sign_i64(I[ab + i * asi]))
+            norm = run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 31:  # floor_divide (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(floor_divide_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 32:  # floor_divide (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(floor_divide_i64(I[ab + i * asi], I[bb + i * bsi]))
+            norm = run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 33:  # remainder (float)
-            if norm == 1 and asi == 1 and bsi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1[i]))))
-            elif norm == 1 and bsi == 1 and asi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab]
-                    x1 = F[bb:bb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0), np.float32(x1[i]))))
-            elif norm == 1 and asi == 1 and bsi == 0:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    y = F[ob:ob + ni]
-                    x0 = F[ab:ab + ni]
-                    x1 = F[bb]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1))))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    if asi == 1 and bsi == 1:
-                        y = F[ob:ob + ni]
-                        x0 = F[ab:ab + ni]
-                        x1 = F[bb:bb + ni]
-                        for i in range(ni):
-                            y[i] = np.float64(remainder_f64(x0[i], x1[i]))
-                        continue
-                    for i in range(ni):
-                        F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+            norm = run_remainder_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 34:  # remainder (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(remainder_i64(I[ab + i * asi], I[bb + i * bsi]))
+            norm = run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 35:  # eq (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] == F[bb + i * bsi])
+            norm = run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 36:  # eq (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] == I[bb + i * bsi])
+            norm = run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 37:  # ne (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] != F[bb + i * bsi])
+            norm = run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 38:  # ne (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] != I[bb + i * bsi])
+            norm = run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 39:  # lt (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] < F[bb + i * bsi])
+            norm = run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 40:  # lt (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] < I[bb + i * bsi])
+            norm = run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 41:  # le (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] <= F[bb + i * bsi])
+            norm = run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 42:  # le (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] <= I[bb + i * bsi])
+            norm = run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 43:  # gt (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] > F[bb + i * bsi])
+            norm = run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 44:  # gt (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] > I[bb + i * bsi])
+            norm = run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 45:  # ge (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(F[ab + i * asi] >= F[bb + i * bsi])
+            norm = run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 46:  # ge (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[ab + i * asi] >= I[bb + i * bsi])
+            norm = run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 47:  # logical_and (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64((F[ab + i * asi] != 0) & (F[bb + i * bsi] != 0))
+            norm = run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 48:  # logical_and (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64((I[ab + i * asi] != 0) & (I[bb + i * bsi] != 0))
+            norm = run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 49:  # logical_or (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64((F[ab + i * asi] != 0) | (F[bb + i * bsi] != 0))
+            norm = run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 50:  # logical_or (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                for i in range(ni):
-                    I[ob + i] = np.int64((I[ab + i * asi] != 0) | (I[bb + i * bsi] != 0))
+            norm = run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 51:  # logical_not (float)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(not (F[ab + i * asi] != 0))
+            norm = run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 52:  # logical_not (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                for i in range(ni):
-                    I[ob + i] = np.int64(not (I[ab + i * asi] != 0))
+            norm = run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 53:  # where (float)
-            if norm == 1 and asi == 1 and bsi == 1 and csi == 1:
-                norm = 0
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    cb = c + o * cso
-                    y = F[ob:ob + ni]
-                    x0 = I[ab:ab + ni]
-                    x1 = F[bb:bb + ni]
-                    x2 = F[cb:cb + ni]
-                    for i in range(ni):
-                        y[i] = np.float64(np.float32(np.float32(x1[i]) if (x0[i] != 0) else np.float32(x2[i])))
-            else:
-                for o in range(no):
-                    ob = out + o * ni
-                    ab = a + o * aso
-                    bb = b + o * bso
-                    cb = c + o * cso
-                    for i in range(ni):
-                        F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+            norm = run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 54:  # where (int)
-            for o in range(no):
-                ob = out + o * ni
-                ab = a + o * aso
-                bb = b + o * bso
-                cb = c + o * cso
-                for i in range(ni):
-                    I[ob + i] = np.int64(I[bb + i * bsi] if (I[ab + i * asi] != 0) else I[cb + i * csi])
+            norm = run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 73:
             for o in range(no):
                 for i in range(ni):
