@@ -578,7 +578,7 @@ def _exec_with_retry(modname: str, path: str, source: str, persist: bool = True)
     # file name makes tracebacks and numba's cache locator point at the file.
     code = compile(source, path, "exec", dont_inherit=True)
     # Before running it, so errors raised while the module runs show its lines too.
-    _register_lines(path, source)
+    register_lines(path, source)
     if persist:
         # Functions with explicit signatures load numba's cache while the
         # module runs, before the dispatcher guards exist: vet the files now.
@@ -631,11 +631,13 @@ def _exec_sealing(modname: str, path: str, code, persist: bool):
     return module
 
 
-def _register_lines(path: str, source: str) -> None:
+def register_lines(path: str, source: str) -> None:
+    """Make tracebacks and ``linecache`` show `source` for the generated module at `path`."""
     # mtime None marks the entry as not backed by a checkable file, so
     # linecache.checkcache() keeps it even after the file is deleted (private
     # directory at exit, clear_cache(disk=True)).
     linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+
 
 
 def _materialise(directory: str, modname: str, data: bytes, *, warn: bool) -> str:
