@@ -510,16 +510,28 @@ bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)"""
 
 
-def run_other(python: str, template: str, names) -> dict:
-    """Run a PyTorch or JAX `template` on workloads `names` in interpreter `python`; its results ({} if it fails)."""
-    code = template.format(load_bench=_LOAD_BENCH.format(path=os.path.abspath(__file__)), names=list(names))
+#: Longest a PyTorch or JAX run of one workload may take (XLA compiled tiny10k for over 13 minutes).
+OTHER_TIMEOUT = 600.0
+
+
+def run_other(python: str, template: str, names, timeout: float = OTHER_TIMEOUT) -> dict:
+    """Run a PyTorch or JAX `template` on workloads `names` in interpreter `python`, one process per
+    workload so that one that fails or runs past `timeout` seconds costs only its own results."""
     env = dict(os.environ, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
                **_SINGLE_THREAD)
-    res = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        print(f"{python} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
-        return {}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    results: dict = {}
+    for name in names:
+        code = template.format(load_bench=_LOAD_BENCH.format(path=os.path.abspath(__file__)), names=[name])
+        try:
+            res = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{python} on {name}: stopped after {timeout:.0f} s", file=sys.stderr)
+            continue
+        if res.returncode != 0:
+            print(f"{python} on {name} failed:\n{res.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results.update(json.loads(res.stdout.strip().splitlines()[-1]))
+    return results
 
 
 def _fmt(seconds) -> str:
