@@ -208,6 +208,15 @@ def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, 
     return lines
 
 
+def _matmul_by_layout(opening: str) -> list[str]:
+    """The call of the product of x and y into z for the operands' layouts (`opening`: indent and if/elif)."""
+    pad = opening[:len(opening) - len(opening.lstrip())]
+    return [f"{opening} ta == 0 and tb == 0:", f"{pad}    matmul_nn(x, y, z, m, k, n)",
+            f"{pad}elif ta == 1 and tb == 0:", f"{pad}    matmul_tn(x, y, z, m, k, n)",
+            f"{pad}elif ta == 0:", f"{pad}    matmul_nt(x, y, z, m, k, n)",
+            f"{pad}else:", f"{pad}    matmul_tt(x, y, z, m, k, n)"]
+
+
 _HANDLER_ARGS = "F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi"
 
 
@@ -422,14 +431,7 @@ def machine_source() -> str:
         "                    x = F[a + o * bso:a + o * bso + m * k].astype(np.float32)",
         "                    y = F[b + o * cso:b + o * cso + k * n].astype(np.float32)",
         "                    z = np.empty(m * n, np.float32)",
-        "                    if ta == 0 and tb == 0:",
-        "                        matmul_nn(x, y, z, m, k, n)",
-        "                    elif ta == 1 and tb == 0:",
-        "                        matmul_tn(x, y, z, m, k, n)",
-        "                    elif ta == 0:",
-        "                        matmul_nt(x, y, z, m, k, n)",
-        "                    else:",
-        "                        matmul_tt(x, y, z, m, k, n)",
+        *_matmul_by_layout("                    if"),
         "                    F[out + o * m * n:out + (o + 1) * m * n] = z",
         "                continue",
         "            for o in range(no):",
@@ -440,14 +442,7 @@ def machine_source() -> str:
         "                    continue",
         "                if k == 0:",
         "                    z[:] = 0.0",
-        "                elif ta == 0 and tb == 0:",
-        "                    matmul_nn(x, y, z, m, k, n)",
-        "                elif ta == 1 and tb == 0:",
-        "                    matmul_tn(x, y, z, m, k, n)",
-        "                elif ta == 0:",
-        "                    matmul_nt(x, y, z, m, k, n)",
-        "                else:",
-        "                    matmul_tt(x, y, z, m, k, n)",
+        *_matmul_by_layout("                elif"),
     ]
     for lane, arr in ((F_LANE, "F"), (I_LANE, "I")):
         suffix = "f" if lane == F_LANE else "i"

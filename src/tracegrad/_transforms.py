@@ -636,14 +636,7 @@ class CompiledFunction:
 
     def _leaf_path(self, args, leaf: int) -> str:
         """Leaf number `leaf` of the positional arguments, spelled as the user wrote it (``argument 'd'['c']``)."""
-        try:
-            params = list(inspect.signature(self.fun).parameters)
-        except (TypeError, ValueError):
-            params = []
-        paths = []
-        for i, a in enumerate(args):
-            name = repr(params[i]) if i < len(params) else str(i)
-            paths.extend(tree_paths(a, f"argument {name}"))
+        paths = self._leaf_paths(args, {})
         return paths[leaf] if leaf < len(paths) else f"argument leaf {leaf}"
 
     def _prepare(self, args, kwargs, mode, varying_floats=None):
