@@ -66,9 +66,13 @@ class KernelSource:
     guards: list[Node] = field(default_factory=list)
     index_nodes: list[Node] = field(default_factory=list)
     runtime_names: list[str] = field(default_factory=list)
-    #: `source` without its comments and graph name: what is compiled and cached on disk, so the same
-    #: graph traced from other lines or under another name finds the machine code compiled before
-    canonical: str = ""
+
+    @property
+    def canonical(self) -> str:
+        """`source` without its comments and graph name: what is compiled and cached on disk, so the
+        same graph traced from other lines or under another name finds the machine code compiled before."""
+        lines = self.source.splitlines()
+        return "\n".join([_CANONICAL_DOCSTRING] + _without_comments(lines[1:])) + "\n"
 
     def extents(self) -> np.ndarray:
         """The ``D`` array for the shapes this source was generated from."""
@@ -1351,9 +1355,8 @@ class _Gen:
         else:
             lines += self.chunked(chunks, entry, params, header, decorator)
         source = "\n".join(lines) + "\n"
-        canonical = "\n".join([_CANONICAL_DOCSTRING] + _without_comments(lines[1:])) + "\n"
         return KernelSource(source, entry, len(g.inputs), self.consts, self.dims, self.dim_values,
-                            self.guards, self.index_nodes, sorted(self.runtime), canonical)
+                            self.guards, self.index_nodes, sorted(self.runtime))
 
 
     def chunks(self, body: list[str]) -> list[tuple[list[str], bool]]:
@@ -1378,7 +1381,7 @@ class _Gen:
         function: each is renamed canonically and compiled once.  Guards stay
         in the entry, a few lines each, so that a failed one returns from it.
         """
-        code = [[line.split("  #")[0].rstrip() for line in c if not line.strip().startswith("#")] for c, _ in chunks]
+        code = [[line for line in _without_comments(c) if line] for c, _ in chunks]
         keep = [k for k, c in enumerate(code) if c]  # a piece of comments only does nothing
         code, chunks = [code[k] for k in keep], [chunks[k] for k in keep]
         used = [_ordered(_ARG_RE.findall("\n".join(c))) for c in code]

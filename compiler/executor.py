@@ -116,49 +116,47 @@ for _k, _name in enumerate(_STRUCTURAL):
 # The machine's source, generated from the op table
 # --------------------------------------------------------------------------
 
-def _operand_readers(name: str, lane: int, arity: int) -> list[str]:
-    """The expressions that read operand k's element i of elementwise `name` from its arena."""
-    entry = TABLE[name]
-    bases = ["ab", "bb", "cb"][:arity]
-    strides = ["asi", "bsi", "csi"][:arity]
-    readers = []
-    for k in range(arity):
-        arr = "I" if (name == "where" and k == 0) or lane == I_LANE else "F"
-        readers.append(f"{arr}[{bases[k]} + i * {strides[k]}]")
+def _operand_arrays(name: str, lane: int) -> list[str]:
+    """The arena each operand of elementwise `name` is read from (``where``'s condition is an integer)."""
+    return ["I" if (name == "where" and k == 0) or lane == I_LANE else "F" for k in range(TABLE[name].arity)]
+
+
+def _operand_readers(name: str, elements: list[str]) -> list[str]:
+    """The kernel template's operands, given the expressions that read each operand's element."""
+    kernel = TABLE[name].kernel
+    readers = list(elements)
     if name == "where":
         readers[0] = f"({readers[0]} != 0)"
-    if "&" in entry.kernel or "|" in entry.kernel or "not " in entry.kernel:
+    if "&" in kernel or "|" in kernel or "not " in kernel:
         # Bitwise operators and `not` need truth values: an operand is true where it is nonzero.
         readers = [f"({r} != 0)" for r in readers]
     return readers
 
 
 def _handler(name: str, lane: int) -> list[str]:
-    """Source lines of the loop for elementwise `name` whose operands live in `lane`."""
+    """The body of the machine's function for elementwise `name` whose operands live in `lane`."""
     entry = TABLE[name]
     out_lane = I_LANE if entry.promote == "compare" else lane
     dst, conv = ("I", "np.int64") if out_lane == I_LANE else ("F", "np.float64")
-    head = [f"        elif op == {OPCODE[(name, lane)]}:  # {name} ({'float' if lane == F_LANE else 'int'})"]
     if lane == I_LANE:
-        return head + _loops(name, lane, "i64", dst, conv, views=False, indent=12)
+        return _loops(name, lane, "i64", dst, conv, views=False, indent=4)
     calls = bool(_CALL_RE.search(entry.kernel))
     if out_lane == I_LANE:  # comparisons of floats are exact in float64
-        return head + _loops(name, lane, "f64", dst, conv, views=calls, indent=12)
+        return _loops(name, lane, "f64", dst, conv, views=calls, indent=4)
     # float32 results of contiguous operands are computed in float32 with the kernels' vector math
     # (the numbers the kernels give), rounded as they are made, so the row needs no normalising pass.
     contiguous = " and ".join(f"{st} == 1" for st in ["asi", "bsi", "csi"][:entry.arity])
-    lines = head + [f"            if norm == 1 and {contiguous}:",
-                    "                norm = 0"] + \
-        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False)
+    lines = [f"    if norm == 1 and {contiguous}:",
+             "        norm = 0"] + \
+        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=8, strided=False)
     if entry.arity == 2:
         # A vector and a broadcast scalar (x * 0.5): the scalar is read once.
         for scalar in (0, 1):
             strides = ("asi", "bsi") if scalar == 1 else ("bsi", "asi")
-            lines += [f"            elif norm == 1 and {strides[0]} == 1 and {strides[1]} == 0:",
-                      "                norm = 0"] + \
-                _loops(name, lane, "f32", dst, "np.float64", views=True, indent=16, strided=False,
-                       scalar=scalar)
-    return lines + ["            else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=16)
+            lines += [f"    elif norm == 1 and {strides[0]} == 1 and {strides[1]} == 0:",
+                      "        norm = 0"] + \
+                _loops(name, lane, "f32", dst, "np.float64", views=True, indent=8, strided=False, scalar=scalar)
+    return lines + ["    else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=8)
 
 
 def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, indent: int,
@@ -172,20 +170,13 @@ def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, 
     arity = entry.arity
     bases = ["ab", "bb", "cb"][:arity]
     strides = ["asi", "bsi", "csi"][:arity]
-    arrays = ["I" if (name == "where" and k == 0) or lane == I_LANE else "F" for k in range(arity)]
+    arrays = _operand_arrays(name, lane)
     template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{suffix}(", entry.kernel)
     narrow = suffix == "f32"
 
     def expression(indexed) -> str:
-        readers = _operand_readers(name, lane, arity)
-        out = []
-        for k, r in enumerate(readers):
-            plain = f"{arrays[k]}[{bases[k]} + i * {strides[k]}]"
-            element = indexed(k)
-            if narrow and arrays[k] == "F":
-                element = f"np.float32({element})"
-            out.append(r.replace(plain, element))
-        text = template.format(*out)
+        elements = [f"np.float32({indexed(k)})" if narrow and arrays[k] == "F" else indexed(k) for k in range(arity)]
+        text = template.format(*_operand_readers(name, elements))
         return f"{conv}(np.float32({text}))" if narrow else f"{conv}({text})"
     pad = " " * indent
     lines = [f"{pad}for o in range(no):",
@@ -233,10 +224,9 @@ def _handler_functions() -> list[str]:
     """
     lines = []
     for name, lane in ELEMENTWISE:
-        handler = _handler(name, lane)
         lines += ["@njit(cache=True, nogil=True, error_model='numpy')",
                   f"def {_handler_name(name, lane)}({_HANDLER_ARGS}):"]
-        lines += [line[8:] for line in handler[1:]]
+        lines += _handler(name, lane)
         lines += ["    return norm", "", ""]
     return lines
 

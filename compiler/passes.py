@@ -46,15 +46,14 @@ def dce(graph: Graph) -> Graph:
 class _Rewriter(GraphBuilder):
     """A builder that also knows which node of the graph being built defines each value."""
 
-    #: Nodes emitted by rules so far, by every rewriter (a clean-up round that emitted none is final).
-    emitted = 0
-
     def __init__(self, graph: Graph):
         super().__init__(graph)
         self.producers: dict[int, Node] = {}
+        #: nodes the rules emitted (a clean-up walk that emitted none reached the rules' fixed point)
+        self.emitted = 0
 
     def emit(self, op, inputs, attrs, out_types):
-        _Rewriter.emitted += 1
+        self.emitted += 1
         outs = super().emit(op, inputs, attrs, out_types)
         self.producers[outs[0].id if outs else -1] = self.graph.nodes[-1]
         return outs
@@ -71,6 +70,11 @@ def _rewrite(graph: Graph, rule) -> Graph:
     Rules look at producers through ``builder.producer`` (the rewritten graph),
     never through ``Value.node``, which still names the node of the old graph.
     """
+    return _rewrite_emitting(graph, rule)[0]
+
+
+def _rewrite_emitting(graph: Graph, rule) -> tuple[Graph, int]:
+    """:func:`_rewrite`, and how many nodes its rules emitted."""
     out = _copy_header(graph, [], [])
     b = _Rewriter(out)
     subst: dict[int, Value] = {}
@@ -88,7 +92,7 @@ def _rewrite(graph: Graph, rule) -> Graph:
         else:
             subst[node.outputs[0].id] = replacement
     out.outputs = [subst.get(v.id, v) for v in graph.outputs]
-    return out
+    return out, b.emitted
 
 
 def _const_key(v: Value):
@@ -231,10 +235,9 @@ def optimize(graph: Graph, verify=None) -> Graph:
     # A walk sees each node's inputs already rewritten and its producers in the new graph, so one
     # walk reaches the rules' fixed point unless a rule emitted new nodes, which no rule has seen.
     for _ in range(4):
-        emitted = _Rewriter.emitted
-        graph = _rewrite(graph, _clean_up_rule())
+        graph, emitted = _rewrite_emitting(graph, _clean_up_rule())
         graph = dce(graph)
-        if _Rewriter.emitted == emitted:
+        if not emitted:
             break
     if verify is not None and not each_pass:
         verify(graph)

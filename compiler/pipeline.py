@@ -229,11 +229,10 @@ def load(lowering: Lowering, notice: str | None = None):
 def _load_kernel(lowered: Graph, ks, notice: str | None):
     from tracegrad.compiler import cache
     from tracegrad.compiler.backend import NumbaKernel
-    fn = cache.load_kernel(ks.canonical or ks.source, ks.entry)
-    if ks.canonical:
-        # The module compiled is the text without comments; tracebacks show this trace's text,
-        # which has the same lines plus the comments naming the user's lines.
-        cache.register_lines(fn.py_func.__code__.co_filename, ks.source)
+    fn = cache.load_kernel(ks.canonical, ks.entry)
+    # The module compiled is the text without comments; tracebacks show this trace's text,
+    # which has the same lines plus the comments naming the user's lines.
+    cache.register_lines(fn.py_func.__code__.co_filename, ks.source)
     timer = None
     if notice is not None:
         timer = threading.Timer(1.0, lambda: sys.stderr.write(notice))

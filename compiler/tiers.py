@@ -185,7 +185,7 @@ def _compile_in_worker(ks, lowered) -> None:
     from tracegrad.compiler.backend import argument_specs
     if cache.cache_dir() is None:
         raise RuntimeError("the disk cache is off (TRACEGRAD_CACHE=0): a worker's kernel could not be shared")
-    job = json.dumps({"source": ks.canonical or ks.source, "entry": ks.entry, "args": argument_specs(lowered, ks)})
+    job = json.dumps({"source": ks.canonical, "entry": ks.entry, "args": argument_specs(lowered, ks)})
     worker = subprocess.Popen(list(WORKER_COMMAND), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     with _workers_lock:

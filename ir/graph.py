@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import TABLE, Composite, Emitter, attrs_key, broadcast_shapes
+from .ops import TABLE, Composite, Emitter, attrs_key, broadcast_shapes, holds_graph
 from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
 
 __all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value", "replay", "inline"]
@@ -368,7 +368,7 @@ def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> Te
     Running a decomposition on types costs as much as emitting it, and the tracer and the
     verifier ask for the same few combinations again and again.
     """
-    if attrs and any(hasattr(v, "nodes") for v in attrs.values()):  # keyed by id: never remember
+    if holds_graph(attrs):
         return entry.decompose(TYPES_ONLY, *types, **attrs)
     key = (entry.name, tuple(types), attrs_key(attrs))
     found = _COMPOSITE_TYPES.get(key)

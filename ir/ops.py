@@ -109,6 +109,12 @@ def _hashable_attr(value):
     return ("repr", repr(value))
 
 
+def holds_graph(attrs: dict) -> bool:
+    """True when an attribute is a graph (custom_vjp): :func:`attrs_key` keys it by its id, which a
+    later graph may reuse, so answers keyed by such attrs must not be remembered."""
+    return bool(attrs) and any(hasattr(v, "nodes") for v in attrs.values())
+
+
 def attrs_key(attrs: dict) -> tuple:
     """A hashable key of a node's attributes: equal keys mean equal attributes."""
     if not attrs:
@@ -199,8 +205,7 @@ class Op:
         the same question for most nodes of a large graph (a scalar f32 mul, thousands of times).
         """
         types = tuple(types)
-        if attrs and any(hasattr(v, "nodes") for v in attrs.values()):
-            # A graph attribute is keyed by its id, which a later graph may reuse: never remember.
+        if holds_graph(attrs):
             return self.type_rule(types, **attrs)
         key = (types, attrs_key(attrs))
         known = _INFERRED.get(self.name)
