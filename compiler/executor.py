@@ -57,6 +57,8 @@ __all__ = ["build_program", "check_program", "Program", "machine_source", "machi
 
 #: Fields in one instruction row.
 WIDTH = 16
+_ZEROS = [0] * WIDTH
+_F16 = np.dtype(np.float16)  # (comparing with the dtype, not the scalar type, costs no conversion)
 F_LANE, I_LANE = 0, 1
 
 
@@ -549,7 +551,7 @@ if __name__ == "__main__":
 # Building a program
 # --------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class View:
     """Where a value's elements are: lane, offset of element 0, shape and strides (in elements)."""
 
@@ -678,6 +680,8 @@ class _Builder:
         self.fail_nodes: list[Node] = []
         self.scratch: list[int] = []
         self.const_views: dict[tuple, View] = {}
+        #: (op, operand dtype, result dtype) -> opcode, norm and result lane of a 0-d elementwise row
+        self.scalar_heads: dict[tuple, tuple[int, int, int]] = {}
 
     # ------------------------------------------------------------ slots
     def allocate(self, lane: int, size: int, pinned: bool = False) -> tuple[int, int]:
@@ -835,15 +839,18 @@ class _Builder:
 
     def retire(self, values) -> None:
         """Count down reads of each allocation; one no longer read is free for later values."""
+        uses, views, readers_left = self.uses, self.view, self.readers_left
         for v in values:
-            left = self.uses.get(v.id, 0) - 1
-            self.uses[v.id] = left
-            view = self.view.get(v.id)
-            if left == 0 and view is not None:
-                holders = self.readers_left.get(view.base, 0) - 1
-                self.readers_left[view.base] = holders
-                if holders <= 0:
-                    self.release(view.base)
+            vid = v.id
+            left = uses.get(vid, 0) - 1
+            uses[vid] = left
+            if left == 0:
+                view = views.get(vid)
+                if view is not None:
+                    holders = readers_left.get(view.base, 0) - 1
+                    readers_left[view.base] = holders
+                    if holders <= 0:
+                        self.release(view.base)
 
     def bind(self, v: Value, view: View) -> None:
         """`v` lives at `view`; its allocation stays until every value viewing it has been read."""
@@ -861,9 +868,12 @@ class _Builder:
     def node(self, node: Node, is_output: bool) -> None:
         op = node.op
         out_v = node.outputs[0]
-        if out_v.dtype == np.float16 or out_v.dtype.kind not in "fiub":
+        out_type = out_v.type
+        if out_type.dtype.kind not in "fiub" or out_type.dtype == _F16:
             raise Unsupported(f"dtype {out_v.dtype} ({op}, shape {list(out_v.shape)}) has no executor lane")
         entry = TABLE[op]
+        if not out_type.shape and entry.kind == "elementwise" and self.scalar_elementwise(node, is_output):
+            return
         same_dtype_cast = op == "cast" and node.inputs[0].dtype == out_v.dtype
         if op in ("detach", "broadcast", "reshape", "transpose") or same_dtype_cast:
             self.bind(out_v, self.view_op(node))
@@ -904,6 +914,37 @@ class _Builder:
             raise Unsupported(f"op {op!r} on the executor")
         self.release_scratch()
         self.bind(out_v, out)
+
+    def scalar_elementwise(self, node: Node, is_output: bool) -> bool:
+        """Emit an elementwise op on 0-d operands in one step (most nodes of scalar code); False if it is not one.
+
+        The row is what :meth:`elementwise` writes for a 0-d result (one outer and one inner step,
+        each operand at its offset with strides 0 and 1), without the general path's views and
+        stride collapsing, which cost a large scalar graph a third of its build.
+        """
+        inputs = node.inputs
+        out_dtype = node.outputs[0].type.dtype
+        key = (node.op, inputs[-1].type.dtype if node.op == "where" else inputs[0].type.dtype, out_dtype)
+        head = self.scalar_heads.get(key)
+        if head is None:
+            opcode = OPCODE.get((node.op, _lane_of(key[1])))
+            if opcode is None:
+                return False
+            head = self.scalar_heads[key] = (opcode, NORM.get(out_dtype, 0), _lane_of(out_dtype))
+        opcode, norm, out_lane = head
+        views = self.view
+        operands = []
+        for v in inputs:
+            view = views.get(v.id)
+            if view is None:
+                view = self.read(v)
+            operands += (view.offset, 0, 1)
+        aid, offset = self.allocate(out_lane, 1, is_output)
+        row = [opcode, norm, offset, 1, 1, 1] + operands
+        row += _ZEROS[:WIDTH - len(row)]
+        self.rows.append(row)
+        self.bind(node.outputs[0], View(out_lane, offset, (), (), aid))
+        return True
 
     def cast_lane(self, x: View, src: np.dtype, dst: np.dtype) -> View:
         """`x` moved to the lane of `dst` (the same view when no conversion is needed)."""

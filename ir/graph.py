@@ -46,7 +46,7 @@ class Value:
 
     def __init__(self, type: TensorType, node: Node | None = None, const: np.ndarray | None = None):
         self.type = type
-        self.node = node
+        self._node = None if node is None else weakref.ref(node)
         self.const = const
         self.id = next(_ids)
         self.note = None
@@ -234,14 +234,21 @@ class GraphBuilder(Emitter):
 
     def emit(self, op: str, inputs: list[Value], attrs: dict, out_types: list[TensorType]) -> list[Value]:
         """Append one node with outputs of `out_types` (no checking; :meth:`apply` checks)."""
-        node = Node(op, list(inputs), dict(attrs), loc=self.loc, grad_of=self.grad_of)
-        node.outputs = [Value(t, node) for t in out_types]
+        node = Node(op, list(inputs), dict(attrs), [], self.loc, self.grad_of)
+        outputs = node.outputs
+        owned = self.owned
+        for t in out_types:
+            v = Value(t, node)
+            outputs.append(v)
+            owned.add(v.id)
         self.graph.nodes.append(node)
-        self.owned.update(v.id for v in node.outputs)
-        if self.differentiated is not None and op != "detach" and any(
-                v.id in self.differentiated for v in node.inputs):
-            self.differentiated.update(v.id for v in node.outputs)
-        return node.outputs
+        differentiated = self.differentiated
+        if differentiated is not None and op != "detach":
+            for v in node.inputs:
+                if v.id in differentiated:
+                    differentiated.update([out.id for out in outputs])
+                    break
+        return outputs
 
     def guard(self, value: Value, expected) -> None:
         """Record that Python read `value` and saw `expected`; the compiled code re-checks it."""

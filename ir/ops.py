@@ -96,10 +96,12 @@ def _hashable_attr(value):
         return (kind, value)
     if kind is float:
         return (float, repr(value))
-    if kind is tuple and all(type(x) is int for x in value):  # shapes, axes, permutations
-        return (tuple, value)
+    if kind is tuple or kind is list:
+        # Ints and strings stand for themselves (nothing else keys to a bare int or str), so
+        # shapes, axes and index specs cost one pass without recursion.
+        return (kind, tuple([x if type(x) is int or type(x) is str else _hashable_attr(x) for x in value]))
     if isinstance(value, (tuple, list)):
-        return (type(value), tuple(_hashable_attr(x) for x in value))
+        return (type(value), tuple([_hashable_attr(x) for x in value]))
     if isinstance(value, np.dtype):
         return (np.dtype, value.str)
     if isinstance(value, np.ndarray):

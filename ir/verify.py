@@ -68,12 +68,12 @@ def _first_problem(graph: Graph, r: Rendered) -> tuple[int, str, str] | None:
         if v.id in defined:
             return 0, r.ref(v), f"{r.ref(v)} is defined twice: it appears twice among the inputs"
         defined[v.id] = 0
-    later = {v.id: r.node_lines[i] for i, n in enumerate(graph.nodes) for v in n.outputs}
 
     for i, node in enumerate(graph.nodes):
         line = r.node_lines[i]
         for v in node.inputs:
             if v.const is None and v.id not in defined:
+                later = {out.id: r.node_lines[j] for j, n in enumerate(graph.nodes) for out in n.outputs}
                 what = (f"is used before it is defined (on line {later[v.id] + 1})" if v.id in later
                         else "is used but nothing defines it (not an input, constant or node output)")
                 return line, r.ref(v), f"{r.ref(v)} {what}"
@@ -96,6 +96,14 @@ def _types(types) -> str:
     return ", ".join(map(repr, types))
 
 
+def _all_equal(types) -> bool:
+    first = types[0]
+    for t in types:
+        if t != first:
+            return False
+    return True
+
+
 def _check_node(node: Node, r: Rendered) -> tuple[str, str] | None:
     """(value name, message) of what is wrong with one node taken alone
     (definitions are checked by the caller)."""
@@ -115,7 +123,7 @@ def _check_node(node: Node, r: Rendered) -> tuple[str, str] | None:
     if entry.arity is not None and len(node.inputs) != entry.arity:
         return name, f"{name} = {node.op} of {len(node.inputs)} inputs; {node.op} takes {entry.arity}"
     in_types = [v.type for v in node.inputs]
-    if entry.kind == "elementwise" and in_types:
+    if entry.kind == "elementwise" and in_types and not _all_equal(in_types):
         # The builder makes broadcasting and promotion explicit, so codegen can
         # index every operand of an elementwise kernel the same way.
         if len({t.shape for t in in_types}) > 1:

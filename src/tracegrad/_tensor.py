@@ -20,7 +20,7 @@ import numpy as np
 
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
-from tracegrad._trace import TRACE, concrete_read, detached_ir, source_location, trace_op
+from tracegrad._trace import TRACE, concrete_read, detached_ir, register_tensor_class, source_location, trace_op
 from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
@@ -1580,5 +1580,7 @@ class PythonScalar(Tensor):
 
     __slots__ = ()
 
+
+register_tensor_class(Tensor)
 
 from tracegrad.autograd import backward as _autograd_backward  # noqa: E402  (needs Tensor defined)

@@ -204,14 +204,21 @@ def _library_dirs() -> tuple[str, ...]:
 
 def source_location() -> tuple[str, int] | None:
     """``(file, line)`` of the innermost frame outside tracegrad: the user's line."""
-    library = _library_dirs()
     frame = sys._getframe(1)
+    inside = _INSIDE_LIBRARY
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(library):
+        found = inside.get(filename)
+        if found is None:
+            found = inside[filename] = filename.startswith(_library_dirs())
+        if not found:
             return (filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+#: file name -> whether it is one of tracegrad's own (asked once per file: every traced op asks)
+_INSIDE_LIBRARY: dict[str, bool] = {}
 
 
 def user_stacklevel() -> int:
@@ -223,8 +230,21 @@ def user_stacklevel() -> int:
     return level
 
 
+class _TensorNotLoaded:
+    """Stands for :class:`tracegrad.Tensor` until its module, which imports this one, has loaded."""
+
+
+#: tracegrad.Tensor, set by :func:`register_tensor_class` (an import in every traced op cost a microsecond)
+Tensor: type = _TensorNotLoaded
+
+
+def register_tensor_class(cls: type) -> None:
+    """Called once by ``tracegrad._tensor`` when its Tensor class exists."""
+    global Tensor
+    Tensor = cls
+
+
 def _ir_of(builder: GraphBuilder, arg, data) -> Value:
-    from tracegrad._tensor import Tensor
     if isinstance(arg, Tensor):
         ir = arg._ir
         if ir is None:
@@ -239,13 +259,18 @@ def _ir_of(builder: GraphBuilder, arg, data) -> Value:
 
 def trace_op(entry, args, datas, attrs, out) -> Value | None:
     """Emit `entry` applied to `args` into the active trace; None when no input is a Tensor."""
-    from tracegrad._tensor import Tensor
     builder = TRACE.builder
-    if not any(isinstance(a, Tensor) for a in args):
+    for a in args:
+        if isinstance(a, Tensor):
+            break
+    else:
         return None
     builder.loc = source_location()
     values = [_ir_of(builder, a, d) for a, d in zip(args, datas)]
-    if all(v.const is not None for v in values):
+    for v in values:
+        if v.const is None:
+            break
+    else:
         return None  # arithmetic on constants only: its result is a constant too
     if entry.name in ("floor_divide", "remainder") and out.dtype.kind in "iu" and values[1].const is None:
         # Kernels give 0 for an integer division by zero where eager mode raises: guard that the
@@ -253,7 +278,7 @@ def trace_op(entry, args, datas, attrs, out) -> Value | None:
         zeros = builder.apply("eq", values[1], np.zeros((), values[1].dtype))
         builder.guard(builder.apply("sum", builder.cast_to(zeros, np.dtype(np.int64)), axes=None, keepdims=False), 0)
     result = builder.apply(entry.name, *values, **attrs)
-    if result.type != TensorType(out.dtype, out.shape):
+    if result.shape != out.shape or result.dtype != out.dtype:
         raise AssertionError(f"trace of {entry.name} typed {result.type!r}, eager gave "
                              f"{TensorType(out.dtype, out.shape)!r}")
     if not STATE.enabled and out.dtype.kind == "f":

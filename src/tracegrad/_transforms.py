@@ -690,9 +690,10 @@ class CompiledFunction:
     # ------------------------------------------------------------- compile
     def _compile(self, mode, args, kwargs, dyn, diff_leaves, float_scalars, overrides=None) -> Compiled:
         """Trace this call's path and derive the graphs `mode` runs (the first two stages of the pipeline)."""
-        trace, start, traced = self._trace(mode, args, kwargs, diff_leaves, float_scalars, overrides)
-        self._traces += 1
-        compiled = self._derive(mode, trace, dyn, diff_leaves, start, traced, overrides)
+        with pipeline.collector_paused():
+            trace, start, traced = self._trace(mode, args, kwargs, diff_leaves, float_scalars, overrides)
+            self._traces += 1
+            compiled = self._derive(mode, trace, dyn, diff_leaves, start, traced, overrides)
         if os.environ.get("TRACEGRAD_DUMP"):  # printing a large graph costs more than optimising it
             _dump(f"{trace.graph.name}_{self._traces}", self._texts(compiled))
         return compiled
