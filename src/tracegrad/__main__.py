@@ -113,15 +113,20 @@ def demo() -> None:
     print(f"{'':24}{'per call':>12}")
     for name, best in rows:
         print(f"{name:24}{best * 1e6:>9.1f} us")
-    print(f"{'executor machine':24}{machine_ready * 1e3:>9.1f} ms  (built once per machine, then loaded per process)")
+    print(f"{'executor machine':24}{_duration(machine_ready)}  (built once per machine, then loaded per process)")
     # A kernel left in the disk cache by an earlier run serves the first call at once.
     first_tier = loss_grad.cache_info().tiers[0]
     how = "trace + adjoint + executor program" if first_tier == "executor" else "kernel from the disk cache"
-    print(f"{'first call, ' + first_tier:24}{first * 1e3:>9.1f} ms  ({how})")
-    print(f"{'first call, kernel':24}{kernel_first * 1e3:>9.1f} ms  (the same + numba compile, or disk cache)")
+    print(f"{'first call, ' + first_tier:24}{_duration(first)}  ({how})")
+    print(f"{'first call, kernel':24}{_duration(kernel_first)}  (the same + numba compile, or disk cache)")
     print(f"\nspeed-up of the compiled step over eager: executor {rows[0][1] / rows[1][1]:.1f}x, "
           f"kernel {rows[0][1] / rows[2][1]:.1f}x (one run on this machine; `tracegrad bench` compares with numpy, "
           f"PyTorch and JAX)")
+
+
+def _duration(seconds: float) -> str:
+    """`seconds` in the table's 12 columns: milliseconds under a second, seconds above."""
+    return f"{seconds * 1e3:>9.1f} ms" if seconds < 1 else f"{seconds:>10.1f} s"
 
 
 def warmup() -> None:
