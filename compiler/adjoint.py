@@ -143,6 +143,20 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
     return out
 
 
+def _accumulated(b: GraphBuilder, prev: Value, g: Value) -> Value:
+    """``prev + g``, as ``prev - x`` when `g` is ``-x`` (or ``g - x`` when `prev` is).
+
+    A subtraction's vjp gives its second operand ``-g``: accumulated as a subtraction, that
+    negation is dead and the clean-up drops it (a node fewer per use; a + (-x) is a - x
+    exactly, signed zeros and integer wrap-around included).
+    """
+    for total, negated in ((prev, g), (g, prev)):
+        node = negated.node
+        if node is not None and node.op == "neg" and node.inputs[0].type == negated.type:
+            return b.sub(total, node.inputs[0])
+    return b.add(prev, g)
+
+
 def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
             seed_outputs: list[int] | None = None) -> tuple[Graph, list[int]]:
     """The joint forward+adjoint graph of `graph` with respect to inputs `wrt` (indices).
@@ -175,7 +189,7 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
             cotangent[v.id] = g
             return
         prev_masks, g_masks = where_masks(prev), where_masks(g)
-        total = b.add(prev, g)
+        total = _accumulated(b, prev, g)
         if prev_masks and g_masks:
             # Zero where both are: a sum of masked contributions (a value used twice) stays masked.
             total = b.where(b.logical_or(_unmasked(b, prev_masks), _unmasked(b, g_masks)), total, 0.0)

@@ -105,12 +105,20 @@ def _const_key(v: Value):
     return ("v", v.id)
 
 
+#: Binary ops whose result does not depend on the order of the operands, bit for bit.  Not
+#: maximum and minimum: numpy's maximum(0.0, -0.0) is 0.0, maximum(-0.0, 0.0) is -0.0.
+_COMMUTATIVE = frozenset({"add", "mul", "eq", "ne", "logical_and", "logical_or"})
+
+
 def _cse_rule():
     """The rule of :func:`cse`: the first node with the same op, attrs and inputs answers for the others."""
     seen: dict = {}
 
     def rule(node, ins, b):
-        key = (node.op, attrs_key(node.attrs), tuple([_const_key(v) for v in ins]))
+        operands = [_const_key(v) for v in ins]
+        if node.op in _COMMUTATIVE and operands[1] < operands[0]:
+            operands.reverse()  # a * b and b * a are one value (bit for bit, in IEEE and in integers)
+        key = (node.op, attrs_key(node.attrs), tuple(operands))
         prev = seen.get(key)
         if prev is not None:
             return prev

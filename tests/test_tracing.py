@@ -453,6 +453,35 @@ def test_grad_of_programs_the_simplifier_rewrites(fun, grad):
     _close(tg.jit(fun)(x), np.asarray(fun(tg.tensor(x))._data))
 
 
+def test_cse_reuses_commuted_products_and_sums_but_not_maximum():
+    """a*b and b*a are one value bit for bit; maximum(0.0, -0.0) and maximum(-0.0, 0.0) are not."""
+    from tracegrad.ir import GraphBuilder, TensorType
+    b = GraphBuilder()
+    x = b.input(TensorType(np.dtype(np.float64), (3,)))
+    y = b.input(TensorType(np.dtype(np.float64), (3,)))
+    b.graph.outputs = [b.mul(x, y), b.mul(y, x), b.add(y, x), b.add(x, y), b.maximum(x, y), b.maximum(y, x)]
+    g = passes.cse(b.graph)
+    verify(g)
+    assert _ops(g) == ["mul", "add", "maximum", "maximum"]
+    args = [np.array([0.0, -0.0, 2.5]), np.array([-0.0, 0.0, -1.0])]
+    for got, want in zip(interpret(g, args), interpret(b.graph, args)):
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(got, want)
+
+
+def test_adjoint_accumulates_a_negated_cotangent_as_a_subtraction():
+    """x - y used twice: the cotangent of y is accumulated with sub, and no neg is left once optimised."""
+    def f(x, y):
+        d = x - y
+        return (d * d + tg.sin(y)).sum()
+    x, y = np.array([0.3, -1.2]), np.array([1.5, 0.25])
+    joint = passes.optimize(adjoint(tg.trace(f, x, y), [0, 1])[0], verify)
+    assert "neg" not in _ops(joint)
+    gx, gy = tg.grad(f, argnums=(0, 1))(x, y)
+    _close(gx, 2 * (x - y))
+    _close(gy, -2 * (x - y) + np.cos(y))
+
+
 # --------------------------------------------------------------------------
 # Partition of a vjp joint graph
 # --------------------------------------------------------------------------

@@ -651,8 +651,16 @@ def main(argv: list[str] | None = None) -> int:
         if n not in WORKLOADS:
             print(f"tracegrad bench: unknown workload {n!r}; choose from {', '.join(WORKLOADS)}", file=sys.stderr)
             return 2
-    for k, v in _SINGLE_THREAD.items():
-        os.environ.setdefault(k, v)
+    if any(k not in os.environ for k in _SINGLE_THREAD):
+        # numpy's BLAS read its thread count when numpy was imported, before this line: setting
+        # the variables now would leave eager mode and numpy by hand on every core and the
+        # kernels' BLAS (loaded later) on one.  The run starts again with them set from the start.
+        env = dict(os.environ)
+        for k, v in _SINGLE_THREAD.items():
+            env.setdefault(k, v)
+        code = "import sys; from tracegrad.bench import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, *(sys.argv[1:] if argv is None else argv)],
+                              env=env).returncode
     import importlib.util
     torch_python = args.torch or (sys.executable if importlib.util.find_spec("torch") else None)
     jax_python = args.jax or (sys.executable if importlib.util.find_spec("jax") else None)
