@@ -1832,6 +1832,67 @@ def _stack(E, *xs, axis=0):
     return E.concat(*[E.reshape(x, shape=new) for x in xs], axis=ax)
 
 
+def _diagonal_positions(shape, offset, dim1, dim2):
+    """The permutation that moves `dim1`, `dim2` last, and the (row, column) index arrays of the diagonal."""
+    nd = len(shape)
+    if nd < 2:
+        raise ShapeError(f"diagonal dimensions requires ndim larger than 1, but got {nd}")
+    d1, d2 = normalize_axes(dim1, nd)[0], normalize_axes(dim2, nd)[0]
+    if d1 == d2:
+        raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    rows, cols = shape[d1], shape[d2]
+    first_row, first_col = (0, offset) if offset >= 0 else (-offset, 0)
+    n = max(0, min(rows - first_row, cols - first_col))
+    perm = tuple(d for d in range(nd) if d not in (d1, d2)) + (d1, d2)
+    index = np.arange(n, dtype=np.int64)
+    return perm, index + first_row, index + first_col
+
+
+def _diagonal(E, x, offset=0, dim1=0, dim2=1):
+    perm, rows, cols = _diagonal_positions(E.shape(x), offset, dim1, dim2)
+    if perm != tuple(range(len(perm))):
+        x = E.transpose(x, perm=perm)
+    return E.index(x, rows, cols, spec=(("ellipsis",), ("array",), ("array",)))
+
+
+def _trace(E, x):
+    shape = E.shape(x)
+    if len(shape) != 2:
+        raise ShapeError(f"trace: expected a matrix, but got tensor with dim {len(shape)}")
+    return E.sum(_diagonal(E, x), axes=None, keepdims=False)
+
+
+def _triangle(lower: bool):
+    def decompose(E, x, diagonal=0):
+        shape = E.shape(x)
+        if len(shape) < 2:
+            raise ShapeError(f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions")
+        rows, cols = shape[-2:]
+        ones = np.ones((rows, cols), bool)
+        kept = np.tril(ones, diagonal) if lower else np.triu(ones, diagonal)
+        return E.where(kept, x, 0)
+    return decompose
+
+
+def _matrix_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype),), {}), Sample((_u(rng, (4, 4), dtype),), {}),
+            Sample((_u(rng, (5, 2), dtype),), {})]
+
+
+def _diagonal_samples(rng, dtype):
+    out = []
+    for shape, offset, dim1, dim2 in [((4, 4), 0, 0, 1), ((3, 5), 1, 0, 1), ((5, 3), -2, 0, 1),
+                                      ((2, 3, 4), 0, 1, 2), ((2, 3, 4), -1, 2, 0), ((3, 3), 5, 0, 1)]:
+        out.append(Sample((_u(rng, shape, dtype),), {"offset": offset, "dim1": dim1, "dim2": dim2},
+                          note=f"shape={shape} offset={offset} dims=({dim1}, {dim2})"))
+    return out
+
+
+def _triangle_samples(rng, dtype):
+    return [Sample((_u(rng, (4, 4), dtype),), {"diagonal": 0}), Sample((_u(rng, (3, 5), dtype),), {"diagonal": 1}),
+            Sample((_u(rng, (2, 4, 3), dtype),), {"diagonal": -1})]
+
+
 def _loss_samples(kind):
     def samples(rng, dtype):
         out = []
@@ -1893,6 +1954,10 @@ def _fused_mse(x, t, reduction="mean"):
 def _fused_mean(x, axes=None, keepdims=False):
     ax = normalize_axes(axes, x.ndim) if axes is not None else None
     with np.errstate(invalid="ignore", divide="ignore"):
+        if _numel(x.shape, axes) == 0:
+            # 0 / 0 is NaN, as in PyTorch, without numpy's "Mean of empty slice" warning.
+            total = np.add.reduce(x, axis=ax, keepdims=keepdims, dtype=x.dtype)
+            return np.asarray(total / np.zeros((), x.dtype))
         return np.asarray(np.mean(x, axis=ax, keepdims=keepdims, dtype=x.dtype))
 
 
@@ -1931,6 +1996,14 @@ def _make_composites() -> dict[str, Composite]:
         Composite("nll_loss", 2, ("reduction", "ignore_index"), _nll_loss, "NllLossBackward0",
                   _loss_samples("nll"), vjp=_vjp_nll, saves=(1,), promote="keep",
                   doc="negative log-likelihood of class indices", grad_args=(0,)),
+        Composite("diagonal", 1, ("offset", "dim1", "dim2"), _diagonal, "DiagonalBackward0", _diagonal_samples,
+                  promote="keep", doc="the diagonal of two dimensions, as the last dimension"),
+        Composite("trace", 1, (), _trace, "TraceBackward0", _matrix_samples, promote="keep",
+                  doc="sum of a matrix's diagonal"),
+        Composite("tril", 1, ("diagonal",), _triangle(True), "TrilBackward0", _triangle_samples, promote="keep",
+                  doc="zeros above a diagonal of the last two dimensions"),
+        Composite("triu", 1, ("diagonal",), _triangle(False), "TriuBackward0", _triangle_samples, promote="keep",
+                  doc="zeros below a diagonal of the last two dimensions"),
         Composite("stack", None, ("axis",), _stack, "StackBackward0",
                   lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
                   promote="same", doc="stack along a new axis"),

@@ -106,7 +106,7 @@ def _float_argnums(args):
 # --------------------------------------------------------------------------
 
 def test_broadcasting_is_an_explicit_broadcast_node():
-    g = tg.trace(lambda x, y: x + y, np.ones((3, 4)), np.ones(4))
+    g = tg.make_ir(lambda x, y: x + y, np.ones((3, 4)), np.ones(4))
     assert _ops(g) == ["broadcast", "add"]
     bc = g.nodes[0]
     assert bc.inputs[0] is g.inputs[1] and bc.attrs["shape"] == (3, 4)
@@ -114,23 +114,23 @@ def test_broadcasting_is_an_explicit_broadcast_node():
     assert g.nodes[1].inputs == [g.inputs[0], bc.outputs[0]]
     verify(g)
     # Both sides broadcast: (2, 1) + (3,) -> (2, 3).
-    g = tg.trace(lambda x, y: x * y, np.ones((2, 1)), np.ones(3))
+    g = tg.make_ir(lambda x, y: x * y, np.ones((2, 1)), np.ones(3))
     assert [n.attrs.get("shape") for n in _nodes(g, "broadcast")] == [(2, 3), (2, 3)]
     assert g.outputs[0].shape == (2, 3)
     # Equal shapes: nothing to broadcast.
-    assert _ops(tg.trace(lambda x, y: x - y, np.ones(3), np.ones(3))) == ["sub"]
+    assert _ops(tg.make_ir(lambda x, y: x - y, np.ones(3), np.ones(3))) == ["sub"]
 
 
 def test_promotion_is_an_explicit_cast_node():
-    g = tg.trace(lambda x, y: x + y, np.ones(3, np.float32), np.ones(3))
+    g = tg.make_ir(lambda x, y: x + y, np.ones(3, np.float32), np.ones(3))
     assert _ops(g) == ["cast", "add"]
     assert g.nodes[0].attrs["dtype"] == "f64" and g.nodes[0].inputs[0] is g.inputs[0]
     assert g.outputs[0].dtype == np.float64
-    g = tg.trace(lambda i, y: i * y, np.arange(3), np.ones(3, np.float32))
+    g = tg.make_ir(lambda i, y: i * y, np.arange(3), np.ones(3, np.float32))
     assert _ops(g) == ["cast", "mul"] and g.nodes[0].attrs["dtype"] == "f32"
     assert g.outputs[0].dtype == np.float32
     # Python scalars are weak: no cast, a constant of the tensor's dtype.
-    g = tg.trace(lambda x: x * 2.5, np.ones(3, np.float32))
+    g = tg.make_ir(lambda x: x * 2.5, np.ones(3, np.float32))
     assert "cast" not in _ops(g)
     (mul,) = _nodes(g, "mul")
     assert all(v.dtype == np.float32 for v in mul.inputs)
@@ -139,14 +139,14 @@ def test_promotion_is_an_explicit_cast_node():
 
 def test_closed_over_tensors_and_python_scalars_are_constants():
     c = tg.tensor([1.0, 2.0, 3.0, 4.0], dtype=tg.float64)
-    g = tg.trace(lambda x: x * c + 2.0, np.ones((3, 4)))
+    g = tg.make_ir(lambda x: x * c + 2.0, np.ones((3, 4)))
     assert len(g.inputs) == 1
     consts = [v for n in g.nodes for v in n.inputs if v.const is not None]
     assert any(v.shape == (4,) and np.array_equal(v.const, [1.0, 2.0, 3.0, 4.0]) for v in consts)
     assert any(v.shape == () and v.const == 2.0 and v.dtype == np.float64 for v in consts)
     assert "2.0:f64" in str(g) and "{1.0, 2.0, 3.0, 4.0}" in str(g)
     # Tensors created inside the function are constants too, and so is arithmetic on them alone.
-    g = tg.trace(lambda x: x + tg.ones(3, dtype=tg.float64) * 4.0, np.zeros(3))
+    g = tg.make_ir(lambda x: x + tg.ones(3, dtype=tg.float64) * 4.0, np.zeros(3))
     assert _ops(g) == ["add"]
     assert np.array_equal(g.nodes[0].inputs[1].const, [4.0, 4.0, 4.0])
     # The constant keeps the value it had when traced.
@@ -172,7 +172,7 @@ def _no_grad_times(x):
 def test_detach_nodes_and_zero_gradient_through_them(kind):
     f = _detach_programs()[kind]
     x = np.array([0.5, -1.0, 2.0])
-    g = tg.trace(f, x)
+    g = tg.make_ir(f, x)
     detaches = _nodes(g, "detach")
     assert detaches, str(g)
     verify(g)
@@ -227,7 +227,7 @@ def test_python_reads_are_guarded(read, expected):
         seen.append(read(x))
         return (x * 2.0).sum()
     x = np.array([1.0, 2.0, 3.0])
-    g = tg.trace(f, x)
+    g = tg.make_ir(f, x)
     assert seen == [expected]
     guards = _guards(g)
     assert len(guards) == 1, str(g)
@@ -254,7 +254,7 @@ def test_reads_of_constants_need_no_guard():
         if c.sum() > 0:  # a closed-over tensor: fixed, nothing to check
             return x * 2.0
         return x
-    g = tg.trace(f, np.ones(2))
+    g = tg.make_ir(f, np.ones(2))
     assert not _guards(g)
 
 
@@ -282,7 +282,7 @@ def test_branches_give_two_traces_each_reused():
 
 def test_while_loop_guards_one_per_test():
     x = np.array([1.0, 2.0, 2.0])  # |2x| = 6: doublings until >= 1000
-    g = tg.trace(while_loop, x, np.ones(3))
+    g = tg.make_ir(while_loop, x, np.ones(3))
     guards = _guards(g)
     y, k = x * 2, 1
     while np.linalg.norm(y) < 1000:
@@ -302,7 +302,7 @@ def _all_graphs(name):
     fun, args = PROGRAMS[name]
     argnums = _float_argnums(args)
     out = []
-    traced = tg.trace(fun, *args)
+    traced = tg.make_ir(fun, *args)
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     out.append(("traced", traced, arrays))
     for mode in ("grad", "value_and_grad", "jit", "vjp"):
@@ -339,7 +339,7 @@ def test_print_parse_round_trip(name):
 
 def test_round_trip_keeps_small_constants_and_runs():
     fun, args = PROGRAMS["while_loop"]
-    g = tg.trace(fun, *args)
+    g = tg.make_ir(fun, *args)
     back = parse(str(g))
     # No large constants here: the parsed graph computes the same thing.
     _close(interpret(back, list(args))[0], interpret(g, list(args))[0], rtol=0, atol=0)
@@ -348,13 +348,13 @@ def test_round_trip_keeps_small_constants_and_runs():
 
 
 def test_fingerprint_ignores_data_but_sees_structure():
-    a = tg.trace(seed_network, np.ones((5, 3)), np.ones(3))
-    b = tg.trace(seed_network, np.zeros((5, 3)), np.zeros(3))
+    a = tg.make_ir(seed_network, np.ones((5, 3)), np.ones(3))
+    b = tg.make_ir(seed_network, np.zeros((5, 3)), np.zeros(3))
     assert a.fingerprint() == b.fingerprint()
-    c = tg.trace(seed_network, np.ones((5, 3), np.float32), np.ones(3, np.float32))
+    c = tg.make_ir(seed_network, np.ones((5, 3), np.float32), np.ones(3, np.float32))
     assert a.fingerprint() != c.fingerprint()
     fun, args = PROGRAMS["while_loop"]
-    assert tg.trace(fun, args[0], args[1]).fingerprint() != tg.trace(fun, args[0] * 10, args[1]).fingerprint()
+    assert tg.make_ir(fun, args[0], args[1]).fingerprint() != tg.make_ir(fun, args[0] * 10, args[1]).fingerprint()
 
 
 # --------------------------------------------------------------------------
@@ -374,13 +374,13 @@ def _pass_cases():
     cases = []
     rng = _rng("passes")
     x, y = rng.normal(size=6), rng.normal(size=6)
-    g = tg.trace(redundant, x, y)
+    g = tg.make_ir(redundant, x, y)
     cases.append(("redundant", g, [x, y]))
     joint, _ = adjoint(g, [0, 1])
     cases.append(("redundant joint", joint, [x, y]))
     for name in ("seed_network", "mlp", "while_loop", "softmax_ce", "float32_mix"):
         fun, args = PROGRAMS[name]
-        t = tg.trace(fun, *args)
+        t = tg.make_ir(fun, *args)
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         cases.append((name, t, arrays))
         joint, _ = adjoint(t, list(_float_argnums(args)))
@@ -416,7 +416,7 @@ def test_passes_keep_graphs_valid_and_results_unchanged(pass_name):
 
 def test_passes_do_their_job():
     x, y = np.linspace(-1, 1, 6), np.linspace(0.5, 2, 6)
-    g = tg.trace(redundant, x, y)
+    g = tg.make_ir(redundant, x, y)
     n = len(g.nodes)
     assert _ops(g).count("sin") == 2
     assert _ops(passes.cse(g)).count("sin") == 1
@@ -475,7 +475,7 @@ def test_adjoint_accumulates_a_negated_cotangent_as_a_subtraction():
         d = x - y
         return (d * d + tg.sin(y)).sum()
     x, y = np.array([0.3, -1.2]), np.array([1.5, 0.25])
-    joint = passes.optimize(adjoint(tg.trace(f, x, y), [0, 1])[0], verify)
+    joint = passes.optimize(adjoint(tg.make_ir(f, x, y), [0, 1])[0], verify)
     assert "neg" not in _ops(joint)
     gx, gy = tg.grad(f, argnums=(0, 1))(x, y)
     _close(gx, 2 * (x - y))
@@ -490,7 +490,7 @@ def test_adjoint_accumulates_a_negated_cotangent_as_a_subtraction():
 @pytest.mark.parametrize("optimised", [False, True], ids=["raw", "optimised"])
 def test_partition_forward_then_adjoint_equals_joint(name, optimised):
     fun, args = PROGRAMS[name]
-    g = tg.trace(fun, *args)
+    g = tg.make_ir(fun, *args)
     wrt = list(_float_argnums(args))
     joint, cts = adjoint(g, wrt, seed="inputs")
     if optimised:

@@ -843,7 +843,7 @@ def test_dump_directory(tmp_path, monkeypatch):
 
 
 def test_to_dot():
-    g = tg.trace(_inspected, np.array([0.1, 0.2]))
+    g = tg.make_ir(_inspected, np.array([0.1, 0.2]))
     dot = tg.to_dot(g)
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
     assert "sin" in dot and "exp" in dot and "sum" in dot

@@ -28,16 +28,16 @@ from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTenso
                                  randn, randn_like, seed, tensor, zeros, zeros_like)
 from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
                                   clamp_max, clamp_min, clip, clone, concat, concatenate, cos, detach, device, div,
-                                  divide, dot, eq, equal, exp, expm1, flatten, ge, greater, greater_equal, gt,
+                                  diagonal, divide, dot, eq, equal, exp, expm1, flatten, ge, greater, greater_equal, gt,
                                   is_floating_point, isfinite, isinf, isnan, le, less, less_equal, log, log1p,
                                   log_softmax, logical_and, logical_not, logical_or, logsumexp, lt, matmul, max,
                                   maximum, mean, min, minimum, mm, mul, multiply, ne, neg, negative, norm, numel,
                                   permute, pow, reciprocal, relu, reshape, rsqrt, sigmoid, sign, sin, softmax, sqrt,
-                                  square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, transpose, true_divide,
-                                  unsqueeze, where)
+                                  square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, trace, transpose,
+                                  tril, triu, true_divide, unsqueeze, where)
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
-from tracegrad._trace import trace
+from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
                                   jit, value_and_grad, vjp)
 _bind_tensor()
@@ -72,7 +72,8 @@ __all__ = [
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
     "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
-    "dot", "clone", "detach", "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
+    "dot", "clone", "detach", "diagonal", "trace", "tril", "triu",
+    "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",
     "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
@@ -82,7 +83,7 @@ __all__ = [
     "autograd", "nn", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled",
     # compiled mode
-    "trace", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
+    "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
     "CompiledFunction", "SelfCheckError",
     "cache_info", "clear_cache",
 ]

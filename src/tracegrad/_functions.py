@@ -22,7 +22,7 @@ __all__ = [
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
     "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
-    "dot", "numel", "clone", "detach",
+    "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu",
     "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less", "le", "less_equal",
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
@@ -113,6 +113,10 @@ dot = _method_function(Tensor.dot)
 numel = _method_function(Tensor.numel)
 clone = _method_function(Tensor.clone)
 detach = _method_function(Tensor.detach)
+diagonal = _method_function(Tensor.diagonal)
+trace = _method_function(Tensor.trace)
+tril = _method_function(Tensor.tril)
+triu = _method_function(Tensor.triu)
 
 
 def _binary_function(name: str, method: str) -> Callable[[TensorLike, TensorLike], Tensor]:

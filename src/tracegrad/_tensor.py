@@ -1041,6 +1041,34 @@ class Tensor:
         """``log(sum(exp(self)))`` along `dim`, stable for large values."""
         return apply_op(COMPOSITES["logsumexp"], (self,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
 
+    def diagonal(self, offset: builtins.int = 0, dim1: builtins.int = 0, dim2: builtins.int = 1) -> Tensor:
+        """The diagonal of dimensions `dim1` and `dim2` (above it for `offset` > 0), as the last dimension.
+
+        Unlike PyTorch's, the result is a copy, not a view: writing into it leaves `self` unchanged.
+
+        >>> import tracegrad as tg
+        >>> tg.arange(9.).reshape(3, 3).diagonal(1)
+        tensor([1., 5.])
+        """
+        return apply_op(COMPOSITES["diagonal"], (self,), {"offset": offset, "dim1": dim1, "dim2": dim2})
+
+    def trace(self) -> Tensor:
+        """The sum of a matrix's diagonal.
+
+        >>> import tracegrad as tg
+        >>> tg.arange(9.).reshape(3, 3).trace()
+        tensor(12.)
+        """
+        return apply_op(COMPOSITES["trace"], (self,))
+
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        """The lower triangle of the last two dimensions (on and below diagonal `diagonal`); zeros elsewhere."""
+        return apply_op(COMPOSITES["tril"], (self,), {"diagonal": diagonal})
+
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        """The upper triangle of the last two dimensions (on and above diagonal `diagonal`); zeros elsewhere."""
+        return apply_op(COMPOSITES["triu"], (self,), {"diagonal": diagonal})
+
     def clamp(self, min: Number | Tensor | None = None, max: Number | Tensor | None = None) -> Tensor:
         """Clamp values into [min, max] (either bound may be None)."""
         if min is None and max is None:

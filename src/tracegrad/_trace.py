@@ -27,7 +27,7 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 
-__all__ = ["trace", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
+__all__ = ["make_ir", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
            "depends_on_differentiated", "differentiated_value_error", "Captures", "captures"]
 
 
@@ -367,11 +367,13 @@ def concrete_read(t, value, kind: str = "value"):
     return value
 
 
-def trace(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
-    """The Graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
+def make_ir(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
+    """The IR graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
+
+    (JAX's ``make_jaxpr``; ``tracegrad.trace`` is the matrix trace, as in PyTorch.)
 
     >>> import tracegrad as tg, numpy as np
-    >>> g = tg.trace(lambda x: (x * 2).sum(), np.ones(3, np.float32))
+    >>> g = tg.make_ir(lambda x: (x * 2).sum(), np.ones(3, np.float32))
     >>> [n.op for n in g.nodes]
     ['broadcast', 'mul', 'sum']
     """

@@ -1,0 +1,16 @@
+import torch
+
+A = torch.arange(12.).reshape(3, 4).requires_grad_()
+print(torch.trace(A))
+print(A.diagonal(), A.diagonal(1), A.diagonal(-1), A.diagonal(5))
+print(torch.tril(A), torch.triu(A, 1), A.tril(-1))
+loss = torch.trace(A) + (torch.tril(A) * A).sum() + A.diagonal(1).pow(2).sum()
+loss.backward()
+print(loss)
+print(A.grad)
+B = torch.arange(24.).reshape(2, 3, 4)
+print(B.diagonal(0, 1, 2))
+print(torch.diagonal(B, -1, 2, 0))
+print(torch.triu(B, -1))
+print(torch.trace(torch.eye(3, dtype=torch.float64) * 2))
+print(torch.trace(torch.arange(9).reshape(3, 3)))
