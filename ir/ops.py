@@ -1874,6 +1874,74 @@ def _triangle(lower: bool):
     return decompose
 
 
+def _axis_slice(ndim, axis, start, stop):
+    """An index spec that takes ``start:stop`` along `axis` and everything along the other dimensions."""
+    return tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None) for d in range(ndim))
+
+
+def _roll(E, x, shifts=(), dims=None):
+    shape = E.shape(x)
+    if dims is None:  # the flattened tensor, rolled, in its shape again
+        flat = E.reshape(x, shape=(int(np.prod(shape)),))
+        return E.reshape(_roll(E, flat, shifts=tuple(shifts), dims=(0,)), shape=shape)
+    if len(shifts) != len(dims):
+        raise ShapeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    for shift, dim in zip(shifts, dims):
+        axis = normalize_axes(dim, len(shape))[0]
+        n = shape[axis]
+        k = shift % n if n else 0
+        if k:
+            x = E.concat(E.index(x, spec=_axis_slice(len(shape), axis, n - k, n)),
+                         E.index(x, spec=_axis_slice(len(shape), axis, 0, n - k)), axis=axis)
+    return x
+
+
+def _repeat(E, x, repeats=()):
+    shape = E.shape(x)
+    if len(repeats) < len(shape):
+        raise ShapeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    shape = (1,) * (len(repeats) - len(shape)) + tuple(shape)
+    # Each dimension of size n becomes (r, n): a broadcast along the new axis, then merged.
+    spread = tuple(v for n in shape for v in (1, n))
+    wide = tuple(v for r, n in zip(repeats, shape) for v in (r, n))
+    out = tuple(r * n for r, n in zip(repeats, shape))
+    return E.reshape(E.broadcast_to(E.reshape(x, shape=spread), wide), shape=out)
+
+
+def _index_select(E, x, index, axis=0):
+    if len(E.shape(index)) > 1:
+        raise IndexingError("index_select(): Index is supposed to be a vector")
+    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+    return E.index(x, index, spec=spec)
+
+
+def _masked_fill(E, x, mask, value=0.0):
+    return E.where(mask, value, x)
+
+
+def _roll_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype),), {"shifts": (1,), "dims": None}),
+            Sample((_u(rng, (3, 4), dtype),), {"shifts": (1, -5), "dims": (0, 1)}),
+            Sample((_u(rng, (2, 3, 4), dtype),), {"shifts": (2,), "dims": (-1,)})]
+
+
+def _repeat_samples(rng, dtype):
+    return [Sample((_u(rng, (2, 3), dtype),), {"repeats": (2, 1)}),
+            Sample((_u(rng, (3,), dtype),), {"repeats": (2, 1, 2)}),
+            Sample((_u(rng, (2, 1, 3), dtype),), {"repeats": (1, 4, 1)})]
+
+
+def _index_select_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype), np.array([2, 0, 2], np.int64)), {"axis": 0}),
+            Sample((_u(rng, (3, 4), dtype), np.array([3, 1], np.int64)), {"axis": 1}),
+            Sample((_u(rng, (2, 3, 4), dtype), np.array([1], np.int64)), {"axis": 2})]
+
+
+def _masked_fill_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype), rng.uniform(size=(3, 4)) < 0.5), {"value": 0.5}),
+            Sample((_u(rng, (3, 4), dtype), rng.uniform(size=(4,)) < 0.5), {"value": -2.0})]
+
+
 def _matrix_samples(rng, dtype):
     return [Sample((_u(rng, (3, 4), dtype),), {}), Sample((_u(rng, (4, 4), dtype),), {}),
             Sample((_u(rng, (5, 2), dtype),), {})]
@@ -2004,6 +2072,14 @@ def _make_composites() -> dict[str, Composite]:
                   doc="zeros above a diagonal of the last two dimensions"),
         Composite("triu", 1, ("diagonal",), _triangle(False), "TriuBackward0", _triangle_samples, promote="keep",
                   doc="zeros below a diagonal of the last two dimensions"),
+        Composite("roll", 1, ("shifts", "dims"), _roll, "RollBackward0", _roll_samples, promote="keep",
+                  doc="elements shifted along dimensions, wrapping around"),
+        Composite("repeat", 1, ("repeats",), _repeat, "RepeatBackward0", _repeat_samples, promote="keep",
+                  doc="the tensor tiled `repeats` times along each dimension"),
+        Composite("index_select", 2, ("axis",), _index_select, "IndexSelectBackward0", _index_select_samples,
+                  promote="keep", grad_args=(0,), doc="entries `index` along one dimension"),
+        Composite("masked_fill", 2, ("value",), _masked_fill, "MaskedFillBackward0", _masked_fill_samples,
+                  promote="keep", grad_args=(0,), doc="`value` where the mask is true"),
         Composite("stack", None, ("axis",), _stack, "StackBackward0",
                   lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
                   promote="same", doc="stack along a new axis"),

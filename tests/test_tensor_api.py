@@ -522,3 +522,30 @@ def test_reductions_and_arg_reductions():
     assert repr(torch.tensor([1, 2]).max()) == "tensor(2)"
     assert repr(torch.tensor([1, 2]).mul(3)) == "tensor([3, 6])"
     assert repr(torch.tensor([1, 2]).pow(2)) == "tensor([1, 4])"
+
+
+def _pieces_loss(x, index, mask):
+    """Every slicing, tiling and matrix-structure function on one tensor, summed with distinct weights."""
+    parts = [torch.narrow(x, 1, 1, 2).sum(), sum((k + 1) * t.sum() for k, t in enumerate(x.split(3, 1))),
+             sum(t.pow(2).sum() for t in torch.split(x, [1, 2])), sum(t.mean() for t in x.chunk(2)),
+             sum((k + 2) * t.sum() for k, t in enumerate(x.unbind(1))), (x.flip(0)[0] * 3).sum(),
+             (x.roll((1, -1), (0, 1))[0] * 5).sum(), x.repeat(2, 1, 2).tanh().sum(), (x.tile((2,)) ** 2).sum(),
+             (x.index_select(1, index) * 7).sum(), x.masked_fill(mask, 0.5).exp().sum(),
+             (x.movedim(0, 1)[0] * 11).sum(), x.unflatten(1, (2, 2))[:, 1].sum(), torch.trace(x[:, :3]) * 13,
+             (x.diagonal(1) * 17).sum(), (torch.tril(x) * torch.triu(x, 1).sum()).sum(),
+             sum(t.sum() for t in torch.broadcast_tensors(x, x[0]))]
+    return sum(parts)
+
+
+@pytest.mark.parametrize("tier", ["executor", "kernel"])
+def test_slicing_and_tiling_functions_compile_to_eager_values(tier):
+    """The same loss and gradient compiled (both tiers) as eagerly, in float64."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (3, 4))
+    index, mask = np.array([3, 0, 0]), rng.uniform(size=(3, 4)) < 0.5
+    xt = torch.tensor(x, requires_grad=True)
+    eager = _pieces_loss(xt, torch.tensor(index), torch.tensor(mask))
+    eager.backward()
+    value, grad = torch.value_and_grad(_pieces_loss, tier=tier)(x, index, mask)
+    np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)

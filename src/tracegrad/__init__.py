@@ -34,7 +34,9 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   maximum, mean, min, minimum, mm, mul, multiply, ne, neg, negative, norm, numel,
                                   permute, pow, reciprocal, relu, reshape, rsqrt, sigmoid, sign, sin, softmax, sqrt,
                                   square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, trace, transpose,
-                                  tril, triu, true_divide, unsqueeze, where)
+                                  tril, triu, true_divide, unsqueeze, where, narrow, split, chunk, unbind, movedim,
+                                  moveaxis, unflatten, flip, roll, tile, index_select, masked_fill, broadcast_tensors,
+                                  broadcast_shapes)
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
 from tracegrad._trace import make_ir
@@ -72,7 +74,9 @@ __all__ = [
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
     "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
-    "dot", "clone", "detach", "diagonal", "trace", "tril", "triu",
+    "dot", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind", "movedim",
+    "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
+    "broadcast_shapes",
     "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",

@@ -6,13 +6,27 @@ method; ops themselves live in the op table.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar, overload
 
 import numpy as np
 
-from tracegrad._tensor import _CPU, DeviceLike, MinMax, Number, Tensor, TensorLike, _Device, _Max, _Min, apply_op, wrap
+from tracegrad._tensor import (
+    _CPU,
+    DeviceLike,
+    MinMax,
+    Number,
+    Size,
+    Tensor,
+    TensorLike,
+    _Device,
+    _Max,
+    _Min,
+    apply_op,
+    wrap,
+)
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
 # max, min, pow, abs, sum, all and any shadow the builtins here and in the package namespace on purpose:
@@ -22,7 +36,9 @@ __all__ = [
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
     "norm", "all", "any", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "swapaxes", "t",
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
-    "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu",
+    "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind",
+    "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
+    "broadcast_shapes",
     "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less", "le", "less_equal",
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
@@ -117,6 +133,46 @@ diagonal = _method_function(Tensor.diagonal)
 trace = _method_function(Tensor.trace)
 tril = _method_function(Tensor.tril)
 triu = _method_function(Tensor.triu)
+narrow = _method_function(Tensor.narrow)
+split = _method_function(Tensor.split)
+chunk = _method_function(Tensor.chunk)
+unbind = _method_function(Tensor.unbind)
+movedim = _method_function(Tensor.movedim)
+moveaxis = _method_function(Tensor.moveaxis, "moveaxis")
+unflatten = _method_function(Tensor.unflatten)
+flip = _method_function(Tensor.flip)
+roll = _method_function(Tensor.roll)
+tile = _method_function(Tensor.tile)
+index_select = _method_function(Tensor.index_select)
+masked_fill = _method_function(Tensor.masked_fill)
+
+
+def broadcast_shapes(*shapes: int | Sequence[int]) -> Size:
+    """The shape tensors of `shapes` broadcast to, as PyTorch computes it.
+
+    >>> import tracegrad as tg
+    >>> tg.broadcast_shapes((3, 1), (4,))
+    torch.Size([3, 4])
+    """
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    result = [1] * builtins.max((len(s) for s in shapes), default=0)
+    for i, shape in enumerate(shapes):
+        for j in range(-1, -1 - len(shape), -1):
+            if shape[j] == 1 or shape[j] == result[j]:
+                continue
+            if result[j] != 1:
+                raise RuntimeError(f"Attempting to broadcast a dimension of length {shape[j]} at {j}! Mismatching "
+                                   f"argument at index {i} had {shape}; but expected shape should be broadcastable "
+                                   f"to {result}")
+            result[j] = shape[j]
+    return Size(result)
+
+
+def broadcast_tensors(*tensors: TensorLike) -> tuple[Tensor, ...]:
+    """The tensors expanded to their common broadcast shape (as views; gradients sum back)."""
+    ts = [_t(x) for x in tensors]
+    shape = broadcast_shapes(*[t.shape for t in ts])
+    return tuple(t if t.shape == shape else t.expand(shape) for t in ts)
 
 
 def _binary_function(name: str, method: str) -> Callable[[TensorLike, TensorLike], Tensor]:

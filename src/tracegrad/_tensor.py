@@ -1069,6 +1069,137 @@ class Tensor:
         """The upper triangle of the last two dimensions (on and above diagonal `diagonal`); zeros elsewhere."""
         return apply_op(COMPOSITES["triu"], (self,), {"diagonal": diagonal})
 
+    def _axis(self, dim: builtins.int) -> builtins.int:
+        return normalize_axes((dim,), self._data.ndim)[0]
+
+    def _slices(self, axis: builtins.int, start: builtins.int, stop: builtins.int, name: builtins.str) -> Tensor:
+        spec = tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None)
+                     for d in range(axis + 1))
+        return apply_op(OPS["index"], (self,), {"spec": spec}, name)
+
+    def narrow(self, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
+        """Elements ``start`` to ``start + length - 1`` along `dim`.
+
+        >>> import tracegrad as tg
+        >>> tg.arange(5).narrow(0, 1, 3)
+        tensor([1, 2, 3])
+        """
+        axis = self._axis(dim)
+        n = self._data.shape[axis]
+        begin = start + n if start < 0 else start
+        if not 0 <= begin <= n or length < 0 or begin + length > n:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+        return self._slices(axis, begin, begin + length, "SliceBackward0")
+
+    def split(self, split_size_or_sections: builtins.int | Sequence[builtins.int],
+              dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        """Pieces along `dim`: of `split_size` elements each (the last may be smaller), or of the sizes listed.
+
+        >>> import tracegrad as tg
+        >>> tg.arange(5).split([2, 3])
+        (tensor([0, 1]), tensor([2, 3, 4]))
+        """
+        axis = self._axis(dim)
+        n = self._data.shape[axis]
+        if isinstance(split_size_or_sections, builtins.int):
+            size = split_size_or_sections
+            if size < 0 or (size == 0 and n != 0):
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            sizes = [builtins.min(size, n - start) for start in range(0, n, size)] if size else [0]
+            name = "SplitBackward0"
+        else:
+            sizes = [builtins.int(k) for k in split_size_or_sections]
+            if builtins.sum(sizes) != n or builtins.any(k < 0 for k in sizes):
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                                   f"at dimension {dim}), but got split_sizes={sizes}")
+            name = "SplitWithSizesBackward0"
+        pieces, start = [], 0
+        for k in sizes:
+            pieces.append(self._slices(axis, start, start + k, name))
+            start += k
+        return tuple(pieces)
+
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        """At most `chunks` pieces of equal size along `dim` (the last may be smaller), as PyTorch cuts them."""
+        if chunks <= 0:
+            raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+        n = self._data.shape[self._axis(dim)]
+        return self.split(builtins.max(-(-n // chunks), 1), dim)
+
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        """The slices along `dim`, that dimension removed."""
+        axis = self._axis(dim)
+        lead = (("slice", None, None, None),) * axis
+        return tuple(apply_op(OPS["index"], (self,), {"spec": lead + (("int", i),)}, "UnbindBackward0")
+                     for i in range(self._data.shape[axis]))
+
+    def movedim(self, source: builtins.int | Sequence[builtins.int],
+                destination: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """Dimensions `source` moved to positions `destination`, the others in their order."""
+        src = (source,) if isinstance(source, builtins.int) else tuple(source)
+        dst = (destination,) if isinstance(destination, builtins.int) else tuple(destination)
+        if len(src) != len(dst):
+            raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
+                               f"contain the same number of dims as destination ({list(dst)} dims)")
+        n = self._data.ndim
+        src, dst = normalize_axes_ordered(src, n), normalize_axes_ordered(dst, n)
+        rest = iter(d for d in range(n) if d not in src)
+        placed = builtins.dict(zip(dst, src))
+        return self.permute(tuple(placed[i] if i in placed else next(rest) for i in range(n)))
+
+    moveaxis = movedim
+
+    def unflatten(self, dim: builtins.int, sizes: Sequence[builtins.int]) -> Tensor:
+        """Dimension `dim` split into `sizes` (one entry may be -1)."""
+        axis = self._axis(dim)
+        s = self._data.shape
+        sizes = list(sizes)
+        if -1 in sizes:
+            known = builtins.int(np.prod([k for k in sizes if k != -1]))
+            sizes[sizes.index(-1)] = s[axis] // known if known else 0
+        return self.reshape(s[:axis] + tuple(sizes) + s[axis + 1:])
+
+    def flip(self, *dims: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """The order of elements reversed along `dims`."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        axes = normalize_axes_ordered(dims, self._data.ndim)
+        spec = tuple(("slice", None, None, -1) if d in axes else ("slice", None, None, None)
+                     for d in range(self._data.ndim))
+        return apply_op(OPS["index"], (self,), {"spec": spec}, "FlipBackward0")
+
+    def roll(self, shifts: builtins.int | Sequence[builtins.int],
+             dims: builtins.int | Sequence[builtins.int] | None = None) -> Tensor:
+        """Elements shifted by `shifts` along `dims` (the flattened tensor without `dims`), wrapping around."""
+        shifts = (shifts,) if isinstance(shifts, builtins.int) else tuple(shifts)
+        if dims is not None:
+            dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
+        return apply_op(COMPOSITES["roll"], (self,), {"shifts": shifts, "dims": dims})
+
+    def repeat(self, *sizes: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """The tensor tiled `sizes[i]` times along dimension i (leading new dimensions allowed)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, Size)):
+            sizes = tuple(sizes[0])
+        return apply_op(COMPOSITES["repeat"], (self,), {"repeats": tuple(builtins.int(k) for k in sizes)})
+
+    def tile(self, dims: Sequence[builtins.int]) -> Tensor:
+        """:meth:`repeat` with `dims` padded with leading ones to the tensor's rank."""
+        dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
+        return self.repeat((1,) * (self._data.ndim - len(dims)) + dims)
+
+    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor:
+        """The entries at the integer positions `index` (a vector) along `dim`."""
+        return apply_op(COMPOSITES["index_select"], (self, index), {"axis": self._axis(dim)})
+
+    def masked_fill(self, mask: Tensor, value: Number | Tensor) -> Tensor:
+        """`value` where `mask` is true, `self` elsewhere (the mask broadcasts to self's shape)."""
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                                   f"with {value.ndim} dimension(s).")
+            return apply_op(OPS["where"], (mask, value.to(self.dtype), self), _EMPTY, "MaskedFillBackward1")
+        return apply_op(COMPOSITES["masked_fill"], (self, mask), {"value": value})
+
     def clamp(self, min: Number | Tensor | None = None, max: Number | Tensor | None = None) -> Tensor:
         """Clamp values into [min, max] (either bound may be None)."""
         if min is None and max is None:
