@@ -5,7 +5,7 @@ it matches the op table.  numba caches its machine code beside it, like the runt
 """
 import numpy as np
 from numba import njit
-from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensated, compensated_result, cos_f32, cos_f64, divide_f32, divide_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, log1p_f32, log1p_f64, log_f32, log_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64
+from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensated, compensated_result, cos_f32, cos_f64, divide_f32, divide_f64, erf_f32, erf_f64, erfc_f32, erfc_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, log1p_f32, log1p_f64, log_f32, log_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
@@ -807,6 +807,58 @@ def run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
+def run_erf_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(erf_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(erf_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(erf_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_erfc_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if norm == 1 and asi == 1:
+        norm = 0
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(np.float32(erfc_f32(np.float32(x0[i]))))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            if asi == 1:
+                y = F[ob:ob + ni]
+                x0 = F[ab:ab + ni]
+                for i in range(ni):
+                    y[i] = np.float64(erfc_f64(x0[i]))
+                continue
+            for i in range(ni):
+                F[ob + i] = np.float64(erfc_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
 def run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if norm == 1 and asi == 1 and bsi == 1:
         norm = 0
@@ -1212,7 +1264,7 @@ def vm(code, aux, F, I, start, stop):
             c += lo * csi
         if op == 0:
             pass
-        elif op == 78:
+        elif op == 80:
             group_first = pc + 1
             group_end = pc + 1 + count
             group_n = ni
@@ -1279,76 +1331,80 @@ def vm(code, aux, F, I, start, stop):
             norm = run_sign_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 30:  # sign (int)
             norm = run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 31:  # floor_divide (float)
+        elif op == 31:  # erf (float)
+            norm = run_erf_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 32:  # erfc (float)
+            norm = run_erfc_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 33:  # floor_divide (float)
             norm = run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 32:  # floor_divide (int)
+        elif op == 34:  # floor_divide (int)
             norm = run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 33:  # remainder (float)
+        elif op == 35:  # remainder (float)
             norm = run_remainder_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 34:  # remainder (int)
+        elif op == 36:  # remainder (int)
             norm = run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 35:  # eq (float)
+        elif op == 37:  # eq (float)
             norm = run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 36:  # eq (int)
+        elif op == 38:  # eq (int)
             norm = run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 37:  # ne (float)
+        elif op == 39:  # ne (float)
             norm = run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 38:  # ne (int)
+        elif op == 40:  # ne (int)
             norm = run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 39:  # lt (float)
+        elif op == 41:  # lt (float)
             norm = run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 40:  # lt (int)
+        elif op == 42:  # lt (int)
             norm = run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 41:  # le (float)
+        elif op == 43:  # le (float)
             norm = run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 42:  # le (int)
+        elif op == 44:  # le (int)
             norm = run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 43:  # gt (float)
+        elif op == 45:  # gt (float)
             norm = run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 44:  # gt (int)
+        elif op == 46:  # gt (int)
             norm = run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 45:  # ge (float)
+        elif op == 47:  # ge (float)
             norm = run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 46:  # ge (int)
+        elif op == 48:  # ge (int)
             norm = run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 47:  # logical_and (float)
+        elif op == 49:  # logical_and (float)
             norm = run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 48:  # logical_and (int)
+        elif op == 50:  # logical_and (int)
             norm = run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 49:  # logical_or (float)
+        elif op == 51:  # logical_or (float)
             norm = run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 50:  # logical_or (int)
+        elif op == 52:  # logical_or (int)
             norm = run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 51:  # logical_not (float)
+        elif op == 53:  # logical_not (float)
             norm = run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 52:  # logical_not (int)
+        elif op == 54:  # logical_not (int)
             norm = run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 53:  # where (float)
+        elif op == 55:  # where (float)
             norm = run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 54:  # where (int)
+        elif op == 56:  # where (int)
             norm = run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 73:
+        elif op == 75:
             for o in range(no):
                 for i in range(ni):
                     F[out + o * ni + i] = F[a + o * aso + i * asi]
-        elif op == 74:
+        elif op == 76:
             for o in range(no):
                 for i in range(ni):
                     v = F[a + o * aso + i * asi]
                     I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 75:
-            for o in range(no):
-                for i in range(ni):
-                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
-        elif op == 76:
-            for o in range(no):
-                for i in range(ni):
-                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
         elif op == 77:
             for o in range(no):
                 for i in range(ni):
+                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
+        elif op == 78:
+            for o in range(no):
+                for i in range(ni):
+                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
+        elif op == 79:
+            for o in range(no):
+                for i in range(ni):
                     I[out + o * ni + i] = I[a + o * aso + i * asi]
-        elif op == 57:
+        elif op == 59:
             for o in range(no):
                 total = 0.0
                 comp = 0.0
@@ -1356,14 +1412,14 @@ def vm(code, aux, F, I, start, stop):
                 for i in range(ni):
                     total, comp = add_compensated(total, comp, F[base + i * asi])
                 F[out + o] = compensated_result(total, comp)
-        elif op == 58:
+        elif op == 60:
             for o in range(no):
                 total = np.int64(0)
                 base = a + o * aso
                 for i in range(ni):
                     total += I[base + i * asi]
                 I[out + o] = total
-        elif op == 59:
+        elif op == 61:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1372,7 +1428,7 @@ def vm(code, aux, F, I, start, stop):
                     if v > best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 60:
+        elif op == 62:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -1381,7 +1437,7 @@ def vm(code, aux, F, I, start, stop):
                     if v > best:
                         best = v
                 I[out + o] = best
-        elif op == 61:
+        elif op == 63:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1390,7 +1446,7 @@ def vm(code, aux, F, I, start, stop):
                     if v < best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 62:
+        elif op == 64:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -1399,7 +1455,7 @@ def vm(code, aux, F, I, start, stop):
                     if v < best:
                         best = v
                 I[out + o] = best
-        elif op == 63:
+        elif op == 65:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1410,7 +1466,7 @@ def vm(code, aux, F, I, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 64:
+        elif op == 66:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -1421,7 +1477,7 @@ def vm(code, aux, F, I, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 65:
+        elif op == 67:
             m, k, n = ni, aso, asi
             ta, tb = bsi, c
             if norm == 1 and m * n * k > 0:
@@ -1456,7 +1512,7 @@ def vm(code, aux, F, I, start, stop):
                     matmul_nt(x, y, z, m, k, n)
                 else:
                     matmul_tt(x, y, z, m, k, n)
-        elif op == 55:
+        elif op == 57:
             nd = no
             total = 1
             for d in range(nd):
@@ -1484,22 +1540,22 @@ def vm(code, aux, F, I, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 66:
+        elif op == 68:
             for i in range(count):
                 F[out + i] = F[ni + aux[a + i]]
-        elif op == 68:
+        elif op == 70:
             for i in range(count):
                 F[out + i] = 0
             for i in range(no):
                 F[out + aux[a + i]] += F[ni + i * asi]
-        elif op == 70:
+        elif op == 72:
             for i in range(count):
                 v = F[a + i]
                 if ni == 1:
                     v = np.float64(v != 0)
                 if v != F[b + i]:
                     return no + 1
-        elif op == 56:
+        elif op == 58:
             nd = no
             total = 1
             for d in range(nd):
@@ -1527,22 +1583,22 @@ def vm(code, aux, F, I, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 67:
+        elif op == 69:
             for i in range(count):
                 I[out + i] = I[ni + aux[a + i]]
-        elif op == 69:
+        elif op == 71:
             for i in range(count):
                 I[out + i] = 0
             for i in range(no):
                 I[out + aux[a + i]] += I[ni + i * asi]
-        elif op == 71:
+        elif op == 73:
             for i in range(count):
                 v = I[a + i]
                 if ni == 1:
                     v = np.int64(v != 0)
                 if v != I[b + i]:
                     return no + 1
-        elif op == 72:
+        elif op == 74:
             return count
         if norm != 0:
             normalize(F, I, norm, out, count)

@@ -104,7 +104,7 @@ def _elementwise_entries() -> list[tuple[str, int]]:
 
 
 #: Runtime functions that only exist for floats.
-_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide")
+_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide", "erf", "erfc")
 
 ELEMENTWISE = _elementwise_entries()
 OPCODE: dict[tuple[str, int] | str, int] = {}

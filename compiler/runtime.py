@@ -14,6 +14,7 @@ of NaN is NaN, ``sign`` of NaN is NaN.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -81,6 +82,9 @@ def _float_functions(dt, vec):
         "cos": pick("cos", lambda x: np.cos(x)),
         "tanh": pick("tanh", lambda x: np.tanh(x)),
         "sqrt": njit(**JIT_OPTIONS)(lambda x: np.sqrt(x)),
+        # libm's erf in float64, rounded once to the element type (float32: within one ulp).
+        "erf": njit(**JIT_OPTIONS)(lambda x: t(math.erf(np.float64(x)))),
+        "erfc": njit(**JIT_OPTIONS)(lambda x: t(math.erfc(np.float64(x)))),
     }
     exp = fns["exp"]
 

@@ -605,6 +605,29 @@ def _vjp_sqrt(E, ctx, g):
     return (E.div(g, E.mul(ctx.out, 2.0)),)
 
 
+def _erf(x):
+    from scipy.special import erf
+    return erf(x).astype(x.dtype, copy=False)
+
+
+def _erfc(x):
+    from scipy.special import erfc
+    return erfc(x).astype(x.dtype, copy=False)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _vjp_erf(E, ctx, g):
+    (x,) = ctx.args
+    return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), _TWO_OVER_SQRT_PI)),)
+
+
+def _vjp_erfc(E, ctx, g):
+    (x,) = ctx.args
+    return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), -_TWO_OVER_SQRT_PI)),)
+
+
 def _rsqrt(E, x):
     # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
     return E.div(1.0, E.sqrt(x))
@@ -718,6 +741,8 @@ _ELEMENTWISE = [
      "sqrt({0})"),
     ("sign", 1, np.sign, _vjp_sign, (), "SignBackward0", _unary_samples(_away_from_zero), "same",
      "sign({0})"),
+    ("erf", 1, _erf, _vjp_erf, (0,), "ErfBackward0", _unary_samples(_u), "float", "erf({0})"),
+    ("erfc", 1, _erfc, _vjp_erfc, (0,), "ErfcBackward0", _unary_samples(_u), "float", "erfc({0})"),
     ("floor_divide", 2, _checked_integer_division(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
      "floor_divide({0}, {1})"),
@@ -1645,7 +1670,10 @@ def _vjp_softmax(E, ctx, g):
 def _log_softmax(E, x, axis):
     if not E.shape(x):
         return E.sub(x, x)
-    return E.sub(x, _logsumexp(E, x, axes=(axis,), keepdims=True))
+    # (x - max) - log(sum(exp(x - max))): subtracting the shift first keeps the largest entries exact
+    # (x - logsumexp(x) rounded log(sum) + max and lost up to 13 ulp of float32 near 0).
+    shifted = E.sub(x, _finite_max(E, x, (axis,)))
+    return E.sub(shifted, E.log(E.sum(E.exp(shifted), axes=(axis,), keepdims=True)))
 
 
 def _vjp_log_softmax(E, ctx, g):
@@ -1942,6 +1970,134 @@ def _masked_fill_samples(rng, dtype):
             Sample((_u(rng, (3, 4), dtype), rng.uniform(size=(4,)) < 0.5), {"value": -2.0})]
 
 
+# Activations and losses of nn.functional (PyTorch's formulas and tie conventions).
+
+def _silu(E, x):
+    return E.mul(x, E.sigmoid(x))
+
+
+def _elu(E, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    # expm1 keeps small negative inputs accurate; the gradient at 0 is the negative side's, as PyTorch's.
+    negative = E.mul(E.expm1(E.mul(x, input_scale)), alpha * scale)
+    return E.where(E.gt(x, 0.0), E.mul(x, scale), negative)
+
+
+def _vjp_elu(E, ctx, g):
+    # A rule of its own: the decomposition's gradient would multiply the unselected branch's
+    # exp(x) (inf for large x) by zero.
+    (x,) = ctx.args
+    alpha, scale, input_scale = ctx.attrs["alpha"], ctx.attrs["scale"], ctx.attrs["input_scale"]
+    negative = E.mul(E.exp(E.mul(x, input_scale)), alpha * scale * input_scale)
+    return (E.mul(g, E.where(E.gt(x, 0.0), scale, negative)),)
+
+
+def _leaky_relu(E, x, negative_slope=0.01):
+    return E.where(E.gt(x, 0.0), x, E.mul(x, negative_slope))
+
+
+def _hardtanh(E, x, min_val=-1.0, max_val=1.0):
+    # The gradient is 1 strictly inside (min_val, max_val): at a bound the constant branch is taken.
+    return E.where(E.le(x, min_val), min_val, E.where(E.ge(x, max_val), max_val, x))
+
+
+def _hardsigmoid(E, x):
+    return E.where(E.le(x, -3.0), 0.0, E.where(E.ge(x, 3.0), 1.0, E.add(E.div(x, 6.0), 0.5)))
+
+
+def _gelu_tanh(E, x):
+    inner = E.mul(E.add(x, E.mul(E.mul(E.mul(x, x), x), 0.044715)), math.sqrt(2.0 / math.pi))
+    return E.mul(E.mul(x, 0.5), E.add(E.tanh(inner), 1.0))
+
+
+def _gelu(E, x):
+    return E.mul(E.mul(x, 0.5), E.add(E.erf(E.mul(x, math.sqrt(0.5))), 1.0))
+
+
+def _logsigmoid(E, x):
+    return E.sub(E.minimum(x, 0.0), E.log1p(E.exp(E.neg(E.abs(x)))))
+
+
+def _vjp_logsigmoid(E, ctx, g):
+    (x,) = ctx.args
+    return (E.mul(g, E.sigmoid(E.neg(x))),)  # 1/2 at 0, where min(x, 0) has a kink
+
+
+def _mish(E, x):
+    return E.mul(x, E.tanh(_softplus(E, x)))
+
+
+def _smooth_l1_loss(E, x, t, reduction="mean", beta=1.0):
+    d = E.abs(E.sub(x, t))
+    if beta == 0:  # PyTorch's l1 loss: the quadratic branch would divide by zero
+        return _reduce(E, d, reduction)
+    return _reduce(E, E.where(E.lt(d, beta), E.div(E.mul(E.mul(d, d), 0.5), beta), E.sub(d, 0.5 * beta)), reduction)
+
+
+def _vjp_piecewise_loss(slope):
+    """The vjp of a loss of d = x - t whose derivative in d is `slope(E, d, attrs)`: no branch's
+    value meets the other's gradient (the decomposition's would make inf * 0 at infinite d)."""
+    def vjp(E, ctx, g):
+        x, t = ctx.args
+        shape = broadcast_shapes(*ctx.shapes)
+        gd = E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), slope(E, E.sub(x, t), ctx.attrs))
+        return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
+    return vjp
+
+
+def _smooth_l1_slope(E, d, attrs):
+    beta = attrs["beta"]
+    if beta == 0:
+        return E.sign(d)
+    return E.where(E.lt(E.abs(d), beta), E.div(d, beta), E.sign(d))
+
+
+def _huber_slope(E, d, attrs):
+    delta = attrs["delta"]
+    return E.where(E.lt(E.abs(d), delta), d, E.mul(E.sign(d), delta))
+
+
+def _huber_loss(E, x, t, reduction="mean", delta=1.0):
+    d = E.abs(E.sub(x, t))
+    return _reduce(E, E.where(E.lt(d, delta), E.mul(E.mul(d, d), 0.5), E.mul(E.sub(d, 0.5 * delta), delta)),
+                   reduction)
+
+
+def _var(E, x, axes=None, correction=1, keepdims=False):
+    n = _numel(E.shape(x), axes)
+    d = E.sub(x, _mean(E, x, axes=axes, keepdims=True))
+    # n - correction <= 0 divides by zero (inf or NaN), as PyTorch does after its warning.
+    return E.div(E.sum(E.mul(d, d), axes=axes, keepdims=keepdims), float(max(n - correction, 0)))
+
+
+def _std(E, x, axes=None, correction=1, keepdims=False):
+    return E.sqrt(_var(E, x, axes=axes, correction=correction, keepdims=keepdims))
+
+
+def _activation_samples(**attrs):
+    def samples(rng, dtype):
+        return [Sample((_away_from_zero(rng, (3, 4), dtype, 0.05, 4.0),), dict(attrs)),
+                Sample((_away_from_zero(rng, (7,), dtype, 0.05, 4.0),), dict(attrs))]
+    return samples
+
+
+def _loss_pair_samples(**attrs):
+    def samples(rng, dtype):
+        out = []
+        for reduction in ("mean", "sum", "none"):
+            x = _u(rng, (3, 4), dtype, -3, 3)
+            # The differences stay away from the branch points |d| = 1 and 0.5, where only one side is smooth.
+            t = x + np.asarray(rng.choice([-1.0, 1.0], (3, 4)) * rng.choice([0.2, 0.7, 2.0], (3, 4)), dtype)
+            out.append(Sample((x, t), {"reduction": reduction, **attrs}, note=reduction))
+        return out
+    return samples
+
+
+def _var_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype),), {"axes": None, "correction": 1, "keepdims": False}),
+            Sample((_u(rng, (3, 4), dtype),), {"axes": (1,), "correction": 0, "keepdims": True}),
+            Sample((_u(rng, (2, 3, 4), dtype),), {"axes": (0, 2), "correction": 1, "keepdims": False})]
+
+
 def _matrix_samples(rng, dtype):
     return [Sample((_u(rng, (3, 4), dtype),), {}), Sample((_u(rng, (4, 4), dtype),), {}),
             Sample((_u(rng, (5, 2), dtype),), {})]
@@ -2080,6 +2236,37 @@ def _make_composites() -> dict[str, Composite]:
                   promote="keep", grad_args=(0,), doc="entries `index` along one dimension"),
         Composite("masked_fill", 2, ("value",), _masked_fill, "MaskedFillBackward0", _masked_fill_samples,
                   promote="keep", grad_args=(0,), doc="`value` where the mask is true"),
+        Composite("silu", 1, (), _silu, "SiluBackward0", _activation_samples(), promote="float",
+                  doc="x * sigmoid(x)"),
+        Composite("elu", 1, ("alpha", "scale", "input_scale"), _elu, "EluBackward0",
+                  _activation_samples(alpha=1.0, scale=1.0, input_scale=1.0), vjp=_vjp_elu, saves=(0,),
+                  promote="float",
+                  doc="x above 0, alpha (exp(x) - 1) below, times scale (selu is one)"),
+        Composite("leaky_relu", 1, ("negative_slope",), _leaky_relu, "LeakyReluBackward0",
+                  _activation_samples(negative_slope=0.1), promote="keep", doc="x above 0, slope * x below"),
+        Composite("hardtanh", 1, ("min_val", "max_val"), _hardtanh, "HardtanhBackward0",
+                  _activation_samples(min_val=-1.0, max_val=2.0), promote="keep",
+                  doc="x clamped to [min_val, max_val]"),
+        Composite("hardsigmoid", 1, (), _hardsigmoid, "HardsigmoidBackward0", _activation_samples(),
+                  promote="float", doc="x / 6 + 1/2 clamped to [0, 1]"),
+        Composite("gelu", 1, (), _gelu, "GeluBackward0", _activation_samples(), promote="float",
+                  doc="GELU: x * Phi(x), with erf"),
+        Composite("gelu_tanh", 1, (), _gelu_tanh, "GeluBackward0", _activation_samples(), promote="float",
+                  doc="GELU, tanh approximation"),
+        Composite("logsigmoid", 1, (), _logsigmoid, "LogSigmoidBackward0", _activation_samples(),
+                  vjp=_vjp_logsigmoid, saves=(0,), promote="float", doc="log(sigmoid(x)), without overflow"),
+        Composite("mish", 1, (), _mish, "MishBackward0", _activation_samples(), promote="float",
+                  doc="x * tanh(softplus(x))"),
+        Composite("smooth_l1_loss", 2, ("reduction", "beta"), _smooth_l1_loss, "SmoothL1LossBackward0",
+                  _loss_pair_samples(beta=1.0), vjp=_vjp_piecewise_loss(_smooth_l1_slope), saves=(0, 1),
+                  doc="0.5 d^2 / beta below beta, |d| - beta / 2 above"),
+        Composite("huber_loss", 2, ("reduction", "delta"), _huber_loss, "HuberLossBackward0",
+                  _loss_pair_samples(delta=0.5), vjp=_vjp_piecewise_loss(_huber_slope), saves=(0, 1),
+                  doc="0.5 d^2 below delta, delta (|d| - delta / 2) above"),
+        Composite("var", 1, ("axes", "correction", "keepdims"), _var, "VarBackward0", _var_samples,
+                  promote="float", doc="variance with `correction` (1: unbiased)"),
+        Composite("std", 1, ("axes", "correction", "keepdims"), _std, "StdBackward0", _var_samples,
+                  promote="float", doc="standard deviation: sqrt of var"),
         Composite("stack", None, ("axis",), _stack, "StackBackward0",
                   lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
                   promote="same", doc="stack along a new axis"),

@@ -549,3 +549,27 @@ def test_slicing_and_tiling_functions_compile_to_eager_values(tier):
     value, grad = torch.value_and_grad(_pieces_loss, tier=tier)(x, index, mask)
     np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
     np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def _activations_loss(x, t):
+    import tracegrad.nn.functional as F
+    parts = [F.silu(x), F.elu(x, 0.7), F.selu(x), F.leaky_relu(x, 0.2), F.hardtanh(x, -0.5, 0.8), F.relu6(x * 4),
+             F.hardsigmoid(x * 4), F.softsign(x), F.gelu(x), F.gelu(x, approximate="tanh"), F.logsigmoid(x),
+             F.mish(x), torch.erf(x), torch.erfc(x), F.normalize(x), F.linear(x, t)]
+    losses = [F.l1_loss(x, t), F.smooth_l1_loss(x, t, beta=0.5), F.huber_loss(x, t, delta=0.3),
+              F.kl_div(F.log_softmax(x, 1), F.softmax(t, 1), reduction="batchmean"),
+              F.cosine_similarity(x, t).sum(), x.var(), x.std(1).sum(), torch.var_mean(x, 0)[0].sum()]
+    return sum((k + 1) * p.sum() for k, p in enumerate(parts)) + sum(losses)
+
+
+@pytest.mark.parametrize("tier", ["executor", "kernel"])
+def test_activations_and_losses_compile_to_eager_values(tier):
+    """nn.functional's activations and losses, var and std: compiled (both tiers) as eagerly, in float64."""
+    rng = np.random.default_rng(6)
+    x, t = rng.uniform(-2, 2, (3, 3)), rng.uniform(-2, 2, (3, 3))
+    xt = torch.tensor(x, requires_grad=True)
+    eager = _activations_loss(xt, torch.tensor(t))
+    eager.backward()
+    value, grad = torch.value_and_grad(_activations_loss, tier=tier)(x, t)
+    np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12)

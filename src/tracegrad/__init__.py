@@ -36,7 +36,7 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, trace, transpose,
                                   tril, triu, true_divide, unsqueeze, where, narrow, split, chunk, unbind, movedim,
                                   moveaxis, unflatten, flip, roll, tile, index_select, masked_fill, broadcast_tensors,
-                                  broadcast_shapes)
+                                  broadcast_shapes, erf, erfc, var, std, var_mean, std_mean)
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn
 from tracegrad._trace import make_ir
@@ -76,7 +76,7 @@ __all__ = [
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
     "dot", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind", "movedim",
     "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
-    "broadcast_shapes",
+    "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
     "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",

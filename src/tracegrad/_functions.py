@@ -16,12 +16,14 @@ import numpy as np
 from tracegrad._tensor import (
     _CPU,
     DeviceLike,
+    Dims,
     MinMax,
     Number,
     Size,
     Tensor,
     TensorLike,
     _Device,
+    _dims,
     _Max,
     _Min,
     apply_op,
@@ -38,7 +40,7 @@ __all__ = [
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
     "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind",
     "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
-    "broadcast_shapes",
+    "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
     "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less", "le", "less_equal",
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
@@ -145,6 +147,32 @@ roll = _method_function(Tensor.roll)
 tile = _method_function(Tensor.tile)
 index_select = _method_function(Tensor.index_select)
 masked_fill = _method_function(Tensor.masked_fill)
+erf = _method_function(Tensor.erf)
+erfc = _method_function(Tensor.erfc)
+var = _method_function(Tensor.var)
+std = _method_function(Tensor.std)
+
+
+def _spread_mean(name: str, input: TensorLike, dim: Dims | bool | None, unbiased: bool | None, keepdim: bool,
+                 correction: float | None) -> tuple[Tensor, Tensor]:
+    x = _t(input)
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    node = "VarMeanBackward0" if name == "var" else "StdMeanBackward0"
+    spread = x._spread(name, dim, unbiased, keepdim, correction, node)
+    return spread, apply_op(COMPOSITES["mean"], (x,), {"axes": _dims(dim, x.ndim), "keepdims": keepdim}, node)
+
+
+def var_mean(input: TensorLike, dim: Dims | bool | None = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: float | None = None) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over `dim` (see :meth:`Tensor.var`)."""
+    return _spread_mean("var", input, dim, unbiased, keepdim, correction)
+
+
+def std_mean(input: TensorLike, dim: Dims | bool | None = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: float | None = None) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over `dim` (see :meth:`Tensor.std`)."""
+    return _spread_mean("std", input, dim, unbiased, keepdim, correction)
 
 
 def broadcast_shapes(*shapes: int | Sequence[int]) -> Size:

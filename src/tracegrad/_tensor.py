@@ -1021,6 +1021,8 @@ class Tensor:
     relu = _unary("relu")
     abs = _unary("abs")
     sqrt = _unary("sqrt")
+    erf = _unary("erf")
+    erfc = _unary("erfc")
     sign = _unary("sign")
     logical_not = _unary("logical_not")
     neg = _unary("neg")
@@ -1247,6 +1249,36 @@ class Tensor:
                 f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
                 f"dtype. Got: {x.dtype.tensor_type[:-6]}")
         return apply_op(COMPOSITES["mean"], (x,), {"axes": _dims(dim, self.ndim), "keepdims": keepdim})
+
+    def _spread(self, name: builtins.str, dim: Dims | None, unbiased: builtins.bool | None,
+                keepdim: builtins.bool, correction: builtins.float | None,
+                node: builtins.str | None = None) -> Tensor:
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"{name}(): input dtype should be either floating point or complex. "
+                               f"Got {self.dtype.tensor_type[:-6]} instead.")
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        attrs = {"axes": _dims(dim, self.ndim), "correction": correction, "keepdims": keepdim}
+        return apply_op(COMPOSITES[name], (self,), attrs, node)
+
+    def var(self, dim: Dims | None = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False,
+            *, correction: builtins.float | None = None) -> Tensor:
+        """Variance over `dim`, dividing by N - `correction` (1 by default, 0 with ``unbiased=False``).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 2.0, 4.0]).var()
+        tensor(2.3333)
+        """
+        if isinstance(dim, builtins.bool):  # var(False): the legacy positional `unbiased`
+            dim, unbiased = None, dim
+        return self._spread("var", dim, unbiased, keepdim, correction)
+
+    def std(self, dim: Dims | None = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False,
+            *, correction: builtins.float | None = None) -> Tensor:
+        """Standard deviation over `dim`: the square root of :meth:`var`."""
+        if isinstance(dim, builtins.bool):
+            dim, unbiased = None, dim
+        return self._spread("std", dim, unbiased, keepdim, correction)
 
     def _reduce_with_indices(self, dim: builtins.int, keepdim: builtins.bool, largest: builtins.bool) -> MinMax:
         from tracegrad._functions import return_types_minmax

@@ -16,7 +16,10 @@ from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
 __all__ = ["relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "logsumexp", "mse_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+           "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
+           "mish", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "cosine_similarity", "linear",
+           "one_hot", "dropout"]
 
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
@@ -193,3 +196,184 @@ def cross_entropy(input: TensorLike, target: TensorLike, weight: Tensor | None =
     if label_smoothing:
         raise NotImplementedError("cross_entropy: label_smoothing with class indices is not supported yet")
     return nll_loss(logp, t, weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+# --------------------------------------------------------------------------
+# More activations, losses and helpers
+# --------------------------------------------------------------------------
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish)."""
+    return apply_op(COMPOSITES["silu"], (_t(input),))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x above 0, alpha (exp(x) - 1) at and below."""
+    return apply_op(COMPOSITES["elu"], (_t(input),), {"alpha": float(alpha), "scale": 1.0, "input_scale": 1.0})
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants (its node is PyTorch's ``EluBackward0``)."""
+    return apply_op(COMPOSITES["elu"], (_t(input),), {"alpha": _SELU_ALPHA, "scale": _SELU_SCALE, "input_scale": 1.0})
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x above 0, negative_slope * x at and below."""
+    return apply_op(COMPOSITES["leaky_relu"], (_t(input),), {"negative_slope": float(negative_slope)})
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]; the gradient is 1 strictly inside."""
+    return apply_op(COMPOSITES["hardtanh"], (_t(input),), {"min_val": float(min_val), "max_val": float(max_val)})
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """hardtanh(x, 0, 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """x / 6 + 1/2 clamped to [0, 1]."""
+    return apply_op(COMPOSITES["hardsigmoid"], (_t(input),))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _t(input)
+    return x / (x.abs() + 1)
+
+
+def gelu(input: Tensor, approximate: Literal["none", "tanh"] = "none") -> Tensor:
+    """Gaussian error linear unit: x * Phi(x), or its tanh approximation with ``approximate="tanh"``."""
+    if approximate == "tanh":
+        return apply_op(COMPOSITES["gelu_tanh"], (_t(input),))
+    if approximate != "none":
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return apply_op(COMPOSITES["gelu"], (_t(input),))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)), computed without overflow."""
+    return apply_op(COMPOSITES["logsigmoid"], (_t(input),))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return apply_op(COMPOSITES["mish"], (_t(input),))
+
+
+def _pair_loss(name: str, input: Tensor, target: Tensor, reduction: str, attrs: dict) -> Tensor:
+    _check_reduction(reduction)
+    if tuple(_shape(target)) != tuple(_shape(input)):
+        warnings.warn(f"Using a target size ({target.shape!r}) that is different to the input size "
+                      f"({input.shape!r}). This will likely lead to incorrect results due to broadcasting. "
+                      f"Please ensure they have the same size.", UserWarning, stacklevel=3)
+    return apply_op(COMPOSITES[name], (_t(input), _t(target)), {"reduction": reduction, **attrs})
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: Reduction = "mean") -> Tensor:
+    """Mean (or sum) absolute error."""
+    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    return _reduce((_t(input) - _t(target)).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: Reduction = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - beta / 2 elsewhere (the l1 loss at beta = 0)."""
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    return _pair_loss("smooth_l1_loss", input, target, _reduction(size_average, reduce, reduction),
+                      {"beta": float(beta)})
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: Reduction = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - delta / 2) elsewhere."""
+    if weight is not None:
+        raise NotImplementedError("huber_loss: weight is not supported yet")
+    return _pair_loss("huber_loss", input, target, reduction, {"delta": float(delta)})
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence of `target` from log-probabilities `input`: sum of t (log t - input)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    x, t = _t(input), _t(target)
+    if log_target:
+        loss = t.exp() * (t - x)
+    else:
+        # t log t is 0 where t is 0 (xlogy), so that zero targets contribute nothing.
+        from tracegrad._functions import where
+        loss = where(t == 0, 0.0, t * t.where(t > 0, 1.0).log()) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
+    _check_reduction(reduction)
+    return _reduce(loss, reduction)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
+    """`input` divided by its p-norm along `dim` (at least `eps`)."""
+    x = _t(input)
+    return x / x.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(x)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between `x1` and `x2` along `dim` (each norm at least `eps`), as PyTorch computes it."""
+    from tracegrad._functions import broadcast_tensors
+    a, b = broadcast_tensors(_t(x1), _t(x2))
+    na = a.norm(2, dim, keepdim=True).clamp_min(eps)
+    nb = b.norm(2, dim, keepdim=True).clamp_min(eps)
+    return ((a / na) * (b / nb)).sum(dim)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias."""
+    x, w = _t(input), _t(weight)
+    y = x.matmul(w.t()) if w.ndim == 2 else x.matmul(w)
+    if bias is None:
+        return y
+    if x.ndim == 2 and w.ndim == 2:
+        return apply_op(OPS["add"], (y, bias), name="AddmmBackward0")  # one node in PyTorch: addmm
+    return y + bias
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Integer class indices as int64 one-hot vectors along a new last dimension."""
+    t = _t(tensor)
+    if t._data.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        num_classes = int(t.max().item()) + 1 if t.numel() else 0
+    if t.numel() and (t.min().item() < 0 or t.max().item() >= num_classes):
+        raise RuntimeError("Class values must be smaller than num_classes." if t.min().item() >= 0
+                           else "Class values must be non-negative.")
+    from tracegrad._creation import arange
+    return (t.unsqueeze(-1) == arange(num_classes)).long()
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability `p` and scale the rest by 1 / (1 - p), when `training`.
+
+    The mask comes from tracegrad's generator (``tg.manual_seed`` makes it reproducible; the
+    numbers are not PyTorch's).  Inside a compiled function the mask is a constant of the trace.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    x = _t(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from tracegrad._creation import rand
+    keep = (rand(*x.shape) >= p).to(x.dtype) / (1.0 - p)
+    return apply_op(OPS["mul"], (x, keep), name="NativeDropoutBackward0")
