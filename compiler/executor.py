@@ -517,6 +517,8 @@ def machine():
                 notice.daemon = True
                 notice.start()
                 try:
+                    if _cache_is_cold(fn):
+                        _compile_handlers_in_parallel()
                     fn(np.zeros((1, WIDTH), np.int64), np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), 0, 0)
                 finally:
                     notice.cancel()
@@ -526,6 +528,66 @@ def machine():
                 log.info("executor machine ready in %.1f ms", elapsed * 1e3)
                 _machine = fn
     return _machine
+
+
+def _cache_is_cold(dispatcher) -> bool:
+    """Whether numba's disk cache holds nothing for `dispatcher` yet (a first build on this machine)."""
+    try:
+        return not os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:  # another numba's layout: build the ordinary way
+        return False
+
+
+def _handler_names() -> list[str]:
+    """The machine's functions other than its loop, costliest to compile first (float handlers of ops that
+    call the vector math, then other float handlers, then the integer ones), for an even split."""
+    def cost(key):
+        name, lane = key
+        return (lane != F_LANE, not _CALL_RE.search(TABLE[name].kernel))
+    return [_handler_name(*key) for key in sorted(ELEMENTWISE, key=cost)] + ["normalize"]
+
+
+def compile_handlers(names: list[str]) -> None:
+    """Compile the machine's functions `names` (and the runtime functions they call) into numba's disk cache.
+
+    Each is called once on empty ranges, with the argument types the machine's loop passes.
+    """
+    from tracegrad.compiler import _machine as module
+    floats, ints = np.zeros(1), np.zeros(1, np.int64)
+    for name in names:
+        fn = getattr(module, name)
+        if name == "normalize":
+            fn(floats, ints, 0, 0, 0)
+        else:
+            fn(floats, ints, *([0] * 13))
+
+
+def _compile_handlers_in_parallel() -> None:
+    """A first build: the machine's handler functions compiled on every core, before the loop that calls them.
+
+    numba compiles on one core; the handlers are independent functions, each cached in a file of
+    its own, so other processes compile shares of them into the same disk cache and the loop
+    then loads them.  On 2 cores the first build took 80 s in one process.  Processes are
+    started with their own interpreter (not forked from, nor importing, the caller's program).
+    """
+    import subprocess
+    processes = min(os.cpu_count() or 1, 4)
+    if processes < 2:
+        return
+    names = _handler_names()
+    shares = [names[k::processes] for k in range(processes)]
+    code = "import sys; from tracegrad.compiler.executor import compile_handlers; compile_handlers(sys.argv[1:])"
+    started = []
+    for share in shares[1:]:
+        try:
+            started.append(subprocess.Popen([sys.executable, "-c", code, *share], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        except OSError as err:  # no process to spare: this one compiles everything, as before
+            log.info("executor build in one process: %s", err)
+            break
+    compile_handlers(shares[0])
+    for proc in started:
+        proc.wait()  # a share that failed is compiled by the loop's build, in this process
 
 
 MACHINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_machine.py")

@@ -194,3 +194,15 @@ def test_float32_vector_math_gives_the_kernels_numbers():
         got, want = _both(lambda v: fn(v), x)  # noqa: B023
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-37)
+
+
+def test_the_parallel_first_build_covers_every_function_of_the_machine():
+    """A first build compiles the handlers in shares across processes: a function left out would be
+    compiled later by the loop's build alone (correct, but slower), so none may be left out."""
+    from numba.core.registry import CPUDispatcher
+
+    from tracegrad.compiler import _machine
+    functions = {name for name, value in vars(_machine).items()
+                 if isinstance(value, CPUDispatcher) and value.__module__ == _machine.__name__}
+    assert set(executor._handler_names()) == functions - {"vm"}
+    executor.compile_handlers(executor._handler_names()[:2])  # loads (or compiles) without running anything
