@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad", "enable_grad",
            "set_grad_enabled", "inference_mode", "is_grad_enabled", "Node", "detect_anomaly", "set_detect_anomaly",
-           "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
+           "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "functional", "gradcheck", "gradgradcheck",
+           "GradcheckError"]
 
 
 def _as_tuple(x: Any) -> tuple[Any, ...] | None:
@@ -120,3 +121,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         from tracegrad._creation import zeros_like
         result = [zeros_like(i) if r is None else r for r, i in zip(result, inputs)]
     return tuple(result)
+
+
+# Imported last: they use grad, defined above.
+from tracegrad.autograd import functional  # noqa: E402
+from tracegrad.autograd._gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
