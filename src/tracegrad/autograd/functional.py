@@ -47,6 +47,13 @@ def _prepared(inputs: tuple, create_graph: bool) -> tuple:
     return tuple(x.view_as(x) if create_graph and x.requires_grad else x.detach().requires_grad_() for x in inputs)
 
 
+def _called(func: Callable[..., Any], inputs: tuple, create_graph: bool, name: str) -> tuple[tuple, bool, tuple]:
+    """``(inputs made to require grad, whether func returned a tuple, its outputs as a tuple)``."""
+    xs = _prepared(inputs, create_graph)
+    out_tuple, outs = _tuple(func(*xs), "outputs of the user-provided function", name)
+    return xs, out_tuple, outs
+
+
 def _grads(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool) -> tuple:
     """Gradients of `outputs` with `grad_outputs`; zeros for inputs they do not depend on."""
     from tracegrad._creation import zeros_like
@@ -68,8 +75,7 @@ def vjp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     from tracegrad._creation import ones_like
     in_tuple, xs = _tuple(inputs, "inputs", "vjp")
     with enable_grad():
-        xs = _prepared(xs, create_graph)
-        out_tuple, outs = _tuple(func(*xs), "outputs of the user-provided function", "vjp")
+        xs, out_tuple, outs = _called(func, xs, create_graph, "vjp")
         if v is None:
             if len(outs) != 1 or outs[0].numel() != 1:
                 raise RuntimeError("The vector v can only be None if the user-provided function returns a single "
@@ -98,8 +104,7 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     else:
         vs = _tuple(v, "v", "jvp")[1]
     with enable_grad():
-        xs = _prepared(xs, create_graph)
-        out_tuple, outs = _tuple(func(*xs), "outputs of the user-provided function", "jvp")
+        xs, out_tuple, outs = _called(func, xs, create_graph, "jvp")
         # u -> J^T u is linear in u: differentiating it with respect to u along v gives J v.
         us = tuple(zeros_like(o).requires_grad_() for o in outs)
         jt_u = _grads(outs, xs, us, create_graph=True)
@@ -117,8 +122,7 @@ def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, 
     from tracegrad._functions import stack
     in_tuple, xs = _tuple(inputs, "inputs", "jacobian")
     with enable_grad():
-        xs = _prepared(xs, create_graph)
-        out_tuple, outs = _tuple(func(*xs), "outputs of the user-provided function", "jacobian")
+        xs, out_tuple, outs = _called(func, xs, create_graph, "jacobian")
         per_output = []
         for out in outs:
             flat = out.reshape(-1)
