@@ -2073,6 +2073,18 @@ def _std(E, x, axes=None, correction=1, keepdims=False):
     return E.sqrt(_var(E, x, axes=axes, correction=correction, keepdims=keepdims))
 
 
+def _vjp_std(E, ctx, g):
+    # PyTorch's rule: 0 where the standard deviation is 0 (one element, or all equal), where the
+    # chain through sqrt would give 0 / 0.
+    (x,) = ctx.args
+    shape, (axes, correction, keepdims) = ctx.shapes[0], (ctx.attrs[k] for k in ("axes", "correction", "keepdims"))
+    out = ctx.out
+    per_var = E.where(E.eq(out, 0.0), 0.0, E.div(g, E.mul(out, 2.0)))
+    d = E.sub(x, _mean(E, x, axes=axes, keepdims=True))
+    dof = float(max(_numel(shape, axes) - correction, 0))
+    return (E.div(E.mul(E.unreduce(per_var, shape, axes, keepdims), d), dof / 2.0),)
+
+
 def _activation_samples(**attrs):
     def samples(rng, dtype):
         return [Sample((_away_from_zero(rng, (3, 4), dtype, 0.05, 4.0),), dict(attrs)),
@@ -2266,7 +2278,7 @@ def _make_composites() -> dict[str, Composite]:
         Composite("var", 1, ("axes", "correction", "keepdims"), _var, "VarBackward0", _var_samples,
                   promote="float", doc="variance with `correction` (1: unbiased)"),
         Composite("std", 1, ("axes", "correction", "keepdims"), _std, "StdBackward0", _var_samples,
-                  promote="float", doc="standard deviation: sqrt of var"),
+                  vjp=_vjp_std, saves=(0, "out"), promote="float", doc="standard deviation: sqrt of var"),
         Composite("stack", None, ("axis",), _stack, "StackBackward0",
                   lambda rng, dt: [Sample((_u(rng, (2, 3), dt), _u(rng, (2, 3), dt)), {"axis": 1})],
                   promote="same", doc="stack along a new axis"),
