@@ -34,7 +34,10 @@ def _outputs(func: Callable[..., Any], inputs: tuple) -> tuple:
 def _numerical(func: Callable[..., Any], inputs: tuple, k: int, o: int, eps: float) -> np.ndarray:
     """d output[o] / d inputs[k] by central differences: shape (input numel, output numel)."""
     # Grad mode stays as it is: gradgradcheck's function computes gradients itself.
-    flat = inputs[k]._data.reshape(-1)  # a view: the input is perturbed in place and restored
+    data = inputs[k]._data
+    flat = data.reshape(-1)  # a view: the input is perturbed in place and restored
+    if flat.size and not np.shares_memory(flat, data):
+        raise ValueError(f"gradcheck: input {k} is not contiguous; pass a contiguous copy (x.contiguous())")
     columns = []
     for i in range(flat.size):
         keep = flat[i]
