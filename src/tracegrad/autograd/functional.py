@@ -47,6 +47,17 @@ def _prepared(inputs: tuple, create_graph: bool) -> tuple:
     return tuple(x.view_as(x) if create_graph and x.requires_grad else x.detach().requires_grad_() for x in inputs)
 
 
+def _input_vector(v: Any, inputs: tuple, name: str) -> tuple:
+    """`v` as a tuple of tensors; omitted, ones, which PyTorch allows for one input of one element."""
+    from tracegrad._creation import ones_like
+    if v is not None:
+        return _tuple(v, "v", name)[1]
+    if len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided function is a single "
+                           "Tensor with a single element.")
+    return (ones_like(inputs[0]),)
+
+
 def _called(func: Callable[..., Any], inputs: tuple, create_graph: bool, name: str) -> tuple[tuple, bool, tuple]:
     """``(inputs made to require grad, whether func returned a tuple, its outputs as a tuple)``."""
     xs = _prepared(inputs, create_graph)
@@ -94,15 +105,9 @@ def vjp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
 def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """``(func(inputs), J v)``: the Jacobian-vector product, by the double-backward trick (two reverse passes)."""
-    from tracegrad._creation import ones_like, zeros_like
+    from tracegrad._creation import zeros_like
     in_tuple, xs = _tuple(inputs, "inputs", "jvp")
-    if v is None:
-        if len(xs) != 1 or xs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a single "
-                               "Tensor with a single element.")
-        vs = (ones_like(xs[0]),)
-    else:
-        vs = _tuple(v, "v", "jvp")[1]
+    vs = _input_vector(v, xs, "jvp")
     with enable_grad():
         xs, out_tuple, outs = _called(func, xs, create_graph, "jvp")
         # u -> J^T u is linear in u: differentiating it with respect to u along v gives J v.
@@ -159,13 +164,7 @@ def hessian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, s
 def _second_order(name: str, func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool) -> tuple[Any, Any]:
     from tracegrad._creation import zeros_like
     in_tuple, xs = _tuple(inputs, "inputs", name)
-    vs = _tuple(v, "v", name)[1] if v is not None else None
-    if vs is None:
-        if len(xs) != 1 or xs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a single "
-                               "Tensor with a single element.")
-        from tracegrad._creation import ones_like
-        vs = (ones_like(xs[0]),)
+    vs = _input_vector(v, xs, name)
     with enable_grad():
         xs = _prepared(xs, create_graph)
         out = func(*xs)
