@@ -32,7 +32,7 @@ from .types import BOOL, CATEGORY_FLOAT, I64, SHORT_TO_DTYPE, TensorType, catego
 
 __all__ = [
     "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
-    "ShapeError", "broadcast_shapes", "normalize_axes", "build_index", "batch_per_row",
+    "ShapeError", "broadcast_shapes", "normalize_axes", "build_index", "batch_per_row", "axis_slice_spec",
 ]
 
 
@@ -618,14 +618,15 @@ def _erfc(x):
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _vjp_erf(E, ctx, g):
-    (x,) = ctx.args
-    return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), _TWO_OVER_SQRT_PI)),)
+def _vjp_gaussian(scale):
+    """The vjp of erf (`scale` 2/sqrt(pi)) or erfc (its negative): g * scale * exp(-x^2)."""
+    def vjp(E, ctx, g):
+        (x,) = ctx.args
+        return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), scale)),)
+    return vjp
 
 
-def _vjp_erfc(E, ctx, g):
-    (x,) = ctx.args
-    return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), -_TWO_OVER_SQRT_PI)),)
+_vjp_erf, _vjp_erfc = _vjp_gaussian(_TWO_OVER_SQRT_PI), _vjp_gaussian(-_TWO_OVER_SQRT_PI)
 
 
 def _rsqrt(E, x):
@@ -1758,16 +1759,24 @@ def _unreduce_loss(E, g, shape, reduction):
     return g
 
 
+def _vjp_loss_of_difference(slope):
+    """The vjp of a loss of d = x - t whose derivative in d is `slope(E, d, attrs)`, reduced by the
+    loss's `reduction`: the target's gradient is the input's negated.  The piecewise losses use
+    this rather than their decomposition, whose gradient would make inf * 0 at infinite d."""
+    def vjp(E, ctx, g):
+        x, t = ctx.args
+        shape = broadcast_shapes(*ctx.shapes)
+        gd = E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), slope(E, E.sub(x, t), ctx.attrs))
+        return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
+    return vjp
+
+
 def _mse_loss(E, x, t, reduction="mean"):
     d = E.sub(x, t)
     return _reduce(E, E.mul(d, d), reduction)
 
 
-def _vjp_mse(E, ctx, g):
-    x, t = ctx.args
-    shape = broadcast_shapes(*ctx.shapes)
-    gd = E.mul(E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), 2.0), E.sub(x, t))
-    return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
+_vjp_mse = _vjp_loss_of_difference(lambda E, d, attrs: E.mul(d, 2.0))
 
 
 def _bce(E, p, t, reduction="mean"):
@@ -1902,7 +1911,7 @@ def _triangle(lower: bool):
     return decompose
 
 
-def _axis_slice(ndim, axis, start, stop):
+def axis_slice_spec(ndim, axis, start, stop):
     """An index spec that takes ``start:stop`` along `axis` and everything along the other dimensions."""
     return tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None) for d in range(ndim))
 
@@ -1919,8 +1928,8 @@ def _roll(E, x, shifts=(), dims=None):
         n = shape[axis]
         k = shift % n if n else 0
         if k:
-            x = E.concat(E.index(x, spec=_axis_slice(len(shape), axis, n - k, n)),
-                         E.index(x, spec=_axis_slice(len(shape), axis, 0, n - k)), axis=axis)
+            x = E.concat(E.index(x, spec=axis_slice_spec(len(shape), axis, n - k, n)),
+                         E.index(x, spec=axis_slice_spec(len(shape), axis, 0, n - k)), axis=axis)
     return x
 
 
@@ -2031,17 +2040,6 @@ def _smooth_l1_loss(E, x, t, reduction="mean", beta=1.0):
     if beta == 0:  # PyTorch's l1 loss: the quadratic branch would divide by zero
         return _reduce(E, d, reduction)
     return _reduce(E, E.where(E.lt(d, beta), E.div(E.mul(E.mul(d, d), 0.5), beta), E.sub(d, 0.5 * beta)), reduction)
-
-
-def _vjp_piecewise_loss(slope):
-    """The vjp of a loss of d = x - t whose derivative in d is `slope(E, d, attrs)`: no branch's
-    value meets the other's gradient (the decomposition's would make inf * 0 at infinite d)."""
-    def vjp(E, ctx, g):
-        x, t = ctx.args
-        shape = broadcast_shapes(*ctx.shapes)
-        gd = E.mul(_unreduce_loss(E, g, shape, ctx.attrs["reduction"]), slope(E, E.sub(x, t), ctx.attrs))
-        return (gd if ctx.needs[0] else None, E.neg(gd) if ctx.needs[1] else None)
-    return vjp
 
 
 def _smooth_l1_slope(E, d, attrs):
@@ -2270,10 +2268,10 @@ def _make_composites() -> dict[str, Composite]:
         Composite("mish", 1, (), _mish, "MishBackward0", _activation_samples(), promote="float",
                   doc="x * tanh(softplus(x))"),
         Composite("smooth_l1_loss", 2, ("reduction", "beta"), _smooth_l1_loss, "SmoothL1LossBackward0",
-                  _loss_pair_samples(beta=1.0), vjp=_vjp_piecewise_loss(_smooth_l1_slope), saves=(0, 1),
+                  _loss_pair_samples(beta=1.0), vjp=_vjp_loss_of_difference(_smooth_l1_slope), saves=(0, 1),
                   doc="0.5 d^2 / beta below beta, |d| - beta / 2 above"),
         Composite("huber_loss", 2, ("reduction", "delta"), _huber_loss, "HuberLossBackward0",
-                  _loss_pair_samples(delta=0.5), vjp=_vjp_piecewise_loss(_huber_slope), saves=(0, 1),
+                  _loss_pair_samples(delta=0.5), vjp=_vjp_loss_of_difference(_huber_slope), saves=(0, 1),
                   doc="0.5 d^2 below delta, delta (|d| - delta / 2) above"),
         Composite("var", 1, ("axes", "correction", "keepdims"), _var, "VarBackward0", _var_samples,
                   promote="float", doc="variance with `correction` (1: unbiased)"),

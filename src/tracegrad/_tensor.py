@@ -27,7 +27,18 @@ from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.autograd.graph import AccumulateGrad, Node, OpNode, _RemovableHandle, _sequence, node_class
 from tracegrad.ir.graph import TYPES_ONLY, Value
-from tracegrad.ir.ops import COMPOSITES, OPS, TABLE, Composite, Emitter, IndexingError, Op, ShapeError, normalize_axes
+from tracegrad.ir.ops import (
+    COMPOSITES,
+    OPS,
+    TABLE,
+    Composite,
+    Emitter,
+    IndexingError,
+    Op,
+    ShapeError,
+    axis_slice_spec,
+    normalize_axes,
+)
 from tracegrad.ir.types import BOOL, TensorType, category
 
 __all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER", "Number", "Scalar", "Dims", "TensorLike",
@@ -1075,9 +1086,7 @@ class Tensor:
         return normalize_axes((dim,), self._data.ndim)[0]
 
     def _slices(self, axis: builtins.int, start: builtins.int, stop: builtins.int, name: builtins.str) -> Tensor:
-        spec = tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None)
-                     for d in range(axis + 1))
-        return apply_op(OPS["index"], (self,), {"spec": spec}, name)
+        return apply_op(OPS["index"], (self,), {"spec": axis_slice_spec(self._data.ndim, axis, start, stop)}, name)
 
     def narrow(self, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
         """Elements ``start`` to ``start + length - 1`` along `dim`.

@@ -94,13 +94,7 @@ def logsumexp(input: TensorLike, dim: int | Sequence[int], keepdim: bool = False
 def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
              reduction: Reduction = "mean", weight: Tensor | None = None) -> Tensor:
     """Mean squared error."""
-    reduction = _reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
-    if tuple(target.shape) != tuple(input.shape):
-        warnings.warn(f"Using a target size ({target.shape!r}) that is different to the input size "
-                      f"({input.shape!r}). This will likely lead to incorrect results due to broadcasting. "
-                      f"Please ensure they have the same size.", UserWarning, stacklevel=2)
-    return apply_op(COMPOSITES["mse_loss"], (input, target), {"reduction": reduction})
+    return _pair_loss("mse_loss", input, target, _reduction(size_average, reduce, reduction), {})
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: TensorLike | None = None,
