@@ -9,44 +9,50 @@ from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensate
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def normalize(F, I, norm, out, n):
+def normalize(I, norm, out, n):
     if norm == 1:
-        for i in range(n):
-            F[out + i] = np.float64(np.float32(F[out + i]))
-    elif norm == 2:
         for i in range(n):
             I[out + i] = np.int64(I[out + i] != 0)
     else:
-        bits = 8 if norm == 3 or norm == 6 else (16 if norm == 4 else 32)
+        bits = 8 if norm == 2 or norm == 5 else (16 if norm == 3 else 32)
         span = np.int64(1) << bits
         half = span >> 1
         for i in range(n):
             v = I[out + i] & (span - 1)
-            I[out + i] = v - span if (norm != 6 and v >= half) else v
+            I[out + i] = v - span if (norm != 5 and v >= half) else v
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_neg_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
+def run_neg_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            F[ob + i] = np.float64(-F[ab + i * asi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_neg_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(-np.float32(x0[i])))
+                y[i] = np.float32(-x0[i])
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             for i in range(ni):
-                F[ob + i] = np.float64(-F[ab + i * asi])
+                S[ob + i] = np.float32(-S[ab + i * asi])
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_neg_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_neg_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -56,52 +62,60 @@ def run_neg_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_add_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
+def run_add_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_add_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1[i])))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float32(x0[i] + x1[i])
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0) + np.float32(x1[i])))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(x0 + x1[i])
+    elif asi == 1 and bsi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) + np.float32(x1)))
+                y[i] = np.float32(x0[i] + x1)
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
             for i in range(ni):
-                F[ob + i] = np.float64(F[ab + i * asi] + F[bb + i * bsi])
+                S[ob + i] = np.float32(S[ab + i * asi] + S[bb + i * bsi])
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_add_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_add_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -112,52 +126,60 @@ def run_add_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sub_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
+def run_sub_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sub_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1[i])))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float32(x0[i] - x1[i])
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0) - np.float32(x1[i])))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(x0 - x1[i])
+    elif asi == 1 and bsi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) - np.float32(x1)))
+                y[i] = np.float32(x0[i] - x1)
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
             for i in range(ni):
-                F[ob + i] = np.float64(F[ab + i * asi] - F[bb + i * bsi])
+                S[ob + i] = np.float32(S[ab + i * asi] - S[bb + i * bsi])
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sub_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_sub_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -168,52 +190,60 @@ def run_sub_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_mul_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
+def run_mul_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_mul_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1[i])))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float32(x0[i] * x1[i])
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0) * np.float32(x1[i])))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(x0 * x1[i])
+    elif asi == 1 and bsi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x0[i]) * np.float32(x1)))
+                y[i] = np.float32(x0[i] * x1)
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
             for i in range(ni):
-                F[ob + i] = np.float64(F[ab + i * asi] * F[bb + i * bsi])
+                S[ob + i] = np.float32(S[ab + i * asi] * S[bb + i * bsi])
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_mul_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_mul_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -224,111 +254,127 @@ def run_mul_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_div_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
+def run_div_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(divide_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_div_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(divide_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(divide_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(divide_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(divide_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(divide_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(divide_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(divide_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_pow_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
+def run_pow_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(power_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_pow_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(power_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(power_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(power_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(power_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(power_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(power_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(power_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(power_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_pow_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_pow_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -339,59 +385,67 @@ def run_pow_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_maximum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
+def run_maximum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(maximum_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_maximum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(maximum_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(maximum_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(maximum_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(maximum_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(maximum_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(maximum_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(maximum_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_maximum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_maximum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -402,59 +456,67 @@ def run_maximum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_minimum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
+def run_minimum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(minimum_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_minimum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(minimum_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(minimum_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(minimum_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(minimum_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(minimum_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(minimum_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(minimum_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_minimum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_minimum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -465,241 +527,322 @@ def run_minimum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_exp_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_exp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(exp_f32(np.float32(x0[i]))))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(exp_f64(x0[i]))
-                continue
-            for i in range(ni):
-                F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
+                y[i] = np.float64(exp_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(exp_f64(F[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_log_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
+def run_exp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(log_f32(np.float32(x0[i]))))
+                y[i] = np.float32(exp_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(log_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(exp_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_log1p_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_log_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(log1p_f32(np.float32(x0[i]))))
+                y[i] = np.float64(log_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(log_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_log_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(log_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(log1p_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(log_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_expm1_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_log1p_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(expm1_f32(np.float32(x0[i]))))
+                y[i] = np.float64(log1p_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(log1p_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_log1p_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(log1p_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(expm1_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(log1p_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sin_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_expm1_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(sin_f32(np.float32(x0[i]))))
+                y[i] = np.float64(expm1_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(expm1_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_expm1_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(expm1_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(sin_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(expm1_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_cos_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_sin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(cos_f32(np.float32(x0[i]))))
+                y[i] = np.float64(sin_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(sin_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(sin_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(cos_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(sin_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_tanh_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_cos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(tanh_f32(np.float32(x0[i]))))
+                y[i] = np.float64(cos_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(cos_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_cos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(cos_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(tanh_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(cos_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sigmoid_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_tanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(sigmoid_f32(np.float32(x0[i]))))
+                y[i] = np.float64(tanh_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(tanh_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_tanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(tanh_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(sigmoid_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(tanh_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_relu_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_sigmoid_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(relu_f32(np.float32(x0[i]))))
+                y[i] = np.float64(sigmoid_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(sigmoid_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sigmoid_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(sigmoid_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(relu_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(sigmoid_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_relu_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_relu_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(relu_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(relu_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_relu_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(relu_f32(x0[i]))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            for i in range(ni):
+                S[ob + i] = np.float32(relu_f32(S[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_relu_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -709,33 +852,42 @@ def run_relu_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_abs_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_abs_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(abs_f32(np.float32(x0[i]))))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(abs_f64(x0[i]))
-                continue
-            for i in range(ni):
-                F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
+                y[i] = np.float64(abs_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(abs_f64(F[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_abs_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_abs_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(abs_f32(x0[i]))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            for i in range(ni):
+                S[ob + i] = np.float32(abs_f32(S[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_abs_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -745,59 +897,77 @@ def run_abs_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sqrt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_sqrt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(sqrt_f32(np.float32(x0[i]))))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(sqrt_f64(x0[i]))
-                continue
-            for i in range(ni):
-                F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
+                y[i] = np.float64(sqrt_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(sqrt_f64(F[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sign_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
+def run_sqrt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(sign_f32(np.float32(x0[i]))))
+                y[i] = np.float32(sqrt_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(sign_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(sqrt_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_sign_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(sign_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(sign_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sign_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(sign_f32(x0[i]))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            for i in range(ni):
+                S[ob + i] = np.float32(sign_f32(S[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -807,111 +977,137 @@ def run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_erf_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
+def run_erf_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(erf_f32(np.float32(x0[i]))))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(erf_f64(x0[i]))
-                continue
-            for i in range(ni):
-                F[ob + i] = np.float64(erf_f64(F[ab + i * asi]))
+                y[i] = np.float64(erf_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(erf_f64(F[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_erfc_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1:
-        norm = 0
+def run_erf_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(erfc_f32(np.float32(x0[i]))))
+                y[i] = np.float32(erf_f32(x0[i]))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            if asi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                for i in range(ni):
-                    y[i] = np.float64(erfc_f64(x0[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(erfc_f64(F[ab + i * asi]))
+                S[ob + i] = np.float32(erf_f32(S[ab + i * asi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
+def run_erfc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        if asi == 1:
+            y = F[ob:ob + ni]
+            x0 = F[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float64(erfc_f64(x0[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(erfc_f64(F[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_erfc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
-            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            for i in range(ni):
+                y[i] = np.float32(erfc_f32(x0[i]))
+    else:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            for i in range(ni):
+                S[ob + i] = np.float32(erfc_f32(S[ab + i * asi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_floor_divide_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(floor_divide_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_floor_divide_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(floor_divide_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(floor_divide_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(floor_divide_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(floor_divide_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(floor_divide_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(floor_divide_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(floor_divide_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_floor_divide_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -922,59 +1118,67 @@ def run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_remainder_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1:
-        norm = 0
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
+def run_remainder_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        if asi == 1 and bsi == 1:
             y = F[ob:ob + ni]
             x0 = F[ab:ab + ni]
             x1 = F[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1[i]))))
-    elif norm == 1 and bsi == 1 and asi == 0:
-        norm = 0
+                y[i] = np.float64(remainder_f64(x0[i], x1[i]))
+            continue
+        for i in range(ni):
+            F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_remainder_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab]
-            x1 = F[bb:bb + ni]
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0), np.float32(x1[i]))))
-    elif norm == 1 and asi == 1 and bsi == 0:
-        norm = 0
+                y[i] = np.float32(remainder_f32(x0[i], x1[i]))
+    elif bsi == 1 and asi == 0:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb]
+            y = S[ob:ob + ni]
+            x0 = S[ab]
+            x1 = S[bb:bb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(remainder_f32(np.float32(x0[i]), np.float32(x1))))
+                y[i] = np.float32(remainder_f32(x0, x1[i]))
+    elif asi == 1 and bsi == 0:
+        for o in range(no):
+            ob = out + o * ni
+            ab = a + o * aso
+            bb = b + o * bso
+            y = S[ob:ob + ni]
+            x0 = S[ab:ab + ni]
+            x1 = S[bb]
+            for i in range(ni):
+                y[i] = np.float32(remainder_f32(x0[i], x1))
     else:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
-            if asi == 1 and bsi == 1:
-                y = F[ob:ob + ni]
-                x0 = F[ab:ab + ni]
-                x1 = F[bb:bb + ni]
-                for i in range(ni):
-                    y[i] = np.float64(remainder_f64(x0[i], x1[i]))
-                continue
             for i in range(ni):
-                F[ob + i] = np.float64(remainder_f64(F[ab + i * asi], F[bb + i * bsi]))
+                S[ob + i] = np.float32(remainder_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_remainder_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -985,7 +1189,7 @@ def run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, c
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_eq_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -996,7 +1200,18 @@ def run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_eq_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] == S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_eq_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1007,7 +1222,7 @@ def run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_ne_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1018,7 +1233,18 @@ def run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_ne_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] != S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ne_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1029,7 +1255,7 @@ def run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_lt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1040,7 +1266,18 @@ def run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_lt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] < S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_lt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1051,7 +1288,7 @@ def run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_le_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1062,7 +1299,18 @@ def run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_le_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] <= S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_le_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1073,7 +1321,7 @@ def run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_gt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1084,7 +1332,18 @@ def run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_gt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] > S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_gt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1095,7 +1354,7 @@ def run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_ge_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1106,7 +1365,18 @@ def run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_ge_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64(S[ab + i * asi] >= S[bb + i * bsi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_ge_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1117,7 +1387,7 @@ def run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_and_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1128,7 +1398,18 @@ def run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso,
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_and_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((S[ab + i * asi] != 0) & (S[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_and_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1139,7 +1420,7 @@ def run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso,
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_or_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1150,7 +1431,18 @@ def run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_or_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        for i in range(ni):
+            I[ob + i] = np.int64((S[ab + i * asi] != 0) | (S[bb + i * bsi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_or_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1161,7 +1453,7 @@ def run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_not_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1171,7 +1463,17 @@ def run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso,
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_logical_not_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        for i in range(ni):
+            I[ob + i] = np.int64(not (S[ab + i * asi] != 0))
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_logical_not_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1181,20 +1483,31 @@ def run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso,
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if norm == 1 and asi == 1 and bsi == 1 and csi == 1:
-        norm = 0
+def run_where_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    for o in range(no):
+        ob = out + o * ni
+        ab = a + o * aso
+        bb = b + o * bso
+        cb = c + o * cso
+        for i in range(ni):
+            F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+    return norm
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if asi == 1 and bsi == 1 and csi == 1:
         for o in range(no):
             ob = out + o * ni
             ab = a + o * aso
             bb = b + o * bso
             cb = c + o * cso
-            y = F[ob:ob + ni]
+            y = S[ob:ob + ni]
             x0 = I[ab:ab + ni]
-            x1 = F[bb:bb + ni]
-            x2 = F[cb:cb + ni]
+            x1 = S[bb:bb + ni]
+            x2 = S[cb:cb + ni]
             for i in range(ni):
-                y[i] = np.float64(np.float32(np.float32(x1[i]) if (x0[i] != 0) else np.float32(x2[i])))
+                y[i] = np.float32(x1[i] if (x0[i] != 0) else x2[i])
     else:
         for o in range(no):
             ob = out + o * ni
@@ -1202,12 +1515,12 @@ def run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
             bb = b + o * bso
             cb = c + o * cso
             for i in range(ni):
-                F[ob + i] = np.float64(F[bb + i * bsi] if (I[ab + i * asi] != 0) else F[cb + i * csi])
+                S[ob + i] = np.float32(S[bb + i * bsi] if (I[ab + i * asi] != 0) else S[cb + i * csi])
     return norm
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+def run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
         ab = a + o * aso
@@ -1219,7 +1532,7 @@ def run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def vm(code, aux, F, I, start, stop):
+def vm(code, aux, F, I, S, start, stop):
     """Run instruction rows start..stop-1; 0, or the status of the first failure."""
     ctr = np.zeros(64, np.int64)
     group_first = 0
@@ -1264,162 +1577,250 @@ def vm(code, aux, F, I, start, stop):
             c += lo * csi
         if op == 0:
             pass
-        elif op == 80:
+        elif op == 127:
             group_first = pc + 1
             group_end = pc + 1 + count
             group_n = ni
             block = a
             lo = 0
             m = min(block, group_n)
-        elif op == 1:  # neg (float)
-            norm = run_neg_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 2:  # neg (int)
-            norm = run_neg_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 3:  # add (float)
-            norm = run_add_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 4:  # add (int)
-            norm = run_add_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 5:  # sub (float)
-            norm = run_sub_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 6:  # sub (int)
-            norm = run_sub_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 7:  # mul (float)
-            norm = run_mul_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 8:  # mul (int)
-            norm = run_mul_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 9:  # div (float)
-            norm = run_div_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 10:  # pow (float)
-            norm = run_pow_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 11:  # pow (int)
-            norm = run_pow_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 12:  # maximum (float)
-            norm = run_maximum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 13:  # maximum (int)
-            norm = run_maximum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 14:  # minimum (float)
-            norm = run_minimum_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 15:  # minimum (int)
-            norm = run_minimum_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 16:  # exp (float)
-            norm = run_exp_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 17:  # log (float)
-            norm = run_log_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 18:  # log1p (float)
-            norm = run_log1p_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 19:  # expm1 (float)
-            norm = run_expm1_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 20:  # sin (float)
-            norm = run_sin_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 21:  # cos (float)
-            norm = run_cos_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 22:  # tanh (float)
-            norm = run_tanh_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 23:  # sigmoid (float)
-            norm = run_sigmoid_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 24:  # relu (float)
-            norm = run_relu_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 25:  # relu (int)
-            norm = run_relu_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 26:  # abs (float)
-            norm = run_abs_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 27:  # abs (int)
-            norm = run_abs_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 28:  # sqrt (float)
-            norm = run_sqrt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 29:  # sign (float)
-            norm = run_sign_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 30:  # sign (int)
-            norm = run_sign_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 31:  # erf (float)
-            norm = run_erf_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 32:  # erfc (float)
-            norm = run_erfc_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 33:  # floor_divide (float)
-            norm = run_floor_divide_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 34:  # floor_divide (int)
-            norm = run_floor_divide_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 35:  # remainder (float)
-            norm = run_remainder_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 36:  # remainder (int)
-            norm = run_remainder_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 37:  # eq (float)
-            norm = run_eq_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 38:  # eq (int)
-            norm = run_eq_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 39:  # ne (float)
-            norm = run_ne_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 40:  # ne (int)
-            norm = run_ne_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 41:  # lt (float)
-            norm = run_lt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 42:  # lt (int)
-            norm = run_lt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 43:  # le (float)
-            norm = run_le_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 44:  # le (int)
-            norm = run_le_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 45:  # gt (float)
-            norm = run_gt_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 46:  # gt (int)
-            norm = run_gt_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 47:  # ge (float)
-            norm = run_ge_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 48:  # ge (int)
-            norm = run_ge_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 49:  # logical_and (float)
-            norm = run_logical_and_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 50:  # logical_and (int)
-            norm = run_logical_and_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 51:  # logical_or (float)
-            norm = run_logical_or_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 52:  # logical_or (int)
-            norm = run_logical_or_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 53:  # logical_not (float)
-            norm = run_logical_not_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 54:  # logical_not (int)
-            norm = run_logical_not_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 55:  # where (float)
-            norm = run_where_f(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 56:  # where (int)
-            norm = run_where_i(F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 75:
-            for o in range(no):
-                for i in range(ni):
-                    F[out + o * ni + i] = F[a + o * aso + i * asi]
-        elif op == 76:
+        elif op == 1:  # neg (float64)
+            norm = run_neg_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 2:  # neg (float32)
+            norm = run_neg_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 3:  # neg (int64)
+            norm = run_neg_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 4:  # add (float64)
+            norm = run_add_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 5:  # add (float32)
+            norm = run_add_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 6:  # add (int64)
+            norm = run_add_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 7:  # sub (float64)
+            norm = run_sub_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 8:  # sub (float32)
+            norm = run_sub_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 9:  # sub (int64)
+            norm = run_sub_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 10:  # mul (float64)
+            norm = run_mul_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 11:  # mul (float32)
+            norm = run_mul_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 12:  # mul (int64)
+            norm = run_mul_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 13:  # div (float64)
+            norm = run_div_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 14:  # div (float32)
+            norm = run_div_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 15:  # pow (float64)
+            norm = run_pow_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 16:  # pow (float32)
+            norm = run_pow_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 17:  # pow (int64)
+            norm = run_pow_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 18:  # maximum (float64)
+            norm = run_maximum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 19:  # maximum (float32)
+            norm = run_maximum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 20:  # maximum (int64)
+            norm = run_maximum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 21:  # minimum (float64)
+            norm = run_minimum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 22:  # minimum (float32)
+            norm = run_minimum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 23:  # minimum (int64)
+            norm = run_minimum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 24:  # exp (float64)
+            norm = run_exp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 25:  # exp (float32)
+            norm = run_exp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 26:  # log (float64)
+            norm = run_log_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 27:  # log (float32)
+            norm = run_log_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 28:  # log1p (float64)
+            norm = run_log1p_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 29:  # log1p (float32)
+            norm = run_log1p_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 30:  # expm1 (float64)
+            norm = run_expm1_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 31:  # expm1 (float32)
+            norm = run_expm1_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 32:  # sin (float64)
+            norm = run_sin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 33:  # sin (float32)
+            norm = run_sin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 34:  # cos (float64)
+            norm = run_cos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 35:  # cos (float32)
+            norm = run_cos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 36:  # tanh (float64)
+            norm = run_tanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 37:  # tanh (float32)
+            norm = run_tanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 38:  # sigmoid (float64)
+            norm = run_sigmoid_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 39:  # sigmoid (float32)
+            norm = run_sigmoid_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 40:  # relu (float64)
+            norm = run_relu_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 41:  # relu (float32)
+            norm = run_relu_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 42:  # relu (int64)
+            norm = run_relu_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 43:  # abs (float64)
+            norm = run_abs_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 44:  # abs (float32)
+            norm = run_abs_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 45:  # abs (int64)
+            norm = run_abs_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 46:  # sqrt (float64)
+            norm = run_sqrt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 47:  # sqrt (float32)
+            norm = run_sqrt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 48:  # sign (float64)
+            norm = run_sign_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 49:  # sign (float32)
+            norm = run_sign_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 50:  # sign (int64)
+            norm = run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 51:  # erf (float64)
+            norm = run_erf_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 52:  # erf (float32)
+            norm = run_erf_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 53:  # erfc (float64)
+            norm = run_erfc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 54:  # erfc (float32)
+            norm = run_erfc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 55:  # floor_divide (float64)
+            norm = run_floor_divide_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 56:  # floor_divide (float32)
+            norm = run_floor_divide_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 57:  # floor_divide (int64)
+            norm = run_floor_divide_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 58:  # remainder (float64)
+            norm = run_remainder_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 59:  # remainder (float32)
+            norm = run_remainder_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 60:  # remainder (int64)
+            norm = run_remainder_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 61:  # eq (float64)
+            norm = run_eq_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 62:  # eq (float32)
+            norm = run_eq_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 63:  # eq (int64)
+            norm = run_eq_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 64:  # ne (float64)
+            norm = run_ne_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 65:  # ne (float32)
+            norm = run_ne_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 66:  # ne (int64)
+            norm = run_ne_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 67:  # lt (float64)
+            norm = run_lt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 68:  # lt (float32)
+            norm = run_lt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 69:  # lt (int64)
+            norm = run_lt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 70:  # le (float64)
+            norm = run_le_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 71:  # le (float32)
+            norm = run_le_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 72:  # le (int64)
+            norm = run_le_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 73:  # gt (float64)
+            norm = run_gt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 74:  # gt (float32)
+            norm = run_gt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 75:  # gt (int64)
+            norm = run_gt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 76:  # ge (float64)
+            norm = run_ge_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 77:  # ge (float32)
+            norm = run_ge_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 78:  # ge (int64)
+            norm = run_ge_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 79:  # logical_and (float64)
+            norm = run_logical_and_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 80:  # logical_and (float32)
+            norm = run_logical_and_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 81:  # logical_and (int64)
+            norm = run_logical_and_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 82:  # logical_or (float64)
+            norm = run_logical_or_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 83:  # logical_or (float32)
+            norm = run_logical_or_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 84:  # logical_or (int64)
+            norm = run_logical_or_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 85:  # logical_not (float64)
+            norm = run_logical_not_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 86:  # logical_not (float32)
+            norm = run_logical_not_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 87:  # logical_not (int64)
+            norm = run_logical_not_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 88:  # where (float64)
+            norm = run_where_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 89:  # where (float32)
+            norm = run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 90:  # where (int64)
+            norm = run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+        elif op == 118:
             for o in range(no):
                 for i in range(ni):
                     v = F[a + o * aso + i * asi]
                     I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 77:
+        elif op == 119:
             for o in range(no):
                 for i in range(ni):
                     I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
-        elif op == 78:
+        elif op == 120:
+            for o in range(no):
+                for i in range(ni):
+                    S[out + o * ni + i] = np.float32(F[a + o * aso + i * asi])
+        elif op == 121:
             for o in range(no):
                 for i in range(ni):
                     F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
-        elif op == 79:
+        elif op == 122:
             for o in range(no):
                 for i in range(ni):
-                    I[out + o * ni + i] = I[a + o * aso + i * asi]
-        elif op == 59:
+                    I[out + o * ni + i] = np.int64(I[a + o * aso + i * asi])
+        elif op == 123:
+            for o in range(no):
+                for i in range(ni):
+                    S[out + o * ni + i] = np.float32(I[a + o * aso + i * asi])
+        elif op == 124:
+            for o in range(no):
+                for i in range(ni):
+                    F[out + o * ni + i] = np.float64(S[a + o * aso + i * asi])
+        elif op == 125:
+            for o in range(no):
+                for i in range(ni):
+                    v = S[a + o * aso + i * asi]
+                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
+        elif op == 126:
+            for o in range(no):
+                for i in range(ni):
+                    I[out + o * ni + i] = np.int64(S[a + o * aso + i * asi] != 0.0)
+        elif op == 94:
+            if no > 1 and abs(asi) > abs(aso):
+                totals = np.zeros(no)
+                comps = np.zeros(no)
+                for i in range(ni):
+                    base = a + i * asi
+                    for o in range(no):
+                        totals[o], comps[o] = add_compensated(totals[o], comps[o], np.float64(F[base + o * aso]))
+                for o in range(no):
+                    F[out + o] = compensated_result(totals[o], comps[o])
+                continue
             for o in range(no):
                 total = 0.0
                 comp = 0.0
                 base = a + o * aso
                 for i in range(ni):
-                    total, comp = add_compensated(total, comp, F[base + i * asi])
+                    total, comp = add_compensated(total, comp, np.float64(F[base + i * asi]))
                 F[out + o] = compensated_result(total, comp)
-        elif op == 60:
-            for o in range(no):
-                total = np.int64(0)
-                base = a + o * aso
-                for i in range(ni):
-                    total += I[base + i * asi]
-                I[out + o] = total
-        elif op == 61:
+        elif op == 97:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1428,16 +1829,7 @@ def vm(code, aux, F, I, start, stop):
                     if v > best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 62:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v > best:
-                        best = v
-                I[out + o] = best
-        elif op == 63:
+        elif op == 100:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1446,16 +1838,7 @@ def vm(code, aux, F, I, start, stop):
                     if v < best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 64:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v < best:
-                        best = v
-                I[out + o] = best
-        elif op == 65:
+        elif op == 103:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -1466,36 +1849,9 @@ def vm(code, aux, F, I, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 66:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                at = 0
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v > best:
-                        best = v
-                        at = i
-                I[out + o] = at
-        elif op == 67:
+        elif op == 115:
             m, k, n = ni, aso, asi
             ta, tb = bsi, c
-            if norm == 1 and m * n * k > 0:
-                norm = 0
-                for o in range(no):
-                    x = F[a + o * bso:a + o * bso + m * k].astype(np.float32)
-                    y = F[b + o * cso:b + o * cso + k * n].astype(np.float32)
-                    z = np.empty(m * n, np.float32)
-                    if ta == 0 and tb == 0:
-                        matmul_nn(x, y, z, m, k, n)
-                    elif ta == 1 and tb == 0:
-                        matmul_tn(x, y, z, m, k, n)
-                    elif ta == 0:
-                        matmul_nt(x, y, z, m, k, n)
-                    else:
-                        matmul_tt(x, y, z, m, k, n)
-                    F[out + o * m * n:out + (o + 1) * m * n] = z
-                continue
             for o in range(no):
                 x = F[a + o * bso:a + o * bso + m * k]
                 y = F[b + o * cso:b + o * cso + k * n]
@@ -1512,7 +1868,7 @@ def vm(code, aux, F, I, start, stop):
                     matmul_nt(x, y, z, m, k, n)
                 else:
                     matmul_tt(x, y, z, m, k, n)
-        elif op == 57:
+        elif op == 91:
             nd = no
             total = 1
             for d in range(nd):
@@ -1540,22 +1896,58 @@ def vm(code, aux, F, I, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 68:
+        elif op == 106:
             for i in range(count):
                 F[out + i] = F[ni + aux[a + i]]
-        elif op == 70:
+        elif op == 109:
             for i in range(count):
                 F[out + i] = 0
             for i in range(no):
                 F[out + aux[a + i]] += F[ni + i * asi]
-        elif op == 72:
+        elif op == 112:
             for i in range(count):
                 v = F[a + i]
                 if ni == 1:
                     v = np.float64(v != 0)
                 if v != F[b + i]:
                     return no + 1
-        elif op == 58:
+        elif op == 95:
+            for o in range(no):
+                total = np.int64(0)
+                base = a + o * aso
+                for i in range(ni):
+                    total += I[base + i * asi]
+                I[out + o] = total
+        elif op == 98:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v > best:
+                        best = v
+                I[out + o] = best
+        elif op == 101:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v < best:
+                        best = v
+                I[out + o] = best
+        elif op == 104:
+            for o in range(no):
+                base = a + o * aso
+                best = I[base]
+                at = 0
+                for i in range(1, ni):
+                    v = I[base + i * asi]
+                    if v > best:
+                        best = v
+                        at = i
+                I[out + o] = at
+        elif op == 92:
             nd = no
             total = 1
             for d in range(nd):
@@ -1583,23 +1975,132 @@ def vm(code, aux, F, I, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 69:
+        elif op == 107:
             for i in range(count):
                 I[out + i] = I[ni + aux[a + i]]
-        elif op == 71:
+        elif op == 110:
             for i in range(count):
                 I[out + i] = 0
             for i in range(no):
                 I[out + aux[a + i]] += I[ni + i * asi]
-        elif op == 73:
+        elif op == 113:
             for i in range(count):
                 v = I[a + i]
                 if ni == 1:
                     v = np.int64(v != 0)
                 if v != I[b + i]:
                     return no + 1
-        elif op == 74:
+        elif op == 96:
+            if no > 1 and abs(asi) > abs(aso):
+                totals = np.zeros(no)
+                comps = np.zeros(no)
+                for i in range(ni):
+                    base = a + i * asi
+                    for o in range(no):
+                        totals[o], comps[o] = add_compensated(totals[o], comps[o], np.float64(S[base + o * aso]))
+                for o in range(no):
+                    S[out + o] = compensated_result(totals[o], comps[o])
+                continue
+            for o in range(no):
+                total = 0.0
+                comp = 0.0
+                base = a + o * aso
+                for i in range(ni):
+                    total, comp = add_compensated(total, comp, np.float64(S[base + i * asi]))
+                S[out + o] = compensated_result(total, comp)
+        elif op == 99:
+            for o in range(no):
+                base = a + o * aso
+                best = S[base]
+                for i in range(1, ni):
+                    v = S[base + i * asi]
+                    if v > best or v != v:
+                        best = v
+                S[out + o] = best
+        elif op == 102:
+            for o in range(no):
+                base = a + o * aso
+                best = S[base]
+                for i in range(1, ni):
+                    v = S[base + i * asi]
+                    if v < best or v != v:
+                        best = v
+                S[out + o] = best
+        elif op == 105:
+            for o in range(no):
+                base = a + o * aso
+                best = S[base]
+                at = 0
+                for i in range(1, ni):
+                    v = S[base + i * asi]
+                    if best == best and (v > best or v != v):
+                        best = v
+                        at = i
+                I[out + o] = at
+        elif op == 116:
+            m, k, n = ni, aso, asi
+            ta, tb = bsi, c
+            for o in range(no):
+                x = S[a + o * bso:a + o * bso + m * k]
+                y = S[b + o * cso:b + o * cso + k * n]
+                z = S[out + o * m * n:out + (o + 1) * m * n]
+                if m * n == 0:
+                    continue
+                if k == 0:
+                    z[:] = 0.0
+                elif ta == 0 and tb == 0:
+                    matmul_nn(x, y, z, m, k, n)
+                elif ta == 1 and tb == 0:
+                    matmul_tn(x, y, z, m, k, n)
+                elif ta == 0:
+                    matmul_nt(x, y, z, m, k, n)
+                else:
+                    matmul_tt(x, y, z, m, k, n)
+        elif op == 93:
+            nd = no
+            total = 1
+            for d in range(nd):
+                total *= aux[a + d]
+            if total == 0:
+                continue
+            inner = aux[a + nd - 1]
+            s_in = aux[a + 2 * nd - 1]
+            d_in = aux[a + 3 * nd - 1]
+            for d in range(nd):
+                ctr[d] = 0
+            src = ni
+            dst = out
+            for _ in range(total // inner):
+                for i in range(inner):
+                    S[dst + i * d_in] = S[src + i * s_in]
+                d = nd - 2
+                while d >= 0:
+                    ctr[d] += 1
+                    src += aux[a + nd + d]
+                    dst += aux[a + 2 * nd + d]
+                    if ctr[d] < aux[a + d]:
+                        break
+                    src -= aux[a + nd + d] * aux[a + d]
+                    dst -= aux[a + 2 * nd + d] * aux[a + d]
+                    ctr[d] = 0
+                    d -= 1
+        elif op == 108:
+            for i in range(count):
+                S[out + i] = S[ni + aux[a + i]]
+        elif op == 111:
+            for i in range(count):
+                S[out + i] = 0
+            for i in range(no):
+                S[out + aux[a + i]] += S[ni + i * asi]
+        elif op == 114:
+            for i in range(count):
+                v = S[a + i]
+                if ni == 1:
+                    v = np.float32(v != 0)
+                if v != S[b + i]:
+                    return no + 1
+        elif op == 117:
             return count
         if norm != 0:
-            normalize(F, I, norm, out, count)
+            normalize(I, norm, out, count)
     return 0

@@ -8,13 +8,13 @@ one numba function, ``vm`` in ``_machine.py``, compiled once per machine (numba
 caches it beside the module) walks them.  Building a program is plain Python,
 tens of microseconds a node.
 
-Values live in two flat *arenas* per call: ``F`` (float64) holds every
-floating-point value and ``I`` (int64) every integer and boolean one.  A
-float32 value is stored in float64 and rounded to float32 after each op that
-writes it (for ``+ - * /`` and ``sqrt`` this is exactly float32 arithmetic:
-float64 holds more than twice float32's precision plus two bits); a narrower
-integer or a bool is wrapped or normalised the same way.  So the machine has
-one handler per op and lane, not one per dtype.
+Values live in three flat *arenas* per call, one per *lane*: ``F`` (float64),
+``S`` (float32) and ``I`` (int64, which holds every integer and boolean
+value).  A float32 value is computed and stored in float32, with the float32
+vector math the kernels call, so that float32 programs move half the bytes of
+float64 ones and call float32 BLAS on their arena in place.  A narrower
+integer or a bool is wrapped or normalised after each op that writes it, so
+the machine has one handler per op and lane, not one per dtype.
 
 Views cost nothing: ``reshape``, ``transpose``, ``broadcast``, ``detach`` and
 basic indexing only change the offset and strides through which later
@@ -49,7 +49,7 @@ from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
-from tracegrad.ir.types import BOOL
+from tracegrad.ir.types import BOOL, TensorType
 
 log = logging.getLogger("tracegrad.compile")
 
@@ -59,7 +59,15 @@ __all__ = ["build_program", "check_program", "Program", "machine_source", "machi
 WIDTH = 16
 _ZEROS = [0] * WIDTH
 _F16 = np.dtype(np.float16)  # (comparing with the dtype, not the scalar type, costs no conversion)
-F_LANE, I_LANE = 0, 1
+F_LANE, I_LANE, S_LANE = 0, 1, 2
+#: Per lane: the arena's name in the machine, the letter in opcode names, its dtype and the
+#: runtime functions' suffix.
+LANE_ARENA = ("F", "I", "S")
+LANE_LETTER = ("f", "i", "s")
+LANE_DTYPE = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.float32))
+_LANE_SUFFIX = ("f64", "i64", "f32")
+_LANE_OF_LETTER = {"f": F_LANE, "i": I_LANE, "s": S_LANE, "b": I_LANE}
+_F32 = np.dtype(np.float32)
 
 
 class Unsupported(Exception):
@@ -70,13 +78,15 @@ class Unsupported(Exception):
 # Opcodes: one per (elementwise op, lane), then the structural instructions
 # --------------------------------------------------------------------------
 
-#: What a stored value is normalised to after the op that writes it (0: nothing).
-NORM = {np.dtype(np.float32): 1, BOOL: 2, np.dtype(np.int8): 3, np.dtype(np.int16): 4, np.dtype(np.int32): 5,
-        np.dtype(np.uint8): 6}
+#: What a stored integer value is normalised to after the op that writes it (0: nothing).
+NORM = {BOOL: 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4, np.dtype(np.uint8): 5}
 
-_STRUCTURAL = ["copy_f", "copy_i", "sum_f", "sum_i", "max_f", "max_i", "min_f", "min_i", "argmax_f", "argmax_i",
-               "matmul_f", "gather_f", "gather_i", "scatter_add_f", "scatter_add_i", "guard_f", "guard_i", "fail",
-               "cast_ff", "cast_fi", "cast_fb", "cast_if", "cast_ii", "block"]
+#: Conversions between lanes (``b``: to a truth value in the integer lane); a conversion within a
+#: float lane is never needed (each holds one dtype), one within the integer lane wraps or normalises.
+_CASTS = ["cast_fi", "cast_fb", "cast_fs", "cast_if", "cast_ii", "cast_is", "cast_sf", "cast_si", "cast_sb"]
+_STRUCTURAL = [f"{kind}_{letter}" for kind in ("copy", "sum", "max", "min", "argmax", "gather", "scatter_add",
+                                                 "guard") for letter in LANE_LETTER] + \
+    ["matmul_f", "matmul_s", "fail"] + _CASTS + ["block"]
 
 #: Elements per block when a chain of elementwise rows runs block by block: each intermediate's
 #: block (32 KB of float64) is still in cache when the next row reads it (numexpr's technique).
@@ -84,7 +94,9 @@ BLOCK = 4096
 
 
 def _lane_of(dtype: np.dtype) -> int:
-    return F_LANE if dtype.kind == "f" else I_LANE
+    if dtype.kind == "f":
+        return S_LANE if dtype == _F32 else F_LANE
+    return I_LANE
 
 
 def _elementwise_entries() -> list[tuple[str, int]]:
@@ -93,9 +105,9 @@ def _elementwise_entries() -> list[tuple[str, int]]:
     for name, entry in TABLE.items():
         if getattr(entry, "kind", "") != "elementwise" or entry.kernel is None or name in ("cast", "detach"):
             continue
-        lanes = (F_LANE, I_LANE)
+        lanes = (F_LANE, S_LANE, I_LANE)
         if entry.promote == "float":
-            lanes = (F_LANE,)  # integer operands are cast to float before these ops
+            lanes = (F_LANE, S_LANE)  # integer operands are cast to float before these ops
         for lane in lanes:
             if lane == I_LANE and set(_CALL_RE.findall(entry.kernel)) & set(_FLOAT_ONLY):
                 continue
@@ -114,13 +126,21 @@ for _k, _name in enumerate(_STRUCTURAL):
     OPCODE[_name] = len(ELEMENTWISE) + 1 + _k
 
 
+def opcode_name(opcode: int) -> str:
+    """The readable name of `opcode` (``mul_s``: float32 multiply; ``copy_i``: integer copy)."""
+    return _OPCODE_NAMES.get(int(opcode), "?")
+
+
+_OPCODE_NAMES = {v: (k if isinstance(k, str) else f"{k[0]}_{LANE_LETTER[k[1]]}") for k, v in OPCODE.items()}
+
+
 # --------------------------------------------------------------------------
 # The machine's source, generated from the op table
 # --------------------------------------------------------------------------
 
 def _operand_arrays(name: str, lane: int) -> list[str]:
     """The arena each operand of elementwise `name` is read from (``where``'s condition is an integer)."""
-    return ["I" if (name == "where" and k == 0) or lane == I_LANE else "F" for k in range(TABLE[name].arity)]
+    return ["I" if name == "where" and k == 0 else LANE_ARENA[lane] for k in range(TABLE[name].arity)]
 
 
 def _operand_readers(name: str, elements: list[str]) -> list[str]:
@@ -139,31 +159,26 @@ def _handler(name: str, lane: int) -> list[str]:
     """The body of the machine's function for elementwise `name` whose operands live in `lane`."""
     entry = TABLE[name]
     out_lane = I_LANE if entry.promote == "compare" else lane
-    dst, conv = ("I", "np.int64") if out_lane == I_LANE else ("F", "np.float64")
     if lane == I_LANE:
-        return _loops(name, lane, "i64", dst, conv, views=False, indent=4)
+        return _loops(name, lane, out_lane, views=False, indent=4)
     calls = bool(_CALL_RE.search(entry.kernel))
-    if out_lane == I_LANE:  # comparisons of floats are exact in float64
-        return _loops(name, lane, "f64", dst, conv, views=calls, indent=4)
-    # float32 results of contiguous operands are computed in float32 with the kernels' vector math
-    # (the numbers the kernels give), rounded as they are made, so the row needs no normalising pass.
+    if lane == F_LANE or out_lane == I_LANE:
+        return _loops(name, lane, out_lane, views=calls, indent=4)
+    # float32: contiguous operands are read through slices, which LLVM vectorises (plain
+    # arithmetic as well as the vector math), and so is a vector with a broadcast scalar (x * 0.5).
     contiguous = " and ".join(f"{st} == 1" for st in ["asi", "bsi", "csi"][:entry.arity])
-    lines = [f"    if norm == 1 and {contiguous}:",
-             "        norm = 0"] + \
-        _loops(name, lane, "f32", dst, "np.float64", views=True, indent=8, strided=False)
+    lines = [f"    if {contiguous}:"] + _loops(name, lane, out_lane, views=True, indent=8, strided=False)
     if entry.arity == 2:
-        # A vector and a broadcast scalar (x * 0.5): the scalar is read once.
         for scalar in (0, 1):
             strides = ("asi", "bsi") if scalar == 1 else ("bsi", "asi")
-            lines += [f"    elif norm == 1 and {strides[0]} == 1 and {strides[1]} == 0:",
-                      "        norm = 0"] + \
-                _loops(name, lane, "f32", dst, "np.float64", views=True, indent=8, strided=False, scalar=scalar)
-    return lines + ["    else:"] + _loops(name, lane, "f64", dst, conv, views=calls, indent=8)
+            lines += [f"    elif {strides[0]} == 1 and {strides[1]} == 0:"] + \
+                _loops(name, lane, out_lane, views=True, indent=8, strided=False, scalar=scalar)
+    return lines + ["    else:"] + _loops(name, lane, out_lane, views=False, indent=8)
 
 
-def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, indent: int,
+def _loops(name: str, lane: int, out_lane: int, views: bool, indent: int,
            strided: bool = True, scalar: int | None = None) -> list[str]:
-    """The `no` x `ni` loop of one elementwise row, computing in `suffix`'s type; with `views`,
+    """The `no` x `ni` loop of one elementwise row, computing in `lane`'s type; with `views`,
     contiguous operands are read through slices, which LLVM can tell apart and vectorise
     (calls of the vector math run three to four times faster on long vectors); `strided` False
     when the caller has checked that every operand is contiguous, or that operand `scalar` is one
@@ -173,13 +188,12 @@ def _loops(name: str, lane: int, suffix: str, dst: str, conv: str, views: bool, 
     bases = ["ab", "bb", "cb"][:arity]
     strides = ["asi", "bsi", "csi"][:arity]
     arrays = _operand_arrays(name, lane)
-    template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{suffix}(", entry.kernel)
-    narrow = suffix == "f32"
+    dst = LANE_ARENA[out_lane]
+    conv = f"np.{LANE_DTYPE[out_lane].name}"
+    template = _CALL_RE.sub(lambda m: f"{m.group(1)}_{_LANE_SUFFIX[lane]}(", entry.kernel)
 
     def expression(indexed) -> str:
-        elements = [f"np.float32({indexed(k)})" if narrow and arrays[k] == "F" else indexed(k) for k in range(arity)]
-        text = template.format(*_operand_readers(name, elements))
-        return f"{conv}(np.float32({text}))" if narrow else f"{conv}({text})"
+        return f"{conv}({template.format(*_operand_readers(name, [indexed(k) for k in range(arity)]))})"
     pad = " " * indent
     lines = [f"{pad}for o in range(no):",
              f"{pad}    ob = out + o * ni"]
@@ -210,11 +224,11 @@ def _matmul_by_layout(opening: str) -> list[str]:
             f"{pad}else:", f"{pad}    matmul_tt(x, y, z, m, k, n)"]
 
 
-_HANDLER_ARGS = "F, I, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi"
+_HANDLER_ARGS = "F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi"
 
 
 def _handler_name(name: str, lane: int) -> str:
-    return f"run_{name}_{'f' if lane == F_LANE else 'i'}"
+    return f"run_{name}_{LANE_LETTER[lane]}"
 
 
 def _handler_functions() -> list[str]:
@@ -233,12 +247,31 @@ def _handler_functions() -> list[str]:
     return lines
 
 
+def _cast_lines(name: str) -> list[str]:
+    """The machine's branch for conversion `name` (``cast_`` source lane letter, target letter)."""
+    src, dst = LANE_ARENA[_LANE_OF_LETTER[name[-2]]], name[-1]
+    value = f"{src}[a + o * aso + i * asi]"
+    if dst == "b":
+        store, expression = "I", f"np.int64({value} != 0.0)"
+    elif dst == "i" and src != "I":
+        # NaN and values beyond int64 give int64's minimum, as numpy's conversion does on x86.
+        store, expression = "I", "np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)"
+    else:
+        store = LANE_ARENA[_LANE_OF_LETTER[dst]]
+        expression = f"np.{LANE_DTYPE[_LANE_OF_LETTER[dst]].name}({value})"
+    lines = [f"        elif op == {OPCODE[name]}:",
+             "            for o in range(no):",
+             "                for i in range(ni):"]
+    if "(v)" in expression:
+        lines.append(f"                    v = {value}")
+    return lines + [f"                    {store}[out + o * ni + i] = {expression}"]
+
+
 def machine_source() -> str:
     """The executor's numba module, generated from the op table (kept in the package as ``_machine.py``)."""
     runtime = set()
     for name, lane in ELEMENTWISE:
-        suffixes = ("f64", "f32") if lane == F_LANE else ("i64",)
-        runtime.update(f"{m}_{suffix}" for m in _CALL_RE.findall(TABLE[name].kernel) for suffix in suffixes)
+        runtime.update(f"{m}_{_LANE_SUFFIX[lane]}" for m in _CALL_RE.findall(TABLE[name].kernel))
     runtime.update(["add_compensated", "compensated_result", "matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"])
     op = OPCODE
     lines = [
@@ -253,25 +286,22 @@ def machine_source() -> str:
         "",
         "",
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        "def normalize(F, I, norm, out, n):",
+        "def normalize(I, norm, out, n):",
         "    if norm == 1:",
-        "        for i in range(n):",
-        "            F[out + i] = np.float64(np.float32(F[out + i]))",
-        "    elif norm == 2:",
         "        for i in range(n):",
         "            I[out + i] = np.int64(I[out + i] != 0)",
         "    else:",
-        "        bits = 8 if norm == 3 or norm == 6 else (16 if norm == 4 else 32)",
+        "        bits = 8 if norm == 2 or norm == 5 else (16 if norm == 3 else 32)",
         "        span = np.int64(1) << bits",
         "        half = span >> 1",
         "        for i in range(n):",
         "            v = I[out + i] & (span - 1)",
-        "            I[out + i] = v - span if (norm != 6 and v >= half) else v",
+        "            I[out + i] = v - span if (norm != 5 and v >= half) else v",
         "",
         "",
     ] + _handler_functions() + [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        "def vm(code, aux, F, I, start, stop):",
+        "def vm(code, aux, F, I, S, start, stop):",
         "    \"\"\"Run instruction rows start..stop-1; 0, or the status of the first failure.\"\"\"",
         "    ctr = np.zeros(64, np.int64)",
         # Rows group_first..group_end-1 of a `block` row run block by block (see _Builder.block_rows).
@@ -325,122 +355,94 @@ def machine_source() -> str:
         "            lo = 0",
         "            m = min(block, group_n)",
     ]
-    lines += [f"        elif op == {OPCODE[key]}:  # {key[0]} ({'float' if key[1] == F_LANE else 'int'})\n"
+    lines += [f"        elif op == {OPCODE[key]}:  # {key[0]} ({LANE_DTYPE[key[1]].name})\n"
               f"            norm = {_handler_name(*key)}({_HANDLER_ARGS})" for key in ELEMENTWISE]
-    lines += [
-        # Casts between lanes; normalisation does the rest (rounding, wrapping).
-        f"        elif op == {op['cast_ff']}:",
-        "            for o in range(no):",
-        "                for i in range(ni):",
-        "                    F[out + o * ni + i] = F[a + o * aso + i * asi]",
-        f"        elif op == {op['cast_fi']}:",
-        "            for o in range(no):",
-        "                for i in range(ni):",
-        "                    v = F[a + o * aso + i * asi]",
-        "                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else "
-        "np.int64(-9223372036854775807 - 1)",
-        f"        elif op == {op['cast_fb']}:",
-        "            for o in range(no):",
-        "                for i in range(ni):",
-        "                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)",
-        f"        elif op == {op['cast_if']}:",
-        "            for o in range(no):",
-        "                for i in range(ni):",
-        "                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])",
-        f"        elif op == {op['cast_ii']}:",
-        "            for o in range(no):",
-        "                for i in range(ni):",
-        "                    I[out + o * ni + i] = I[a + o * aso + i * asi]",
-        # Reductions: `no` outputs, each over `ni` elements.
-        f"        elif op == {op['sum_f']}:",
-        "            for o in range(no):",
-        "                total = 0.0",
-        "                comp = 0.0",
-        "                base = a + o * aso",
-        "                for i in range(ni):",
-        "                    total, comp = add_compensated(total, comp, F[base + i * asi])",
-        "                F[out + o] = compensated_result(total, comp)",
-        f"        elif op == {op['sum_i']}:",
-        "            for o in range(no):",
-        "                total = np.int64(0)",
-        "                base = a + o * aso",
-        "                for i in range(ni):",
-        "                    total += I[base + i * asi]",
-        "                I[out + o] = total",
-    ]
-    for kind, cmp in (("max", ">"), ("min", "<")):
+    for name in _CASTS:  # normalisation does the rest (wrapping to a narrower integer)
+        lines += _cast_lines(name)
+    for lane, arr in enumerate(LANE_ARENA):
+        letter = LANE_LETTER[lane]
+        if lane == I_LANE:
+            lines += [
+                f"        elif op == {op['sum_i']}:",
+                "            for o in range(no):",
+                "                total = np.int64(0)",
+                "                base = a + o * aso",
+                "                for i in range(ni):",
+                "                    total += I[base + i * asi]",
+                "                I[out + o] = total",
+            ]
+        else:
+            # Reductions: `no` outputs, each over `ni` elements; float32 sums accumulate in float64.
+            # When the reduced axis is the outer one in memory (a column sum), all outputs
+            # accumulate at once in memory order, each in the same order of its terms as below.
+            lines += [
+                f"        elif op == {op['sum_' + letter]}:",
+                "            if no > 1 and abs(asi) > abs(aso):",
+                "                totals = np.zeros(no)",
+                "                comps = np.zeros(no)",
+                "                for i in range(ni):",
+                "                    base = a + i * asi",
+                "                    for o in range(no):",
+                f"                        totals[o], comps[o] = add_compensated(totals[o], comps[o], "
+                f"np.float64({arr}[base + o * aso]))",
+                "                for o in range(no):",
+                f"                    {arr}[out + o] = compensated_result(totals[o], comps[o])",
+                "                continue",
+                "            for o in range(no):",
+                "                total = 0.0",
+                "                comp = 0.0",
+                "                base = a + o * aso",
+                "                for i in range(ni):",
+                f"                    total, comp = add_compensated(total, comp, np.float64({arr}[base + i * asi]))",
+                f"                {arr}[out + o] = compensated_result(total, comp)",
+            ]
+        nan = " or v != v" if lane != I_LANE else ""
+        for kind, cmp in (("max", ">"), ("min", "<")):
+            lines += [
+                f"        elif op == {op[kind + '_' + letter]}:",
+                "            for o in range(no):",
+                "                base = a + o * aso",
+                f"                best = {arr}[base]",
+                "                for i in range(1, ni):",
+                f"                    v = {arr}[base + i * asi]",
+                f"                    if v {cmp} best{nan}:",
+                "                        best = v",
+                f"                {arr}[out + o] = best",
+            ]
         lines += [
-            f"        elif op == {op[kind + '_f']}:",
+            f"        elif op == {op['argmax_' + letter]}:",
             "            for o in range(no):",
             "                base = a + o * aso",
-            "                best = F[base]",
+            f"                best = {arr}[base]",
+            "                at = 0",
             "                for i in range(1, ni):",
-            "                    v = F[base + i * asi]",
-            f"                    if v {cmp} best or v != v:",
+            f"                    v = {arr}[base + i * asi]",
+            "                    if best == best and (v > best or v != v):" if lane != I_LANE else
+            "                    if v > best:",
             "                        best = v",
-            "                F[out + o] = best",
-            f"        elif op == {op[kind + '_i']}:",
-            "            for o in range(no):",
-            "                base = a + o * aso",
-            "                best = I[base]",
-            "                for i in range(1, ni):",
-            "                    v = I[base + i * asi]",
-            f"                    if v {cmp} best:",
-            "                        best = v",
-            "                I[out + o] = best",
+            "                        at = i",
+            "                I[out + o] = at",
         ]
-    lines += [
-        f"        elif op == {op['argmax_f']}:",
-        "            for o in range(no):",
-        "                base = a + o * aso",
-        "                best = F[base]",
-        "                at = 0",
-        "                for i in range(1, ni):",
-        "                    v = F[base + i * asi]",
-        "                    if best == best and (v > best or v != v):",
-        "                        best = v",
-        "                        at = i",
-        "                I[out + o] = at",
-        f"        elif op == {op['argmax_i']}:",
-        "            for o in range(no):",
-        "                base = a + o * aso",
-        "                best = I[base]",
-        "                at = 0",
-        "                for i in range(1, ni):",
-        "                    v = I[base + i * asi]",
-        "                    if v > best:",
-        "                        best = v",
-        "                        at = i",
-        "                I[out + o] = at",
-        # Matrix products: `no` batches of (m x k) @ (k x n), operands contiguous or transposed-contiguous.
-        f"        elif op == {op['matmul_f']}:",
-        "            m, k, n = ni, aso, asi",
-        "            ta, tb = bsi, c",
-        # float32 products in float32 BLAS, as the kernels compute them (half the time of float64 BLAS).
-        "            if norm == 1 and m * n * k > 0:",
-        "                norm = 0",
-        "                for o in range(no):",
-        "                    x = F[a + o * bso:a + o * bso + m * k].astype(np.float32)",
-        "                    y = F[b + o * cso:b + o * cso + k * n].astype(np.float32)",
-        "                    z = np.empty(m * n, np.float32)",
-        *_matmul_by_layout("                    if"),
-        "                    F[out + o * m * n:out + (o + 1) * m * n] = z",
-        "                continue",
-        "            for o in range(no):",
-        "                x = F[a + o * bso:a + o * bso + m * k]",
-        "                y = F[b + o * cso:b + o * cso + k * n]",
-        "                z = F[out + o * m * n:out + (o + 1) * m * n]",
-        "                if m * n == 0:",
-        "                    continue",
-        "                if k == 0:",
-        "                    z[:] = 0.0",
-        *_matmul_by_layout("                elif"),
-    ]
-    for lane, arr in ((F_LANE, "F"), (I_LANE, "I")):
-        suffix = "f" if lane == F_LANE else "i"
+        if lane != I_LANE:
+            # Matrix products: `no` batches of (m x k) @ (k x n), operands contiguous or
+            # transposed-contiguous, in BLAS of the lane's dtype on slices of its arena.
+            lines += [
+                f"        elif op == {op['matmul_' + letter]}:",
+                "            m, k, n = ni, aso, asi",
+                "            ta, tb = bsi, c",
+                "            for o in range(no):",
+                f"                x = {arr}[a + o * bso:a + o * bso + m * k]",
+                f"                y = {arr}[b + o * cso:b + o * cso + k * n]",
+                f"                z = {arr}[out + o * m * n:out + (o + 1) * m * n]",
+                "                if m * n == 0:",
+                "                    continue",
+                "                if k == 0:",
+                "                    z[:] = 0.0",
+                *_matmul_by_layout("                elif"),
+            ]
         lines += [
             # A strided copy of any rank: aux[a:] holds shape, source strides, destination strides.
-            f"        elif op == {op['copy_' + suffix]}:",
+            f"        elif op == {op['copy_' + letter]}:",
             "            nd = no",
             "            total = 1",
             "            for d in range(nd):",
@@ -469,21 +471,21 @@ def machine_source() -> str:
             "                    ctr[d] = 0",
             "                    d -= 1",
             # out[i] = src[base + table[i]]
-            f"        elif op == {op['gather_' + suffix]}:",
+            f"        elif op == {op['gather_' + letter]}:",
             "            for i in range(count):",
             f"                {arr}[out + i] = {arr}[ni + aux[a + i]]",
             # out = zeros; out[table[i]] += g[i]
-            f"        elif op == {op['scatter_add_' + suffix]}:",
+            f"        elif op == {op['scatter_add_' + letter]}:",
             "            for i in range(count):",
             f"                {arr}[out + i] = 0",
             "            for i in range(no):",
             f"                {arr}[out + aux[a + i]] += {arr}[ni + i * asi]",
             # A guard: `count` values at `a` must equal those at `b`; `no` is its ordinal, `ni` 1 for truth values.
-            f"        elif op == {op['guard_' + suffix]}:",
+            f"        elif op == {op['guard_' + letter]}:",
             "            for i in range(count):",
             f"                v = {arr}[a + i]",
             "                if ni == 1:",
-            f"                    v = {'np.float64' if lane == F_LANE else 'np.int64'}(v != 0)",
+            f"                    v = np.{LANE_DTYPE[lane].name}(v != 0)",
             f"                if v != {arr}[b + i]:",
             "                    return no + 1",
         ]
@@ -491,7 +493,7 @@ def machine_source() -> str:
         f"        elif op == {op['fail']}:",
         "            return count",
         "        if norm != 0:",
-        "            normalize(F, I, norm, out, count)",
+        "            normalize(I, norm, out, count)",
         "    return 0",
         "",
     ]
@@ -519,7 +521,7 @@ def machine():
                 try:
                     if _cache_is_cold(fn):
                         _compile_handlers_in_parallel()
-                    fn(np.zeros((1, WIDTH), np.int64), np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), 0, 0)
+                    fn(np.zeros((1, WIDTH), np.int64), np.zeros(1, np.int64), *_empty_arenas(), 0, 0)
                 finally:
                     notice.cancel()
                 elapsed = time.perf_counter() - start
@@ -530,11 +532,17 @@ def machine():
     return _machine
 
 
+def _empty_arenas() -> tuple[np.ndarray, ...]:
+    """One-element arenas of every lane: the argument types the machine's functions are compiled for."""
+    return tuple(np.zeros(1, dtype) for dtype in LANE_DTYPE)
+
+
 def _cache_is_cold(dispatcher) -> bool:
-    """Whether numba's disk cache holds nothing for `dispatcher` yet (a first build on this machine)."""
+    """Whether numba's disk cache holds nothing usable for `dispatcher`: a first build on this machine, or
+    the first after an upgrade changed the machine's source (numba then drops the stale entries)."""
     try:
-        return not os.path.exists(dispatcher._cache._cache_file._index_path)
-    except AttributeError:  # another numba's layout: build the ordinary way
+        return not dispatcher._cache._cache_file._load_index()
+    except (AttributeError, TypeError):  # another numba's layout: build the ordinary way
         return False
 
 
@@ -543,7 +551,7 @@ def _handler_names() -> list[str]:
     call the vector math, then other float handlers, then the integer ones), for an even split."""
     def cost(key):
         name, lane = key
-        return (lane != F_LANE, not _CALL_RE.search(TABLE[name].kernel))
+        return (lane == I_LANE, not _CALL_RE.search(TABLE[name].kernel))
     return [_handler_name(*key) for key in sorted(ELEMENTWISE, key=cost)] + ["normalize"]
 
 
@@ -553,13 +561,13 @@ def compile_handlers(names: list[str]) -> None:
     Each is called once on empty ranges, with the argument types the machine's loop passes.
     """
     from tracegrad.compiler import _machine as module
-    floats, ints = np.zeros(1), np.zeros(1, np.int64)
+    arenas = _empty_arenas()
     for name in names:
         fn = getattr(module, name)
         if name == "normalize":
-            fn(floats, ints, 0, 0, 0)
+            fn(arenas[I_LANE], 0, 0, 0)
         else:
-            fn(floats, ints, *([0] * 13))
+            fn(*arenas, *([0] * 13))
 
 
 def _compile_handlers_in_parallel() -> None:
@@ -693,8 +701,7 @@ class Program:
     graph: Graph
     code: np.ndarray
     aux: np.ndarray
-    f_template: np.ndarray
-    i_template: np.ndarray
+    templates: tuple[np.ndarray, ...]                       # each lane's arena before a call (constants set)
     inputs: list[tuple[int, int, int]]                      # lane, offset, size
     outputs: list[tuple[int, int, int, tuple, np.dtype]]    # lane, offset, size, shape, dtype
     steps: list                                             # (start, stop) ranges and host callables
@@ -704,17 +711,16 @@ class Program:
 
     def as_text(self) -> str:
         """The program, one instruction per line (opcode names, then the fields that matter)."""
-        names = {v: (k if isinstance(k, str) else f"{k[0]}_{'f' if k[1] == F_LANE else 'i'}")
-                 for k, v in OPCODE.items()}
-        out = [f"# executor program for {self.graph.name}: {len(self.code)} instructions, "
-               f"arenas f64[{len(self.f_template)}] i64[{len(self.i_template)}]"]
+        arenas = " ".join(f"{LANE_DTYPE[lane].name.replace('float', 'f').replace('int', 'i')}[{len(t)}]"
+                          for lane, t in enumerate(self.templates))
+        out = [f"# executor program for {self.graph.name}: {len(self.code)} instructions, arenas {arenas}"]
         host = 0
         for step in self.steps:
             if isinstance(step, tuple):
                 for pc in range(*step):
                     row = self.code[pc]
                     fields = " ".join(str(int(x)) for x in row[1:15])
-                    out.append(f"{pc:5d}  {names.get(int(row[0]), '?'):<16} {fields}")
+                    out.append(f"{pc:5d}  {opcode_name(row[0]):<16} {fields}")
             else:
                 out.append(f"       host step {host}: {step.__doc__}")
                 host += 1
@@ -728,8 +734,8 @@ class _Builder:
         self.graph = graph
         self.rows: list[list[int]] = []
         self.aux: list[int] = []
-        self.top = [0, 0]                       # bump pointer per lane
-        self.free: list[dict[int, list[int]]] = [{}, {}]
+        self.top = [0, 0, 0]                    # bump pointer per lane
+        self.free: list[dict[int, list[int]]] = [{}, {}, {}]
         self.consts: list[tuple[int, int, np.ndarray]] = []
         self.view: dict[int, View] = {}
         self.readers_left: dict[int, int] = {}  # allocation id -> reads still to come
@@ -742,8 +748,8 @@ class _Builder:
         self.fail_nodes: list[Node] = []
         self.scratch: list[int] = []
         self.const_views: dict[tuple, View] = {}
-        #: (op, operand dtype, result dtype) -> opcode, norm and result lane of a 0-d elementwise row
-        self.scalar_heads: dict[tuple, tuple[int, int, int]] = {}
+        #: (op, operand dtype, result dtype) -> opcode, norm, result lane and operand lanes of a 0-d row
+        self.scalar_heads: dict[tuple, tuple[int, int, int, tuple]] = {}
 
     # ------------------------------------------------------------ slots
     def allocate(self, lane: int, size: int, pinned: bool = False) -> tuple[int, int]:
@@ -778,6 +784,8 @@ class _Builder:
             return view
         if v.const is not None:
             data = np.asarray(v.const)
+            if data.dtype != v.dtype:  # stored in the lane of the value's type
+                data = data.astype(v.dtype)
             if data.dtype.kind not in "fiub" or data.dtype == np.float16:
                 raise Unsupported(f"dtype {data.dtype} (constant, shape {list(data.shape)}) has no executor lane")
             # Equal small constants share a slot (a traced loop makes a new Value of 0.01 per step).
@@ -816,7 +824,7 @@ class _Builder:
             dims, ss, ds = [1], [0], [0]
         at = len(self.aux)
         self.aux += list(dims) + list(ss) + list(ds)
-        op = OPCODE["copy_f" if src.lane == F_LANE else "copy_i"]
+        op = OPCODE["copy_" + LANE_LETTER[src.lane]]
         self.emit(op, norm, dst.offset, dst.size if norm else 0, [len(dims), src.offset, at])
 
     def contiguous(self, view: View, lasting: bool = False) -> View:
@@ -889,15 +897,13 @@ class _Builder:
         if len(self.rows) > self.step_start or not self.steps:
             self.steps.append((self.step_start, len(self.rows)))
         self.rows, self.steps = block_rows(self.rows, self.steps)
-        f_template = np.zeros(max(self.top[F_LANE], 1))
-        i_template = np.zeros(max(self.top[I_LANE], 1), np.int64)
+        templates = tuple(np.zeros(max(top, 1), dtype) for top, dtype in zip(self.top, LANE_DTYPE))
         for lane, offset, data in self.consts:
             flat = data.reshape(-1)
-            (f_template if lane == F_LANE else i_template)[offset:offset + flat.size] = flat
+            templates[lane][offset:offset + flat.size] = flat
         code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
         aux = np.array(self.aux or [0], dtype=np.int64)
-        return Program(g, code, aux, f_template, i_template, inputs, outputs, self.steps, self.guards,
-                       self.fail_nodes)
+        return Program(g, code, aux, templates, inputs, outputs, self.steps, self.guards, self.fail_nodes)
 
     def retire(self, values) -> None:
         """Count down reads of each allocation; one no longer read is free for later values."""
@@ -992,14 +998,17 @@ class _Builder:
             opcode = OPCODE.get((node.op, _lane_of(key[1])))
             if opcode is None:
                 return False
-            head = self.scalar_heads[key] = (opcode, NORM.get(out_dtype, 0), _lane_of(out_dtype))
-        opcode, norm, out_lane = head
+            lanes = _LANES_OF[opcode][1]
+            head = self.scalar_heads[key] = (opcode, NORM.get(out_dtype, 0), _lane_of(out_dtype), lanes)
+        opcode, norm, out_lane, lanes = head
         views = self.view
         operands = []
-        for v in inputs:
+        for v, lane in zip(inputs, lanes):
             view = views.get(v.id)
             if view is None:
                 view = self.read(v)
+            if view.lane != lane:
+                return False  # operands of mixed dtypes: the general path names the problem
             operands += (view.offset, 0, 1)
         aid, offset = self.allocate(out_lane, 1, is_output)
         row = [opcode, norm, offset, 1, 1, 1] + operands
@@ -1060,17 +1069,21 @@ class _Builder:
         lane = _lane_of(node.inputs[-1].dtype if node.op == "where" else node.inputs[0].dtype)
         opcode = OPCODE.get((node.op, lane))
         if opcode is None:
-            raise Unsupported(f"elementwise {node.op} on {'float' if lane == F_LANE else 'integer'} operands")
+            raise Unsupported(f"elementwise {node.op} on {LANE_DTYPE[lane].name} operands")
+        if any(x.lane != (I_LANE if node.op == "where" and k == 0 else lane) for k, x in enumerate(ins)):
+            # The IR casts mixed operands first; reading one from the wrong arena would give garbage.
+            raise Unsupported(f"elementwise {node.op} on operands of mixed dtypes "
+                              f"{', '.join(v.dtype.name for v in node.inputs)}")
         no, ni, fields = self.two_level(out.shape, ins)
         flat = [x for f in fields for x in f]
         self.emit(opcode, NORM.get(node.outputs[0].dtype, 0), out.offset, out.size, [no, ni] + flat)
 
     def cast(self, x: View, src: np.dtype, out: View, dst: np.dtype) -> None:
         src_lane, dst_lane = _lane_of(src), _lane_of(dst)
-        if src_lane == F_LANE:
-            name = "cast_ff" if dst_lane == F_LANE else ("cast_fb" if dst == BOOL else "cast_fi")
-        else:
-            name = "cast_if" if dst_lane == F_LANE else "cast_ii"
+        target = "b" if dst == BOOL and src_lane != I_LANE else LANE_LETTER[dst_lane]
+        name = f"cast_{LANE_LETTER[src_lane]}{target}"
+        if name not in OPCODE:
+            raise Unsupported(f"cast from {src} to {dst} on the executor")
         no, ni, fields = self.two_level(out.shape, [x])
         self.emit(OPCODE[name], NORM.get(dst, 0), out.offset, out.size, [no, ni, *fields[0]])
 
@@ -1091,7 +1104,7 @@ class _Builder:
             moved = self.contiguous(moved)
             levels = self.levels(moved, len(kept))
         aso, asi = levels
-        lane = "f" if x.lane == F_LANE else "i"
+        lane = LANE_LETTER[x.lane]
         if n_inner == 0:
             # An empty sum is 0 (max/min of nothing is rejected by the type rule): a scatter of nothing.
             self.emit(OPCODE[f"scatter_add_{lane}"], 0, out.offset, out.size, [0, 0, 0])
@@ -1115,8 +1128,8 @@ class _Builder:
 
     def matmul(self, node: Node, ins: list[View], out: View) -> None:
         a, b = ins
-        if a.lane != F_LANE:
-            raise Unsupported("integer matmul on the executor")
+        if a.lane == I_LANE or b.lane != a.lane:
+            raise Unsupported(f"matmul of {node.inputs[0].dtype} and {node.inputs[1].dtype} on the executor")
         a_shape, b_shape = a.shape, b.shape
         if len(a_shape) == 1:
             a = View(a.lane, a.offset, (1,) + a.shape, (0,) + a.strides, a.base)
@@ -1143,7 +1156,7 @@ class _Builder:
             x, trans = self.batched_matrices(x)
             fields.append((x.offset, x.shape[-2] * x.shape[-1], trans))
         (ao, abs_, ta), (bo, bbs, tb) = fields
-        self.emit(OPCODE["matmul_f"], NORM.get(node.outputs[0].dtype, 0), out.offset, out.size,
+        self.emit(OPCODE["matmul_" + LANE_LETTER[a.lane]], 0, out.offset, out.size,
                   [n_batch, m, ao, k, n, bo, abs_, ta, tb, bbs])
 
     def matrix(self, x: View) -> tuple[View, int]:
@@ -1171,7 +1184,7 @@ class _Builder:
     def table_index(self, node: Node, x: View, out: View) -> None:
         arrays = [np.asarray(v.const) for v in node.inputs[1:]]
         spec = node.attrs["spec"]
-        lane = "f" if x.lane == F_LANE else "i"
+        lane = LANE_LETTER[x.lane]
         try:
             if node.op == "index":
                 table = _offsets(x)[build_index(spec, arrays)] - x.offset
@@ -1205,19 +1218,18 @@ class _Builder:
         dtypes = [v.dtype for v in node.inputs]
         out_lane, out_offset, out_size = out.lane, out.offset, out.size
 
-        def step(floats, ints):
+        def step(arenas):
             arrays = []
             for view, dtype in zip(in_views, dtypes):
-                arena = floats if view.lane == F_LANE else ints
+                arena = arenas[view.lane]
                 arr = np.lib.stride_tricks.as_strided(arena[view.offset:], view.shape,
-                                                      tuple(8 * s for s in view.strides))
+                                                      tuple(arena.itemsize * s for s in view.strides))
                 arrays.append(arr.astype(dtype))
             try:
                 result = impl(*arrays, **attrs)
             except (ShapeError, IndexingError) as e:
                 raise node_error(node, arrays, e) from None
-            target = floats if out_lane == F_LANE else ints
-            target[out_offset:out_offset + out_size] = np.asarray(result).reshape(-1)
+            arenas[out_lane][out_offset:out_offset + out_size] = np.asarray(result).reshape(-1)
         step.__doc__ = f"{node.op} with index arrays computed at run time (numpy)"
         self.host(step)
 
@@ -1231,9 +1243,9 @@ class _Builder:
             return
         x = self.contiguous(x)
         truth = expected.dtype == np.bool_ and node.inputs[0].dtype != BOOL
-        stored = expected.astype(np.float64 if x.lane == F_LANE else np.int64)
-        want = self.read(Value(node.inputs[0].type, const=stored))
-        lane = "f" if x.lane == F_LANE else "i"
+        stored = expected.astype(LANE_DTYPE[x.lane])
+        want = self.read(Value(TensorType(stored.dtype, stored.shape), const=stored))
+        lane = LANE_LETTER[x.lane]
         self.emit(OPCODE[f"guard_{lane}"], 0, 0, x.size, [ordinal, int(truth), x.offset, 0, 0, want.offset])
         self.release_scratch()
 
@@ -1254,10 +1266,8 @@ for (_name, _lane), _code in ((k, v) for k, v in OPCODE.items() if isinstance(k,
     _out = I_LANE if TABLE[_name].promote == "compare" else _lane
     _LANES_OF[_code] = (_out, tuple(I_LANE if (_name == "where" and j == 0) else _lane
                                     for j in range(TABLE[_name].arity)))
-for _name, _lanes in (("cast_ff", (F_LANE, (F_LANE,))), ("cast_fi", (I_LANE, (F_LANE,))),
-                      ("cast_fb", (I_LANE, (F_LANE,))), ("cast_if", (F_LANE, (I_LANE,))),
-                      ("cast_ii", (I_LANE, (I_LANE,)))):
-    _LANES_OF[OPCODE[_name]] = _lanes
+for _name in _CASTS:
+    _LANES_OF[OPCODE[_name]] = (_LANE_OF_LETTER[_name[-1]], (_LANE_OF_LETTER[_name[-2]],))
 
 
 def _span(offset: int, steps: list[tuple[int, int]]) -> tuple[int, int]:
@@ -1368,7 +1378,7 @@ def _elementwise_rows_inside(code: np.ndarray, sizes: tuple[int, int]) -> np.nda
     known = (op >= 0) & (op < _N_OPCODES)
     safe_op = np.where(known, op, 0)
     ok = known & _ROW_IS_ELEMENTWISE[safe_op]
-    ok &= ~((norm != 0) & (count > 0) & ((out < 0) | (out + count - 1 >= size_of[np.where(norm == 1, F_LANE, I_LANE)])))
+    ok &= ~((norm != 0) & (count > 0) & ((out < 0) | (out + count - 1 >= size_of[I_LANE])))
     n = no * ni
     active = n != 0
     out_size = size_of[_ROW_OUT_LANE[safe_op]]
@@ -1386,7 +1396,7 @@ def _elementwise_rows_inside(code: np.ndarray, sizes: tuple[int, int]) -> np.nda
 
 def check_program(program: Program) -> None:
     """Raise :class:`Unsupported` naming the first instruction that reaches outside its arena."""
-    sizes = (len(program.f_template), len(program.i_template))
+    sizes = tuple(len(t) for t in program.templates)
     names = {v: k for k, v in OPCODE.items()}
     aux = program.aux
 
@@ -1402,7 +1412,7 @@ def check_program(program: Program) -> None:
             continue
         name = names.get(op)
         if norm and count > 0:
-            inside(pc, F_LANE if norm == 1 else I_LANE, out, out + count - 1)
+            inside(pc, I_LANE, out, out + count - 1)
         if op in _LANES_OF:
             if no * ni == 0:
                 continue
@@ -1421,7 +1431,7 @@ def check_program(program: Program) -> None:
                 raise Unsupported(f"executor instruction {pc} (block of {count} rows) holds rows it cannot block")
             continue
         kind, lane = name.rsplit("_", 1)
-        lane = F_LANE if lane == "f" else I_LANE
+        lane = _LANE_OF_LETTER[lane]
         if kind in ("sum", "max", "min", "argmax"):
             if no and ni:
                 inside(pc, lane, *_span(a, [(no, aso), (ni, asi)]))
@@ -1479,19 +1489,19 @@ class ExecutorRunner:
         try:
             arenas = pool.pop()
         except IndexError:  # first call, or every arena is in use by another thread
-            arenas = (p.f_template.copy(), p.i_template.copy())
+            arenas = tuple(t.copy() for t in p.templates)
         for (lane, offset, size), a in zip(p.inputs, arrays):
             arenas[lane][offset:offset + size] = np.asarray(a).reshape(-1)
         vm = self.vm
-        floats, ints = arenas
+        floats, ints, singles = arenas
         for step in p.steps:
             if type(step) is tuple:
-                status = vm(p.code, p.aux, floats, ints, step[0], step[1])
+                status = vm(p.code, p.aux, floats, ints, singles, step[0], step[1])
                 if status:
                     pool.append(arenas)
                     self.fail(status, arrays)
             else:
-                step(floats, ints)
+                step(arenas)
         outs = [arenas[lane][offset:offset + size].astype(dtype).reshape(shape)
                 for lane, offset, size, shape, dtype in p.outputs]
         pool.append(arenas)

@@ -201,7 +201,7 @@ def lower(graph: Graph, tier: str) -> Lowering:
     >>> b = GraphBuilder(g)
     >>> g.outputs = [b.mul(b.input(TensorType(np.dtype("float64"), (3,))), 2.0)]
     >>> lower(g, "executor").as_text().splitlines()[0]
-    '# executor program for double: 1 instructions, arenas f64[7] i64[1]'
+    '# executor program for double: 1 instructions, arenas f64[7] i64[1] f32[1]'
     >>> "def kernel_" in lower(g, "kernel").as_text()
     True
     """

@@ -4,7 +4,8 @@ The generic op tests (test_backends.py) run every op of the table on the
 executor; these add what its program builder does on its own: views through
 strides (transposes, reversed slices, broadcasts), reductions over inner
 axes, products with broadcast batches and transposed operands, integer
-wrap-around and float32 rounding, index tables and host steps, and the
+wrap-around, conversions between the float64, float32 and integer
+arenas, index tables and host steps, and the
 bounds check every program passes before it runs.
 """
 
@@ -59,12 +60,50 @@ LAYOUTS = {
 }
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_layouts_match_the_interpreter(name):
+def test_layouts_match_the_interpreter(name, dtype):
     f, shapes = LAYOUTS[name]
-    args = [RNG.normal(size=s) for s in shapes]
-    _close(*_both(f, *args))
-    _close(*_both(lambda *xs: f(*xs).sum(), *args, grad=True))
+    args = [RNG.normal(size=s).astype(dtype) for s in shapes]
+    tol = {"rtol": 1e-13, "atol": 1e-14} if dtype == np.float64 else {"rtol": 2e-6, "atol": 2e-6}
+    _close(*_both(f, *args), **tol)
+    _close(*_both(lambda *xs: f(*xs).sum(), *args, grad=True), **tol)
+
+
+def test_conversions_between_every_pair_of_lanes():
+    """float64, float32 and integer values live in different arenas: each conversion crosses them."""
+    x64 = np.array([1.5, -2.25, 0.0, 3e9, np.nan, 1e-40])
+    x32 = np.array([0.1, -7.5, 0.0, 2.5, 3e5, -1e-3], np.float32)
+    n = np.array([3, -4, 0, 2**40 + 1, 7, -1])
+
+    def mix(a, b, i):
+        return (a.float() * b, b.double() + a, i.float() - b, i.double() * 0.5, b.long() + i,
+                tg.where(a.abs() < 1e6, a, 0.0).int(),  # (NaN or beyond int32: platform-defined)
+                b.bool(), a.bool() & b.bool(), (b > 0).float() * b, tg.cat([a, b.double()]), b.long().float())
+    got, want = _both(mix, x64, x32, n)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+def test_float32_reductions_products_gathers_and_guards():
+    x = RNG.normal(size=(6, 5)).astype(np.float32)
+    w = RNG.normal(size=(5, 3)).astype(np.float32)
+    picked = np.array([5, 0, 5, 2])
+
+    def f(a, b):
+        y = (a[picked] @ b).T @ (a[:4] @ b)
+        if float(y.sum()) > -1e9:  # a guard on a float32 value
+            y = y * 2.0
+        return y.sum(), a.max(1).values, a.min(0).values, a.argmax(1), tg.sum(a, 1, keepdim=True), y
+    got, want = _both(f, x, w)
+    for g, v in zip(got, want):
+        assert g.dtype == v.dtype
+        np.testing.assert_allclose(g, v, rtol=2e-6, atol=2e-5)
+    got, want = _both(lambda a, b: (tg.tanh(a[picked] @ b) ** 2).sum(), x, w, grad=True)
+    for g, v in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, v, rtol=2e-6, atol=2e-6)
 
 
 def test_float32_arithmetic_is_float32s_own():
@@ -115,7 +154,8 @@ def test_every_program_is_bounds_checked():
     graph = prepare(next(iter(f._cache.values()))[0].graph, clean_up=False)
     program = executor.build_program(graph)
     executor.check_program(program)
-    program.code[0, 2] = len(program.f_template)  # the output slot of the first row, past the arena's end
+    # The output slot of the first row, past the arena's end:
+    program.code[0, 2] = len(program.templates[executor.F_LANE])
     with pytest.raises(executor.Unsupported, match="outside its arena"):
         executor.check_program(program)
 

@@ -1352,7 +1352,7 @@ class CompiledFunction:
 
         >>> import tracegrad as tg, numpy as np
         >>> print(tg.jit(lambda x: x * 2.0).lower(np.ones(3), tier="executor").as_text())
-        # executor program for lambda: 1 instructions, arenas f64[9] i64[1]
+        # executor program for lambda: 1 instructions, arenas f64[9] i64[1] f32[1]
             0  mul_f            0 6 3 1 3 0 0 1 3 0 1 0 0 0
         """
         return self.trace(*args, **kwargs).lower(tier)

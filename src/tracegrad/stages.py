@@ -176,7 +176,7 @@ class Lowered:
     >>> import numpy as np, tracegrad as tg
     >>> lowered = tg.jit(lambda x: x * 2.0).trace(np.ones(3)).lower(tier="executor")
     >>> lowered.as_text().splitlines()[0]
-    '# executor program for lambda: 1 instructions, arenas f64[9] i64[1]'
+    '# executor program for lambda: 1 instructions, arenas f64[9] i64[1] f32[1]'
     """
 
     def __init__(self, traced: Traced, lowering: pipeline.Lowering):
