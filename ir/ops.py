@@ -1956,6 +1956,28 @@ def _masked_fill(E, x, mask, value=0.0):
     return E.where(mask, value, x)
 
 
+#: From this magnitude on every float64 (and float32) is a whole number: the quotient is its own truncation.
+_ALL_WHOLE = 2.0 ** 52
+
+
+def _trunc_divide(E, x, y):
+    if E.dtype(x).kind != "f":
+        # Integers: the floor quotient, one step toward zero where the division was inexact and the signs differ.
+        q = E.floor_divide(x, y)
+        differ = E.logical_and(E.ne(E.remainder(x, y), 0), E.ne(E.lt(x, 0), E.lt(y, 0)))
+        return E.where(differ, E.add(q, 1), q)
+    # Floats: the rounded quotient truncated, as PyTorch's trunc(x / y); inf and nan pass through.
+    q = E.div(x, y)
+    whole = E.mul(E.sign(q), E.floor_divide(E.abs(q), 1.0))
+    return E.where(E.lt(E.abs(q), _ALL_WHOLE), whole, q)
+
+
+def _trunc_divide_samples(rng, dtype):
+    x = _u(rng, (3, 4), dtype, -3.7, 3.7)
+    return [Sample((x, _u(rng, (3, 4), dtype, 1.1, 1.4)), note="3x4 / 3x4"),
+            Sample((x, -_u(rng, (4,), dtype, 1.1, 1.4)), note="3x4 / 4, negative divisors")]
+
+
 def _roll_samples(rng, dtype):
     return [Sample((_u(rng, (3, 4), dtype),), {"shifts": (1,), "dims": None}),
             Sample((_u(rng, (3, 4), dtype),), {"shifts": (1, -5), "dims": (0, 1)}),
@@ -2244,6 +2266,8 @@ def _make_composites() -> dict[str, Composite]:
                   doc="the tensor tiled `repeats` times along each dimension"),
         Composite("index_select", 2, ("axis",), _index_select, "IndexSelectBackward0", _index_select_samples,
                   promote="keep", grad_args=(0,), doc="entries `index` along one dimension"),
+        Composite("trunc_divide", 2, (), _trunc_divide, "DivBackward2", _trunc_divide_samples,
+                  vjp=_vjp_floor_divide, doc="the quotient rounded toward zero (div's rounding_mode='trunc')"),
         Composite("masked_fill", 2, ("value",), _masked_fill, "MaskedFillBackward0", _masked_fill_samples,
                   promote="keep", grad_args=(0,), doc="`value` where the mask is true"),
         Composite("silu", 1, (), _silu, "SiluBackward0", _activation_samples(), promote="float",

@@ -27,7 +27,8 @@ from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTenso
                                  linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randint_like,
                                  randn, randn_like, seed, tensor, zeros, zeros_like)
 from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
-                                  clamp_max, clamp_min, clip, clone, concat, concatenate, cos, detach, device, div,
+                                  clamp_max, clamp_min, clip, clone, concat, concatenate, cos, count_nonzero, detach,
+                                  device, div, remainder,
                                   diagonal, divide, dot, eq, equal, exp, expm1, flatten, ge, greater, greater_equal, gt,
                                   is_floating_point, isfinite, isinf, isnan, le, less, less_equal, log, log1p,
                                   log_softmax, logical_and, logical_not, logical_or, logsumexp, lt, matmul, max,
@@ -38,7 +39,7 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   moveaxis, unflatten, flip, roll, tile, index_select, masked_fill, broadcast_tensors,
                                   broadcast_shapes, erf, erfc, var, std, var_mean, std_mean)
 from tracegrad._format import get_printoptions, set_printoptions
-from tracegrad import autograd, nn
+from tracegrad import autograd, nn, return_types
 from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
                                   jit, value_and_grad, vjp)
@@ -77,14 +78,14 @@ __all__ = [
     "dot", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind", "movedim",
     "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
     "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
-    "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less",
+    "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",
     "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "nn", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+    "autograd", "nn", "return_types", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled",
     # compiled mode
     "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",

@@ -41,7 +41,8 @@ __all__ = [
     "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind",
     "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
     "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
-    "add", "mul", "multiply", "div", "divide", "true_divide", "eq", "ne", "lt", "less", "le", "less_equal",
+    "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero",
+    "eq", "ne", "lt", "less", "le", "less_equal",
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
     "max", "min", "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
@@ -215,9 +216,9 @@ def _binary_function(name: str, method: str) -> Callable[[TensorLike, TensorLike
     return fn
 
 
-add = _binary_function("add", "__add__")
 mul = multiply = _binary_function("mul", "__mul__")
-div = divide = true_divide = _binary_function("div", "__truediv__")
+true_divide = _binary_function("true_divide", "__truediv__")
+remainder = _binary_function("remainder", "__mod__")
 eq = _binary_function("eq", "__eq__")
 ne = _binary_function("ne", "__ne__")
 lt = less = _binary_function("lt", "__lt__")
@@ -228,9 +229,39 @@ logical_and = _binary_function("logical_and", "__and__")
 logical_or = _binary_function("logical_or", "__or__")
 
 
+_add = _binary_function("add", "__add__")
+
+
+def add(input: TensorLike, other: TensorLike, *, alpha: Number = 1) -> Tensor:
+    """``input + alpha * other``, with broadcasting and type promotion."""
+    if alpha != 1:
+        other = _t(other) * alpha if not isinstance(other, (int, float, bool)) else other * alpha
+    return _add(input, other)
+
+
 def sub(input: TensorLike, other: TensorLike, *, alpha: Number = 1) -> Tensor:
     """``input - alpha * other``."""
     return _t(input).sub(other, alpha=alpha) if isinstance(input, Tensor) else input - other * alpha
+
+
+def div(input: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    """``input / other``; ``rounding_mode`` ``"trunc"`` or ``"floor"`` rounds the quotient (see :meth:`Tensor.div`)."""
+    if rounding_mode is None:
+        return true_divide(input, other)
+    return _t(input).div(other, rounding_mode=rounding_mode)
+
+
+divide = div
+
+
+def count_nonzero(input: TensorLike, dim: Dims | None = None) -> Tensor:
+    """How many elements are not zero, over all of `input` or along `dim` (int64).
+
+    >>> import tracegrad as tg
+    >>> tg.count_nonzero(tg.tensor([[0, 1], [2, 0]]), dim=0)
+    tensor([1, 1])
+    """
+    return (_t(input) != 0).sum(dim) if dim is not None else (_t(input) != 0).sum()
 
 
 subtract = sub

@@ -64,6 +64,17 @@ class Size(tuple[int, ...]):
     def __repr__(self) -> str:
         return f"torch.Size([{', '.join(map(str, self))}])"
 
+    def __getitem__(self, key):  # type: ignore[override]
+        # A slice of a shape is a shape (``x.shape[1:]``), as in PyTorch.
+        item = tuple.__getitem__(self, key)
+        return Size(item) if isinstance(key, slice) else item
+
+    def __add__(self, other: tuple) -> Size:  # type: ignore[override]
+        return Size(tuple(self) + tuple(other))
+
+    def __radd__(self, other: tuple) -> Size:
+        return Size(tuple(other) + tuple(self))
+
     def numel(self) -> int:
         """Number of elements of a tensor of this shape."""
         n = 1
@@ -577,6 +588,19 @@ class Tensor:
         """True when the data is laid out in C order."""
         return self._data.flags.c_contiguous
 
+    def stride(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
+        """Steps in elements between neighbours along each dimension (or along `dim`).
+
+        >>> import tracegrad as tg
+        >>> tg.ones(2, 3).stride(), tg.ones(2, 3).t().stride()
+        ((3, 1), (1, 3))
+        """
+        itemsize = self._data.itemsize
+        strides = tuple(s // itemsize for s in self._data.strides)
+        if dim is None:
+            return strides
+        return strides[normalize_axes((dim,), self._data.ndim)[0]]
+
     def contiguous(self) -> Tensor:
         """Self (kept for PyTorch code; every op accepts any layout)."""
         return self
@@ -904,7 +928,14 @@ class Tensor:
     __rmul__ = _binary("__rmul__", "mul")
     __floordiv__ = _binary("__floordiv__", "floor_divide")
     __rfloordiv__ = _binary("__rfloordiv__", "floor_divide", reflected=True)
-    __mod__ = _binary("__mod__", "remainder")
+
+    def __mod__(self, other: TensorLike) -> Tensor:
+        if not isinstance(other, (Tensor, np.ndarray) + _NUMBER):
+            return NotImplemented
+        # PyTorch names the node by the divisor's kind, as for pow.
+        name = "RemainderBackward0" if isinstance(other, _NUMBER) else "RemainderBackward1"
+        return apply_op(OPS["remainder"], (self, other), _EMPTY, name)
+
     __rmod__ = _binary("__rmod__", "remainder", reflected=True)
     __truediv__ = _binary("__truediv__", "div")
     # PyTorch computes scalar / tensor as reciprocal * scalar, hence the node name.
@@ -970,9 +1001,30 @@ class Tensor:
         """``self * other``."""
         return self * other
 
-    def div(self, other: TensorLike) -> Tensor:
-        """``self / other`` (true division)."""
-        return self / other
+    def div(self, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+        """``self / other``: true division, or rounded toward zero (``"trunc"``) or down (``"floor"``).
+
+        The rounded forms have zero gradient, as in PyTorch.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([-7, 7]).div(2, rounding_mode="trunc")
+        tensor([-3,  3])
+        """
+        if rounding_mode is None:
+            return self / other
+        name = "DivBackward2"  # PyTorch's node for both rounding modes
+        if rounding_mode == "floor":
+            return apply_op(OPS["floor_divide"], (self, other), _EMPTY, name)
+        if rounding_mode == "trunc":
+            return apply_op(COMPOSITES["trunc_divide"], (self, other), _EMPTY, name)
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                           f"'{rounding_mode}'")
+
+    divide = div
+
+    def remainder(self, other: TensorLike) -> Tensor:
+        """Elementwise ``self % other``, with the sign of `other` (Python's and PyTorch's ``remainder``)."""
+        return self % other
 
     def pow(self, exponent: TensorLike) -> Tensor:
         """``self ** exponent``."""
@@ -1401,7 +1453,18 @@ class Tensor:
         """The same elements in `shape` (one entry may be -1)."""
         return apply_op(OPS["reshape"], (self,), {"shape": self._shape_arg(shape)})
 
-    view = reshape
+    def view(self, *shape: builtins.int | Sequence[builtins.int]) -> Tensor:
+        """The same elements in `shape`, sharing this tensor's layout: PyTorch's error when the strides
+        cannot express it (a transposed tensor flattened, for example); :meth:`reshape` copies then."""
+        target = self._shape_arg(shape)
+        if not self._data.flags.c_contiguous and target != self._data.shape:
+            try:
+                np.reshape(self._data, target, copy=False)
+            except ValueError:
+                raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
+                                   "dimension spans across two contiguous subspaces). Use .reshape(...) "
+                                   "instead.") from None
+        return self.reshape(target)
 
     def view_as(self, other: Tensor) -> Tensor:
         """Reshaped to the shape of `other`."""
@@ -1703,6 +1766,12 @@ class _Max(_PrintedMinMax):
 
 class _Min(_PrintedMinMax):
     _kind = "min"
+
+
+# Named as PyTorch's classes are (``type(x.max(1)).__name__ == "max"``); importable from tracegrad.return_types.
+for _cls in (_Max, _Min):
+    _cls.__name__ = _cls.__qualname__ = _cls._kind
+    _cls.__module__ = "tracegrad.return_types"
 
 
 def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:

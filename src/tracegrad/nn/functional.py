@@ -67,9 +67,11 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return apply_op(COMPOSITES["softplus"], (input,), {"beta": float(beta), "threshold": float(threshold)})
 
 
-def _softmax_dim(x: Tensor, dim: int | None) -> int:
+def _softmax_dim(x: Tensor, dim: int | None, name: str) -> int:
     if dim is None:
-        # PyTorch's legacy implicit choice of dimension.
+        # PyTorch's legacy implicit choice of dimension, with its deprecation warning.
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                      "dim=X as an argument.", UserWarning, stacklevel=3)
         dim = 0 if x.ndim in (0, 1, 3) else 1
     return normalize_axes((dim,), x.ndim)[0] if x.ndim else 0
 
@@ -77,13 +79,13 @@ def _softmax_dim(x: Tensor, dim: int | None) -> int:
 def softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`."""
     x = _t(input) if dtype is None else _t(input).to(dtype)
-    return apply_op(COMPOSITES["softmax"], (x,), {"axis": _softmax_dim(x, dim)})
+    return apply_op(COMPOSITES["softmax"], (x,), {"axis": _softmax_dim(x, dim, "softmax")})
 
 
 def log_softmax(input: TensorLike, dim: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """x - logsumexp(x) along `dim`."""
     x = _t(input) if dtype is None else _t(input).to(dtype)
-    return apply_op(COMPOSITES["log_softmax"], (x,), {"axis": _softmax_dim(x, dim)})
+    return apply_op(COMPOSITES["log_softmax"], (x,), {"axis": _softmax_dim(x, dim, "log_softmax")})
 
 
 def logsumexp(input: TensorLike, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:

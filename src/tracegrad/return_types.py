@@ -1,0 +1,14 @@
+"""The named tuples that reductions along a dimension return, under PyTorch's names.
+
+>>> import tracegrad as tg
+>>> isinstance(tg.tensor([[1.0, 3.0]]).max(1), tg.return_types.max)
+True
+"""
+
+from tracegrad._tensor import _Max, _Min
+
+# The builtins' names on purpose: ``torch.return_types.max`` is what PyTorch users write.
+max = _Max
+min = _Min
+
+__all__ = ["max", "min"]
