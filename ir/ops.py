@@ -1171,7 +1171,11 @@ def _index_rule(types, spec):
 
 def _index_impl(x, *arrays, spec):
     try:
-        return x[build_index(spec, arrays)]
+        index = build_index(spec, arrays)
+        out = x[index]
+        if not isinstance(out, np.ndarray):  # x[0] of a vector: a 0-d view (sharing x's storage), not a copy
+            out = x[index + (Ellipsis,)]
+        return out
     except IndexError as e:
         raise IndexingError(str(e).replace("axis", "dimension")) from None
 
@@ -1728,6 +1732,22 @@ def _clamp(E, x, min=None, max=None):
     return x
 
 
+def _clamp_tensor(E, x, lo, hi):
+    # min(max(x, lo), hi) by selection: at x == lo the gradient goes to x alone, and lo > hi gives hi (PyTorch).
+    raised = E.where(E.lt(x, lo), lo, x)
+    return E.where(E.gt(raised, hi), hi, raised)
+
+
+def _clamp_tensor_samples(rng, dtype):
+    x = _u(rng, (3, 4), dtype, -2.0, 2.0)
+    lo = np.where(np.abs(x - -0.5) < 0.1, -0.7, -0.5).astype(dtype)
+    hi = _u(rng, (4,), dtype, 0.8, 1.2)
+    hi = np.where(np.abs(x - hi).min(axis=0) < 0.1, 1.5, hi).astype(dtype)
+    return [Sample((x, lo, hi), note="tensor bounds"),
+            Sample((_u(rng, (5,), dtype), np.asarray(-0.3, dtype), np.asarray(np.inf, dtype)),
+                   grad=(0, 1), note="min only (max is inf)")]
+
+
 def _vjp_clamp(E, ctx, g):
     (x,) = ctx.args
     lo, hi = ctx.attrs["min"], ctx.attrs["max"]
@@ -1996,6 +2016,82 @@ def _index_select_samples(rng, dtype):
             Sample((_u(rng, (2, 3, 4), dtype), np.array([1], np.int64)), {"axis": 2})]
 
 
+def _along_axis(E, x, index, axis: int, op: str) -> tuple:
+    """The integer arrays that pick, for every position of `index`, x's element at index[pos] along `axis`
+    and at pos along every other axis (PyTorch's gather/scatter addressing), and their spec."""
+    x_shape, shape = E.shape(x), E.shape(index)
+    if len(shape) != len(x_shape):
+        raise IndexingError(f"{op}(): Index tensor must have the same number of dimensions as input tensor")
+    for d, (n, m) in enumerate(zip(shape, x_shape)):
+        if d != axis and n > m:
+            raise IndexingError(f"Size does not match at dimension {d} expected index {list(shape)} to be "
+                                f"no larger than self {list(x_shape)} apart from dimension {axis}")
+    # Full-shaped positions (not broadcastable ones): the kernel lowering indexes with arrays of one shape.
+    arrays = [index if d == axis else
+              np.ascontiguousarray(np.broadcast_to(
+                  np.arange(n, dtype=np.int64).reshape([n if k == d else 1 for k in range(len(shape))]), shape))
+              for d, n in enumerate(shape)]
+    return arrays, (("array",),) * len(shape)
+
+
+def _gather(E, x, index, axis=0):
+    arrays, spec = _along_axis(E, x, index, axis, "gather")
+    return E.index(x, *arrays, spec=spec)
+
+
+def _scatter_add(E, x, index, src, axis=0):
+    arrays, spec = _along_axis(E, x, index, axis, "scatter_add")
+    if E.shape(src) != E.shape(index):  # only src's leading block of index's shape is added
+        src = E.index(src, spec=tuple(("slice", None, n, None) for n in E.shape(index)))
+    return E.add(x, E.index_add(src, *arrays, spec=spec, shape=tuple(E.shape(x))))
+
+
+def _addmm(E, x, a, b, beta=1.0, alpha=1.0):
+    product = E.matmul(a, b)
+    if alpha != 1:
+        product = E.mul(product, alpha)
+    if beta == 0:  # PyTorch ignores the input's values then (a nan in it does not spread), its gradient is 0
+        return E.add(E.where(np.zeros((), bool), x, 0.0), product)
+    return E.add(x if beta == 1 else E.mul(x, beta), product)
+
+
+def _addmm_samples(rng, dtype):
+    return [Sample((_u(rng, (2, 4), dtype), _u(rng, (2, 3), dtype), _u(rng, (3, 4), dtype)),
+                   {"beta": 1.0, "alpha": 1.0}),
+            Sample((_u(rng, (4,), dtype), _u(rng, (2, 3), dtype), _u(rng, (3, 4), dtype)),
+                   {"beta": 0.5, "alpha": -2.0}),
+            Sample((_u(rng, (2, 2, 2), dtype), _u(rng, (2, 2, 3), dtype), _u(rng, (2, 3, 2), dtype)),
+                   {"beta": 0.0, "alpha": 1.5}, note="batched (baddbmm)")]
+
+
+def _diag_embed(E, x, offset=0):
+    n = E.shape(x)[-1]
+    m = n + abs(offset)
+    rows = np.arange(n, dtype=np.int64) + max(-offset, 0)
+    cols = np.arange(n, dtype=np.int64) + max(offset, 0)
+    return E.index_add(x, rows, cols, spec=(("ellipsis",), ("array",), ("array",)),
+                       shape=tuple(E.shape(x)[:-1]) + (m, m))
+
+
+def _diag_embed_samples(rng, dtype):
+    return [Sample((_u(rng, (3,), dtype),), {"offset": 0}), Sample((_u(rng, (2, 3), dtype),), {"offset": -1})]
+
+
+def _gather_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype), np.array([[3, 0], [1, 1], [2, 3]], np.int64)), {"axis": 1}),
+            Sample((_u(rng, (3, 4), dtype), np.array([[2, 0, 1, 2], [0, 0, 2, 1]], np.int64)), {"axis": 0}),
+            Sample((_u(rng, (3, 4), dtype), np.zeros((0, 4), np.int64)), {"axis": 0}, note="empty index")]
+
+
+def _scatter_add_samples(rng, dtype):
+    index = np.array([[3, 0, 3], [1, 1, 2]], np.int64)  # repeated targets accumulate
+    return [Sample((_u(rng, (2, 4), dtype), index, _u(rng, (2, 3), dtype)), {"axis": 1}),
+            Sample((_u(rng, (3, 4), dtype), np.array([[2, 0, 2, 1]], np.int64), _u(rng, (2, 5), dtype)),
+                   {"axis": 0}),
+            Sample((_u(rng, (3, 4), dtype), np.zeros((0, 4), np.int64), _u(rng, (2, 4), dtype)), {"axis": 0},
+                   note="empty index")]
+
+
 def _masked_fill_samples(rng, dtype):
     return [Sample((_u(rng, (3, 4), dtype), rng.uniform(size=(3, 4)) < 0.5), {"value": 0.5}),
             Sample((_u(rng, (3, 4), dtype), rng.uniform(size=(4,)) < 0.5), {"value": -2.0})]
@@ -2241,6 +2337,8 @@ def _make_composites() -> dict[str, Composite]:
                                           {"min": -1.0, "max": 1.0}),
                                    Sample((_u(rng, (5,), dt),), {"min": None, "max": 0.5})],
                   vjp=_vjp_clamp, saves=(0,), promote="keep", doc="min(max(x, min), max)"),
+        Composite("clamp_tensor", 3, (), _clamp_tensor, "ClampBackward0", _clamp_tensor_samples, promote="same",
+                  doc="min(max(x, lo), hi) with tensor bounds"),
         Composite("mse_loss", 2, ("reduction",), _mse_loss, "MseLossBackward0", _loss_samples("mse"),
                   vjp=_vjp_mse, saves=(0, 1), doc="mean squared error", fused=_fused_mse),
         Composite("binary_cross_entropy", 2, ("reduction",), _bce, "BinaryCrossEntropyBackward0",
@@ -2268,6 +2366,15 @@ def _make_composites() -> dict[str, Composite]:
                   promote="keep", grad_args=(0,), doc="entries `index` along one dimension"),
         Composite("trunc_divide", 2, (), _trunc_divide, "DivBackward2", _trunc_divide_samples,
                   vjp=_vjp_floor_divide, doc="the quotient rounded toward zero (div's rounding_mode='trunc')"),
+        Composite("addmm", 3, ("beta", "alpha"), _addmm, "AddmmBackward0", _addmm_samples,
+                  doc="beta * x + alpha * (a @ b) (addmm; baddbmm for batches)"),
+        Composite("diag_embed", 1, ("offset",), _diag_embed, "DiagEmbedBackward0", _diag_embed_samples,
+                  promote="keep", doc="the last dimension laid on a diagonal of a new square pair of dimensions"),
+        Composite("gather", 2, ("axis",), _gather, "GatherBackward0", _gather_samples, promote="keep",
+                  grad_args=(0,), doc="x's element at index[pos] along `axis`, at pos along the others"),
+        Composite("scatter_add", 3, ("axis",), _scatter_add, "ScatterAddBackward0", _scatter_add_samples,
+                  promote="keep", grad_args=(0, 2),
+                  doc="x with src[pos] added at index[pos] along `axis` (repeats accumulate)"),
         Composite("masked_fill", 2, ("value",), _masked_fill, "MaskedFillBackward0", _masked_fill_samples,
                   promote="keep", grad_args=(0,), doc="`value` where the mask is true"),
         Composite("silu", 1, (), _silu, "SiluBackward0", _activation_samples(), promote="float",

@@ -23,9 +23,9 @@ def arr(t):
 
 
 def version(t) -> int:
-    """The in-place version counter (an int in PyTorch, a one-element list in tracegrad)."""
-    v = t._version
-    return v if isinstance(v, int) else v[0]
+    """The in-place version counter, an int as in PyTorch."""
+    assert isinstance(t._version, int)
+    return t._version
 
 
 def node_name(t) -> str:

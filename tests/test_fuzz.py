@@ -124,8 +124,17 @@ def _class_targets(gen, logp_shape, attrs):
     return np.asarray(target, dtype=np.int64)
 
 
+def _along_axis_index(gen, x_shape, attrs):
+    """gather's and scatter_add's index: no larger than x off the axis, its values within x's extent along it."""
+    axis = attrs.get("axis", 0)
+    if not x_shape or 0 in x_shape or not -len(x_shape) <= axis < len(x_shape):
+        return None
+    shape = tuple(gen.draw(st.integers(1, n)) for n in x_shape)
+    return np.asarray(gen.rng.integers(0, x_shape[axis], size=shape), dtype=np.int64)
+
+
 # Integer operands other than the index arrays that come with a `spec` attribute.
-INT_OPERANDS = {"nll_loss": _class_targets}
+INT_OPERANDS = {"nll_loss": _class_targets, "gather": _along_axis_index, "scatter_add": _along_axis_index}
 
 
 def _known_bug(name, args, attrs) -> bool:

@@ -6,6 +6,7 @@ torch itself is not imported here.
 """
 import numpy as np
 import pytest
+from numeric import numeric_grad
 
 import tracegrad as torch
 
@@ -543,18 +544,27 @@ def _pieces_loss(x, index, mask):
 COMPOSITION_TIERS = [{"tier": "executor"}, {"backend": "interpreter"}]
 
 
+def _compiled_matches_eager(loss, x, others, how, grad_rtol=1e-10):
+    """loss(x, *others) and its gradient in x, compiled (on the tier `how` picks) as eagerly, in float64.
+
+    Returns the eager gradient, for checks against finite differences.
+    """
+    xt = torch.tensor(x, requires_grad=True)
+    eager = loss(xt, *[torch.tensor(o) for o in others])
+    eager.backward()
+    value, grad = torch.value_and_grad(loss, **how)(x, *others)
+    np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=grad_rtol, atol=1e-12)
+    return xt.grad.numpy()
+
+
 @pytest.mark.parametrize("how", COMPOSITION_TIERS, ids=["executor", "interpreter"])
 def test_slicing_and_tiling_functions_compile_to_eager_values(how):
     """The same loss and gradient compiled as eagerly, in float64."""
     rng = np.random.default_rng(5)
     x = rng.uniform(-1, 1, (3, 4))
     index, mask = np.array([3, 0, 0]), rng.uniform(size=(3, 4)) < 0.5
-    xt = torch.tensor(x, requires_grad=True)
-    eager = _pieces_loss(xt, torch.tensor(index), torch.tensor(mask))
-    eager.backward()
-    value, grad = torch.value_and_grad(_pieces_loss, **how)(x, index, mask)
-    np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
-    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    _compiled_matches_eager(_pieces_loss, x, (index, mask), how, grad_rtol=1e-12)
 
 
 def _activations_loss(x, t):
@@ -573,9 +583,28 @@ def test_activations_and_losses_compile_to_eager_values(how):
     """nn.functional's activations and losses, var and std: compiled as eagerly, in float64."""
     rng = np.random.default_rng(6)
     x, t = rng.uniform(-2, 2, (3, 3)), rng.uniform(-2, 2, (3, 3))
-    xt = torch.tensor(x, requires_grad=True)
-    eager = _activations_loss(xt, torch.tensor(t))
-    eager.backward()
-    value, grad = torch.value_and_grad(_activations_loss, **how)(x, t)
-    np.testing.assert_allclose(value, eager.item(), rtol=1e-12)
-    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _compiled_matches_eager(_activations_loss, x, (t,), how)
+
+
+def _products_loss(x, w, index):
+    """einsum, tensordot, gather/scatter, addmm, diag, outer, repeat_interleave, bmm and div's rounding in one loss."""
+    y = torch.einsum("ij,jk->ik", x, w) + torch.tensordot(x, w.t(), dims=([1], [1]))
+    picked = torch.gather(y, 1, index)
+    spread = torch.scatter_add(torch.zeros_like(x), 1, index, picked * 2.0)
+    z = torch.addmm(spread, y, w.t(), beta=0.5, alpha=1.5) + torch.diag(torch.diag(x @ x.t())).sum()
+    b = torch.bmm(torch.stack([x, x * 2]), torch.stack([w, w]))
+    rounded = torch.div(z, 0.7, rounding_mode="trunc") + torch.div(z, 0.7, rounding_mode="floor")
+    return ((z * z).sum() + torch.outer(x[0], w[:, 0]).sum() + x.repeat_interleave(2, dim=0).pow(2).sum()
+            + torch.einsum("bij->", b ** 2) + torch.take_along_dim(y, index, dim=1).sum() + (rounded * z).sum())
+
+
+@pytest.mark.parametrize("how", COMPOSITION_TIERS, ids=["executor", "interpreter"])
+def test_products_and_index_functions_compile_to_eager_values(how):
+    """The matrix-product and gather/scatter functions: compiled as eagerly, eager against finite differences."""
+    rng = np.random.default_rng(7)
+    x, w = rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, (4, 2))
+    index = np.array([[1, 0], [1, 1], [0, 1]])
+    eager_grad = _compiled_matches_eager(_products_loss, x, (w, index), how)
+    fd = numeric_grad(lambda args: _products_loss(torch.tensor(args[0]), torch.tensor(w), torch.tensor(index)).item(),
+                      [x], 0)
+    np.testing.assert_allclose(eager_grad, fd, rtol=1e-5, atol=1e-6)

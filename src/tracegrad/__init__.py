@@ -19,16 +19,19 @@ __version__ = "0.1.0"
 # Imported in dependency order (Tensor first; the transforms are handed Tensor once they have loaded), which
 # an import sorter must not change.
 # isort: off
-from tracegrad._dtypes import (bool, double, dtype, float, float16, float32, float64, get_default_dtype, half,
-                               int, int8, int16, int32, int64, long, set_default_dtype, short, uint8)
+from tracegrad._dtypes import (bool, double, dtype, finfo, float, float16, float32, float64, get_default_dtype, half,
+                               iinfo, int, int8, int16, int32, int64, long, promote_types, set_default_dtype, short,
+                               uint8)
 from tracegrad._tensor import Size, Tensor
 from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
                                  empty, empty_like, eye, from_numpy, full, full_like, initial_seed, is_tensor,
-                                 linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randint_like,
-                                 randn, randn_like, seed, tensor, zeros, zeros_like)
+                                 linspace, logspace, manual_seed, ones, ones_like, rand, rand_like, randint,
+                                 randint_like, randn, randn_like, seed, tensor, zeros, zeros_like)
 from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
                                   clamp_max, clamp_min, clip, clone, concat, concatenate, cos, count_nonzero, detach,
-                                  device, div, remainder,
+                                  device, div, gather, remainder, scatter_add, take_along_dim, mv, bmm,
+                                  outer, ger, addmm, baddbmm, diag, diag_embed, repeat_interleave,
+                                  masked_select,
                                   diagonal, divide, dot, eq, equal, exp, expm1, flatten, ge, greater, greater_equal, gt,
                                   is_floating_point, isfinite, isinf, isnan, le, less, less_equal, log, log1p,
                                   log_softmax, logical_and, logical_not, logical_or, logsumexp, lt, matmul, max,
@@ -40,6 +43,7 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   broadcast_shapes, erf, erfc, var, std, var_mean, std_mean)
 from tracegrad._format import get_printoptions, set_printoptions
 from tracegrad import autograd, nn, return_types
+from tracegrad._contractions import einsum, meshgrid, tensordot
 from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
                                   jit, value_and_grad, vjp)
@@ -58,17 +62,19 @@ _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tracegrad(\
                          message=r"(overflow|invalid value|divide by zero|underflow) encountered")
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tracegrad.autograd.grad_mode import is_inference_mode_enabled
+from tracegrad.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
 
 # Spelled out (not built from the submodules' lists) so that type checkers, which read a py.typed
 # package's re-exports as private unless listed here, see the public names.
 __all__ = [
     # dtypes (bool, int and float are dtypes here, as in PyTorch)
     "dtype", "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16", "int32",
-    "int64", "long", "short", "uint8", "get_default_dtype", "set_default_dtype",
+    "int64", "long", "short", "uint8", "get_default_dtype", "set_default_dtype", "promote_types", "finfo", "iinfo",
     # tensors and their factories
     "Tensor", "Size", "BoolTensor", "DoubleTensor", "FloatTensor", "IntTensor", "LongTensor", "tensor",
-    "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn",
-    "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+    "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "logspace", "rand",
+    "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
+    "randint_like",
     "manual_seed", "seed", "initial_seed", "is_tensor", "numel",
     # the functional API
     "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg", "negative",
@@ -78,7 +84,9 @@ __all__ = [
     "dot", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind", "movedim",
     "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
     "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
-    "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "eq", "ne", "lt", "less",
+    "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "gather", "scatter_add",
+    "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag", "diag_embed", "repeat_interleave",
+    "masked_select", "einsum", "tensordot", "meshgrid", "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",
     "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
@@ -86,7 +94,7 @@ __all__ = [
     "get_printoptions", "set_printoptions",
     # autograd
     "autograd", "nn", "return_types", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
-    "is_inference_mode_enabled",
+    "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode
     "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
     "CompiledFunction", "SelfCheckError",

@@ -15,8 +15,8 @@ from tracegrad._trace import TRACE, const_ir, random_in_trace
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
-           "randn_like", "randint_like", "manual_seed", "seed", "initial_seed", "FloatTensor", "DoubleTensor",
-           "LongTensor", "IntTensor", "BoolTensor", "is_tensor", "numel"]
+           "randn_like", "randint_like", "manual_seed", "seed", "initial_seed", "logspace", "FloatTensor",
+           "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "is_tensor", "numel"]
 
 # PyTorch's generator starts from a fixed seed, so programs are reproducible without manual_seed.
 _DEFAULT_SEED = 67280421310721
@@ -170,7 +170,12 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return wrap(array)
 
 
-def _size(size: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
+def _size(size: tuple[int | Sequence[int], ...], keyword: Sequence[int] | None = None) -> tuple[int, ...]:
+    """The shape of ``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
+    if keyword is not None:
+        if size:
+            raise TypeError("got multiple values for argument 'size'")
+        size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
         size = tuple(size[0])
     return tuple(int(s) for s in size)
@@ -182,22 +187,25 @@ def _dtype_or_default(dtype: DTypeLike | None, default: np.dtype | None = None) 
     return default if default is not None else default_float_np()
 
 
-def zeros(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+def zeros(*shape: int | Sequence[int], size: Sequence[int] | None = None,
+          dtype: DTypeLike | None = None, device: DeviceLike | None = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of the given size (float32 unless `dtype`)."""
-    return _finish(np.zeros(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
+    return _finish(np.zeros(_size(shape, size), dtype=_dtype_or_default(dtype)), requires_grad)
 
 
-def ones(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+def ones(*shape: int | Sequence[int], size: Sequence[int] | None = None,
+         dtype: DTypeLike | None = None, device: DeviceLike | None = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ones of the given size (float32 unless `dtype`)."""
-    return _finish(np.ones(_size(size), dtype=_dtype_or_default(dtype)), requires_grad)
+    return _finish(np.ones(_size(shape, size), dtype=_dtype_or_default(dtype)), requires_grad)
 
 
-def empty(*size: int | Sequence[int], dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+def empty(*shape: int | Sequence[int], size: Sequence[int] | None = None,
+          dtype: DTypeLike | None = None, device: DeviceLike | None = None,
           requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor; tracegrad fills it with zeros so results are reproducible."""
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+    return zeros(*shape, size=size, dtype=dtype, requires_grad=requires_grad)
 
 
 def full(size: int | Sequence[int], fill_value: Number | Tensor, dtype: DTypeLike | None = None,
@@ -237,23 +245,37 @@ def linspace(start: float, end: float, steps: int, dtype: DTypeLike | None = Non
     return _finish(np.linspace(start, end, int(steps)).astype(_dtype_or_default(dtype)), requires_grad)
 
 
-def rand(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: DTypeLike | None = None,
+             device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
+    """`steps` values from base ** start to base ** end, evenly spaced in the exponent.
+
+    >>> import tracegrad as tg
+    >>> tg.logspace(0, 2, 3)
+    tensor([  1.,  10., 100.])
+    """
+    exponents = np.linspace(start, end, int(steps))
+    return _finish(np.power(float(base), exponents).astype(_dtype_or_default(dtype)), requires_grad)
+
+
+def rand(*shape: int | Sequence[int], size: Sequence[int] | None = None,
+         dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform random numbers in [0, 1)."""
     if TRACE.builders:
         random_in_trace("tg.rand")
     nd = _dtype_or_default(dtype)
-    data = _rng[0].random(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    data = _rng[0].random(_size(shape, size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
-def randn(*size: int | Sequence[int], dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+def randn(*shape: int | Sequence[int], size: Sequence[int] | None = None,
+          dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
           device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random numbers."""
     if TRACE.builders:
         random_in_trace("tg.randn")
     nd = _dtype_or_default(dtype)
-    data = _rng[0].standard_normal(_size(size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    data = _rng[0].standard_normal(_size(shape, size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
@@ -312,29 +334,32 @@ def legacy_constructor(cls: type[Tensor], dtype: DTypeLike, *args: Any, requires
     raise TypeError(f"new(): invalid arguments {args!r}")
 
 
-def FloatTensor(*args: Any, **kwargs: Any) -> Tensor:
-    """Legacy constructor: a float32 tensor of a size (zeros) or of data."""
-    return legacy_constructor(Tensor, _dtypes.float32, *args, **kwargs)
+class _LegacyTensorType(type):
+    """The type of ``FloatTensor`` and its kin, as PyTorch's legacy tensor types behave.
+
+    Calling one builds a tensor of its dtype (``FloatTensor(2, 3)`` is zeros, ``FloatTensor([1, 2])``
+    a copy of data); ``isinstance(t, FloatTensor)`` asks whether `t` is a tensor of that dtype.
+    """
+
+    dtype: _dtypes.dtype
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Tensor:
+        return legacy_constructor(Tensor, cls.dtype, *args, **kwargs)
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.np
 
 
-def DoubleTensor(*args: Any, **kwargs: Any) -> Tensor:
-    """Legacy constructor: a float64 tensor of a size (zeros) or of data."""
-    return legacy_constructor(Tensor, _dtypes.float64, *args, **kwargs)
+def _legacy_type(name: str, dtype: _dtypes.dtype) -> _LegacyTensorType:
+    doc = f"Legacy constructor and type test: a {dtype._name} tensor of a size (zeros) or of data."
+    return _LegacyTensorType(name, (), {"dtype": dtype, "__doc__": doc, "__module__": "tracegrad"})
 
 
-def LongTensor(*args: Any, **kwargs: Any) -> Tensor:
-    """Legacy constructor: an int64 tensor of a size (zeros) or of data."""
-    return legacy_constructor(Tensor, _dtypes.int64, *args, **kwargs)
-
-
-def IntTensor(*args: Any, **kwargs: Any) -> Tensor:
-    """Legacy constructor: an int32 tensor."""
-    return legacy_constructor(Tensor, _dtypes.int32, *args, **kwargs)
-
-
-def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
-    """Legacy constructor: a bool tensor."""
-    return legacy_constructor(Tensor, _dtypes.bool, *args, **kwargs)
+FloatTensor = _legacy_type("FloatTensor", _dtypes.float32)
+DoubleTensor = _legacy_type("DoubleTensor", _dtypes.float64)
+LongTensor = _legacy_type("LongTensor", _dtypes.int64)
+IntTensor = _legacy_type("IntTensor", _dtypes.int32)
+BoolTensor = _legacy_type("BoolTensor", _dtypes.bool)
 
 
 def is_tensor(obj: object) -> TypeGuard[Tensor]:

@@ -13,11 +13,12 @@ from typing import TypeAlias
 
 import numpy as np
 
-from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category, promote_types
+from tracegrad.ir.types import BOOL, CATEGORY_FLOAT, F32, category
+from tracegrad.ir.types import promote_types as _promote_np
 
 __all__ = ["dtype", "float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32",
            "int", "int16", "short", "int8", "uint8", "bool", "to_numpy_dtype", "from_numpy_dtype",
-           "get_default_dtype", "set_default_dtype", "promote_types", "result_type"]
+           "get_default_dtype", "set_default_dtype", "promote_types", "result_type", "finfo", "iinfo"]
 
 class dtype:
     """An element type (``tracegrad.float32``, ``tracegrad.int64`` ...)."""
@@ -107,7 +108,7 @@ def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None
     if category(higher) == CATEGORY_FLOAT:
         return higher
     if higher == BOOL or category(lower) == CATEGORY_FLOAT:
-        return promote_types(higher, lower)
+        return _promote_np(higher, lower)
     return higher
 
 
@@ -123,9 +124,66 @@ def result_type(dims: Iterable[np.dtype], zero_dims: Iterable[np.dtype], scalars
     for group in (dims, zero_dims, scalars):
         acc = None
         for d in group:
-            acc = d if acc is None else promote_types(acc, d)
+            acc = d if acc is None else _promote_np(acc, d)
         groups.append(acc)
     return _combine(groups[0], _combine(groups[1], groups[2]))
+
+
+def promote_types(type1: DTypeLike, type2: DTypeLike) -> dtype:
+    """The smallest dtype both types convert to without losing their category, as PyTorch promotes.
+
+    >>> import tracegrad as tg
+    >>> tg.promote_types(tg.int32, tg.float32), tg.promote_types(tg.uint8, tg.int8)
+    (torch.float32, torch.int16)
+    """
+    return from_numpy_dtype(_promote_np(to_numpy_dtype(type1), to_numpy_dtype(type2)))
+
+
+class finfo:
+    """Machine limits of a floating dtype (the default dtype without argument), printed as PyTorch prints them.
+
+    >>> import tracegrad as tg
+    >>> tg.finfo(tg.float32).eps
+    1.1920928955078125e-07
+    """
+
+    def __init__(self, type: DTypeLike | None = None) -> None:
+        nd = default_float_np() if type is None else to_numpy_dtype(type)
+        if nd.kind != "f":
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        info = np.finfo(nd)
+        self.bits = info.bits
+        self.eps, self.max, self.min = builtins.float(info.eps), builtins.float(info.max), builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -info.precision
+        self.dtype = from_numpy_dtype(nd)._name
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, printed as PyTorch prints them.
+
+    >>> import tracegrad as tg
+    >>> tg.iinfo(tg.int32).max
+    2147483647
+    """
+
+    def __init__(self, type: DTypeLike) -> None:
+        nd = to_numpy_dtype(type)
+        if nd.kind not in "iub":
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                            "'torch.iinfo'")
+        info = np.iinfo(np.uint8 if nd.kind == "b" else nd)
+        self.bits = info.bits
+        self.min, self.max = builtins.int(info.min), builtins.int(info.max)
+        self.dtype = from_numpy_dtype(nd)._name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={builtins.float(self.min):g}, max={builtins.float(self.max):g}, dtype={self.dtype})"
 
 
 def default_float_np() -> np.dtype:

@@ -42,7 +42,8 @@ __all__ = [
     "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
     "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero",
-    "eq", "ne", "lt", "less", "le", "less_equal",
+    "gather", "scatter_add", "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag",
+    "diag_embed", "repeat_interleave", "masked_select", "eq", "ne", "lt", "less", "le", "less_equal",
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
     "max", "min", "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
@@ -147,6 +148,19 @@ flip = _method_function(Tensor.flip)
 roll = _method_function(Tensor.roll)
 tile = _method_function(Tensor.tile)
 index_select = _method_function(Tensor.index_select)
+gather = _method_function(Tensor.gather)
+mv = _method_function(Tensor.mv)
+bmm = _method_function(Tensor.bmm)
+outer = _method_function(Tensor.outer)
+ger = _method_function(Tensor.ger, "ger")
+addmm = _method_function(Tensor.addmm)
+baddbmm = _method_function(Tensor.baddbmm)
+diag = _method_function(Tensor.diag)
+diag_embed = _method_function(Tensor.diag_embed)
+repeat_interleave = _method_function(Tensor.repeat_interleave)
+masked_select = _method_function(Tensor.masked_select)
+scatter_add = _method_function(Tensor.scatter_add)
+take_along_dim = _method_function(Tensor.take_along_dim)
 masked_fill = _method_function(Tensor.masked_fill)
 erf = _method_function(Tensor.erf)
 erfc = _method_function(Tensor.erfc)

@@ -227,14 +227,14 @@ def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any]
                 node._loc = source_location()
     version = None
     if entry.view and out.base is not None and isinstance(args[0], Tensor):
-        version = args[0]._version  # a view shares its base's version counter, as in PyTorch
+        version = args[0]._version_box  # a view shares its base's version counter, as in PyTorch
     t = wrap(out, node, version)
     if version is not None:
         # Remembered so that an in-place write through the view can rewrite its base's history.
         t._base = args[0]
         t._view = (entry, args[1:], attrs)
     if node is not None and node.out is not None:
-        node.out_version = (t._version, t._version[0])
+        node.out_version = (t._version_box, t._version_box[0])
     if TRACE.builders:
         t._ir = trace_op(entry, args, datas, attrs, out)
         if out.ndim == 0 and out.dtype.kind == "f" and _python_scalar_arithmetic(args):
@@ -301,13 +301,27 @@ def _record(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.nda
         else:
             a = args[s]
             if isinstance(a, Tensor):
+                if type(a._version_box) is _InferenceVersion:
+                    raise RuntimeError(_INFERENCE_SAVED)
                 saved[s] = a
-                versions.append((a, a._version[0]))
+                versions.append((a, a._version_box[0]))
             else:
                 saved[s] = datas[s]
     node.saved = tuple(saved)
     node.versions = tuple(versions)
     return node
+
+
+class _InferenceVersion(list):
+    """The version box of a tensor made under ``inference_mode()``: its type marks an inference tensor."""
+
+    __slots__ = ()
+
+
+_INFERENCE_SAVED = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode in "
+    "computation tracked by autograd. To work around this, you can make a clone to get a normal tensor and use it "
+    "in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")
 
 
 def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | None = None) -> Tensor:
@@ -320,7 +334,7 @@ def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | Non
     t.grad_fn = grad_fn
     t._requires_grad = False
     t._grad = None
-    t._version = [0] if version is None else version
+    t._version_box = (_InferenceVersion((0,)) if STATE.inference else [0]) if version is None else version
     t._output_nr = 0
     t._retains_grad = False
     t._hooks = None
@@ -481,6 +495,21 @@ def _unary(op_name: str) -> Callable[[Tensor], Tensor]:
     return method
 
 
+def _as_operand(x: Any) -> Tensor:
+    """`x` as a Tensor (arrays and nested lists are wrapped, as the operators do)."""
+    return x if isinstance(x, Tensor) else wrap(np.asarray(x))
+
+
+def _check_gather_index(op: str, index: Any, ndim: int) -> None:
+    """PyTorch's checks of a gather/scatter index, with its messages."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index")
+    if index._data.ndim != ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+
+
 def _dims(dim: Dims | None, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
@@ -505,7 +534,7 @@ class Tensor:
             [0.2500, 0.2500]])
     """
 
-    __slots__ = ("_data", "grad_fn", "_requires_grad", "_grad", "_version", "_output_nr", "_retains_grad",
+    __slots__ = ("_data", "grad_fn", "_requires_grad", "_grad", "_version_box", "_output_nr", "_retains_grad",
                  "_hooks", "_acc", "_ir", "_base", "_view", "__weakref__")
     __array_priority__ = 1000
 
@@ -514,7 +543,7 @@ class Tensor:
     grad_fn: Node | None
     _requires_grad: builtins.bool
     _grad: Tensor | None
-    _version: list[builtins.int]
+    _version_box: list[builtins.int]  # shared with views: one counter per storage
     _output_nr: builtins.int
     _retains_grad: builtins.bool
     _hooks: list[tuple[builtins.int | None, Callable[[Tensor], Tensor | None]]] | None
@@ -636,6 +665,8 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         if value and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        if value and self.is_inference() and not STATE.inference:
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
@@ -681,8 +712,22 @@ class Tensor:
         return self._output_nr
 
     @property
-    def _version_number(self) -> builtins.int:
-        return self._version[0]
+    def _version(self) -> builtins.int:
+        """How many in-place changes this tensor (or a view sharing its storage) has seen, as in PyTorch."""
+        if type(self._version_box) is _InferenceVersion:
+            raise RuntimeError("Inference tensors do not track version counter.")
+        return self._version_box[0]
+
+    def is_inference(self) -> builtins.bool:
+        """True for a tensor made under ``inference_mode()`` (views of ordinary tensors stay ordinary).
+
+        >>> import tracegrad as tg
+        >>> with tg.inference_mode():
+        ...     t = tg.ones(2)
+        >>> t.is_inference(), tg.ones(2).is_inference()
+        (True, False)
+        """
+        return type(self._version_box) is _InferenceVersion
 
     def _edge(self) -> tuple[Node | None, builtins.int]:
         if self.grad_fn is not None:
@@ -736,7 +781,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
-        t = wrap(self._data, None, self._version)
+        t = wrap(self._data, None, self._version_box)
         t._base, t._view = self, "detach"
         if TRACE.builders:
             t._ir = detached_ir(self)
@@ -1046,6 +1091,109 @@ class Tensor:
         """Inner product of two vectors."""
         return apply_op(OPS["matmul"], (self, other))
 
+    def mv(self, vec: Tensor) -> Tensor:
+        """Product of this matrix and vector `vec`."""
+        v = _as_operand(vec)
+        if self._data.ndim != 2 or v._data.ndim != 1 or self._data.shape[1] != v._data.shape[0]:
+            raise RuntimeError(f"size mismatch, got input ({self._data.shape[0] if self._data.ndim else 0}), "
+                               f"mat ({'x'.join(map(str, self._data.shape))}), vec ({v._data.shape[0]})"
+                               if self._data.ndim == 2 and v._data.ndim == 1 else
+                               "vector + matrix @ vector expected, got "
+                               f"1, {self._data.ndim}, {v._data.ndim}")
+        return apply_op(OPS["matmul"], (self, v), _EMPTY, "MvBackward0")
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        """Batched product of two stacks of matrices, (b, n, m) @ (b, m, p) -> (b, n, p), without broadcasting."""
+        other = _as_operand(mat2)
+        if self._data.ndim != 3:
+            raise RuntimeError("batch1 must be a 3D tensor")
+        if other._data.ndim != 3:
+            raise RuntimeError("batch2 must be a 3D tensor")
+        b, m, b2, m2 = self._data.shape[0], self._data.shape[2], other._data.shape[0], other._data.shape[1]
+        if b != b2 or m != m2:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{b}, {m}] but "
+                               f"got: [{b2}, {m2}].")
+        return apply_op(OPS["matmul"], (self, other), _EMPTY, "BmmBackward0")
+
+    def outer(self, vec2: Tensor) -> Tensor:
+        """The outer product of two vectors: ``out[i, j] = self[i] * vec2[j]``."""
+        other = _as_operand(vec2)
+        return self.reshape(-1, 1) * other.reshape(1, -1)
+
+    ger = outer
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: Number = 1, alpha: Number = 1) -> Tensor:
+        """``beta * self + alpha * (mat1 @ mat2)`` for matrices (self broadcasts to the product's shape)."""
+        a, b = _as_operand(mat1), _as_operand(mat2)
+        if a._data.ndim != 2 or b._data.ndim != 2:
+            raise RuntimeError(f"{'mat1' if a._data.ndim != 2 else 'mat2'} must be a matrix, got "
+                               f"{(a if a._data.ndim != 2 else b)._data.ndim}-D tensor")
+        return apply_op(COMPOSITES["addmm"], (self, a, b), {"beta": beta, "alpha": alpha})
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Number = 1, alpha: Number = 1) -> Tensor:
+        """``beta * self + alpha * bmm(batch1, batch2)``."""
+        a, b = _as_operand(batch1), _as_operand(batch2)
+        if a._data.ndim != 3:
+            raise RuntimeError("batch1 must be a 3D tensor")
+        if b._data.ndim != 3:
+            raise RuntimeError("batch2 must be a 3D tensor")
+        return apply_op(COMPOSITES["addmm"], (self, a, b), {"beta": beta, "alpha": alpha}, "BaddbmmBackward0")
+
+    def diag_embed(self, offset: builtins.int = 0, dim1: builtins.int = -2, dim2: builtins.int = -1) -> Tensor:
+        """A tensor whose `dim1`, `dim2` diagonal (above it for `offset` > 0) holds the last dimension of self.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 2.0]).diag_embed()
+        tensor([[1., 0.],
+                [0., 2.]])
+        """
+        out = apply_op(COMPOSITES["diag_embed"], (self,), {"offset": offset})
+        ndim = out._data.ndim
+        d1, d2 = normalize_axes((dim1,), ndim)[0], normalize_axes((dim2,), ndim)[0]
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return out if (d1, d2) == (ndim - 2, ndim - 1) else out.movedim((ndim - 2, ndim - 1), (d1, d2))
+
+    def diag(self, diagonal: builtins.int = 0) -> Tensor:
+        """A vector laid on diagonal `diagonal` of a square matrix, or a matrix's diagonal as a vector."""
+        if self._data.ndim == 1:
+            return self.diag_embed(diagonal)
+        if self._data.ndim == 2:
+            return apply_op(COMPOSITES["diagonal"], (self,), {"offset": diagonal, "dim1": 0, "dim2": 1},
+                            "DiagonalBackward0_copy")
+        raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{self._data.ndim}D")
+
+    def repeat_interleave(self, repeats: builtins.int | Tensor, dim: builtins.int | None = None) -> Tensor:
+        """Each element (or slice along `dim`) repeated `repeats` times in place (numpy's ``repeat``).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1, 2]).repeat_interleave(2)
+        tensor([1, 1, 2, 2])
+        """
+        x = self.reshape(-1) if dim is None else self
+        axis = 0 if dim is None else self._axis(dim)
+        n = x._data.shape[axis] if x._data.ndim else 1
+        counts = repeats._data if isinstance(repeats, Tensor) else np.asarray(repeats)
+        if counts.ndim == 0 and not isinstance(repeats, Tensor):
+            # An int: each slice broadcast `repeats` times next to itself, then merged (PyTorch's ViewBackward0).
+            shape = list(x._data.shape)
+            spread = x.unsqueeze(axis + 1).expand(*shape[:axis + 1], int(counts), *shape[axis + 1:])
+            shape[axis] *= int(counts)
+            return spread.reshape(shape)
+        if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] not in (1, n)):
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        picks = np.repeat(np.arange(n, dtype=np.int64), np.broadcast_to(counts, (n,)))
+        return x.index_select(axis, wrap(picks))
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        """The elements where `mask` (broadcast with self) is true, as a vector."""
+        m = _as_operand(mask)
+        shape = np.broadcast_shapes(self._data.shape, m._data.shape)
+        x = self if self._data.shape == shape else self.expand(shape)
+        m = m if m._data.shape == shape else m.expand(shape)
+        spec, arrays = parse_index(m, shape)
+        return apply_op(OPS["index"], (x, *arrays), {"spec": spec}, "MaskedSelectBackward0")
+
     def square(self) -> Tensor:
         """Elementwise ``self * self``."""
         return apply_op(OPS["mul"], (self, self), _EMPTY, "PowBackward0")
@@ -1254,6 +1402,44 @@ class Tensor:
         """The entries at the integer positions `index` (a vector) along `dim`."""
         return apply_op(COMPOSITES["index_select"], (self, index), {"axis": self._axis(dim)})
 
+    def gather(self, dim: builtins.int, index: Tensor) -> Tensor:
+        """``out[i][j] = self[index[i][j]][j]`` for `dim` 0 (and likewise for other dims): `index` has
+        self's number of dimensions and is no larger than self apart from `dim`.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, tg.tensor([[1, 1], [0, 1]]))
+        tensor([[2., 2.],
+                [3., 4.]])
+        """
+        _check_gather_index("gather", index, self.ndim)
+        return apply_op(COMPOSITES["gather"], (self, index), {"axis": self._axis(dim)})
+
+    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
+        """Self with ``src[i][j]`` added at ``[index[i][j]][j]`` for `dim` 0 (likewise for other dims);
+        repeated targets accumulate.  The inverse addressing of :meth:`gather`."""
+        _check_gather_index("scatter_add", index, self.ndim)
+        src_t = src if isinstance(src, Tensor) else wrap(np.asarray(src))
+        if src_t.dtype != self.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        return apply_op(COMPOSITES["scatter_add"], (self, index, src_t), {"axis": self._axis(dim)})
+
+    def take_along_dim(self, indices: Tensor, dim: builtins.int | None = None) -> Tensor:
+        """The entries at `indices` along `dim` (of the flattened tensor when `dim` is None); `indices`
+        and self broadcast against each other apart from `dim` (numpy's ``take_along_axis``)."""
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        axis = self._axis(dim)
+        if indices.ndim != self.ndim:
+            raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
+                               f"dimensions, but got {self.ndim} dimensions for input, and {indices.ndim} "
+                               f"dimensions for indices")
+        x_shape, i_shape = list(self.shape), list(indices.shape)
+        x_shape[axis] = i_shape[axis] = 1
+        common = list(np.broadcast_shapes(tuple(x_shape), tuple(i_shape)))
+        x = self.expand([self.shape[axis] if d == axis else n for d, n in enumerate(common)])
+        idx = indices.expand([indices.shape[axis] if d == axis else n for d, n in enumerate(common)])
+        return x.gather(axis, idx)
+
     def masked_fill(self, mask: Tensor, value: Number | Tensor) -> Tensor:
         """`value` where `mask` is true, `self` elsewhere (the mask broadcasts to self's shape)."""
         if isinstance(value, Tensor):
@@ -1268,12 +1454,13 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = apply_op(OPS["maximum"], (out, min))
-            if max is not None:
-                out = apply_op(OPS["minimum"], (out, max))
-            return out
+            # A missing bound is the dtype's own extreme, which no element passes.
+            kind = self._data.dtype.kind
+            info = np.iinfo(self._data.dtype) if kind in "iu" else None
+            lowest, highest = ((-np.inf, np.inf) if kind == "f" else (False, True) if info is None else
+                               (builtins.int(info.min), builtins.int(info.max)))
+            return apply_op(COMPOSITES["clamp_tensor"], (self, lowest if min is None else min,
+                                                          highest if max is None else max))
         return apply_op(COMPOSITES["clamp"], (self,), {"min": None if min is None else float(min),
                                                         "max": None if max is None else float(max)})
 
@@ -1570,7 +1757,7 @@ class Tensor:
             v = value._data if isinstance(value, Tensor) else value
             self._check_writable()
             self._data[_build_index(spec, arrays)] = v
-            self._version[0] += 1
+            self._version_box[0] += 1
             _WRITES[0] += 1
             return
         if STATE.enabled and self.grad_fn is None and self._requires_grad:
@@ -1588,6 +1775,11 @@ class Tensor:
 
     # ------------------------------------------------------------- in-place
     def _check_writable(self) -> None:
+        if type(self._version_box) is _InferenceVersion and not STATE.inference:
+            raise RuntimeError(
+                "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to "
+                "get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for "
+                "more details.")
         if not self._data.flags.writeable:
             raise RuntimeError(
                 "unsupported operation: more than one element of the written-to tensor refers to a single "
@@ -1618,7 +1810,7 @@ class Tensor:
                                f"desired output type {self.dtype.tensor_type[:-6]}")
         self._check_writable()
         np.copyto(self._data, rd, casting="unsafe")
-        self._version[0] += 1
+        self._version_box[0] += 1
         _WRITES[0] += 1
         if self._base is not None and self._through_view(result):
             return
@@ -1629,7 +1821,7 @@ class Tensor:
             self.grad_fn = node
             self._output_nr = result._output_nr
             if getattr(node, "out", None) is not None:
-                node.out_version = (self._version, self._version[0])
+                node.out_version = (self._version_box, self._version_box[0])
 
     def _through_view(self, result: Tensor) -> builtins.bool:
         """A write into a view: give its base the new history, then derive the view from it again.
@@ -1732,7 +1924,7 @@ class Tensor:
             return self._assign_inplace(result) or self
         self._check_writable()
         np.copyto(self._data, src._data, casting="unsafe")
-        self._version[0] += 1
+        self._version_box[0] += 1
         _WRITES[0] += 1
         self._ir = None
         return self

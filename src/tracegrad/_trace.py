@@ -152,7 +152,7 @@ def captures(f, builder: GraphBuilder) -> Captures | None:
         # As the function left them: a write the traced run itself made is not a change.
         contents = v.const if np.array_equal(v.const, t._data, equal_nan=t._data.dtype.kind in "fc") \
             else t._data.copy()
-        tensors.append((t, t._data, t._version, t._version[0], contents))
+        tensors.append((t, t._data, t._version_box, t._version_box[0], contents))
     bindings = _bindings(f)
     return Captures(tensors, bindings) if tensors or bindings else None
 

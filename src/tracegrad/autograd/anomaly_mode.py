@@ -13,6 +13,7 @@ from __future__ import annotations
 import linecache
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled",
-           "ANOMALY", "has_nan", "forward_nan_error", "backward_nan_error"]
+           "set_anomaly_enabled", "ANOMALY", "has_nan", "forward_nan_error", "backward_nan_error"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,8 +42,13 @@ def is_anomaly_enabled() -> bool:
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    """Whether anomaly detection checks for NaN (``check_nan=True``) in this thread."""
-    return ANOMALY.enabled and ANOMALY.check_nan
+    """Whether anomaly detection, when on, checks for NaN (``check_nan``; True by default, as in PyTorch)."""
+    return ANOMALY.check_nan
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """Turn anomaly detection on or off in this thread, outside any context manager."""
+    ANOMALY.enabled, ANOMALY.check_nan = bool(enabled), bool(check_nan)
 
 
 class detect_anomaly:
@@ -57,6 +63,8 @@ class detect_anomaly:
     """
 
     def __init__(self, check_nan: bool = True) -> None:
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
+                      "enabled for debugging.", UserWarning, stacklevel=2)
         self.check_nan = check_nan
         self._saved: tuple[bool, bool] = (False, True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,7 +40,7 @@ class FunctionCtx(Node):
     def save_for_backward(self, *tensors: Tensor | None) -> None:
         """Keep tensors for backward; read them back with ``ctx.saved_tensors``."""
         self._saved = tuple(tensors)
-        self._saved_versions = tuple(None if t is None else t._version[0] for t in tensors)
+        self._saved_versions = tuple(None if t is None else t._version_box[0] for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple[Tensor | None, ...]:
@@ -48,8 +49,8 @@ class FunctionCtx(Node):
             raise RuntimeError(FREED_MESSAGE)
         saved = tuple(s.unpack(self) if type(s) is _SavedOutput else s for s in self._saved)
         for t, v in zip(saved, self._saved_versions):
-            if t is not None and t._version[0] != v:
-                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
+            if t is not None and t._version_box[0] != v:
+                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version_box[0], v)
         return saved
 
     def mark_dirty(self, *tensors: Tensor) -> None:
@@ -138,6 +139,46 @@ class Function:
 
     vjp = backward
 
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple[Any, ...], output: Any) -> None:
+        """Override (with a ``forward`` that takes no ctx) to save what backward needs from inputs and output.
+
+        >>> import tracegrad as tg
+        >>> class Scale(tg.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(x, k):
+        ...         return x * k
+        ...     @staticmethod
+        ...     def setup_context(ctx, inputs, output):
+        ...         ctx.k = inputs[1]
+        ...     @staticmethod
+        ...     def backward(ctx, g):
+        ...         return g * ctx.k, None
+        >>> x = tg.ones(2, requires_grad=True)
+        >>> Scale.apply(x, 3.0).sum().backward(); x.grad
+        tensor([3., 3.])
+        """
+        raise NotImplementedError("setup_context is not implemented.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd functions are all static, so "
+                      f"you should invoke them on the class itself. Instantiating an autograd function will raise an "
+                      f"error in a future version of PyTorch.", DeprecationWarning, stacklevel=2)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("Legacy autograd function with non-static forward method is deprecated. Please use "
+                           "new-style autograd function with static forward method. (Example: "
+                           "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)")
+
+    @classmethod
+    def _forward(cls, ctx: FunctionCtx, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run forward in either style: ``forward(ctx, *args)``, or ``forward(*args)`` then ``setup_context``."""
+        if cls.setup_context is Function.setup_context:
+            return cls.forward(ctx, *args, **kwargs)
+        output = cls.forward(*args, **kwargs)
+        cls.setup_context(ctx, args, output)
+        return output
+
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` without recording, and attach ``backward`` as the outputs' grad_fn."""
@@ -157,7 +198,7 @@ class Function:
         if TRACE.builders and any(isinstance(a, Tensor) and a._ir is not None for a in args):
             return _trace_region(cls, ctx, args, kwargs)
         with _GradMode(False):
-            outputs = cls.forward(ctx, *args, **kwargs)
+            outputs = cls._forward(ctx, args, kwargs)
         record = STATE.enabled and any(ctx.needs_input_grad)
         single = not isinstance(outputs, tuple)
         outs = (outputs,) if single else outputs
@@ -198,7 +239,7 @@ class _SavedOutput:
     __slots__ = ("data", "version", "output_nr")
 
     def __init__(self, t: Tensor):
-        self.data, self.version, self.output_nr = t._data, t._version, t._output_nr
+        self.data, self.version, self.output_nr = t._data, t._version_box, t._output_nr
 
     def unpack(self, ctx: FunctionCtx) -> Tensor:
         from tracegrad._tensor import wrap
@@ -234,7 +275,7 @@ def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], 
         t._ir = fwd.input(TensorType(t._data.dtype, t._data.shape))
         targs[i] = t
     with tracing(fwd), _GradMode(True):
-        out = cls.forward(ctx, *targs, **kwargs)
+        out = cls._forward(ctx, tuple(targs), kwargs)
     if not isinstance(out, Tensor):
         raise NotImplementedError(f"{cls.__name__}: inside a compiled function, custom Functions must return a "
                                   f"single Tensor")
@@ -277,6 +318,47 @@ def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], 
     return result
 
 
+class DelayedError(Function):
+    """Passes tensors through; differentiating through it raises (the mark of ``once_differentiable``)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *tensors: Tensor) -> Any:
+        outs = tuple(t.clone() for t in tensors)
+        return outs[0] if len(outs) == 1 else outs
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
 def once_differentiable(fn: _F) -> _F:
-    """Marks a backward as not differentiable twice; accepted for compatibility, changes nothing."""
-    return fn
+    """Mark a custom Function's backward as differentiable once only, as PyTorch's decorator does.
+
+    The backward runs without recording; when its incoming gradients require grad
+    (``create_graph=True``), its results carry a node that raises if a second
+    backward reaches it.
+    """
+    import functools
+
+    from tracegrad._tensor import Tensor
+
+    @functools.wraps(fn)
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        with _GradMode(False):
+            outputs = fn(ctx, *grads)
+        if not STATE.enabled or not any(isinstance(g, Tensor) and g.requires_grad for g in grads):
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        positions = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+        if not positions:
+            return outputs
+        for o in (outs[i] for i in positions):
+            o.requires_grad_(True)
+        marked = DelayedError.apply(*(outs[i] for i in positions))
+        marked = marked if isinstance(marked, tuple) else (marked,)
+        result = list(outs)
+        for i, m in zip(positions, marked):
+            result[i] = m
+        return result[0] if single else tuple(result)
+    return backward  # type: ignore[return-value]

@@ -185,8 +185,8 @@ class OpNode(Node):
         if self.freed:
             raise RuntimeError(FREED_MESSAGE)
         for t, v in self.versions:
-            if t._version[0] != v:
-                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version[0], v)
+            if t._version_box[0] != v:
+                raise version_error(t._data.shape, t._data.dtype, t.grad_fn, t._version_box[0], v)
         if self.out_version is not None and self.out_version[0][0] != self.out_version[1]:
             raise version_error(self.out.shape, self.out.dtype, self, self.out_version[0][0],
                                 self.out_version[1])
@@ -321,7 +321,7 @@ class AccumulateGrad(Node):
             var._grad = old + wrap(g)
         else:
             np.add(old._data, g, out=old._data, casting="unsafe")
-            old._version[0] += 1
+            old._version_box[0] += 1
 
 
 def _apply_pre_hooks(node: Node, grads: list[Grad], create_graph: bool) -> list[Grad]:
