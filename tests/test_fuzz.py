@@ -88,7 +88,9 @@ _BASE = settings.get_profile(f"tracegrad-fuzz-{_PROFILE}")
 # Programs per parametrized case: per op for the reference test (45 ops at the
 # time of writing), per shard of ops for the numba test, which pays a kernel
 # compile for each program.
-EXAMPLES = {"ci": {"reference": 10, "numba": 4}, "long": {"reference": 100, "numba": 40}}[_PROFILE]
+# Kernel compiles dominate the suite's time: CI draws few kernel programs and more executor ones (no compile).
+EXAMPLES = {"ci": {"reference": 10, "numba": 2, "executor": 6},
+            "long": {"reference": 100, "numba": 40, "executor": 100}}[_PROFILE]
 MAX_STEPS = {"ci": 8, "long": 12}[_PROFILE]
 
 # --------------------------------------------------------------------------
@@ -793,8 +795,8 @@ def _eager(prog):
     return out.item(), grads
 
 
-def _compiled(prog, backend):
-    f = tg.value_and_grad(prog.function(), argnums=tuple(range(len(prog.inputs))), backend=backend)
+def _compiled(prog, backend, **options):
+    f = tg.value_and_grad(prog.function(), argnums=tuple(range(len(prog.inputs))), backend=backend, **options)
     value, grads = f(*[x.copy() for x in prog.inputs])
     return float(value), list(grads), f
 
@@ -895,17 +897,32 @@ SHARDS = 5
 _NUMBA_PHASES = tuple(Phase) if _PROFILE == "long" else (Phase.explicit, Phase.reuse, Phase.generate)
 
 
+def _assert_agrees(tier, value, grads, i_value, i_grads):
+    _close(value, i_value, 1e-9, f"{tier} value vs interpreter")
+    for i, (g, e) in enumerate(zip(grads, i_grads)):
+        assert g.shape == e.shape and g.dtype == e.dtype, f"x{i}: {g.shape} {g.dtype} vs {e.shape} {e.dtype}"
+        _close(g, e, 1e-9, f"{tier} gradient of x{i} vs interpreter")
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+@settings(_BASE, max_examples=EXAMPLES["executor"], phases=_NUMBA_PHASES)
+@given(data=st.data())
+def test_executor_agrees_with_interpreter(shard, data):
+    prog = data.draw(programs(focus=VALUE_OPS[shard::SHARDS] * 2, extra=3, kernel=True), label="program")
+    i_value, i_grads = _check_reference(prog)
+    value, grads, _ = _compiled(prog, "numba", tier="executor")
+    _assert_agrees("executor", value, grads, i_value, i_grads)
+    _record(prog, "executor")
+
+
 @pytest.mark.parametrize("shard", range(SHARDS))
 @settings(_BASE, max_examples=EXAMPLES["numba"], phases=_NUMBA_PHASES)
 @given(data=st.data())
 def test_numba_agrees_with_interpreter(shard, data):
     prog = data.draw(programs(focus=VALUE_OPS[shard::SHARDS] * 2, extra=3, kernel=True), label="program")
     i_value, i_grads = _check_reference(prog)
-    n_value, n_grads, f = _compiled(prog, "numba")
-    _close(n_value, i_value, 1e-9, "numba value vs interpreter")
-    for i, (g, e) in enumerate(zip(n_grads, i_grads)):
-        assert g.shape == e.shape and g.dtype == e.dtype, f"x{i}: {g.shape} {g.dtype} vs {e.shape} {e.dtype}"
-        _close(g, e, 1e-9, f"numba gradient of x{i} vs interpreter")
+    n_value, n_grads, f = _compiled(prog, "numba", tier="kernel")
+    _assert_agrees("numba", n_value, n_grads, i_value, i_grads)
     # A second call takes the cached kernel's fast path; strided inputs must give the same bits.
     again_value, again_grads = f(*[_strided(x) for x in prog.inputs])
     assert float(again_value) == n_value
