@@ -705,6 +705,45 @@ class _Gen:
         w.dedent()
         w.dedent()
 
+    def argsort(self, node: Node) -> None:
+        """Each row along the axis copied out, put in order by numba's stable sort, its order written back.
+
+        Descending order sorts the reversed row and reverses the result, so that ties keep their
+        original order and NaN (numba's sort puts it last) comes first, as in PyTorch."""
+        x, v = node.inputs[0], node.outputs[0]
+        src = self.array(x)
+        name = self.new_array(v, node)
+        w = self.w
+        if not x.shape:
+            w.line(f"{name}[0] = 0", self.comment(node))
+            return
+        ax = normalize_axes((node.attrs["axis"],), len(x.shape))[0]
+        descending = node.attrs["descending"]
+        outer = " * ".join([self.dim(x, a) for a in range(ax)]) or "1"
+        inner = " * ".join([self.dim(x, a) for a in range(ax + 1, len(x.shape))]) or "1"
+        n = self.dim(x, ax)
+        row, order = f"row_{name}", f"order_{name}"  # one pair per node: rows of two dtypes cannot share a name
+        w.line(f"{row} = np.empty({n}, {_NP_TYPE[x.dtype]})", self.comment(node))
+        w.line(f"for io in range({outer}):")
+        w.indent()
+        w.line(f"for ii in range({inner}):")
+        w.indent()
+        w.line(f"base = io * {n} * {inner} + ii")
+        w.line(f"for k in range({n}):")
+        w.indent()
+        w.line(f"{row}[k] = {src}[base + {f'({n} - 1 - k)' if descending else 'k'} * {inner}]")
+        w.dedent()
+        w.line(f'{order} = np.argsort({row}, kind="mergesort")')
+        w.line(f"for k in range({n}):")
+        w.indent()
+        if descending:
+            w.line(f"{name}[base + k * {inner}] = {n} - 1 - {order}[{n} - 1 - k]")
+        else:
+            w.line(f"{name}[base + k * {inner}] = {order}[k]")
+        w.dedent()
+        w.dedent()
+        w.dedent()
+
     def operand(self, v: Value) -> tuple[str, str]:
         """(flat array, 'n' or 't'): a skipped 2-D transpose is read transposed by BLAS, not copied."""
         src = self.transposed.get(v.id)
@@ -1515,6 +1554,7 @@ HEAVY_PER_LOOP = 4
 
 #: The _Gen method that lowers each non-elementwise op.
 _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
+              "argsort": "argsort",
               "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
               "index_add": "index_add", "concat": "concat", LOOP: "loop"}
 #: Attrs whose integers the lowering can compute from a loop's counter (they may advance per iteration).

@@ -116,7 +116,9 @@ def _elementwise_entries() -> list[tuple[str, int]]:
 
 
 #: Runtime functions that only exist for floats.
-_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide", "erf", "erfc")
+_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide", "erf", "erfc",
+               "logaddexp", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10",
+               "exp2", "atan2", "hypot", "floor", "ceil", "trunc", "rint")
 
 ELEMENTWISE = _elementwise_entries()
 OPCODE: dict[tuple[str, int] | str, int] = {}
@@ -975,7 +977,8 @@ class _Builder:
         elif op in ("index", "index_add") and all(v.const is not None for v in node.inputs[1:]):
             out = self.result(out_v, is_output)
             self.table_index(node, ins[0], out)
-        elif op in ("index", "index_add"):
+        elif op in ("index", "index_add") or entry.kind == "order":
+            # Index arrays known only at run time, and sorting: numpy on views of the arenas.
             out = self.result(out_v, is_output)
             self.host_op(node, ins, out)
         else:
@@ -1212,7 +1215,8 @@ class _Builder:
         self.emit(OPCODE["fail"], 0, 0, -len(self.fail_nodes))
 
     def host_op(self, node: Node, ins: list[View], out: View) -> None:
-        """Run `node` with the op table's numpy rule on views of the arenas (index arrays known only at run time)."""
+        """Run `node` with the op table's numpy rule on views of the arenas (index arrays known only at run
+        time, sorting)."""
         impl, attrs = TABLE[node.op].impl, node.attrs
         in_views = list(ins)
         dtypes = [v.dtype for v in node.inputs]
@@ -1230,7 +1234,8 @@ class _Builder:
             except (ShapeError, IndexingError) as e:
                 raise node_error(node, arrays, e) from None
             arenas[out_lane][out_offset:out_offset + out_size] = np.asarray(result).reshape(-1)
-        step.__doc__ = f"{node.op} with index arrays computed at run time (numpy)"
+        step.__doc__ = (f"{node.op} (numpy)" if TABLE[node.op].kind == "order" else
+                        f"{node.op} with index arrays computed at run time (numpy)")
         self.host(step)
 
     def guard(self, node: Node) -> None:

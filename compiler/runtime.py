@@ -85,6 +85,27 @@ def _float_functions(dt, vec):
         # libm's erf in float64, rounded once to the element type (float32: within one ulp).
         "erf": njit(**JIT_OPTIONS)(lambda x: t(math.erf(np.float64(x)))),
         "erfc": njit(**JIT_OPTIONS)(lambda x: t(math.erfc(np.float64(x)))),
+        "logaddexp": pick("logaddexp", lambda a, b: np.logaddexp(a, b)),
+        # No vector math for these: libm's scalar functions in the element type (within an ulp or two).
+        "asin": njit(**JIT_OPTIONS)(lambda x: np.arcsin(x)),
+        "acos": njit(**JIT_OPTIONS)(lambda x: np.arccos(x)),
+        "atan": njit(**JIT_OPTIONS)(lambda x: np.arctan(x)),
+        "sinh": njit(**JIT_OPTIONS)(lambda x: np.sinh(x)),
+        "cosh": njit(**JIT_OPTIONS)(lambda x: np.cosh(x)),
+        "asinh": njit(**JIT_OPTIONS)(lambda x: np.arcsinh(x)),
+        "acosh": njit(**JIT_OPTIONS)(lambda x: np.arccosh(x)),
+        "atanh": njit(**JIT_OPTIONS)(lambda x: np.arctanh(x)),
+        "log2": njit(**JIT_OPTIONS)(lambda x: np.log2(x)),
+        "log10": njit(**JIT_OPTIONS)(lambda x: np.log10(x)),
+        "exp2": njit(**JIT_OPTIONS)(lambda x: np.exp2(x)),
+        "atan2": njit(**JIT_OPTIONS)(lambda y, x: np.arctan2(y, x)),
+        "hypot": njit(**JIT_OPTIONS)(lambda a, b: np.hypot(a, b)),
+        # Exact operations (no fast-math rewrite may change their rounding).
+        "floor": njit(**EXACT_OPTIONS)(lambda x: np.floor(x)),
+        "ceil": njit(**EXACT_OPTIONS)(lambda x: np.ceil(x)),
+        "trunc": njit(**EXACT_OPTIONS)(lambda x: np.trunc(x)),
+        "rint": njit(**EXACT_OPTIONS)(lambda x: np.rint(x)),
+        "fmod": njit(**EXACT_OPTIONS)(lambda x, y: np.fmod(x, y)),
     }
     exp = fns["exp"]
 
@@ -188,7 +209,16 @@ def _int_functions(dt):
     @njit(**JIT_OPTIONS)
     def absolute(x):
         return abs(x)
-    return dict(relu=relu, sign=sign, floor_divide=floor_divide, remainder=remainder, power=power, abs=absolute)
+
+    @njit(**JIT_OPTIONS)
+    def fmod(x, y):
+        # C's remainder of truncated division: the dividend's sign (eager mode refuses a zero divisor).
+        if y == zero:
+            return zero
+        r = abs(x) % abs(y)
+        return t(-r) if x < zero else t(r)
+    return dict(relu=relu, sign=sign, floor_divide=floor_divide, remainder=remainder, power=power, abs=absolute,
+                fmod=fmod)
 
 
 @njit(**EXACT_OPTIONS)

@@ -641,7 +641,85 @@ def _vjp_rsqrt(E, ctx, g):
 
 
 def _vjp_sign(E, ctx, g):
+    # Piecewise constant (sign, floor, ceil, trunc, round): zero almost everywhere.
     return (E.mul(g, 0.0),)
+
+
+def _vjp_asin(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x)))),)
+
+
+def _vjp_acos(E, ctx, g):
+    (x,) = ctx.args
+    return (E.neg(E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x))))),)
+
+
+def _vjp_atan(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.add(E.mul(x, x), 1.0)),)
+
+
+def _vjp_sinh(E, ctx, g):
+    return (E.mul(g, E.cosh(ctx.args[0])),)
+
+
+def _vjp_cosh(E, ctx, g):
+    return (E.mul(g, E.sinh(ctx.args[0])),)
+
+
+def _vjp_asinh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.add(E.mul(x, x), 1.0))),)
+
+
+def _vjp_acosh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.sub(E.mul(x, x), 1.0))),)
+
+
+def _vjp_atanh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sub(1.0, E.mul(x, x))),)
+
+
+def _vjp_log_base(base):
+    """The vjp of log2 or log10: g / (x ln base)."""
+    ln_base = math.log(base)
+
+    def vjp(E, ctx, g):
+        return (E.div(g, E.mul(ctx.args[0], ln_base)),)
+    return vjp
+
+
+def _vjp_exp2(E, ctx, g):
+    return (E.mul(g, E.mul(ctx.out, math.log(2.0))),)
+
+
+def _vjp_atan2(E, ctx, g):
+    y, x = ctx.args
+    scale = E.div(g, E.add(E.mul(x, x), E.mul(y, y)))
+    return (E.mul(scale, x) if ctx.needs[0] else None, E.neg(E.mul(scale, y)) if ctx.needs[1] else None)
+
+
+def _vjp_hypot(E, ctx, g):
+    a, b = ctx.args
+    scale = E.div(g, ctx.out)
+    return (E.mul(scale, a) if ctx.needs[0] else None, E.mul(scale, b) if ctx.needs[1] else None)
+
+
+def _vjp_logaddexp(E, ctx, g):
+    a, b = ctx.args
+    out = ctx.out
+    return (E.mul(g, E.exp(E.sub(a, out))) if ctx.needs[0] else None,
+            E.mul(g, E.exp(E.sub(b, out))) if ctx.needs[1] else None)
+
+
+def _vjp_fmod(E, ctx, g):
+    x, y = ctx.args
+    # x - y * trunc(x / y): the truncation is piecewise constant.
+    gy = E.neg(E.mul(g, E.trunc(E.div(x, y)))) if ctx.needs[1] else None
+    return (g, gy)
 
 
 def _vjp_floor_divide(E, ctx, g):
@@ -696,6 +774,17 @@ def _pos(rng, shape, dtype):
     return rng.uniform(0.5, 2.0, size=shape).astype(dtype)
 
 
+def _inside_unit(rng, shape, dtype):
+    return _u(rng, shape, dtype, -0.9, 0.9)
+
+
+def _off_integers(rng, shape, dtype):
+    """Values at least 0.1 away from integers and half-integers, where rounding jumps."""
+    whole = rng.integers(-3, 3, size=shape)
+    part = rng.choice([0.15, 0.3, 0.65, 0.85], size=shape)
+    return np.asarray(whole + part, dtype=dtype)
+
+
 def _pow_samples(rng, dtype):
     base = _binary_samples(_pos, lambda r, s, d: _u(r, s, d, -1.5, 2.5))(rng, dtype)
     zero = np.array([0.0, 1.0, 2.0], dtype=dtype)
@@ -744,6 +833,38 @@ _ELEMENTWISE = [
      "sign({0})"),
     ("erf", 1, _erf, _vjp_erf, (0,), "ErfBackward0", _unary_samples(_u), "float", "erf({0})"),
     ("erfc", 1, _erfc, _vjp_erfc, (0,), "ErfcBackward0", _unary_samples(_u), "float", "erfc({0})"),
+    ("asin", 1, _quiet(np.arcsin), _vjp_asin, (0,), "AsinBackward0", _unary_samples(_inside_unit), "float",
+     "asin({0})"),
+    ("acos", 1, _quiet(np.arccos), _vjp_acos, (0,), "AcosBackward0", _unary_samples(_inside_unit), "float",
+     "acos({0})"),
+    ("atan", 1, np.arctan, _vjp_atan, (0,), "AtanBackward0", _unary_samples(_u), "float", "atan({0})"),
+    ("sinh", 1, _quiet(np.sinh), _vjp_sinh, (0,), "SinhBackward0", _unary_samples(_u), "float", "sinh({0})"),
+    ("cosh", 1, _quiet(np.cosh), _vjp_cosh, (0,), "CoshBackward0", _unary_samples(_u), "float", "cosh({0})"),
+    ("asinh", 1, np.arcsinh, _vjp_asinh, (0,), "AsinhBackward0", _unary_samples(_u), "float", "asinh({0})"),
+    ("acosh", 1, _quiet(np.arccosh), _vjp_acosh, (0,), "AcoshBackward0",
+     _unary_samples(lambda r, s, d: _u(r, s, d, 1.2, 3.0)), "float", "acosh({0})"),
+    ("atanh", 1, _quiet(np.arctanh), _vjp_atanh, (0,), "AtanhBackward0", _unary_samples(_inside_unit), "float",
+     "atanh({0})"),
+    ("log2", 1, _quiet(np.log2), _vjp_log_base(2.0), (0,), "Log2Backward0", _unary_samples(_pos), "float",
+     "log2({0})"),
+    ("log10", 1, _quiet(np.log10), _vjp_log_base(10.0), (0,), "Log10Backward0", _unary_samples(_pos), "float",
+     "log10({0})"),
+    ("exp2", 1, _quiet(np.exp2), _vjp_exp2, ("out",), "Exp2Backward0", _unary_samples(_u), "float", "exp2({0})"),
+    # Rounding: integer tensors never reach these (the front end returns them unchanged, as PyTorch does).
+    ("floor", 1, np.floor, _vjp_sign, (), "FloorBackward0", _unary_samples(_off_integers), "float", "floor({0})"),
+    ("ceil", 1, np.ceil, _vjp_sign, (), "CeilBackward0", _unary_samples(_off_integers), "float", "ceil({0})"),
+    ("trunc", 1, np.trunc, _vjp_sign, (), "TruncBackward0", _unary_samples(_off_integers), "float", "trunc({0})"),
+    ("round", 1, np.rint, _vjp_sign, (), "RoundBackward0", _unary_samples(_off_integers), "float",
+     "rint({0})"),
+    ("atan2", 2, np.arctan2, _vjp_atan2, (0, 1), "Atan2Backward0", _binary_samples(_away_from_zero), "float",
+     "atan2({0}, {1})"),
+    ("hypot", 2, np.hypot, _vjp_hypot, (0, 1, "out"), "HypotBackward0", _binary_samples(_away_from_zero), "float",
+     "hypot({0}, {1})"),
+    ("logaddexp", 2, np.logaddexp, _vjp_logaddexp, (0, 1, "out"), "LogaddexpBackward0", _binary_samples(_u),
+     "float", "logaddexp({0}, {1})"),
+    ("fmod", 2, _checked_integer_division(np.fmod), _vjp_fmod, (0, 1), "FmodBackward1",
+     _binary_samples(lambda r, s, d: _away_from_zero(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)),
+     "same", "fmod({0}, {1})"),
     ("floor_divide", 2, _checked_integer_division(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
      _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
      "floor_divide({0}, {1})"),
@@ -878,6 +999,44 @@ def _argmax_impl(x, axis=None, keepdims=False):
         return np.asarray(np.argmax(x))
     ax = normalize_axes(axis, x.ndim)[0] if x.ndim else None
     return np.asarray(np.argmax(x, axis=ax, keepdims=keepdims))
+
+
+def _argsort_rule(types, axis=-1, descending=False):
+    (x,) = types
+    if x.ndim:
+        normalize_axes((axis,), x.ndim)  # an axis out of range raises PyTorch's IndexError here
+    return TensorType(I64, x.shape)
+
+
+def _argsort_impl(x, axis=-1, descending=False):
+    """Stable order along `axis`; NaN counts as the largest value (last ascending, first descending), as in PyTorch."""
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    axis = normalize_axes((axis,), x.ndim)[0]
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+    # Descending and stable: sort the reversed row ascending, reverse the order, map positions back.
+    n = x.shape[axis]
+    order = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+    return (n - 1 - np.flip(order, axis)).astype(np.int64, copy=False)
+
+
+def _batch_argsort(E, name, args, batched, attrs):
+    """axis shifted by one (0-d rows: position 0 each)"""
+    (x,) = args
+    shape = E.shape(x)
+    if len(shape) == 1:
+        return E.argsort(E.reshape(x, shape=(shape[0], 1)), axis=1, descending=attrs["descending"])
+    axis = normalize_axes((attrs["axis"],), len(shape) - 1)[0] + 1
+    return E.argsort(x, axis=axis, descending=attrs["descending"])
+
+
+def _argsort_samples(rng, dtype):
+    ties = np.asarray([[2.0, 1.0, 2.0, np.nan, 1.0, 0.5]], dtype)
+    return [Sample((_u(rng, (3, 5), dtype),), {"axis": 1, "descending": False}),
+            Sample((_u(rng, (4, 3), dtype),), {"axis": 0, "descending": True}),
+            Sample((ties,), {"axis": -1, "descending": False}, note="ties and NaN"),
+            Sample((ties,), {"axis": -1, "descending": True}, note="ties and NaN, descending")]
 
 
 # --------------------------------------------------------------------------
@@ -1553,6 +1712,10 @@ def _make_table() -> dict[str, Op]:
     add(Op("argmax", 1, ("axis", "keepdims"), "reduction", _argmax_impl, _argmax_rule, None, (),
            "ArgmaxBackward0", lambda rng, dt: [Sample((_u(rng, (3, 4), dt),), {"axis": 1, "keepdims": False})],
            promote="keep", doc="index of the maximum (no gradient)", batch=_batch_argmax))
+    add(Op("argsort", 1, ("axis", "descending"), "order", _argsort_impl, _argsort_rule, None, (),
+           "ArgsortBackward0", _argsort_samples, promote="keep",
+           doc="stable sorting order along `axis` (no gradient; sort, topk, median gather with it)",
+           batch=_batch_argsort))
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
            _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics",
            where_mask=_matmul_mask_reach, batch=_batch_matmul))
@@ -1972,6 +2135,207 @@ def _index_select(E, x, index, axis=0):
     return E.index(x, index, spec=spec)
 
 
+def _index_add_along(E, x, index, source, axis=0, alpha=1.0):
+    """x with source's slices added at positions `index` along `axis` (repeats accumulate)."""
+    if len(E.shape(index)) > 1:
+        raise IndexingError("index_add_(): Index is supposed to be a vector")
+    x_shape = tuple(E.shape(x))
+    expected = tuple(math.prod(E.shape(index)) if d == axis else n for d, n in enumerate(x_shape))
+    if tuple(E.shape(source)) != expected:
+        raise ShapeError(f"index_add_(): source of shape {list(E.shape(source))} does not fit: expected "
+                         f"{list(expected)} (self's shape with dimension {axis} as long as the index)")
+    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+    added = E.index_add(source if alpha == 1 else E.mul(source, alpha), index, spec=spec, shape=tuple(E.shape(x)))
+    return E.add(x, added)
+
+
+def _index_add_samples(rng, dtype):
+    return [Sample((_u(rng, (4, 3), dtype), np.array([2, 0, 2], np.int64), _u(rng, (3, 3), dtype)),
+                   {"axis": 0, "alpha": 1.0}, note="a repeated row"),
+            Sample((_u(rng, (2, 5), dtype), np.array([4, 1], np.int64), _u(rng, (2, 2), dtype)),
+                   {"axis": 1, "alpha": -0.5})]
+
+
+def _scatter(E, x, index, src, axis=0):
+    # Where index points, src's value (for repeated targets PyTorch leaves the winner unspecified;
+    # here they add up), elsewhere x's: the gradient of x is zero at the written places.
+    arrays, spec = _along_axis(E, x, index, axis, "scatter")
+    src = _fitting_src(E, x, index, src, axis)
+    shape = tuple(E.shape(x))
+    hits = E.index_add(np.ones(tuple(E.shape(index)), np.int64), *arrays, spec=spec, shape=shape)
+    return E.where(E.gt(hits, 0), E.index_add(src, *arrays, spec=spec, shape=shape), x)
+
+
+def _scatter_samples(rng, dtype):
+    index = np.array([[3, 0, 1], [1, 2, 0]], np.int64)
+    return [Sample((_u(rng, (2, 4), dtype), index, _u(rng, (2, 3), dtype)), {"axis": 1}),
+            Sample((_u(rng, (3, 4), dtype), np.array([[2, 0, 1, 1]], np.int64), _u(rng, (2, 5), dtype)),
+                   {"axis": 0}),
+            Sample((_u(rng, (3, 4), dtype), np.zeros((0, 4), np.int64), _u(rng, (2, 4), dtype)), {"axis": 0},
+                   note="empty index")]
+
+
+def _along(axis: int, ndim: int, item: tuple) -> tuple:
+    """An index spec that applies slice `item` on `axis` and takes everything on the other axes."""
+    return tuple(item if d == axis else ("slice", None, None, None) for d in range(ndim))
+
+
+def _scan(E, x, axis, combine, identity):
+    """Inclusive scan of `combine` along `axis` in ceil(log2 n) rounds (Hillis and Steele): round k
+    combines each element with the one 2**k before it (`identity` before the start).  Every round is
+    elementwise, so the scan fuses and vectorises, and its gradient is the same rounds transposed."""
+    shape = tuple(E.shape(x))
+    axis = normalize_axes((axis,), len(shape))[0] if shape else 0
+    if not shape:
+        return combine(x, np.asarray(identity, E.dtype(x)))
+    n, shift = shape[axis], 1
+    while shift < n:
+        head = np.full(tuple(shift if d == axis else m for d, m in enumerate(shape)), identity, E.dtype(x))
+        body = E.index(x, spec=_along(axis, len(shape), ("slice", None, n - shift, None)))
+        x = combine(x, E.concat(head, body, axis=axis))
+        shift *= 2
+    return x
+
+
+def _cumsum(E, x, axis=0):
+    return _scan(E, x, axis, E.add, 0)
+
+
+def _cumprod(E, x, axis=0):
+    return _scan(E, x, axis, E.mul, 1)
+
+
+def _scan_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 5), dtype),), {"axis": 1}), Sample((_u(rng, (4, 3), dtype),), {"axis": 0}),
+            Sample((_u(rng, (2, 3, 9), dtype),), {"axis": -1}), Sample((_u(rng, (), dtype),), {"axis": 0})]
+
+
+def _prod(E, x, axes=None, keepdims=False):
+    """The product over `axes` by halving: a tree of elementwise products, exact where x holds zeros
+    (unlike a gradient of out / x) and with log2(n) levels of rounding."""
+    shape = tuple(E.shape(x))
+    reduced = sorted(normalize_axes(axes, len(shape)))
+    for axis in reduced:
+        n = shape[axis]
+        if n == 0:  # the empty product is 1; x stays in the graph (its gradient is empty)
+            x = E.add(E.sum(x, axes=(axis,), keepdims=True), 1)
+        while n > 1:
+            if n % 2:
+                pad = np.ones(tuple(1 if d == axis else m for d, m in enumerate(shape)), E.dtype(x))
+                x, n = E.concat(x, pad, axis=axis), n + 1
+            half = n // 2
+            x = E.mul(E.index(x, spec=_along(axis, len(shape), ("slice", None, half, None))),
+                      E.index(x, spec=_along(axis, len(shape), ("slice", half, None, None))))
+            n = half
+        shape = tuple(1 if d == axis else m for d, m in enumerate(shape))
+    out_shape = shape if keepdims else tuple(m for d, m in enumerate(shape) if d not in reduced)
+    return E.reshape(x, shape=out_shape) if tuple(E.shape(x)) != out_shape else x
+
+
+def _prod_samples(rng, dtype):
+    with_zero = _u(rng, (3, 4), dtype)
+    with_zero[1, 2] = 0
+    return [Sample((_u(rng, (3, 5), dtype),), {"axes": (1,), "keepdims": False}),
+            Sample((_u(rng, (2, 3, 4), dtype),), {"axes": None, "keepdims": False}),
+            Sample((with_zero,), {"axes": (0,), "keepdims": True}, note="a zero"),
+            Sample((_u(rng, (4, 7), dtype),), {"axes": (0, 1), "keepdims": True})]
+
+
+def _prod_name(shapes, axes=None, keepdims=False, **_):
+    """ProdBackward0 for the product of all elements, ProdBackward1 along a dimension (PyTorch's overloads)."""
+    return "ProdBackward0" if axes is None else "ProdBackward1"
+
+
+def _frac(E, x):
+    return E.sub(x, E.trunc(x))
+
+
+def _round_decimals(E, x, decimals=0):
+    # PyTorch's way: round half to even at the scaled value, then scale back.
+    if decimals >= 0:
+        return E.div(E.round(E.mul(x, 10.0 ** decimals)), 10.0 ** decimals)
+    return E.mul(E.round(E.div(x, 10.0 ** -decimals)), 10.0 ** -decimals)
+
+
+def _round_decimals_samples(rng, dtype):
+    x = np.asarray(rng.integers(-300, 300, size=(3, 4)) / 100 + 0.0023, dtype=dtype)
+    return [Sample((x,), {"decimals": 1}), Sample((x * 100,), {"decimals": -1})]
+
+
+def _xlogy(E, x, y):
+    # 0 where x is 0, unless y is NaN (PyTorch's rule, which keeps 0 * log(0) out of entropies).  The
+    # selection only where log(y) is not finite, so that d/dx is log(y) at x = 0 too, as PyTorch's is.
+    log_y = E.log(y)
+    odd = E.logical_not(E.lt(E.abs(log_y), math.inf))
+    return E.where(E.logical_and(E.logical_and(E.eq(x, 0.0), E.eq(y, y)), odd), 0.0, E.mul(x, log_y))
+
+
+def _vjp_xlogy(E, ctx, g):
+    # PyTorch's derivatives, which are those of x * log(y) even where x is 0 (d/dx = log(y) there too).
+    x, y = ctx.args
+    return (E.mul(g, E.log(y)) if ctx.needs[0] else None, E.mul(g, E.div(x, y)) if ctx.needs[1] else None)
+
+
+def _xlogy_samples(rng, dtype):
+    x = np.where(rng.uniform(size=(3, 4)) < 0.3, 0.0, _u(rng, (3, 4), dtype)).astype(dtype)
+    return [Sample((x, _pos(rng, (3, 4), dtype)), note="zeros in x"),
+            Sample((_u(rng, (4,), dtype), _pos(rng, (3, 4), dtype)), note="broadcast")]
+
+
+def _lerp(E, start, end, weight):
+    diff = E.sub(end, start)
+    # Two forms, each exact at its end of the interval (PyTorch's choice by |weight| < 0.5).
+    low = E.add(start, E.mul(weight, diff))
+    high = E.sub(end, E.mul(diff, E.sub(1.0, weight)))
+    if isinstance(weight, (int, float)):
+        return low if abs(weight) < 0.5 else high
+    return E.where(E.lt(E.abs(weight), 0.5), low, high)
+
+
+def _vjp_lerp(E, ctx, g):
+    # The derivatives of start + weight * (end - start), whichever form computed the value.
+    start, end, weight = ctx.args
+    rest = 1.0 - weight if isinstance(weight, (int, float)) else E.sub(1.0, weight)
+    return (E.mul(g, rest) if ctx.needs[0] else None, E.mul(g, weight) if ctx.needs[1] else None,
+            E.mul(g, E.sub(end, start)) if len(ctx.needs) > 2 and ctx.needs[2] else None)
+
+
+def _lerp_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype), _u(rng, (3, 4), dtype), _u(rng, (3, 4), dtype, 0.0, 1.0)),
+                   note="tensor weight"),
+            Sample((_u(rng, (3, 4), dtype), _u(rng, (4,), dtype), np.asarray(0.75, dtype)), note="0-d weight")]
+
+
+def _addcmul(E, x, a, b, value=1.0):
+    return E.add(x, E.mul(E.mul(a, b), value) if value != 1 else E.mul(a, b))
+
+
+def _addcdiv(E, x, a, b, value=1.0):
+    return E.add(x, E.mul(E.div(a, b), value) if value != 1 else E.div(a, b))
+
+
+def _addc_samples(rng, dtype):
+    return [Sample((_u(rng, (3, 4), dtype), _u(rng, (3, 4), dtype), _away_from_zero(rng, (4,), dtype)),
+                   {"value": 0.5}),
+            Sample((_u(rng, (4,), dtype), _u(rng, (3, 1), dtype), _away_from_zero(rng, (3, 4), dtype)),
+                   {"value": 1.0})]
+
+
+def _nan_to_num(E, x, nan=0.0, posinf=None, neginf=None):
+    info = np.finfo(E.dtype(x))
+    out = E.where(E.ne(x, x), nan, x)
+    out = E.where(E.eq(x, math.inf), float(info.max) if posinf is None else posinf, out)
+    return E.where(E.eq(x, -math.inf), float(info.min) if neginf is None else neginf, out)
+
+
+def _nan_to_num_samples(rng, dtype):
+    x = _u(rng, (3, 4), dtype)
+    x.flat[[1, 5, 9]] = [np.nan, np.inf, -np.inf]
+    # Replacing infinities by the dtype's extremes leaves no room for finite differences: no gradient check.
+    return [Sample((x,), {"nan": 0.0, "posinf": None, "neginf": None}, grad=()),
+            Sample((x,), {"nan": 1.5, "posinf": 9.0, "neginf": -9.0})]
+
+
 def _masked_fill(E, x, mask, value=0.0):
     return E.where(mask, value, x)
 
@@ -2039,10 +2403,20 @@ def _gather(E, x, index, axis=0):
     return E.index(x, *arrays, spec=spec)
 
 
+def _fitting_src(E, x, index, src, axis):
+    """src's leading block of index's shape (the part that scatter reads), with PyTorch's check of the shapes."""
+    i_shape, s_shape = tuple(E.shape(index)), tuple(E.shape(src))
+    if len(s_shape) != len(i_shape) or any(i > n for i, n in zip(i_shape, s_shape)):
+        raise IndexingError(f"Expected index {list(i_shape)} to be smaller than self {list(E.shape(x))} apart "
+                            f"from dimension {axis} and to be smaller size than src {list(s_shape)}")
+    if s_shape != i_shape:
+        src = E.index(src, spec=tuple(("slice", None, n, None) for n in i_shape))
+    return src
+
+
 def _scatter_add(E, x, index, src, axis=0):
     arrays, spec = _along_axis(E, x, index, axis, "scatter_add")
-    if E.shape(src) != E.shape(index):  # only src's leading block of index's shape is added
-        src = E.index(src, spec=tuple(("slice", None, n, None) for n in E.shape(index)))
+    src = _fitting_src(E, x, index, src, axis)
     return E.add(x, E.index_add(src, *arrays, spec=spec, shape=tuple(E.shape(x))))
 
 
@@ -2375,6 +2749,32 @@ def _make_composites() -> dict[str, Composite]:
         Composite("scatter_add", 3, ("axis",), _scatter_add, "ScatterAddBackward0", _scatter_add_samples,
                   promote="keep", grad_args=(0, 2),
                   doc="x with src[pos] added at index[pos] along `axis` (repeats accumulate)"),
+        Composite("scatter", 3, ("axis",), _scatter, "ScatterBackward0", _scatter_samples, promote="keep",
+                  grad_args=(0, 2), doc="x with src[pos] written at index[pos] along `axis`"),
+        Composite("index_add_along", 3, ("axis", "alpha"), _index_add_along, "IndexAddBackward0", _index_add_samples,
+                  promote="keep", grad_args=(0, 2), doc="x with alpha * source added at `index` along `axis`"),
+        Composite("cumsum", 1, ("axis",), _cumsum, "CumsumBackward0", _scan_samples, promote="keep",
+                  doc="running sum along `axis` (a log-depth scan)"),
+        Composite("cumprod", 1, ("axis",), _cumprod, "CumprodBackward0", _scan_samples, promote="keep",
+                  doc="running product along `axis` (a log-depth scan)"),
+        Composite("prod", 1, ("axes", "keepdims"), _prod, _prod_name, _prod_samples, promote="keep",
+                  doc="product over axes (None: all), by halving"),
+        Composite("frac", 1, (), _frac, "FracBackward0", _unary_samples(_off_integers), promote="float",
+                  doc="x - trunc(x)"),
+        Composite("round_decimals", 1, ("decimals",), _round_decimals, "RoundBackward1", _round_decimals_samples,
+                  promote="float", doc="round half to even at `decimals` decimal places"),
+        Composite("xlogy", 2, (), _xlogy, "XlogyBackward0", _xlogy_samples, promote="float", vjp=_vjp_xlogy,
+                  saves=(0, 1),
+                  doc="x * log(y), 0 where x is 0 (unless y is NaN)"),
+        Composite("lerp", 3, (), _lerp, "LerpBackward1", _lerp_samples, promote="float", vjp=_vjp_lerp,
+                  saves=(0, 1, 2),
+                  doc="start + weight * (end - start)"),
+        Composite("addcmul", 3, ("value",), _addcmul, "AddcmulBackward0", _addc_samples,
+                  doc="x + value * a * b"),
+        Composite("addcdiv", 3, ("value",), _addcdiv, "AddcdivBackward0", _addc_samples, promote="float",
+                  doc="x + value * a / b"),
+        Composite("nan_to_num", 1, ("nan", "posinf", "neginf"), _nan_to_num, "NanToNumBackward0",
+                  _nan_to_num_samples, promote="keep", doc="NaN and infinities replaced by finite numbers"),
         Composite("masked_fill", 2, ("value",), _masked_fill, "MaskedFillBackward0", _masked_fill_samples,
                   promote="keep", grad_args=(0,), doc="`value` where the mask is true"),
         Composite("silu", 1, (), _silu, "SiluBackward0", _activation_samples(), promote="float",

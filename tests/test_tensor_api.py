@@ -608,3 +608,26 @@ def test_products_and_index_functions_compile_to_eager_values(how):
     fd = numeric_grad(lambda args: _products_loss(torch.tensor(args[0]), torch.tensor(w), torch.tensor(index)).item(),
                       [x], 0)
     np.testing.assert_allclose(eager_grad, fd, rtol=1e-5, atol=1e-6)
+
+
+def _math_and_order_loss(x, t):
+    """The inverse and hyperbolic functions, rounding, scans, products and sorting in one loss."""
+    u = x * 0.4
+    parts = [torch.asin(u), torch.acos(u), torch.atan(x), torch.sinh(x), torch.cosh(x), torch.asinh(x),
+             torch.acosh(x.abs() + 1.5), torch.atanh(u), torch.log2(x.abs() + 0.5), torch.log10(x.abs() + 0.5),
+             torch.exp2(x), torch.atan2(x, t), torch.hypot(x, t), torch.logaddexp(x, t), torch.fmod(x, 0.7),
+             torch.xlogy(x, t.abs() + 0.1), torch.lerp(x, t, 0.3), torch.lerp(x, t, torch.sigmoid(t)),
+             torch.addcmul(x, x, t, value=0.5), torch.addcdiv(x, x, t.abs() + 1.0, value=2.0), torch.frac(x * 3),
+             torch.nan_to_num(torch.log(x)), x.cumsum(1), x.cumprod(0), x.sort(1).values, x.topk(2, dim=0).values,
+             x.median(1).values, x.kthvalue(2, 1).values, torch.floor(x) * x, torch.round(x, decimals=1) * x]
+    return sum((k + 1) * p.sum() for k, p in enumerate(parts)) + x.prod() + x.prod(1).sum() + x.median()
+
+
+@pytest.mark.parametrize("how", COMPOSITION_TIERS, ids=["executor", "interpreter"])
+def test_math_scans_and_sorting_compile_to_eager_values(how):
+    """New elementwise functions, scans, products and sorting: compiled as eagerly, eager against differences."""
+    rng = np.random.default_rng(8)
+    x, t = rng.uniform(-2, 2, (3, 4)), rng.uniform(-2, 2, (3, 4))
+    eager_grad = _compiled_matches_eager(_math_and_order_loss, x, (t,), how)
+    fd = numeric_grad(lambda args: _math_and_order_loss(torch.tensor(args[0]), torch.tensor(t)).item(), [x], 0)
+    np.testing.assert_allclose(eager_grad, fd, rtol=1e-5, atol=1e-5)

@@ -40,9 +40,14 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   square, squeeze, stack, sub, subtract, sum, swapaxes, t, tanh, trace, transpose,
                                   tril, triu, true_divide, unsqueeze, where, narrow, split, chunk, unbind, movedim,
                                   moveaxis, unflatten, flip, roll, tile, index_select, masked_fill, broadcast_tensors,
-                                  broadcast_shapes, erf, erfc, var, std, var_mean, std_mean)
+                                  broadcast_shapes, erf, erfc, var, std, var_mean, std_mean,
+                                  asin, arcsin, acos, arccos, atan, arctan, sinh, cosh, asinh, arcsinh, acosh,
+                                  arccosh, atanh, arctanh, log2, log10, exp2, floor, ceil, trunc, fix, round, frac,
+                                  atan2, arctan2, hypot, logaddexp, fmod, xlogy, lerp, addcmul, addcdiv, nan_to_num,
+                                  cumsum, cumprod, prod, argsort, sort, msort, topk, kthvalue, median,
+                                  scatter, index_add)
 from tracegrad._format import get_printoptions, set_printoptions
-from tracegrad import autograd, nn, return_types
+from tracegrad import autograd, nn, return_types, special
 from tracegrad._contractions import einsum, meshgrid, tensordot
 from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
@@ -84,6 +89,10 @@ __all__ = [
     "dot", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind", "movedim",
     "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
     "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
+    "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh",
+    "atanh", "arctanh", "log2", "log10", "exp2", "floor", "ceil", "trunc", "fix", "round", "frac", "atan2",
+    "arctan2", "hypot", "logaddexp", "fmod", "xlogy", "lerp", "addcmul", "addcdiv", "nan_to_num", "cumsum",
+    "cumprod", "prod", "argsort", "sort", "msort", "topk", "kthvalue", "median", "scatter", "index_add",
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "gather", "scatter_add",
     "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag", "diag_embed", "repeat_interleave",
     "masked_select", "einsum", "tensordot", "meshgrid", "eq", "ne", "lt", "less",
@@ -93,7 +102,8 @@ __all__ = [
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "nn", "return_types", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+    "autograd", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode
     "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",

@@ -47,6 +47,11 @@ __all__ = [
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
     "max", "min", "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
+    "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh",
+    "atanh", "arctanh", "log2", "log10", "exp2", "floor", "ceil", "trunc", "fix", "round", "frac", "atan2",
+    "arctan2", "hypot", "logaddexp", "fmod", "xlogy", "lerp", "addcmul", "addcdiv", "nan_to_num",
+    "cumsum", "cumprod", "prod", "argsort", "sort", "msort", "topk", "kthvalue", "median", "scatter",
+    "index_add"
 ]
 
 _EMPTY: dict = {}
@@ -163,6 +168,50 @@ scatter_add = _method_function(Tensor.scatter_add)
 take_along_dim = _method_function(Tensor.take_along_dim)
 masked_fill = _method_function(Tensor.masked_fill)
 erf = _method_function(Tensor.erf)
+asin = _method_function(Tensor.asin)
+arcsin = _method_function(Tensor.arcsin, "arcsin")
+acos = _method_function(Tensor.acos)
+arccos = _method_function(Tensor.arccos, "arccos")
+atan = _method_function(Tensor.atan)
+arctan = _method_function(Tensor.arctan, "arctan")
+sinh = _method_function(Tensor.sinh)
+cosh = _method_function(Tensor.cosh)
+asinh = _method_function(Tensor.asinh)
+arcsinh = _method_function(Tensor.arcsinh, "arcsinh")
+acosh = _method_function(Tensor.acosh)
+arccosh = _method_function(Tensor.arccosh, "arccosh")
+atanh = _method_function(Tensor.atanh)
+arctanh = _method_function(Tensor.arctanh, "arctanh")
+log2 = _method_function(Tensor.log2)
+log10 = _method_function(Tensor.log10)
+exp2 = _method_function(Tensor.exp2)
+floor = _method_function(Tensor.floor)
+ceil = _method_function(Tensor.ceil)
+trunc = _method_function(Tensor.trunc)
+fix = _method_function(Tensor.fix, "fix")
+round = _method_function(Tensor.round)
+frac = _method_function(Tensor.frac)
+atan2 = _method_function(Tensor.atan2)
+arctan2 = _method_function(Tensor.arctan2, "arctan2")
+hypot = _method_function(Tensor.hypot)
+logaddexp = _method_function(Tensor.logaddexp)
+fmod = _method_function(Tensor.fmod)
+xlogy = _method_function(Tensor.xlogy)
+lerp = _method_function(Tensor.lerp)
+addcmul = _method_function(Tensor.addcmul)
+addcdiv = _method_function(Tensor.addcdiv)
+nan_to_num = _method_function(Tensor.nan_to_num)
+cumsum = _method_function(Tensor.cumsum)
+cumprod = _method_function(Tensor.cumprod)
+prod = _method_function(Tensor.prod)
+argsort = _method_function(Tensor.argsort)
+sort = _method_function(Tensor.sort)
+msort = _method_function(Tensor.msort)
+topk = _method_function(Tensor.topk)
+kthvalue = _method_function(Tensor.kthvalue)
+median = _method_function(Tensor.median)
+scatter = _method_function(Tensor.scatter)
+index_add = _method_function(Tensor.index_add)
 erfc = _method_function(Tensor.erfc)
 var = _method_function(Tensor.var)
 std = _method_function(Tensor.std)
@@ -411,19 +460,9 @@ def equal(input: TensorLike, other: TensorLike) -> bool:
     return _t(input).equal(_t(other))
 
 
-def isnan(input: TensorLike) -> Tensor:
-    """Elementwise: is the value NaN."""
-    return wrap(np.isnan(_t(input)._data))
-
-
-def isinf(input: TensorLike) -> Tensor:
-    """Elementwise: is the value +inf or -inf."""
-    return wrap(np.isinf(_t(input)._data))
-
-
-def isfinite(input: TensorLike) -> Tensor:
-    """Elementwise: is the value neither infinite nor NaN."""
-    return wrap(np.isfinite(_t(input)._data))
+isnan = _method_function(Tensor.isnan)
+isinf = _method_function(Tensor.isinf)
+isfinite = _method_function(Tensor.isfinite)
 
 
 def is_floating_point(input: Tensor) -> bool:

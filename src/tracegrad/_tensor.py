@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import math
 import os
 import warnings
 import weakref
@@ -495,6 +496,19 @@ def _unary(op_name: str) -> Callable[[Tensor], Tensor]:
     return method
 
 
+def _rounding(op_name: str) -> Callable[[Tensor], Tensor]:
+    entry = TABLE[op_name]
+
+    def method(self: Tensor) -> Tensor:
+        if self._data.dtype.kind != "f":
+            return self.clone()  # integers are whole already: PyTorch returns a copy of the same dtype
+        return apply_op(entry, (self,))
+    method.__name__ = op_name
+    method.__qualname__ = f"Tensor.{op_name}"
+    method.__doc__ = f"Elementwise ``{op_name}`` (zero gradient; integer tensors come back unchanged)."
+    return method
+
+
 def _as_operand(x: Any) -> Tensor:
     """`x` as a Tensor (arrays and nested lists are wrapped, as the operators do)."""
     return x if isinstance(x, Tensor) else wrap(np.asarray(x))
@@ -508,6 +522,11 @@ def _check_gather_index(op: str, index: Any, ndim: int) -> None:
         raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index")
     if index._data.ndim != ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+
+
+def _dim(dim: int, ndim: int) -> int:
+    """One dimension, wrapped (a 0-d tensor has dimension 0 and -1, as in PyTorch)."""
+    return normalize_axes((dim,), ndim)[0] if ndim else 0
 
 
 def _dims(dim: Dims | None, ndim: int) -> tuple[int, ...] | None:
@@ -1238,6 +1257,114 @@ class Tensor:
     logical_not = _unary("logical_not")
     neg = _unary("neg")
     negative = neg
+    asin = arcsin = _unary("asin")
+    acos = arccos = _unary("acos")
+    atan = arctan = _unary("atan")
+    sinh = _unary("sinh")
+    cosh = _unary("cosh")
+    asinh = arcsinh = _unary("asinh")
+    acosh = arccosh = _unary("acosh")
+    atanh = arctanh = _unary("atanh")
+    log2 = _unary("log2")
+    log10 = _unary("log10")
+    exp2 = _unary("exp2")
+    floor = _rounding("floor")
+    ceil = _rounding("ceil")
+    trunc = fix = _rounding("trunc")
+    atan2 = arctan2 = _binary("atan2", "atan2")
+    hypot = _binary("hypot", "hypot")
+    logaddexp = _binary("logaddexp", "logaddexp")
+
+    def round(self, decimals: builtins.int = 0) -> Tensor:
+        """Round half to even, at `decimals` decimal places (negative: tens, hundreds ...).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([0.5, 1.5, 2.567]).round(), tg.tensor([2.567]).round(decimals=2)
+        (tensor([0., 2., 3.]), tensor([2.5700]))
+        """
+        if self._data.dtype.kind != "f":
+            return self.clone() if decimals >= 0 else apply_op(COMPOSITES["round_decimals"], (self,),
+                                                               {"decimals": decimals})
+        if decimals == 0:
+            return apply_op(OPS["round"], (self,))
+        return apply_op(COMPOSITES["round_decimals"], (self,), {"decimals": decimals})
+
+    def _counting(self, dtype: DTypeLike | None) -> Tensor:
+        """Self as a running sum or product sees it: cast to `dtype`, or int64 for integers and bools (PyTorch)."""
+        if dtype is not None:
+            return self.to(dtype)
+        return self if self._data.dtype.kind == "f" else self.to(_dtypes.int64)
+
+    def cumsum(self, dim: builtins.int, *, dtype: DTypeLike | None = None) -> Tensor:
+        """Running sums along `dim`.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 2.0, 3.0]).cumsum(0)
+        tensor([1., 3., 6.])
+        """
+        return apply_op(COMPOSITES["cumsum"], (self._counting(dtype),), {"axis": _dim(dim, self.ndim)})
+
+    def cumprod(self, dim: builtins.int, *, dtype: DTypeLike | None = None) -> Tensor:
+        """Running products along `dim` (gradients exact where elements are zero)."""
+        return apply_op(COMPOSITES["cumprod"], (self._counting(dtype),), {"axis": _dim(dim, self.ndim)})
+
+    @_numpy_keywords
+    def prod(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
+             dtype: DTypeLike | None = None) -> Tensor:
+        """The product of all elements, or along `dim`.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([[1.0, 2.0], [3.0, 4.0]]).prod(1)
+        tensor([ 2., 12.])
+        """
+        x = self._counting(dtype)
+        return apply_op(COMPOSITES["prod"], (x,), {"axes": None if dim is None else _dims(dim, self.ndim),
+                                                   "keepdims": keepdim if dim is not None else False})
+
+    def frac(self) -> Tensor:
+        """The fractional part ``self - trunc(self)``, with the sign of self."""
+        return apply_op(COMPOSITES["frac"], (self,))
+
+    def fmod(self, other: TensorLike) -> Tensor:
+        """C's remainder ``self - trunc(self / other) * other``: the sign of self (``remainder`` takes other's)."""
+        name = "FmodBackward0" if isinstance(other, _NUMBER) else "FmodBackward1"
+        return apply_op(OPS["fmod"], (self, other), _EMPTY, name)
+
+    def xlogy(self, other: TensorLike) -> Tensor:
+        """``self * log(other)``, 0 where self is 0 (unless other is NaN)."""
+        return apply_op(COMPOSITES["xlogy"], (self, other))
+
+    def lerp(self, end: TensorLike, weight: TensorLike) -> Tensor:
+        """Linear interpolation ``self + weight * (end - self)``.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([0.0, 10.0]).lerp(tg.tensor([10.0, 20.0]), 0.25)
+        tensor([ 2.5000, 12.5000])
+        """
+        name = "LerpBackward0" if isinstance(weight, _NUMBER) else "LerpBackward1"
+        return apply_op(COMPOSITES["lerp"], (self, end, weight), _EMPTY, name)
+
+    def addcmul(self, tensor1: TensorLike, tensor2: TensorLike, *, value: Number = 1) -> Tensor:
+        """``self + value * tensor1 * tensor2``."""
+        return apply_op(COMPOSITES["addcmul"], (self, tensor1, tensor2), {"value": value})
+
+    def addcdiv(self, tensor1: TensorLike, tensor2: TensorLike, *, value: Number = 1) -> Tensor:
+        """``self + value * tensor1 / tensor2``."""
+        if all(isinstance(t, Tensor) and t._data.dtype.kind != "f" for t in (tensor1, tensor2)):
+            raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release "
+                               "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+                               "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2))."
+                               "to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) for "
+                               "float inputs. The future addcdiv behavior is just the latter implementation: "
+                               "(input + value * tensor1 / tensor2), for all dtypes.")
+        return apply_op(COMPOSITES["addcdiv"], (self, tensor1, tensor2), {"value": value})
+
+    def nan_to_num(self, nan: builtins.float = 0.0, posinf: builtins.float | None = None,
+                   neginf: builtins.float | None = None) -> Tensor:
+        """NaN, +inf and -inf replaced by `nan`, `posinf` and `neginf` (default: the dtype's extremes)."""
+        if self._data.dtype.kind != "f":
+            return self.clone()
+        return apply_op(COMPOSITES["nan_to_num"], (self,), {"nan": nan, "posinf": posinf, "neginf": neginf})
 
     def softmax(self, dim: builtins.int) -> Tensor:
         """``exp(self) / sum(exp(self))`` along `dim`."""
@@ -1402,6 +1529,113 @@ class Tensor:
         """The entries at the integer positions `index` (a vector) along `dim`."""
         return apply_op(COMPOSITES["index_select"], (self, index), {"axis": self._axis(dim)})
 
+    def isnan(self) -> Tensor:
+        """Elementwise: is the value NaN (a traced comparison, ``self != self``, so compiled code sees it)."""
+        if self._data.dtype.kind != "f":
+            return wrap(np.zeros(self._data.shape, np.bool_))
+        return apply_op(OPS["ne"], (self, self))
+
+    def isinf(self) -> Tensor:
+        """Elementwise: is the value +inf or -inf."""
+        if self._data.dtype.kind != "f":
+            return wrap(np.zeros(self._data.shape, np.bool_))
+        return apply_op(OPS["eq"], (self.detach().abs(), math.inf))
+
+    def isfinite(self) -> Tensor:
+        """Elementwise: is the value neither infinite nor NaN."""
+        if self._data.dtype.kind != "f":
+            return wrap(np.ones(self._data.shape, np.bool_))
+        return apply_op(OPS["lt"], (self.detach().abs(), math.inf))
+
+    def argsort(self, dim: builtins.int = -1, descending: builtins.bool = False, *,
+                stable: builtins.bool = False) -> Tensor:
+        """The order that sorts self along `dim` (ties keep their order; NaN counts as the largest value).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([3.0, 1.0, 2.0]).argsort()
+        tensor([1, 2, 0])
+        """
+        return apply_op(OPS["argsort"], (self,), {"axis": _dim(dim, self.ndim), "descending": descending})
+
+    def sort(self, dim: builtins.int = -1, descending: builtins.bool = False, *,
+             stable: builtins.bool = False) -> MinMax:
+        """``(values, indices)``: self sorted along `dim`, and where each value came from.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([3.0, 1.0, 2.0]).sort(descending=True).values
+        tensor([3., 2., 1.])
+        """
+        indices = self.argsort(dim, descending)
+        return _Sort(self._pick(indices, dim, "SortBackward0"), indices)
+
+    def msort(self) -> Tensor:
+        """Self sorted along dimension 0."""
+        return self.sort(0).values
+
+    def topk(self, k: builtins.int, dim: builtins.int = -1, largest: builtins.bool = True,
+             sorted: builtins.bool = True) -> MinMax:
+        """``(values, indices)`` of the `k` largest (or smallest) elements along `dim`, in order.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 5.0, 3.0, 4.0]).topk(2)
+        torch.return_types.topk(
+        values=tensor([5., 4.]),
+        indices=tensor([1, 3]))
+        """
+        n = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise RuntimeError("selected index k out of range")
+        indices = self.argsort(dim, largest)
+        indices = indices.narrow(dim, 0, k) if self.ndim else indices
+        return _Topk(self._pick(indices, dim, "TopkBackward0"), indices)
+
+    def kthvalue(self, k: builtins.int, dim: builtins.int = -1, keepdim: builtins.bool = False) -> MinMax:
+        """``(values, indices)`` of the `k`-th smallest element (counting from 1) along `dim`."""
+        n = self.shape[dim] if self.ndim else 1
+        if not 1 <= k <= n:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
+        return _Kthvalue(*self._select_sorted(k - 1, dim, keepdim, "KthvalueBackward0"))
+
+    def median(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
+        """The lower median of all elements, or ``(values, indices)`` along `dim`; NaN if a NaN is present.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([4.0, 1.0, 3.0, 2.0]).median()
+        tensor(2.)
+        """
+        if dim is None:
+            flat = self.reshape(-1)
+            if flat.shape[0] == 0:
+                return apply_op(OPS["mul"], (self.sum(), math.nan), _EMPTY, "MedianBackward0")
+            value, _ = flat._select_sorted((flat.shape[0] - 1) // 2, 0, False, "MedianBackward0")
+            return value
+        n = self.shape[dim] if self.ndim else 1
+        return _Median(*self._select_sorted((n - 1) // 2, dim, keepdim, "MedianBackward1"))
+
+    def _select_sorted(self, rank: builtins.int, dim: builtins.int, keepdim: builtins.bool,
+                       name: builtins.str) -> tuple[Tensor, Tensor]:
+        """The element of sorted position `rank` along `dim` and its index; the NaN when the row has one
+        (sorted last), as PyTorch's median and kthvalue give."""
+        if not self.ndim:
+            return apply_op(OPS["mul"], (self, 1.0), _EMPTY, name), wrap(np.zeros((), np.int64))
+        order = self.argsort(dim)
+        n = self.shape[dim]
+        chosen, last = order.narrow(dim, rank, 1), order.narrow(dim, n - 1, 1)
+        if self._data.dtype.kind == "f":
+            chosen = last.where(self.gather(dim, last).isnan(), chosen)
+        if keepdim:
+            return self._pick(chosen, dim, name), chosen
+        chosen = chosen.squeeze(dim)
+        values = apply_op(COMPOSITES["gather"], (self, chosen.unsqueeze(dim)), {"axis": self._axis(dim)})
+        # The last node carries PyTorch's name (grad_fn is what users see).
+        return apply_op(OPS["reshape"], (values,), {"shape": tuple(chosen.shape)}, name), chosen
+
+    def _pick(self, indices: Tensor, dim: builtins.int, name: builtins.str) -> Tensor:
+        """Self's elements at `indices` along `dim` (a gather), recorded under PyTorch's node `name`."""
+        if not self.ndim:
+            return apply_op(OPS["mul"], (self, 1.0), _EMPTY, name)
+        return apply_op(COMPOSITES["gather"], (self, indices), {"axis": self._axis(dim)}, name)
+
     def gather(self, dim: builtins.int, index: Tensor) -> Tensor:
         """``out[i][j] = self[index[i][j]][j]`` for `dim` 0 (and likewise for other dims): `index` has
         self's number of dimensions and is no larger than self apart from `dim`.
@@ -1422,6 +1656,38 @@ class Tensor:
         if src_t.dtype != self.dtype:
             raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
         return apply_op(COMPOSITES["scatter_add"], (self, index, src_t), {"axis": self._axis(dim)})
+
+    def scatter(self, dim: builtins.int, index: Tensor, src: TensorLike | None = None, *,
+                value: Number | None = None) -> Tensor:
+        """Self with ``src[i][j]`` (or the number `value`) written at ``[index[i][j]][j]`` for `dim` 0,
+        likewise for other dims.  For repeated targets PyTorch leaves the result unspecified.
+
+        >>> import tracegrad as tg
+        >>> tg.zeros(2, 3).scatter(1, tg.tensor([[2], [0]]), tg.tensor([[5.0], [7.0]]))
+        tensor([[0., 0., 5.],
+                [7., 0., 0.]])
+        """
+        _check_gather_index("scatter", index, self.ndim)
+        if src is None and value is None:
+            raise TypeError("scatter() missing 1 required positional argument: 'src' (or the keyword 'value')")
+        name = "ScatterBackward0"
+        if src is None or isinstance(src, _NUMBER):
+            src, name = wrap(np.full(index._data.shape, value if src is None else src, self._data.dtype)), \
+                "ScatterBackward1"
+        src_t = src if isinstance(src, Tensor) else wrap(np.asarray(src))
+        if src_t.dtype != self.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        return apply_op(COMPOSITES["scatter"], (self, index, src_t), {"axis": self._axis(dim)}, name)
+
+    def index_add(self, dim: builtins.int, index: Tensor, source: Tensor, *, alpha: Number = 1) -> Tensor:
+        """Self with ``alpha * source`` added at positions `index` (a vector) along `dim`; repeats add up.
+
+        >>> import tracegrad as tg
+        >>> tg.zeros(3).index_add(0, tg.tensor([0, 2, 0]), tg.tensor([1.0, 2.0, 3.0]))
+        tensor([4., 0., 2.])
+        """
+        axis = self._axis(dim)
+        return apply_op(COMPOSITES["index_add_along"], (self, index, source), {"axis": axis, "alpha": alpha})
 
     def take_along_dim(self, indices: Tensor, dim: builtins.int | None = None) -> Tensor:
         """The entries at `indices` along `dim` (of the flattened tensor when `dim` is None); `indices`
@@ -1938,7 +2204,7 @@ array or a tensor."""
 
 
 class MinMax(NamedTuple):
-    """``(values, indices)`` of ``max``/``min`` along a dimension."""
+    """``(values, indices)`` of a reduction along a dimension (max, min, sort, topk, median, kthvalue)."""
 
     values: Tensor
     indices: Tensor
@@ -1952,18 +2218,15 @@ class _PrintedMinMax(MinMax):
         return f"torch.return_types.{self._kind}(\nvalues={self.values!r},\nindices={self.indices!r})"
 
 
-class _Max(_PrintedMinMax):
-    _kind = "max"
+def _values_and_indices(kind: str) -> type[_PrintedMinMax]:
+    """The ``(values, indices)`` tuple type of one reduction, named as PyTorch's (``type(x.max(1)).__name__ ==
+    "max"``) and importable from tracegrad.return_types."""
+    return type(kind, (_PrintedMinMax,), {"_kind": kind, "__qualname__": kind, "__module__": "tracegrad.return_types",
+                                          "__doc__": f"``(values, indices)`` of ``{kind}`` along a dimension."})
 
 
-class _Min(_PrintedMinMax):
-    _kind = "min"
-
-
-# Named as PyTorch's classes are (``type(x.max(1)).__name__ == "max"``); importable from tracegrad.return_types.
-for _cls in (_Max, _Min):
-    _cls.__name__ = _cls.__qualname__ = _cls._kind
-    _cls.__module__ = "tracegrad.return_types"
+_Max, _Min, _Sort, _Topk = (_values_and_indices(k) for k in ("max", "min", "sort", "topk"))
+_Median, _Kthvalue = _values_and_indices("median"), _values_and_indices("kthvalue")
 
 
 def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:

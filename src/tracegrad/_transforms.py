@@ -571,6 +571,10 @@ class CompiledFunction:
         # transforms of this wrapper are others (the Jacobian of grad(f) is not the Jacobian of f).
         self.__dict__.pop("_tracegrad_transforms", None)
         _check_argnums(argnums, f"tg.{mode}")
+        if backend and tier and backend not in ("interpreter", TIERS.get(tier)):
+            # Silently preferring one would run a tier the caller did not ask for.
+            raise ValueError(f"backend={backend!r} and tier={tier!r} disagree; give one of them "
+                             f"(tier {tier!r} is backend {TIERS.get(tier, '?')!r})")
         backend = backend or default_backend(tier)
         self.fun = fun
         self.mode = mode

@@ -5,10 +5,14 @@
 True
 """
 
-from tracegrad._tensor import _Max, _Min
+from tracegrad._tensor import _Kthvalue, _Max, _Median, _Min, _Sort, _Topk
 
 # The builtins' names on purpose: ``torch.return_types.max`` is what PyTorch users write.
 max = _Max
 min = _Min
+sort = _Sort
+topk = _Topk
+median = _Median
+kthvalue = _Kthvalue
 
-__all__ = ["max", "min"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue"]

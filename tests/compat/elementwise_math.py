@@ -1,0 +1,50 @@
+# Inverse trigonometric and hyperbolic functions, rounding, fmod, lerp, addcmul/addcdiv, nan_to_num, xlogy.
+import torch
+
+x = torch.tensor([-0.7, -0.2, 0.3, 0.9], dtype=torch.float64, requires_grad=True)
+for name in ["asin", "acos", "atan", "sinh", "cosh", "asinh", "atanh", "exp2", "floor", "ceil", "trunc", "round",
+             "frac"]:
+    y = getattr(torch, name)(x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    print(name, y, y.grad_fn.name(), g)
+p = torch.tensor([1.5, 2.0, 8.0], requires_grad=True)
+for name in ["acosh", "log2", "log10"]:
+    y = getattr(p, name)()
+    y.sum().backward()
+    print(name, y, p.grad)
+    p.grad = None
+a = torch.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+b = torch.tensor([2.0, -1.5], requires_grad=True)
+for name in ["atan2", "hypot", "logaddexp", "fmod", "xlogy"]:
+    y = getattr(torch, name)(a, b.abs() if name == "xlogy" else b)
+    y.sum().backward()
+    print(name, y, a.grad, b.grad)
+    a.grad = b.grad = None
+print(torch.fmod(torch.tensor([-3, 3, 7]), 2), torch.fmod(torch.tensor([-3.5, 3.5]), 2).grad_fn)
+print(torch.fmod(a, 2.0).grad_fn.name(), torch.fmod(a, b).grad_fn.name())
+print(torch.round(torch.tensor([0.5, 1.5, 2.5, -0.5, 1.2345])), torch.round(torch.tensor([1.2345, 12.5]), decimals=2))
+print(torch.tensor([1234.5, 1250.0, 1350.0]).round(decimals=-2), torch.tensor([1, 2]).round())
+print(torch.floor(torch.tensor([1, -2])), torch.tensor([[1.7]]).ceil().dtype, torch.tensor([-2.5]).trunc())
+print(torch.tensor([-2.5, 3.75]).frac(), torch.fix(torch.tensor([-1.5])))
+print(torch.lerp(a, torch.ones(2), 0.3), torch.lerp(a, torch.ones(2), 0.3).grad_fn.name())
+print(torch.lerp(a, torch.ones(2), torch.tensor([0.2, 0.8])).grad_fn.name())
+w = torch.tensor([0.2, 0.8], requires_grad=True)
+torch.lerp(a, b, w).sum().backward()
+print(a.grad, b.grad, w.grad)
+print(torch.addcmul(a, a, b, value=0.5), torch.addcdiv(a, a, b, value=2).grad_fn.name())
+print(torch.addcmul(torch.tensor([1, 2]), torch.tensor([3, 4]), torch.tensor([5, 6])))
+n = torch.tensor([float("nan"), float("inf"), -float("inf"), 1.5], requires_grad=True)
+y = torch.nan_to_num(n)
+print(y, y.grad_fn.name())
+y.sum().backward()
+print(n.grad, torch.nan_to_num(n, nan=2.0, posinf=1.0))
+print(torch.nan_to_num(torch.tensor([float("inf")], dtype=torch.float64)))
+print(torch.xlogy(torch.tensor([0.0, 0.0, 2.0]), torch.tensor([0.0, float("nan"), 3.0])))
+print(torch.xlogy(2, torch.tensor([3.0])))
+print(torch.special.xlogy(torch.tensor([0.0, 2.0]), torch.tensor([0.0, 1.0])), torch.special.expit(torch.tensor([0.0])))
+print(torch.atan2(torch.tensor([1, 0]), torch.tensor([0, -1])), torch.arctan2(torch.tensor([1.0]), torch.tensor([1.0])))
+print(torch.exp2(torch.tensor([3])), torch.log2(torch.tensor([8])), torch.sinh(torch.tensor([100.0])))
+print(torch.cosh(torch.tensor([-100.0])), torch.asin(torch.tensor([2.0])), torch.acosh(torch.tensor([0.5])))
+print(torch.atanh(torch.tensor([1.0, -1.0])))
+print(torch.logaddexp(torch.tensor([-1000.0, 1000.0]), torch.tensor([-1000.0, 1000.0])))
+print(torch.hypot(torch.tensor([3e30]), torch.tensor([4e30])), torch.fmod(torch.tensor([5.0]), 0.0))
