@@ -1593,7 +1593,7 @@ class Tensor:
         """``(values, indices)`` of the `k`-th smallest element (counting from 1) along `dim`."""
         n = self.shape[dim] if self.ndim else 1
         if not 1 <= k <= n:
-            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {_dim(dim, self.ndim)}")
         return _Kthvalue(*self._select_sorted(k - 1, dim, keepdim, "KthvalueBackward0"))
 
     def median(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
@@ -1610,6 +1610,8 @@ class Tensor:
             value, _ = flat._select_sorted((flat.shape[0] - 1) // 2, 0, False, "MedianBackward0")
             return value
         n = self.shape[dim] if self.ndim else 1
+        if n == 0:
+            raise IndexError(f"median(): Expected reduction dim {_dim(dim, self.ndim)} to have non-zero size.")
         return _Median(*self._select_sorted((n - 1) // 2, dim, keepdim, "MedianBackward1"))
 
     def _select_sorted(self, rank: builtins.int, dim: builtins.int, keepdim: builtins.bool,

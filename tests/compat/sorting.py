@@ -22,3 +22,9 @@ print(torch.tensor([2, 1, 2, 0]).sort(), torch.tensor([1.0, 2.0, 1.0, 2.0]).args
 print(torch.tensor(3.0).sort())
 print(torch.isnan(n), n.isinf(), torch.isfinite(torch.tensor([1.0, float("inf"), float("nan")])))
 print(torch.tensor([4.0, 1.0, 3.0, 2.0]).median(), torch.tensor([[1, 5, 3]]).median(1))
+for attempt in [lambda: torch.ones(0).median(), lambda: torch.ones(3).topk(4), lambda: torch.ones(3).kthvalue(4),
+                lambda: torch.ones(2, 0).median(1)]:
+    try:
+        print(attempt())
+    except (RuntimeError, IndexError) as e:
+        print(type(e).__name__, e)
