@@ -5,7 +5,7 @@ it matches the op table.  numba caches its machine code beside it, like the runt
 """
 import numpy as np
 from numba import njit
-from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, acos_f32, acos_f64, acosh_f32, acosh_f64, add_compensated, asin_f32, asin_f64, asinh_f32, asinh_f64, atan2_f32, atan2_f64, atan_f32, atan_f64, atanh_f32, atanh_f64, ceil_f32, ceil_f64, compensated_result, cos_f32, cos_f64, cosh_f32, cosh_f64, divide_f32, divide_f64, erf_f32, erf_f64, erfc_f32, erfc_f64, exp2_f32, exp2_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, floor_f32, floor_f64, fmod_f32, fmod_f64, fmod_i64, hypot_f32, hypot_f64, log10_f32, log10_f64, log1p_f32, log1p_f64, log2_f32, log2_f64, log_f32, log_f64, logaddexp_f32, logaddexp_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, rint_f32, rint_f64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sinh_f32, sinh_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64, trunc_f32, trunc_f64
+from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensated, ceil_f32, ceil_f64, compensated_result, cos_f32, cos_f64, divide_f32, divide_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, floor_f32, floor_f64, fmod_f32, fmod_f64, fmod_i64, log1p_f32, log1p_f64, log_f32, log_f64, logaddexp_f32, logaddexp_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, rint_f32, rint_f64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64, trunc_f32, trunc_f64
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
@@ -977,461 +977,6 @@ def run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
 
 
 @njit(cache=True, nogil=True, error_model='numpy')
-def run_erf_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(erf_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(erf_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_erf_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(erf_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(erf_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_erfc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(erfc_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(erfc_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_erfc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(erfc_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(erfc_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_asin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(asin_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(asin_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_asin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(asin_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(asin_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_acos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(acos_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(acos_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_acos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(acos_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(acos_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atan_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(atan_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(atan_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atan_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(atan_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(atan_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_sinh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(sinh_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(sinh_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_sinh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(sinh_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(sinh_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_cosh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(cosh_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(cosh_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_cosh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(cosh_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(cosh_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_asinh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(asinh_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(asinh_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_asinh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(asinh_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(asinh_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_acosh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(acosh_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(acosh_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_acosh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(acosh_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(acosh_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(atanh_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(atanh_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(atanh_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(atanh_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_log2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(log2_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(log2_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_log2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(log2_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(log2_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_log10_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(log10_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(log10_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_log10_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(log10_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(log10_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_exp2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        if asi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float64(exp2_f64(x0[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(exp2_f64(F[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_exp2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            for i in range(ni):
-                y[i] = np.float32(exp2_f32(x0[i]))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            for i in range(ni):
-                S[ob + i] = np.float32(exp2_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
 def run_floor_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1568,126 +1113,6 @@ def run_round_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
             ab = a + o * aso
             for i in range(ni):
                 S[ob + i] = np.float32(rint_f32(S[ab + i * asi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atan2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        bb = b + o * bso
-        if asi == 1 and bsi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float64(atan2_f64(x0[i], x1[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(atan2_f64(F[ab + i * asi], F[bb + i * bsi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_atan2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1 and bsi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            x1 = S[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float32(atan2_f32(x0[i], x1[i]))
-    elif bsi == 1 and asi == 0:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab]
-            x1 = S[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float32(atan2_f32(x0, x1[i]))
-    elif asi == 1 and bsi == 0:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            x1 = S[bb]
-            for i in range(ni):
-                y[i] = np.float32(atan2_f32(x0[i], x1))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            for i in range(ni):
-                S[ob + i] = np.float32(atan2_f32(S[ab + i * asi], S[bb + i * bsi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_hypot_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    for o in range(no):
-        ob = out + o * ni
-        ab = a + o * aso
-        bb = b + o * bso
-        if asi == 1 and bsi == 1:
-            y = F[ob:ob + ni]
-            x0 = F[ab:ab + ni]
-            x1 = F[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float64(hypot_f64(x0[i], x1[i]))
-            continue
-        for i in range(ni):
-            F[ob + i] = np.float64(hypot_f64(F[ab + i * asi], F[bb + i * bsi]))
-    return norm
-
-
-@njit(cache=True, nogil=True, error_model='numpy')
-def run_hypot_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
-    if asi == 1 and bsi == 1:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            x1 = S[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float32(hypot_f32(x0[i], x1[i]))
-    elif bsi == 1 and asi == 0:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab]
-            x1 = S[bb:bb + ni]
-            for i in range(ni):
-                y[i] = np.float32(hypot_f32(x0, x1[i]))
-    elif asi == 1 and bsi == 0:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            y = S[ob:ob + ni]
-            x0 = S[ab:ab + ni]
-            x1 = S[bb]
-            for i in range(ni):
-                y[i] = np.float32(hypot_f32(x0[i], x1))
-    else:
-        for o in range(no):
-            ob = out + o * ni
-            ab = a + o * aso
-            bb = b + o * bso
-            for i in range(ni):
-                S[ob + i] = np.float32(hypot_f32(S[ab + i * asi], S[bb + i * bsi]))
     return norm
 
 
@@ -2353,7 +1778,7 @@ def vm(code, aux, F, I, S, start, stop):
             c += lo * csi
         if op == 0:
             pass
-        elif op == 166:
+        elif op == 136:
             group_first = pc + 1
             group_end = pc + 1 + count
             group_n = ni
@@ -2460,203 +1885,143 @@ def vm(code, aux, F, I, S, start, stop):
             norm = run_sign_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 50:  # sign (int64)
             norm = run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 51:  # erf (float64)
-            norm = run_erf_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 52:  # erf (float32)
-            norm = run_erf_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 53:  # erfc (float64)
-            norm = run_erfc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 54:  # erfc (float32)
-            norm = run_erfc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 55:  # asin (float64)
-            norm = run_asin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 56:  # asin (float32)
-            norm = run_asin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 57:  # acos (float64)
-            norm = run_acos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 58:  # acos (float32)
-            norm = run_acos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 59:  # atan (float64)
-            norm = run_atan_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 60:  # atan (float32)
-            norm = run_atan_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 61:  # sinh (float64)
-            norm = run_sinh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 62:  # sinh (float32)
-            norm = run_sinh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 63:  # cosh (float64)
-            norm = run_cosh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 64:  # cosh (float32)
-            norm = run_cosh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 65:  # asinh (float64)
-            norm = run_asinh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 66:  # asinh (float32)
-            norm = run_asinh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 67:  # acosh (float64)
-            norm = run_acosh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 68:  # acosh (float32)
-            norm = run_acosh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 69:  # atanh (float64)
-            norm = run_atanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 70:  # atanh (float32)
-            norm = run_atanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 71:  # log2 (float64)
-            norm = run_log2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 72:  # log2 (float32)
-            norm = run_log2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 73:  # log10 (float64)
-            norm = run_log10_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 74:  # log10 (float32)
-            norm = run_log10_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 75:  # exp2 (float64)
-            norm = run_exp2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 76:  # exp2 (float32)
-            norm = run_exp2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 77:  # floor (float64)
+        elif op == 51:  # floor (float64)
             norm = run_floor_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 78:  # floor (float32)
+        elif op == 52:  # floor (float32)
             norm = run_floor_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 79:  # ceil (float64)
+        elif op == 53:  # ceil (float64)
             norm = run_ceil_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 80:  # ceil (float32)
+        elif op == 54:  # ceil (float32)
             norm = run_ceil_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 81:  # trunc (float64)
+        elif op == 55:  # trunc (float64)
             norm = run_trunc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 82:  # trunc (float32)
+        elif op == 56:  # trunc (float32)
             norm = run_trunc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 83:  # round (float64)
+        elif op == 57:  # round (float64)
             norm = run_round_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 84:  # round (float32)
+        elif op == 58:  # round (float32)
             norm = run_round_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 85:  # atan2 (float64)
-            norm = run_atan2_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 86:  # atan2 (float32)
-            norm = run_atan2_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 87:  # hypot (float64)
-            norm = run_hypot_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 88:  # hypot (float32)
-            norm = run_hypot_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 89:  # logaddexp (float64)
+        elif op == 59:  # logaddexp (float64)
             norm = run_logaddexp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 90:  # logaddexp (float32)
+        elif op == 60:  # logaddexp (float32)
             norm = run_logaddexp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 91:  # fmod (float64)
+        elif op == 61:  # fmod (float64)
             norm = run_fmod_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 92:  # fmod (float32)
+        elif op == 62:  # fmod (float32)
             norm = run_fmod_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 93:  # fmod (int64)
+        elif op == 63:  # fmod (int64)
             norm = run_fmod_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 94:  # floor_divide (float64)
+        elif op == 64:  # floor_divide (float64)
             norm = run_floor_divide_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 95:  # floor_divide (float32)
+        elif op == 65:  # floor_divide (float32)
             norm = run_floor_divide_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 96:  # floor_divide (int64)
+        elif op == 66:  # floor_divide (int64)
             norm = run_floor_divide_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 97:  # remainder (float64)
+        elif op == 67:  # remainder (float64)
             norm = run_remainder_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 98:  # remainder (float32)
+        elif op == 68:  # remainder (float32)
             norm = run_remainder_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 99:  # remainder (int64)
+        elif op == 69:  # remainder (int64)
             norm = run_remainder_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 100:  # eq (float64)
+        elif op == 70:  # eq (float64)
             norm = run_eq_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 101:  # eq (float32)
+        elif op == 71:  # eq (float32)
             norm = run_eq_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 102:  # eq (int64)
+        elif op == 72:  # eq (int64)
             norm = run_eq_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 103:  # ne (float64)
+        elif op == 73:  # ne (float64)
             norm = run_ne_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 104:  # ne (float32)
+        elif op == 74:  # ne (float32)
             norm = run_ne_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 105:  # ne (int64)
+        elif op == 75:  # ne (int64)
             norm = run_ne_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 106:  # lt (float64)
+        elif op == 76:  # lt (float64)
             norm = run_lt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 107:  # lt (float32)
+        elif op == 77:  # lt (float32)
             norm = run_lt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 108:  # lt (int64)
+        elif op == 78:  # lt (int64)
             norm = run_lt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 109:  # le (float64)
+        elif op == 79:  # le (float64)
             norm = run_le_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 110:  # le (float32)
+        elif op == 80:  # le (float32)
             norm = run_le_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 111:  # le (int64)
+        elif op == 81:  # le (int64)
             norm = run_le_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 112:  # gt (float64)
+        elif op == 82:  # gt (float64)
             norm = run_gt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 113:  # gt (float32)
+        elif op == 83:  # gt (float32)
             norm = run_gt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 114:  # gt (int64)
+        elif op == 84:  # gt (int64)
             norm = run_gt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 115:  # ge (float64)
+        elif op == 85:  # ge (float64)
             norm = run_ge_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 116:  # ge (float32)
+        elif op == 86:  # ge (float32)
             norm = run_ge_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 117:  # ge (int64)
+        elif op == 87:  # ge (int64)
             norm = run_ge_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 118:  # logical_and (float64)
+        elif op == 88:  # logical_and (float64)
             norm = run_logical_and_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 119:  # logical_and (float32)
+        elif op == 89:  # logical_and (float32)
             norm = run_logical_and_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 120:  # logical_and (int64)
+        elif op == 90:  # logical_and (int64)
             norm = run_logical_and_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 121:  # logical_or (float64)
+        elif op == 91:  # logical_or (float64)
             norm = run_logical_or_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 122:  # logical_or (float32)
+        elif op == 92:  # logical_or (float32)
             norm = run_logical_or_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 123:  # logical_or (int64)
+        elif op == 93:  # logical_or (int64)
             norm = run_logical_or_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 124:  # logical_not (float64)
+        elif op == 94:  # logical_not (float64)
             norm = run_logical_not_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 125:  # logical_not (float32)
+        elif op == 95:  # logical_not (float32)
             norm = run_logical_not_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 126:  # logical_not (int64)
+        elif op == 96:  # logical_not (int64)
             norm = run_logical_not_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 127:  # where (float64)
+        elif op == 97:  # where (float64)
             norm = run_where_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 128:  # where (float32)
+        elif op == 98:  # where (float32)
             norm = run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 129:  # where (int64)
+        elif op == 99:  # where (int64)
             norm = run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 157:
+        elif op == 127:
             for o in range(no):
                 for i in range(ni):
                     v = F[a + o * aso + i * asi]
                     I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 158:
+        elif op == 128:
             for o in range(no):
                 for i in range(ni):
                     I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
-        elif op == 159:
+        elif op == 129:
             for o in range(no):
                 for i in range(ni):
                     S[out + o * ni + i] = np.float32(F[a + o * aso + i * asi])
-        elif op == 160:
+        elif op == 130:
             for o in range(no):
                 for i in range(ni):
                     F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
-        elif op == 161:
+        elif op == 131:
             for o in range(no):
                 for i in range(ni):
                     I[out + o * ni + i] = np.int64(I[a + o * aso + i * asi])
-        elif op == 162:
+        elif op == 132:
             for o in range(no):
                 for i in range(ni):
                     S[out + o * ni + i] = np.float32(I[a + o * aso + i * asi])
-        elif op == 163:
+        elif op == 133:
             for o in range(no):
                 for i in range(ni):
                     F[out + o * ni + i] = np.float64(S[a + o * aso + i * asi])
-        elif op == 164:
+        elif op == 134:
             for o in range(no):
                 for i in range(ni):
                     v = S[a + o * aso + i * asi]
                     I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 165:
+        elif op == 135:
             for o in range(no):
                 for i in range(ni):
                     I[out + o * ni + i] = np.int64(S[a + o * aso + i * asi] != 0.0)
-        elif op == 133:
+        elif op == 103:
             if no > 1 and abs(asi) > abs(aso):
                 totals = np.zeros(no)
                 comps = np.zeros(no)
@@ -2674,7 +2039,7 @@ def vm(code, aux, F, I, S, start, stop):
                 for i in range(ni):
                     total, comp = add_compensated(total, comp, np.float64(F[base + i * asi]))
                 F[out + o] = compensated_result(total, comp)
-        elif op == 136:
+        elif op == 106:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -2683,7 +2048,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v > best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 139:
+        elif op == 109:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -2692,7 +2057,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v < best or v != v:
                         best = v
                 F[out + o] = best
-        elif op == 142:
+        elif op == 112:
             for o in range(no):
                 base = a + o * aso
                 best = F[base]
@@ -2703,7 +2068,7 @@ def vm(code, aux, F, I, S, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 154:
+        elif op == 124:
             m, k, n = ni, aso, asi
             ta, tb = bsi, c
             for o in range(no):
@@ -2722,7 +2087,7 @@ def vm(code, aux, F, I, S, start, stop):
                     matmul_nt(x, y, z, m, k, n)
                 else:
                     matmul_tt(x, y, z, m, k, n)
-        elif op == 130:
+        elif op == 100:
             nd = no
             total = 1
             for d in range(nd):
@@ -2750,29 +2115,29 @@ def vm(code, aux, F, I, S, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 145:
+        elif op == 115:
             for i in range(count):
                 F[out + i] = F[ni + aux[a + i]]
-        elif op == 148:
+        elif op == 118:
             for i in range(count):
                 F[out + i] = 0
             for i in range(no):
                 F[out + aux[a + i]] += F[ni + i * asi]
-        elif op == 151:
+        elif op == 121:
             for i in range(count):
                 v = F[a + i]
                 if ni == 1:
                     v = np.float64(v != 0)
                 if v != F[b + i]:
                     return no + 1
-        elif op == 134:
+        elif op == 104:
             for o in range(no):
                 total = np.int64(0)
                 base = a + o * aso
                 for i in range(ni):
                     total += I[base + i * asi]
                 I[out + o] = total
-        elif op == 137:
+        elif op == 107:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -2781,7 +2146,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v > best:
                         best = v
                 I[out + o] = best
-        elif op == 140:
+        elif op == 110:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -2790,7 +2155,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v < best:
                         best = v
                 I[out + o] = best
-        elif op == 143:
+        elif op == 113:
             for o in range(no):
                 base = a + o * aso
                 best = I[base]
@@ -2801,7 +2166,7 @@ def vm(code, aux, F, I, S, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 131:
+        elif op == 101:
             nd = no
             total = 1
             for d in range(nd):
@@ -2829,22 +2194,22 @@ def vm(code, aux, F, I, S, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 146:
+        elif op == 116:
             for i in range(count):
                 I[out + i] = I[ni + aux[a + i]]
-        elif op == 149:
+        elif op == 119:
             for i in range(count):
                 I[out + i] = 0
             for i in range(no):
                 I[out + aux[a + i]] += I[ni + i * asi]
-        elif op == 152:
+        elif op == 122:
             for i in range(count):
                 v = I[a + i]
                 if ni == 1:
                     v = np.int64(v != 0)
                 if v != I[b + i]:
                     return no + 1
-        elif op == 135:
+        elif op == 105:
             if no > 1 and abs(asi) > abs(aso):
                 totals = np.zeros(no)
                 comps = np.zeros(no)
@@ -2862,7 +2227,7 @@ def vm(code, aux, F, I, S, start, stop):
                 for i in range(ni):
                     total, comp = add_compensated(total, comp, np.float64(S[base + i * asi]))
                 S[out + o] = compensated_result(total, comp)
-        elif op == 138:
+        elif op == 108:
             for o in range(no):
                 base = a + o * aso
                 best = S[base]
@@ -2871,7 +2236,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v > best or v != v:
                         best = v
                 S[out + o] = best
-        elif op == 141:
+        elif op == 111:
             for o in range(no):
                 base = a + o * aso
                 best = S[base]
@@ -2880,7 +2245,7 @@ def vm(code, aux, F, I, S, start, stop):
                     if v < best or v != v:
                         best = v
                 S[out + o] = best
-        elif op == 144:
+        elif op == 114:
             for o in range(no):
                 base = a + o * aso
                 best = S[base]
@@ -2891,7 +2256,7 @@ def vm(code, aux, F, I, S, start, stop):
                         best = v
                         at = i
                 I[out + o] = at
-        elif op == 155:
+        elif op == 125:
             m, k, n = ni, aso, asi
             ta, tb = bsi, c
             for o in range(no):
@@ -2910,7 +2275,7 @@ def vm(code, aux, F, I, S, start, stop):
                     matmul_nt(x, y, z, m, k, n)
                 else:
                     matmul_tt(x, y, z, m, k, n)
-        elif op == 132:
+        elif op == 102:
             nd = no
             total = 1
             for d in range(nd):
@@ -2938,22 +2303,22 @@ def vm(code, aux, F, I, S, start, stop):
                     dst -= aux[a + 2 * nd + d] * aux[a + d]
                     ctr[d] = 0
                     d -= 1
-        elif op == 147:
+        elif op == 117:
             for i in range(count):
                 S[out + i] = S[ni + aux[a + i]]
-        elif op == 150:
+        elif op == 120:
             for i in range(count):
                 S[out + i] = 0
             for i in range(no):
                 S[out + aux[a + i]] += S[ni + i * asi]
-        elif op == 153:
+        elif op == 123:
             for i in range(count):
                 v = S[a + i]
                 if ni == 1:
                     v = np.float32(v != 0)
                 if v != S[b + i]:
                     return no + 1
-        elif op == 156:
+        elif op == 126:
             return count
         if norm != 0:
             normalize(I, norm, out, count)

@@ -105,6 +105,8 @@ def _elementwise_entries() -> list[tuple[str, int]]:
     for name, entry in TABLE.items():
         if getattr(entry, "kind", "") != "elementwise" or entry.kernel is None or name in ("cast", "detach"):
             continue
+        if _numpy_step(entry):
+            continue
         lanes = (F_LANE, S_LANE, I_LANE)
         if entry.promote == "float":
             lanes = (F_LANE, S_LANE)  # integer operands are cast to float before these ops
@@ -113,6 +115,18 @@ def _elementwise_entries() -> list[tuple[str, int]]:
                 continue
             out.append((name, lane))
     return out
+
+
+#: Runtime functions that call libm one element at a time (no vector math; see compiler/runtime.py).
+#: The executor runs the ops that call them as numpy steps instead of giving each a handler: numpy's
+#: loops are as fast, and every handler adds seconds to the machine's one-time build.
+LIBM_CALLS = frozenset({"erf", "erfc", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
+                        "log10", "exp2", "atan2", "hypot"})
+
+
+def _numpy_step(entry) -> bool:
+    """Whether elementwise `entry` runs as a numpy step on the executor: its kernel calls libm."""
+    return bool(set(_CALL_RE.findall(entry.kernel or "")) & LIBM_CALLS)
 
 
 #: Runtime functions that only exist for floats.
@@ -957,6 +971,9 @@ class _Builder:
         if op == "cast":
             out = self.result(out_v, is_output)
             self.cast(ins[0], node.inputs[0].dtype, out, out_v.dtype)
+        elif entry.kind == "elementwise" and _numpy_step(entry):
+            out = self.result(out_v, is_output)
+            self.host_op(node, ins, out)
         elif entry.kind == "elementwise":
             out = self.result(out_v, is_output)
             self.elementwise(node, ins, out)
@@ -1216,7 +1233,7 @@ class _Builder:
 
     def host_op(self, node: Node, ins: list[View], out: View) -> None:
         """Run `node` with the op table's numpy rule on views of the arenas (index arrays known only at run
-        time, sorting)."""
+        time, sorting, the elementwise functions kernels take from libm)."""
         impl, attrs = TABLE[node.op].impl, node.attrs
         in_views = list(ins)
         dtypes = [v.dtype for v in node.inputs]
@@ -1234,8 +1251,8 @@ class _Builder:
             except (ShapeError, IndexingError) as e:
                 raise node_error(node, arrays, e) from None
             arenas[out_lane][out_offset:out_offset + out_size] = np.asarray(result).reshape(-1)
-        step.__doc__ = (f"{node.op} (numpy)" if TABLE[node.op].kind == "order" else
-                        f"{node.op} with index arrays computed at run time (numpy)")
+        step.__doc__ = (f"{node.op} with index arrays computed at run time (numpy)" if node.op.startswith("index")
+                        else f"{node.op} (numpy)")
         self.host(step)
 
     def guard(self, node: Node) -> None:
