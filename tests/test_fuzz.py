@@ -908,21 +908,24 @@ SHARDS = 5
 _NUMBA_PHASES = tuple(Phase) if _PROFILE == "long" else (Phase.explicit, Phase.reuse, Phase.generate)
 
 
-def _assert_agrees(tier, value, grads, i_value, i_grads):
-    _close(value, i_value, 1e-9, f"{tier} value vs interpreter")
+def _compiled_program_agrees(shard, data, label, backend, **options):
+    """Draw a program over one shard of the ops, compile it, and check value and gradients against the
+    interpreter; returns the program, the compiled (value, gradients) and the compiled function."""
+    prog = data.draw(programs(focus=VALUE_OPS[shard::SHARDS] * 2, extra=3, kernel=True), label="program")
+    i_value, i_grads = _check_reference(prog)
+    value, grads, f = _compiled(prog, backend, **options)
+    _close(value, i_value, 1e-9, f"{label} value vs interpreter")
     for i, (g, e) in enumerate(zip(grads, i_grads)):
         assert g.shape == e.shape and g.dtype == e.dtype, f"x{i}: {g.shape} {g.dtype} vs {e.shape} {e.dtype}"
-        _close(g, e, 1e-9, f"{tier} gradient of x{i} vs interpreter")
+        _close(g, e, 1e-9, f"{label} gradient of x{i} vs interpreter")
+    return prog, (value, grads), f
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
 @settings(_BASE, max_examples=EXAMPLES["executor"], phases=_NUMBA_PHASES)
 @given(data=st.data())
 def test_executor_agrees_with_interpreter(shard, data):
-    prog = data.draw(programs(focus=VALUE_OPS[shard::SHARDS] * 2, extra=3, kernel=True), label="program")
-    i_value, i_grads = _check_reference(prog)
-    value, grads, _ = _compiled(prog, None, tier="executor")
-    _assert_agrees("executor", value, grads, i_value, i_grads)
+    prog, _, _ = _compiled_program_agrees(shard, data, "executor", None, tier="executor")
     _record(prog, "executor")
 
 
@@ -930,10 +933,7 @@ def test_executor_agrees_with_interpreter(shard, data):
 @settings(_BASE, max_examples=EXAMPLES["numba"], phases=_NUMBA_PHASES)
 @given(data=st.data())
 def test_numba_agrees_with_interpreter(shard, data):
-    prog = data.draw(programs(focus=VALUE_OPS[shard::SHARDS] * 2, extra=3, kernel=True), label="program")
-    i_value, i_grads = _check_reference(prog)
-    n_value, n_grads, f = _compiled(prog, "numba")
-    _assert_agrees("numba", n_value, n_grads, i_value, i_grads)
+    prog, (n_value, n_grads), f = _compiled_program_agrees(shard, data, "numba", "numba")
     # A second call takes the cached kernel's fast path; strided inputs must give the same bits.
     again_value, again_grads = f(*[_strided(x) for x in prog.inputs])
     assert float(again_value) == n_value
