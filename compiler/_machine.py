@@ -8,7 +8,7 @@ from numba import njit
 from tracegrad.compiler.runtime import abs_f32, abs_f64, abs_i64, add_compensated, ceil_f32, ceil_f64, compensated_result, cos_f32, cos_f64, divide_f32, divide_f64, exp_f32, exp_f64, expm1_f32, expm1_f64, floor_divide_f32, floor_divide_f64, floor_divide_i64, floor_f32, floor_f64, fmod_f32, fmod_f64, fmod_i64, log1p_f32, log1p_f64, log_f32, log_f64, logaddexp_f32, logaddexp_f64, matmul_nn, matmul_nt, matmul_tn, matmul_tt, maximum_f32, maximum_f64, maximum_i64, minimum_f32, minimum_f64, minimum_i64, power_f32, power_f64, power_i64, relu_f32, relu_f64, relu_i64, remainder_f32, remainder_f64, remainder_i64, rint_f32, rint_f64, sigmoid_f32, sigmoid_f64, sign_f32, sign_f64, sign_i64, sin_f32, sin_f64, sqrt_f32, sqrt_f64, tanh_f32, tanh_f64, trunc_f32, trunc_f64
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def normalize(I, norm, out, n):
     if norm == 1:
         for i in range(n):
@@ -22,7 +22,7 @@ def normalize(I, norm, out, n):
             I[out + i] = v - span if (norm != 5 and v >= half) else v
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_neg_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -32,7 +32,7 @@ def run_neg_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_neg_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -51,7 +51,7 @@ def run_neg_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_neg_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -61,7 +61,7 @@ def run_neg_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_add_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -72,7 +72,7 @@ def run_add_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_add_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -114,7 +114,7 @@ def run_add_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_add_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -125,7 +125,7 @@ def run_add_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sub_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -136,7 +136,7 @@ def run_sub_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sub_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -178,7 +178,7 @@ def run_sub_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sub_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -189,7 +189,7 @@ def run_sub_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_mul_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -200,7 +200,7 @@ def run_mul_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_mul_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -242,7 +242,7 @@ def run_mul_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_mul_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -253,7 +253,7 @@ def run_mul_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_div_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -271,7 +271,7 @@ def run_div_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_div_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -313,7 +313,7 @@ def run_div_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_pow_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -331,7 +331,7 @@ def run_pow_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_pow_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -373,7 +373,7 @@ def run_pow_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_pow_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -384,7 +384,7 @@ def run_pow_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_maximum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -402,7 +402,7 @@ def run_maximum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_maximum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -444,7 +444,7 @@ def run_maximum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_maximum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -455,7 +455,7 @@ def run_maximum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_minimum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -473,7 +473,7 @@ def run_minimum_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_minimum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -515,7 +515,7 @@ def run_minimum_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_minimum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -526,7 +526,7 @@ def run_minimum_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_exp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -542,7 +542,7 @@ def run_exp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_exp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -561,7 +561,7 @@ def run_exp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_log_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -577,7 +577,7 @@ def run_log_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_log_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -596,7 +596,7 @@ def run_log_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_log1p_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -612,7 +612,7 @@ def run_log1p_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_log1p_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -631,7 +631,7 @@ def run_log1p_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_expm1_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -647,7 +647,7 @@ def run_expm1_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_expm1_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -666,7 +666,7 @@ def run_expm1_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -682,7 +682,7 @@ def run_sin_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -701,7 +701,7 @@ def run_sin_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_cos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -717,7 +717,7 @@ def run_cos_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_cos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -736,7 +736,7 @@ def run_cos_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_tanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -752,7 +752,7 @@ def run_tanh_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_tanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -771,7 +771,7 @@ def run_tanh_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sigmoid_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -787,7 +787,7 @@ def run_sigmoid_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sigmoid_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -806,7 +806,7 @@ def run_sigmoid_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_relu_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -822,7 +822,7 @@ def run_relu_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_relu_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -841,7 +841,7 @@ def run_relu_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_relu_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -851,7 +851,7 @@ def run_relu_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_abs_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -867,7 +867,7 @@ def run_abs_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_abs_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -886,7 +886,7 @@ def run_abs_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_abs_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -896,7 +896,7 @@ def run_abs_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sqrt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -912,7 +912,7 @@ def run_sqrt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sqrt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -931,7 +931,7 @@ def run_sqrt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sign_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -947,7 +947,7 @@ def run_sign_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sign_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -966,7 +966,7 @@ def run_sign_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -976,7 +976,7 @@ def run_sign_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_floor_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -992,7 +992,7 @@ def run_floor_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_floor_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -1011,7 +1011,7 @@ def run_floor_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ceil_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1027,7 +1027,7 @@ def run_ceil_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ceil_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -1046,7 +1046,7 @@ def run_ceil_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_trunc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1062,7 +1062,7 @@ def run_trunc_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_trunc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -1081,7 +1081,7 @@ def run_trunc_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_round_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1097,7 +1097,7 @@ def run_round_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_round_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1:
         for o in range(no):
@@ -1116,7 +1116,7 @@ def run_round_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logaddexp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1134,7 +1134,7 @@ def run_logaddexp_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logaddexp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -1176,7 +1176,7 @@ def run_logaddexp_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_fmod_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1194,7 +1194,7 @@ def run_fmod_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_fmod_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -1236,7 +1236,7 @@ def run_fmod_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_fmod_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1247,7 +1247,7 @@ def run_fmod_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_floor_divide_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1265,7 +1265,7 @@ def run_floor_divide_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_floor_divide_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -1307,7 +1307,7 @@ def run_floor_divide_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_floor_divide_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1318,7 +1318,7 @@ def run_floor_divide_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, 
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_remainder_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1336,7 +1336,7 @@ def run_remainder_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_remainder_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1:
         for o in range(no):
@@ -1378,7 +1378,7 @@ def run_remainder_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_remainder_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1389,7 +1389,7 @@ def run_remainder_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_eq_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1400,7 +1400,7 @@ def run_eq_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_eq_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1411,7 +1411,7 @@ def run_eq_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_eq_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1422,7 +1422,7 @@ def run_eq_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ne_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1433,7 +1433,7 @@ def run_ne_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ne_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1444,7 +1444,7 @@ def run_ne_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ne_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1455,7 +1455,7 @@ def run_ne_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_lt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1466,7 +1466,7 @@ def run_lt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_lt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1477,7 +1477,7 @@ def run_lt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_lt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1488,7 +1488,7 @@ def run_lt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_le_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1499,7 +1499,7 @@ def run_le_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_le_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1510,7 +1510,7 @@ def run_le_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_le_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1521,7 +1521,7 @@ def run_le_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_gt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1532,7 +1532,7 @@ def run_gt_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_gt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1543,7 +1543,7 @@ def run_gt_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_gt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1554,7 +1554,7 @@ def run_gt_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ge_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1565,7 +1565,7 @@ def run_ge_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ge_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1576,7 +1576,7 @@ def run_ge_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_ge_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1587,7 +1587,7 @@ def run_ge_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_and_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1598,7 +1598,7 @@ def run_logical_and_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_and_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1609,7 +1609,7 @@ def run_logical_and_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_and_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1620,7 +1620,7 @@ def run_logical_and_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_or_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1631,7 +1631,7 @@ def run_logical_or_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_or_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1642,7 +1642,7 @@ def run_logical_or_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_or_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1653,7 +1653,7 @@ def run_logical_or_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_not_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1663,7 +1663,7 @@ def run_logical_not_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_not_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1673,7 +1673,7 @@ def run_logical_not_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_logical_not_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1683,7 +1683,7 @@ def run_logical_not_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, c
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_where_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1695,7 +1695,7 @@ def run_where_f(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     if asi == 1 and bsi == 1 and csi == 1:
         for o in range(no):
@@ -1720,7 +1720,7 @@ def run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
-@njit(cache=True, nogil=True, error_model='numpy')
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
 def run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
     for o in range(no):
         ob = out + o * ni
@@ -1732,10 +1732,373 @@ def run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, cs
     return norm
 
 
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
+def structural_f(op, F, I, aux, ctr, acc, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if op == 101:
+        if no > 1 and abs(asi) > abs(aso):
+            for first in range(0, no, 512):
+                n = min(512, no - first)
+                acc[:2 * n] = 0.0
+                for i in range(ni):
+                    base = a + i * asi + first * aso
+                    for o in range(n):
+                        acc[o], acc[n + o] = add_compensated(acc[o], acc[n + o], np.float64(F[base + o * aso]))
+                for o in range(n):
+                    F[out + first + o] = compensated_result(acc[o], acc[n + o])
+            return 0
+        for o in range(no):
+            total = 0.0
+            comp = 0.0
+            base = a + o * aso
+            for i in range(ni):
+                total, comp = add_compensated(total, comp, np.float64(F[base + i * asi]))
+            F[out + o] = compensated_result(total, comp)
+    elif op == 102:
+        for o in range(no):
+            base = a + o * aso
+            best = F[base]
+            for i in range(1, ni):
+                v = F[base + i * asi]
+                if v > best or v != v:
+                    best = v
+            F[out + o] = best
+    elif op == 103:
+        for o in range(no):
+            base = a + o * aso
+            best = F[base]
+            for i in range(1, ni):
+                v = F[base + i * asi]
+                if v < best or v != v:
+                    best = v
+            F[out + o] = best
+    elif op == 104:
+        for o in range(no):
+            base = a + o * aso
+            best = F[base]
+            at = 0
+            for i in range(1, ni):
+                v = F[base + i * asi]
+                if best == best and (v > best or v != v):
+                    best = v
+                    at = i
+            I[out + o] = at
+    elif op == 100:
+        nd = no
+        total = 1
+        for d in range(nd):
+            total *= aux[a + d]
+        if total == 0:
+            return 0
+        inner = aux[a + nd - 1]
+        s_in = aux[a + 2 * nd - 1]
+        d_in = aux[a + 3 * nd - 1]
+        for d in range(nd):
+            ctr[d] = 0
+        src = ni
+        dst = out
+        for _ in range(total // inner):
+            for i in range(inner):
+                F[dst + i * d_in] = F[src + i * s_in]
+            d = nd - 2
+            while d >= 0:
+                ctr[d] += 1
+                src += aux[a + nd + d]
+                dst += aux[a + 2 * nd + d]
+                if ctr[d] < aux[a + d]:
+                    break
+                src -= aux[a + nd + d] * aux[a + d]
+                dst -= aux[a + 2 * nd + d] * aux[a + d]
+                ctr[d] = 0
+                d -= 1
+    elif op == 105:
+        for i in range(count):
+            F[out + i] = F[ni + aux[a + i]]
+    elif op == 106:
+        for i in range(count):
+            F[out + i] = 0
+        for i in range(no):
+            F[out + aux[a + i]] += F[ni + i * asi]
+    elif op == 107:
+        for i in range(count):
+            v = F[a + i]
+            if ni == 1:
+                v = np.float64(v != 0)
+            if v != F[b + i]:
+                return no + 1
+    return 0
+
+
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
+def structural_i(op, I, aux, ctr, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if op == 109:
+        for o in range(no):
+            total = np.int64(0)
+            base = a + o * aso
+            for i in range(ni):
+                total += I[base + i * asi]
+            I[out + o] = total
+    elif op == 110:
+        for o in range(no):
+            base = a + o * aso
+            best = I[base]
+            for i in range(1, ni):
+                v = I[base + i * asi]
+                if v > best:
+                    best = v
+            I[out + o] = best
+    elif op == 111:
+        for o in range(no):
+            base = a + o * aso
+            best = I[base]
+            for i in range(1, ni):
+                v = I[base + i * asi]
+                if v < best:
+                    best = v
+            I[out + o] = best
+    elif op == 112:
+        for o in range(no):
+            base = a + o * aso
+            best = I[base]
+            at = 0
+            for i in range(1, ni):
+                v = I[base + i * asi]
+                if v > best:
+                    best = v
+                    at = i
+            I[out + o] = at
+    elif op == 108:
+        nd = no
+        total = 1
+        for d in range(nd):
+            total *= aux[a + d]
+        if total == 0:
+            return 0
+        inner = aux[a + nd - 1]
+        s_in = aux[a + 2 * nd - 1]
+        d_in = aux[a + 3 * nd - 1]
+        for d in range(nd):
+            ctr[d] = 0
+        src = ni
+        dst = out
+        for _ in range(total // inner):
+            for i in range(inner):
+                I[dst + i * d_in] = I[src + i * s_in]
+            d = nd - 2
+            while d >= 0:
+                ctr[d] += 1
+                src += aux[a + nd + d]
+                dst += aux[a + 2 * nd + d]
+                if ctr[d] < aux[a + d]:
+                    break
+                src -= aux[a + nd + d] * aux[a + d]
+                dst -= aux[a + 2 * nd + d] * aux[a + d]
+                ctr[d] = 0
+                d -= 1
+    elif op == 113:
+        for i in range(count):
+            I[out + i] = I[ni + aux[a + i]]
+    elif op == 114:
+        for i in range(count):
+            I[out + i] = 0
+        for i in range(no):
+            I[out + aux[a + i]] += I[ni + i * asi]
+    elif op == 115:
+        for i in range(count):
+            v = I[a + i]
+            if ni == 1:
+                v = np.int64(v != 0)
+            if v != I[b + i]:
+                return no + 1
+    return 0
+
+
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
+def structural_s(op, S, I, aux, ctr, acc, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi):
+    if op == 117:
+        if no > 1 and abs(asi) > abs(aso):
+            for first in range(0, no, 512):
+                n = min(512, no - first)
+                acc[:2 * n] = 0.0
+                for i in range(ni):
+                    base = a + i * asi + first * aso
+                    for o in range(n):
+                        acc[o], acc[n + o] = add_compensated(acc[o], acc[n + o], np.float64(S[base + o * aso]))
+                for o in range(n):
+                    S[out + first + o] = compensated_result(acc[o], acc[n + o])
+            return 0
+        for o in range(no):
+            total = 0.0
+            comp = 0.0
+            base = a + o * aso
+            for i in range(ni):
+                total, comp = add_compensated(total, comp, np.float64(S[base + i * asi]))
+            S[out + o] = compensated_result(total, comp)
+    elif op == 118:
+        for o in range(no):
+            base = a + o * aso
+            best = S[base]
+            for i in range(1, ni):
+                v = S[base + i * asi]
+                if v > best or v != v:
+                    best = v
+            S[out + o] = best
+    elif op == 119:
+        for o in range(no):
+            base = a + o * aso
+            best = S[base]
+            for i in range(1, ni):
+                v = S[base + i * asi]
+                if v < best or v != v:
+                    best = v
+            S[out + o] = best
+    elif op == 120:
+        for o in range(no):
+            base = a + o * aso
+            best = S[base]
+            at = 0
+            for i in range(1, ni):
+                v = S[base + i * asi]
+                if best == best and (v > best or v != v):
+                    best = v
+                    at = i
+            I[out + o] = at
+    elif op == 116:
+        nd = no
+        total = 1
+        for d in range(nd):
+            total *= aux[a + d]
+        if total == 0:
+            return 0
+        inner = aux[a + nd - 1]
+        s_in = aux[a + 2 * nd - 1]
+        d_in = aux[a + 3 * nd - 1]
+        for d in range(nd):
+            ctr[d] = 0
+        src = ni
+        dst = out
+        for _ in range(total // inner):
+            for i in range(inner):
+                S[dst + i * d_in] = S[src + i * s_in]
+            d = nd - 2
+            while d >= 0:
+                ctr[d] += 1
+                src += aux[a + nd + d]
+                dst += aux[a + 2 * nd + d]
+                if ctr[d] < aux[a + d]:
+                    break
+                src -= aux[a + nd + d] * aux[a + d]
+                dst -= aux[a + 2 * nd + d] * aux[a + d]
+                ctr[d] = 0
+                d -= 1
+    elif op == 121:
+        for i in range(count):
+            S[out + i] = S[ni + aux[a + i]]
+    elif op == 122:
+        for i in range(count):
+            S[out + i] = 0
+        for i in range(no):
+            S[out + aux[a + i]] += S[ni + i * asi]
+    elif op == 123:
+        for i in range(count):
+            v = S[a + i]
+            if ni == 1:
+                v = np.float32(v != 0)
+            if v != S[b + i]:
+                return no + 1
+    return 0
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def product_f(F, out, no, ni, a, aso, asi, b, bso, bsi, c, cso):
+    m, k, n = ni, aso, asi
+    ta, tb = bsi, c
+    for o in range(no):
+        x = F[a + o * bso:a + o * bso + m * k]
+        y = F[b + o * cso:b + o * cso + k * n]
+        z = F[out + o * m * n:out + (o + 1) * m * n]
+        if m * n == 0:
+            continue
+        if k == 0:
+            z[:] = 0.0
+        elif ta == 0 and tb == 0:
+            matmul_nn(x, y, z, m, k, n)
+        elif ta == 1 and tb == 0:
+            matmul_tn(x, y, z, m, k, n)
+        elif ta == 0:
+            matmul_nt(x, y, z, m, k, n)
+        else:
+            matmul_tt(x, y, z, m, k, n)
+
+
+@njit(cache=True, nogil=True, error_model='numpy')
+def product_s(S, out, no, ni, a, aso, asi, b, bso, bsi, c, cso):
+    m, k, n = ni, aso, asi
+    ta, tb = bsi, c
+    for o in range(no):
+        x = S[a + o * bso:a + o * bso + m * k]
+        y = S[b + o * cso:b + o * cso + k * n]
+        z = S[out + o * m * n:out + (o + 1) * m * n]
+        if m * n == 0:
+            continue
+        if k == 0:
+            z[:] = 0.0
+        elif ta == 0 and tb == 0:
+            matmul_nn(x, y, z, m, k, n)
+        elif ta == 1 and tb == 0:
+            matmul_tn(x, y, z, m, k, n)
+        elif ta == 0:
+            matmul_nt(x, y, z, m, k, n)
+        else:
+            matmul_tt(x, y, z, m, k, n)
+
+
+@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)
+def convert(op, F, I, S, out, no, ni, a, aso, asi):
+    if op == 126:  # cast_fi
+        for o in range(no):
+            for i in range(ni):
+                v = F[a + o * aso + i * asi]
+                I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
+    elif op == 127:  # cast_fb
+        for o in range(no):
+            for i in range(ni):
+                I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
+    elif op == 128:  # cast_fs
+        for o in range(no):
+            for i in range(ni):
+                S[out + o * ni + i] = np.float32(F[a + o * aso + i * asi])
+    elif op == 129:  # cast_if
+        for o in range(no):
+            for i in range(ni):
+                F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
+    elif op == 130:  # cast_ii
+        for o in range(no):
+            for i in range(ni):
+                I[out + o * ni + i] = np.int64(I[a + o * aso + i * asi])
+    elif op == 131:  # cast_is
+        for o in range(no):
+            for i in range(ni):
+                S[out + o * ni + i] = np.float32(I[a + o * aso + i * asi])
+    elif op == 132:  # cast_sf
+        for o in range(no):
+            for i in range(ni):
+                F[out + o * ni + i] = np.float64(S[a + o * aso + i * asi])
+    elif op == 133:  # cast_si
+        for o in range(no):
+            for i in range(ni):
+                v = S[a + o * aso + i * asi]
+                I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
+    elif op == 134:  # cast_sb
+        for o in range(no):
+            for i in range(ni):
+                I[out + o * ni + i] = np.int64(S[a + o * aso + i * asi] != 0.0)
+
+
 @njit(cache=True, nogil=True, error_model='numpy')
 def vm(code, aux, F, I, S, start, stop):
     """Run instruction rows start..stop-1; 0, or the status of the first failure."""
     ctr = np.zeros(64, np.int64)
+    acc = np.empty(1024)
     group_first = 0
     group_end = -1
     group_n = 0
@@ -1983,342 +2346,25 @@ def vm(code, aux, F, I, S, start, stop):
             norm = run_where_s(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
         elif op == 99:  # where (int64)
             norm = run_where_i(F, I, S, norm, out, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
-        elif op == 127:
-            for o in range(no):
-                for i in range(ni):
-                    v = F[a + o * aso + i * asi]
-                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 128:
-            for o in range(no):
-                for i in range(ni):
-                    I[out + o * ni + i] = np.int64(F[a + o * aso + i * asi] != 0.0)
-        elif op == 129:
-            for o in range(no):
-                for i in range(ni):
-                    S[out + o * ni + i] = np.float32(F[a + o * aso + i * asi])
-        elif op == 130:
-            for o in range(no):
-                for i in range(ni):
-                    F[out + o * ni + i] = np.float64(I[a + o * aso + i * asi])
-        elif op == 131:
-            for o in range(no):
-                for i in range(ni):
-                    I[out + o * ni + i] = np.int64(I[a + o * aso + i * asi])
-        elif op == 132:
-            for o in range(no):
-                for i in range(ni):
-                    S[out + o * ni + i] = np.float32(I[a + o * aso + i * asi])
-        elif op == 133:
-            for o in range(no):
-                for i in range(ni):
-                    F[out + o * ni + i] = np.float64(S[a + o * aso + i * asi])
-        elif op == 134:
-            for o in range(no):
-                for i in range(ni):
-                    v = S[a + o * aso + i * asi]
-                    I[out + o * ni + i] = np.int64(v) if v == v and abs(v) < 9.2e18 else np.int64(-9223372036854775807 - 1)
-        elif op == 135:
-            for o in range(no):
-                for i in range(ni):
-                    I[out + o * ni + i] = np.int64(S[a + o * aso + i * asi] != 0.0)
-        elif op == 103:
-            if no > 1 and abs(asi) > abs(aso):
-                totals = np.zeros(no)
-                comps = np.zeros(no)
-                for i in range(ni):
-                    base = a + i * asi
-                    for o in range(no):
-                        totals[o], comps[o] = add_compensated(totals[o], comps[o], np.float64(F[base + o * aso]))
-                for o in range(no):
-                    F[out + o] = compensated_result(totals[o], comps[o])
-                continue
-            for o in range(no):
-                total = 0.0
-                comp = 0.0
-                base = a + o * aso
-                for i in range(ni):
-                    total, comp = add_compensated(total, comp, np.float64(F[base + i * asi]))
-                F[out + o] = compensated_result(total, comp)
-        elif op == 106:
-            for o in range(no):
-                base = a + o * aso
-                best = F[base]
-                for i in range(1, ni):
-                    v = F[base + i * asi]
-                    if v > best or v != v:
-                        best = v
-                F[out + o] = best
-        elif op == 109:
-            for o in range(no):
-                base = a + o * aso
-                best = F[base]
-                for i in range(1, ni):
-                    v = F[base + i * asi]
-                    if v < best or v != v:
-                        best = v
-                F[out + o] = best
-        elif op == 112:
-            for o in range(no):
-                base = a + o * aso
-                best = F[base]
-                at = 0
-                for i in range(1, ni):
-                    v = F[base + i * asi]
-                    if best == best and (v > best or v != v):
-                        best = v
-                        at = i
-                I[out + o] = at
+        elif op <= 107:  # float64 structural
+            status = structural_f(op, F, I, aux, ctr, acc, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+            if status != 0:
+                return status
+        elif op <= 115:  # int64 structural
+            status = structural_i(op, I, aux, ctr, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+            if status != 0:
+                return status
+        elif op <= 123:  # float32 structural
+            status = structural_s(op, S, I, aux, ctr, acc, out, count, no, ni, a, aso, asi, b, bso, bsi, c, cso, csi)
+            if status != 0:
+                return status
         elif op == 124:
-            m, k, n = ni, aso, asi
-            ta, tb = bsi, c
-            for o in range(no):
-                x = F[a + o * bso:a + o * bso + m * k]
-                y = F[b + o * cso:b + o * cso + k * n]
-                z = F[out + o * m * n:out + (o + 1) * m * n]
-                if m * n == 0:
-                    continue
-                if k == 0:
-                    z[:] = 0.0
-                elif ta == 0 and tb == 0:
-                    matmul_nn(x, y, z, m, k, n)
-                elif ta == 1 and tb == 0:
-                    matmul_tn(x, y, z, m, k, n)
-                elif ta == 0:
-                    matmul_nt(x, y, z, m, k, n)
-                else:
-                    matmul_tt(x, y, z, m, k, n)
-        elif op == 100:
-            nd = no
-            total = 1
-            for d in range(nd):
-                total *= aux[a + d]
-            if total == 0:
-                continue
-            inner = aux[a + nd - 1]
-            s_in = aux[a + 2 * nd - 1]
-            d_in = aux[a + 3 * nd - 1]
-            for d in range(nd):
-                ctr[d] = 0
-            src = ni
-            dst = out
-            for _ in range(total // inner):
-                for i in range(inner):
-                    F[dst + i * d_in] = F[src + i * s_in]
-                d = nd - 2
-                while d >= 0:
-                    ctr[d] += 1
-                    src += aux[a + nd + d]
-                    dst += aux[a + 2 * nd + d]
-                    if ctr[d] < aux[a + d]:
-                        break
-                    src -= aux[a + nd + d] * aux[a + d]
-                    dst -= aux[a + 2 * nd + d] * aux[a + d]
-                    ctr[d] = 0
-                    d -= 1
-        elif op == 115:
-            for i in range(count):
-                F[out + i] = F[ni + aux[a + i]]
-        elif op == 118:
-            for i in range(count):
-                F[out + i] = 0
-            for i in range(no):
-                F[out + aux[a + i]] += F[ni + i * asi]
-        elif op == 121:
-            for i in range(count):
-                v = F[a + i]
-                if ni == 1:
-                    v = np.float64(v != 0)
-                if v != F[b + i]:
-                    return no + 1
-        elif op == 104:
-            for o in range(no):
-                total = np.int64(0)
-                base = a + o * aso
-                for i in range(ni):
-                    total += I[base + i * asi]
-                I[out + o] = total
-        elif op == 107:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v > best:
-                        best = v
-                I[out + o] = best
-        elif op == 110:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v < best:
-                        best = v
-                I[out + o] = best
-        elif op == 113:
-            for o in range(no):
-                base = a + o * aso
-                best = I[base]
-                at = 0
-                for i in range(1, ni):
-                    v = I[base + i * asi]
-                    if v > best:
-                        best = v
-                        at = i
-                I[out + o] = at
-        elif op == 101:
-            nd = no
-            total = 1
-            for d in range(nd):
-                total *= aux[a + d]
-            if total == 0:
-                continue
-            inner = aux[a + nd - 1]
-            s_in = aux[a + 2 * nd - 1]
-            d_in = aux[a + 3 * nd - 1]
-            for d in range(nd):
-                ctr[d] = 0
-            src = ni
-            dst = out
-            for _ in range(total // inner):
-                for i in range(inner):
-                    I[dst + i * d_in] = I[src + i * s_in]
-                d = nd - 2
-                while d >= 0:
-                    ctr[d] += 1
-                    src += aux[a + nd + d]
-                    dst += aux[a + 2 * nd + d]
-                    if ctr[d] < aux[a + d]:
-                        break
-                    src -= aux[a + nd + d] * aux[a + d]
-                    dst -= aux[a + 2 * nd + d] * aux[a + d]
-                    ctr[d] = 0
-                    d -= 1
-        elif op == 116:
-            for i in range(count):
-                I[out + i] = I[ni + aux[a + i]]
-        elif op == 119:
-            for i in range(count):
-                I[out + i] = 0
-            for i in range(no):
-                I[out + aux[a + i]] += I[ni + i * asi]
-        elif op == 122:
-            for i in range(count):
-                v = I[a + i]
-                if ni == 1:
-                    v = np.int64(v != 0)
-                if v != I[b + i]:
-                    return no + 1
-        elif op == 105:
-            if no > 1 and abs(asi) > abs(aso):
-                totals = np.zeros(no)
-                comps = np.zeros(no)
-                for i in range(ni):
-                    base = a + i * asi
-                    for o in range(no):
-                        totals[o], comps[o] = add_compensated(totals[o], comps[o], np.float64(S[base + o * aso]))
-                for o in range(no):
-                    S[out + o] = compensated_result(totals[o], comps[o])
-                continue
-            for o in range(no):
-                total = 0.0
-                comp = 0.0
-                base = a + o * aso
-                for i in range(ni):
-                    total, comp = add_compensated(total, comp, np.float64(S[base + i * asi]))
-                S[out + o] = compensated_result(total, comp)
-        elif op == 108:
-            for o in range(no):
-                base = a + o * aso
-                best = S[base]
-                for i in range(1, ni):
-                    v = S[base + i * asi]
-                    if v > best or v != v:
-                        best = v
-                S[out + o] = best
-        elif op == 111:
-            for o in range(no):
-                base = a + o * aso
-                best = S[base]
-                for i in range(1, ni):
-                    v = S[base + i * asi]
-                    if v < best or v != v:
-                        best = v
-                S[out + o] = best
-        elif op == 114:
-            for o in range(no):
-                base = a + o * aso
-                best = S[base]
-                at = 0
-                for i in range(1, ni):
-                    v = S[base + i * asi]
-                    if best == best and (v > best or v != v):
-                        best = v
-                        at = i
-                I[out + o] = at
+            product_f(F, out, no, ni, a, aso, asi, b, bso, bsi, c, cso)
         elif op == 125:
-            m, k, n = ni, aso, asi
-            ta, tb = bsi, c
-            for o in range(no):
-                x = S[a + o * bso:a + o * bso + m * k]
-                y = S[b + o * cso:b + o * cso + k * n]
-                z = S[out + o * m * n:out + (o + 1) * m * n]
-                if m * n == 0:
-                    continue
-                if k == 0:
-                    z[:] = 0.0
-                elif ta == 0 and tb == 0:
-                    matmul_nn(x, y, z, m, k, n)
-                elif ta == 1 and tb == 0:
-                    matmul_tn(x, y, z, m, k, n)
-                elif ta == 0:
-                    matmul_nt(x, y, z, m, k, n)
-                else:
-                    matmul_tt(x, y, z, m, k, n)
-        elif op == 102:
-            nd = no
-            total = 1
-            for d in range(nd):
-                total *= aux[a + d]
-            if total == 0:
-                continue
-            inner = aux[a + nd - 1]
-            s_in = aux[a + 2 * nd - 1]
-            d_in = aux[a + 3 * nd - 1]
-            for d in range(nd):
-                ctr[d] = 0
-            src = ni
-            dst = out
-            for _ in range(total // inner):
-                for i in range(inner):
-                    S[dst + i * d_in] = S[src + i * s_in]
-                d = nd - 2
-                while d >= 0:
-                    ctr[d] += 1
-                    src += aux[a + nd + d]
-                    dst += aux[a + 2 * nd + d]
-                    if ctr[d] < aux[a + d]:
-                        break
-                    src -= aux[a + nd + d] * aux[a + d]
-                    dst -= aux[a + 2 * nd + d] * aux[a + d]
-                    ctr[d] = 0
-                    d -= 1
-        elif op == 117:
-            for i in range(count):
-                S[out + i] = S[ni + aux[a + i]]
-        elif op == 120:
-            for i in range(count):
-                S[out + i] = 0
-            for i in range(no):
-                S[out + aux[a + i]] += S[ni + i * asi]
-        elif op == 123:
-            for i in range(count):
-                v = S[a + i]
-                if ni == 1:
-                    v = np.float32(v != 0)
-                if v != S[b + i]:
-                    return no + 1
-        elif op == 126:
+            product_s(S, out, no, ni, a, aso, asi, b, bso, bsi, c, cso)
+        elif op <= 134:
+            convert(op, F, I, S, out, no, ni, a, aso, asi)
+        elif op == 135:
             return count
         if norm != 0:
             normalize(I, norm, out, count)

@@ -84,9 +84,11 @@ NORM = {BOOL: 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32)
 #: Conversions between lanes (``b``: to a truth value in the integer lane); a conversion within a
 #: float lane is never needed (each holds one dtype), one within the integer lane wraps or normalises.
 _CASTS = ["cast_fi", "cast_fb", "cast_fs", "cast_if", "cast_ii", "cast_is", "cast_sf", "cast_si", "cast_sb"]
-_STRUCTURAL = [f"{kind}_{letter}" for kind in ("copy", "sum", "max", "min", "argmax", "gather", "scatter_add",
-                                                 "guard") for letter in LANE_LETTER] + \
-    ["matmul_f", "matmul_s", "fail"] + _CASTS + ["block"]
+#: Structural instructions, lane by lane (each lane's run in one machine function, see `_lane_function`).
+_LANE_STRUCTURAL = [[f"{kind}_{letter}" for kind in ("copy", "sum", "max", "min", "argmax", "gather", "scatter_add",
+                                                      "guard")] for letter in LANE_LETTER]
+_STRUCTURAL = [name for names in _LANE_STRUCTURAL for name in names] + ["matmul_f", "matmul_s"] + _CASTS + \
+    ["fail", "block"]
 
 #: Elements per block when a chain of elementwise rows runs block by block: each intermediate's
 #: block (32 KB of float64) is still in cache when the next row reads it (numexpr's technique).
@@ -256,15 +258,14 @@ def _handler_functions() -> list[str]:
     """
     lines = []
     for name, lane in ELEMENTWISE:
-        lines += ["@njit(cache=True, nogil=True, error_model='numpy')",
-                  f"def {_handler_name(name, lane)}({_HANDLER_ARGS}):"]
+        lines += [_MACHINE_FUNCTION, f"def {_handler_name(name, lane)}({_HANDLER_ARGS}):"]
         lines += _handler(name, lane)
         lines += ["    return norm", "", ""]
     return lines
 
 
-def _cast_lines(name: str) -> list[str]:
-    """The machine's branch for conversion `name` (``cast_`` source lane letter, target letter)."""
+def _cast_lines(name: str, opening: str) -> list[str]:
+    """The branch of `convert` for conversion `name` (``cast_`` source lane letter, target letter)."""
     src, dst = LANE_ARENA[_LANE_OF_LETTER[name[-2]]], name[-1]
     value = f"{src}[a + o * aso + i * asi]"
     if dst == "b":
@@ -275,12 +276,201 @@ def _cast_lines(name: str) -> list[str]:
     else:
         store = LANE_ARENA[_LANE_OF_LETTER[dst]]
         expression = f"np.{LANE_DTYPE[_LANE_OF_LETTER[dst]].name}({value})"
-    lines = [f"        elif op == {OPCODE[name]}:",
-             "            for o in range(no):",
-             "                for i in range(ni):"]
+    lines = [f"    {opening} op == {OPCODE[name]}:  # {name}",
+             "        for o in range(no):",
+             "            for i in range(ni):"]
     if "(v)" in expression:
-        lines.append(f"                    v = {value}")
-    return lines + [f"                    {store}[out + o * ni + i] = {expression}"]
+        lines.append(f"                v = {value}")
+    return lines + [f"                {store}[out + o * ni + i] = {expression}"]
+
+
+_CONVERT_ARGS = "F, I, S, out, no, ni, a, aso, asi"
+
+
+_PRODUCT_ARGS = "out, no, ni, a, aso, asi, b, bso, bsi, c, cso"
+
+
+def _product_function(lane: int) -> list[str]:
+    """The machine function for a matrix product in float `lane`: `no` batches of (m x k) @ (k x n),
+    operands contiguous or transposed-contiguous, in BLAS of the lane's dtype on slices of its arena.
+
+    Compiled with reference counting: numba's BLAS call needs it, and numba compiles the runtime
+    functions a machine function calls with that function's settings.  One call per product.
+    """
+    arr = LANE_ARENA[lane]
+    return ["@njit(cache=True, nogil=True, error_model='numpy')",
+            f"def {_product_function_name(lane)}({arr}, {_PRODUCT_ARGS}):",
+            "    m, k, n = ni, aso, asi",
+            "    ta, tb = bsi, c",
+            "    for o in range(no):",
+            f"        x = {arr}[a + o * bso:a + o * bso + m * k]",
+            f"        y = {arr}[b + o * cso:b + o * cso + k * n]",
+            f"        z = {arr}[out + o * m * n:out + (o + 1) * m * n]",
+            "        if m * n == 0:",
+            "            continue",
+            "        if k == 0:",
+            "            z[:] = 0.0",
+            *_matmul_by_layout("        elif"),
+            "", ""]
+
+
+def _product_function_name(lane: int) -> str:
+    return f"product_{LANE_LETTER[lane]}"
+
+
+def _convert_function() -> list[str]:
+    """The machine function converting between lanes (the loop's normalisation then wraps to narrower integers)."""
+    lines = [_MACHINE_FUNCTION, f"def convert(op, {_CONVERT_ARGS}):"]
+    for k, name in enumerate(_CASTS):
+        lines += _cast_lines(name, "if" if k == 0 else "elif")
+    return lines + ["", ""]
+
+
+#: Outputs a column sum accumulates at once (its scratch, `acc`, holds twice as many float64s).
+SUM_CHUNK = 512
+
+#: The decorator of every machine function but the loop.  Without numba's reference counting
+#: (``_nrt=False``): these functions allocate nothing, and the loop keeps its arrays alive, so the
+#: atomic increments and decrements of every array argument on entry and exit (a structural
+#: instruction paid 45 ns for them) are pure cost.
+_MACHINE_FUNCTION = "@njit(cache=True, nogil=True, error_model='numpy', _nrt=False)"
+
+
+def _structural_args(lane: int) -> str:
+    """The arguments of `lane`'s structural function: its arena (and the integer one, where argmax
+    writes), the scratch arrays, then the row's fields."""
+    arenas = dict.fromkeys([LANE_ARENA[lane], "I"])
+    scratch = ["aux", "ctr"] + (["acc"] if lane != I_LANE else [])
+    return ", ".join([*arenas, *scratch, "out", "count", "no", "ni", "a", "aso", "asi", "b", "bso", "bsi",
+                      "c", "cso", "csi"])
+
+
+def _lane_function_name(lane: int) -> str:
+    return f"structural_{LANE_LETTER[lane]}"
+def _lane_function(lane: int) -> list[str]:
+    """The machine function running `lane`'s structural instructions (reductions, products, copies,
+    gathers, guards): 0, or a failed guard's status.
+
+    A function of its own, not branches of the machine's loop: numba compiles the loop in one
+    process, after the handlers (compiled in parallel), and these branches were half its build.
+    """
+    arr, letter = LANE_ARENA[lane], LANE_LETTER[lane]
+    op = OPCODE
+    lines = [_MACHINE_FUNCTION, f"def {_lane_function_name(lane)}(op, {_structural_args(lane)}):"]
+    if lane == I_LANE:
+        lines += [
+            f"    if op == {op['sum_i']}:",
+            "        for o in range(no):",
+            "            total = np.int64(0)",
+            "            base = a + o * aso",
+            "            for i in range(ni):",
+            "                total += I[base + i * asi]",
+            "            I[out + o] = total",
+        ]
+    else:
+        # Reductions: `no` outputs, each over `ni` elements; float32 sums accumulate in float64.
+        # When the reduced axis is the outer one in memory (a column sum), the outputs
+        # accumulate SUM_CHUNK at a time in memory order (totals and compensations in `acc`),
+        # each in the same order of its terms as below.
+        lines += [
+            f"    if op == {op['sum_' + letter]}:",
+            "        if no > 1 and abs(asi) > abs(aso):",
+            f"            for first in range(0, no, {SUM_CHUNK}):",
+            f"                n = min({SUM_CHUNK}, no - first)",
+            "                acc[:2 * n] = 0.0",
+            "                for i in range(ni):",
+            "                    base = a + i * asi + first * aso",
+            "                    for o in range(n):",
+            f"                        acc[o], acc[n + o] = add_compensated(acc[o], acc[n + o], "
+            f"np.float64({arr}[base + o * aso]))",
+            "                for o in range(n):",
+            f"                    {arr}[out + first + o] = compensated_result(acc[o], acc[n + o])",
+            "            return 0",
+            "        for o in range(no):",
+            "            total = 0.0",
+            "            comp = 0.0",
+            "            base = a + o * aso",
+            "            for i in range(ni):",
+            f"                total, comp = add_compensated(total, comp, np.float64({arr}[base + i * asi]))",
+            f"            {arr}[out + o] = compensated_result(total, comp)",
+        ]
+    nan = " or v != v" if lane != I_LANE else ""
+    for kind, cmp in (("max", ">"), ("min", "<")):
+        lines += [
+            f"    elif op == {op[kind + '_' + letter]}:",
+            "        for o in range(no):",
+            "            base = a + o * aso",
+            f"            best = {arr}[base]",
+            "            for i in range(1, ni):",
+            f"                v = {arr}[base + i * asi]",
+            f"                if v {cmp} best{nan}:",
+            "                    best = v",
+            f"            {arr}[out + o] = best",
+        ]
+    lines += [
+        f"    elif op == {op['argmax_' + letter]}:",
+        "        for o in range(no):",
+        "            base = a + o * aso",
+        f"            best = {arr}[base]",
+        "            at = 0",
+        "            for i in range(1, ni):",
+        f"                v = {arr}[base + i * asi]",
+        "                if best == best and (v > best or v != v):" if lane != I_LANE else
+        "                if v > best:",
+        "                    best = v",
+        "                    at = i",
+        "            I[out + o] = at",
+    ]
+    lines += [
+        # A strided copy of any rank: aux[a:] holds shape, source strides, destination strides.
+        f"    elif op == {op['copy_' + letter]}:",
+        "        nd = no",
+        "        total = 1",
+        "        for d in range(nd):",
+        "            total *= aux[a + d]",
+        "        if total == 0:",
+        "            return 0",
+        "        inner = aux[a + nd - 1]",
+        "        s_in = aux[a + 2 * nd - 1]",
+        "        d_in = aux[a + 3 * nd - 1]",
+        "        for d in range(nd):",
+        "            ctr[d] = 0",
+        "        src = ni",
+        "        dst = out",
+        "        for _ in range(total // inner):",
+        "            for i in range(inner):",
+        f"                {arr}[dst + i * d_in] = {arr}[src + i * s_in]",
+        "            d = nd - 2",
+        "            while d >= 0:",
+        "                ctr[d] += 1",
+        "                src += aux[a + nd + d]",
+        "                dst += aux[a + 2 * nd + d]",
+        "                if ctr[d] < aux[a + d]:",
+        "                    break",
+        "                src -= aux[a + nd + d] * aux[a + d]",
+        "                dst -= aux[a + 2 * nd + d] * aux[a + d]",
+        "                ctr[d] = 0",
+        "                d -= 1",
+        # out[i] = src[base + table[i]]
+        f"    elif op == {op['gather_' + letter]}:",
+        "        for i in range(count):",
+        f"            {arr}[out + i] = {arr}[ni + aux[a + i]]",
+        # out = zeros; out[table[i]] += g[i]
+        f"    elif op == {op['scatter_add_' + letter]}:",
+        "        for i in range(count):",
+        f"            {arr}[out + i] = 0",
+        "        for i in range(no):",
+        f"            {arr}[out + aux[a + i]] += {arr}[ni + i * asi]",
+        # A guard: `count` values at `a` must equal those at `b`; `no` is its ordinal, `ni` 1 for truth values.
+        f"    elif op == {op['guard_' + letter]}:",
+        "        for i in range(count):",
+        f"            v = {arr}[a + i]",
+        "            if ni == 1:",
+        f"                v = np.{LANE_DTYPE[lane].name}(v != 0)",
+        f"            if v != {arr}[b + i]:",
+        "                return no + 1",
+    ]
+    return lines + ["    return 0", "", ""]
 
 
 def machine_source() -> str:
@@ -301,7 +491,7 @@ def machine_source() -> str:
         f"from tracegrad.compiler.runtime import {', '.join(sorted(runtime))}",
         "",
         "",
-        "@njit(cache=True, nogil=True, error_model='numpy')",
+        _MACHINE_FUNCTION,
         "def normalize(I, norm, out, n):",
         "    if norm == 1:",
         "        for i in range(n):",
@@ -315,11 +505,13 @@ def machine_source() -> str:
         "            I[out + i] = v - span if (norm != 5 and v >= half) else v",
         "",
         "",
-    ] + _handler_functions() + [
+    ] + _handler_functions() + [line for lane in range(len(LANE_ARENA)) for line in _lane_function(lane)] + \
+        _product_function(F_LANE) + _product_function(S_LANE) + _convert_function() + [
         "@njit(cache=True, nogil=True, error_model='numpy')",
         "def vm(code, aux, F, I, S, start, stop):",
         "    \"\"\"Run instruction rows start..stop-1; 0, or the status of the first failure.\"\"\"",
         "    ctr = np.zeros(64, np.int64)",
+        f"    acc = np.empty({2 * SUM_CHUNK})",
         # Rows group_first..group_end-1 of a `block` row run block by block (see _Builder.block_rows).
         "    group_first = 0",
         "    group_end = -1",
@@ -373,139 +565,18 @@ def machine_source() -> str:
     ]
     lines += [f"        elif op == {OPCODE[key]}:  # {key[0]} ({LANE_DTYPE[key[1]].name})\n"
               f"            norm = {_handler_name(*key)}({_HANDLER_ARGS})" for key in ELEMENTWISE]
-    for name in _CASTS:  # normalisation does the rest (wrapping to a narrower integer)
-        lines += _cast_lines(name)
-    for lane, arr in enumerate(LANE_ARENA):
-        letter = LANE_LETTER[lane]
-        if lane == I_LANE:
-            lines += [
-                f"        elif op == {op['sum_i']}:",
-                "            for o in range(no):",
-                "                total = np.int64(0)",
-                "                base = a + o * aso",
-                "                for i in range(ni):",
-                "                    total += I[base + i * asi]",
-                "                I[out + o] = total",
-            ]
-        else:
-            # Reductions: `no` outputs, each over `ni` elements; float32 sums accumulate in float64.
-            # When the reduced axis is the outer one in memory (a column sum), all outputs
-            # accumulate at once in memory order, each in the same order of its terms as below.
-            lines += [
-                f"        elif op == {op['sum_' + letter]}:",
-                "            if no > 1 and abs(asi) > abs(aso):",
-                "                totals = np.zeros(no)",
-                "                comps = np.zeros(no)",
-                "                for i in range(ni):",
-                "                    base = a + i * asi",
-                "                    for o in range(no):",
-                f"                        totals[o], comps[o] = add_compensated(totals[o], comps[o], "
-                f"np.float64({arr}[base + o * aso]))",
-                "                for o in range(no):",
-                f"                    {arr}[out + o] = compensated_result(totals[o], comps[o])",
-                "                continue",
-                "            for o in range(no):",
-                "                total = 0.0",
-                "                comp = 0.0",
-                "                base = a + o * aso",
-                "                for i in range(ni):",
-                f"                    total, comp = add_compensated(total, comp, np.float64({arr}[base + i * asi]))",
-                f"                {arr}[out + o] = compensated_result(total, comp)",
-            ]
-        nan = " or v != v" if lane != I_LANE else ""
-        for kind, cmp in (("max", ">"), ("min", "<")):
-            lines += [
-                f"        elif op == {op[kind + '_' + letter]}:",
-                "            for o in range(no):",
-                "                base = a + o * aso",
-                f"                best = {arr}[base]",
-                "                for i in range(1, ni):",
-                f"                    v = {arr}[base + i * asi]",
-                f"                    if v {cmp} best{nan}:",
-                "                        best = v",
-                f"                {arr}[out + o] = best",
-            ]
-        lines += [
-            f"        elif op == {op['argmax_' + letter]}:",
-            "            for o in range(no):",
-            "                base = a + o * aso",
-            f"                best = {arr}[base]",
-            "                at = 0",
-            "                for i in range(1, ni):",
-            f"                    v = {arr}[base + i * asi]",
-            "                    if best == best and (v > best or v != v):" if lane != I_LANE else
-            "                    if v > best:",
-            "                        best = v",
-            "                        at = i",
-            "                I[out + o] = at",
-        ]
-        if lane != I_LANE:
-            # Matrix products: `no` batches of (m x k) @ (k x n), operands contiguous or
-            # transposed-contiguous, in BLAS of the lane's dtype on slices of its arena.
-            lines += [
-                f"        elif op == {op['matmul_' + letter]}:",
-                "            m, k, n = ni, aso, asi",
-                "            ta, tb = bsi, c",
-                "            for o in range(no):",
-                f"                x = {arr}[a + o * bso:a + o * bso + m * k]",
-                f"                y = {arr}[b + o * cso:b + o * cso + k * n]",
-                f"                z = {arr}[out + o * m * n:out + (o + 1) * m * n]",
-                "                if m * n == 0:",
-                "                    continue",
-                "                if k == 0:",
-                "                    z[:] = 0.0",
-                *_matmul_by_layout("                elif"),
-            ]
-        lines += [
-            # A strided copy of any rank: aux[a:] holds shape, source strides, destination strides.
-            f"        elif op == {op['copy_' + letter]}:",
-            "            nd = no",
-            "            total = 1",
-            "            for d in range(nd):",
-            "                total *= aux[a + d]",
-            "            if total == 0:",
-            "                continue",
-            "            inner = aux[a + nd - 1]",
-            "            s_in = aux[a + 2 * nd - 1]",
-            "            d_in = aux[a + 3 * nd - 1]",
-            "            for d in range(nd):",
-            "                ctr[d] = 0",
-            "            src = ni",
-            "            dst = out",
-            "            for _ in range(total // inner):",
-            "                for i in range(inner):",
-            f"                    {arr}[dst + i * d_in] = {arr}[src + i * s_in]",
-            "                d = nd - 2",
-            "                while d >= 0:",
-            "                    ctr[d] += 1",
-            "                    src += aux[a + nd + d]",
-            "                    dst += aux[a + 2 * nd + d]",
-            "                    if ctr[d] < aux[a + d]:",
-            "                        break",
-            "                    src -= aux[a + nd + d] * aux[a + d]",
-            "                    dst -= aux[a + 2 * nd + d] * aux[a + d]",
-            "                    ctr[d] = 0",
-            "                    d -= 1",
-            # out[i] = src[base + table[i]]
-            f"        elif op == {op['gather_' + letter]}:",
-            "            for i in range(count):",
-            f"                {arr}[out + i] = {arr}[ni + aux[a + i]]",
-            # out = zeros; out[table[i]] += g[i]
-            f"        elif op == {op['scatter_add_' + letter]}:",
-            "            for i in range(count):",
-            f"                {arr}[out + i] = 0",
-            "            for i in range(no):",
-            f"                {arr}[out + aux[a + i]] += {arr}[ni + i * asi]",
-            # A guard: `count` values at `a` must equal those at `b`; `no` is its ordinal, `ni` 1 for truth values.
-            f"        elif op == {op['guard_' + letter]}:",
-            "            for i in range(count):",
-            f"                v = {arr}[a + i]",
-            "                if ni == 1:",
-            f"                    v = np.{LANE_DTYPE[lane].name}(v != 0)",
-            f"                if v != {arr}[b + i]:",
-            "                    return no + 1",
-        ]
+    # Structural opcodes come lane by lane after the elementwise ones, then the conversions.
+    for lane, names in enumerate(_LANE_STRUCTURAL):
+        lines += [f"        elif op <= {OPCODE[names[-1]]}:  # {LANE_DTYPE[lane].name} structural",
+                  f"            status = {_lane_function_name(lane)}(op, {_structural_args(lane)})",
+                  "            if status != 0:",
+                  "                return status"]
+    for lane in (F_LANE, S_LANE):
+        lines += [f"        elif op == {OPCODE['matmul_' + LANE_LETTER[lane]]}:",
+                  f"            {_product_function_name(lane)}({LANE_ARENA[lane]}, {_PRODUCT_ARGS})"]
     lines += [
+        f"        elif op <= {OPCODE[_CASTS[-1]]}:",
+        f"            convert(op, {_CONVERT_ARGS})",
         f"        elif op == {op['fail']}:",
         "            return count",
         "        if norm != 0:",
@@ -568,7 +639,9 @@ def _handler_names() -> list[str]:
     def cost(key):
         name, lane = key
         return (lane == I_LANE, not _CALL_RE.search(TABLE[name].kernel))
-    return [_handler_name(*key) for key in sorted(ELEMENTWISE, key=cost)] + ["normalize"]
+    structural = [_lane_function_name(lane) for lane in (F_LANE, S_LANE, I_LANE)] + \
+        [_product_function_name(lane) for lane in (F_LANE, S_LANE)] + ["convert"]
+    return structural + [_handler_name(*key) for key in sorted(ELEMENTWISE, key=cost)] + ["normalize"]
 
 
 def compile_handlers(names: list[str]) -> None:
@@ -582,6 +655,15 @@ def compile_handlers(names: list[str]) -> None:
         fn = getattr(module, name)
         if name == "normalize":
             fn(arenas[I_LANE], 0, 0, 0)
+        elif name == "convert":
+            fn(0, *arenas, *([0] * 6))
+        elif name.startswith("product_"):
+            fn(arenas[_LANE_OF_LETTER[name[-1]]], *([0] * 11))
+        elif name.startswith("structural_"):
+            lane = _LANE_OF_LETTER[name[-1]]
+            by_name = {"F": arenas[F_LANE], "I": arenas[I_LANE], "S": arenas[S_LANE], "aux": arenas[I_LANE],
+                       "ctr": arenas[I_LANE], "acc": arenas[F_LANE]}
+            fn(0, *[by_name.get(arg, 0) for arg in _structural_args(lane).split(", ")])
         else:
             fn(*arenas, *([0] * 13))
 

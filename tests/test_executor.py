@@ -11,6 +11,8 @@ bounds check every program passes before it runs.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,22 @@ def test_float32_reductions_products_gathers_and_guards():
     for g, v in zip(got, want):
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, v, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_sums_wider_than_a_chunk_are_compensated_like_row_sums(dtype):
+    """A sum over the outer axis accumulates SUM_CHUNK outputs at a time in memory order: every
+    output, in every chunk (the last one partial), gets the compensated sum a row sum gets."""
+    width = 2 * executor.SUM_CHUNK + 37
+    x = RNG.normal(size=(41, width))
+    x[0] = 1e16  # cancels against the last row: lost without compensation
+    x[-1] = -1e16
+    x = x.astype(dtype)
+    got, _ = _both(lambda a: a.sum(0), x)  # (the interpreter's numpy sum loses the cancellation)
+    assert got.dtype == dtype
+    exact = np.array([math.fsum(col) for col in x.astype(np.float64).T])
+    np.testing.assert_allclose(got, exact.astype(dtype), rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-9)
+    np.testing.assert_array_equal(got, _both(lambda a: a.T.contiguous().sum(1), x)[0])
 
 
 def test_float32_arithmetic_is_float32s_own():
