@@ -744,6 +744,33 @@ class _Gen:
         w.dedent()
         w.dedent()
 
+    def linalg(self, node: Node) -> None:
+        """A function of square matrices: the op table's numba expression (LAPACK through numba) on each
+        matrix of the batch, its result (a matrix or a number per matrix) written into the output."""
+        v = node.outputs[0]
+        name = self.new_array(v, node)
+        w = self.w
+        batch_dims = len(node.inputs[0].shape) - 2
+        batch = " * ".join(self.dim(node.inputs[0], a) for a in range(batch_dims)) or "1"
+        matrices = []
+        for k, x in enumerate(node.inputs):
+            rows, cols = self.dim(x, len(x.shape) - 2), self.dim(x, len(x.shape) - 1)
+            matrices.append((self.array(x), rows, cols, f"m{k}_{name}"))
+        core = v.shape[batch_dims:]
+        size = " * ".join(self.dim(v, a) for a in range(batch_dims, len(v.shape))) or "1"
+        # (numba's LAPACK wrappers, like numpy's, refuse some empty matrices: nothing to compute then)
+        w.line(f"for bi in range({batch} if {size} > 0 else 0):", self.comment(node))
+        w.indent()
+        for src, rows, cols, local in matrices:
+            w.line(f"{local} = np.ascontiguousarray({src}[bi * {rows} * {cols}:(bi + 1) * {rows} * {cols}])"
+                   f".reshape(({rows}, {cols}))")
+        result = TABLE[node.op].kernel.format(*[m[3] for m in matrices])
+        if not core:
+            w.line(f"{name}[bi] = {result}")
+        else:
+            w.line(f"{name}[bi * {size}:(bi + 1) * {size}] = np.ascontiguousarray({result}).reshape(-1)")
+        w.dedent()
+
     def operand(self, v: Value) -> tuple[str, str]:
         """(flat array, 'n' or 't'): a skipped 2-D transpose is read transposed by BLAS, not copied."""
         src = self.transposed.get(v.id)
@@ -1554,7 +1581,7 @@ HEAVY_PER_LOOP = 4
 
 #: The _Gen method that lowers each non-elementwise op.
 _LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
-              "argsort": "argsort",
+              "argsort": "argsort", **{name: "linalg" for name, op in TABLE.items() if op.kind == "linalg"},
               "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
               "index_add": "index_add", "concat": "concat", LOOP: "loop"}
 #: Attrs whose integers the lowering can compute from a loop's counter (they may advance per iteration).

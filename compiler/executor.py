@@ -1076,8 +1076,8 @@ class _Builder:
         elif op in ("index", "index_add") and all(v.const is not None for v in node.inputs[1:]):
             out = self.result(out_v, is_output)
             self.table_index(node, ins[0], out)
-        elif op in ("index", "index_add") or entry.kind == "order":
-            # Index arrays known only at run time, and sorting: numpy on views of the arenas.
+        elif op in ("index", "index_add") or entry.kind in ("order", "linalg"):
+            # Index arrays known only at run time, sorting and LAPACK: numpy on views of the arenas.
             out = self.result(out_v, is_output)
             self.host_op(node, ins, out)
         else:

@@ -23,6 +23,7 @@ This module imports only numpy.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -1672,6 +1673,248 @@ def _batch_concat(E, name, args, batched, attrs):
 
 
 # --------------------------------------------------------------------------
+# Linear algebra: LAPACK through numpy (eager, interpreter, executor) and numba (kernels)
+# --------------------------------------------------------------------------
+
+class _LinAlgError(RuntimeError):
+    """A matrix is singular or not positive-definite (PyTorch's ``torch.linalg.LinAlgError``, whose
+    class is named ``_LinAlgError`` as here)."""
+
+
+LinAlgError = _LinAlgError
+
+
+def _square_rule(fname, out="matrix"):
+    """Type rule of a function of batches of square float matrices (..., n, n)."""
+    def rule(types):
+        (a,) = types
+        _check_square(fname, a)
+        return TensorType(a.dtype, a.shape if out == "matrix" else a.shape[:-2])
+    return rule
+
+
+def _check_square(fname, a, what="A"):
+    if len(a.shape) < 2:
+        raise ShapeError(f"linalg.{fname}: The input tensor {what} must have at least 2 dimensions.")
+    if a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"linalg.{fname}: {what} must be batches of square matrices, but they are "
+                         f"{a.shape[-2]} by {a.shape[-1]} matrices")
+    if not is_float(a.dtype):
+        raise ShapeError(f"linalg.{fname}: Expected a floating point or complex tensor as input. "
+                         f"Got {_torch_type_name(a.dtype)}")
+
+
+def _torch_type_name(dtype):
+    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+            "bool": "Bool"}.get(np.dtype(dtype).name, str(dtype))
+
+
+def _lapack(fname, fn, a, *more):
+    """numpy's batched `fn` on square `a` (checked first with the type rule's messages: eager mode runs
+    the numpy rule alone); a failure is raised with PyTorch's text, naming the batch element."""
+    _check_square(fname, TensorType(a.dtype, a.shape))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return fn(a, *more).astype(a.dtype, copy=False)
+    except np.linalg.LinAlgError:
+        pass
+    flat = a.reshape((-1,) + a.shape[-2:])
+    rest = [m.reshape((-1,) + m.shape[-2:]) for m in more]
+    for k in range(flat.shape[0]):
+        try:
+            fn(flat[k], *[m[k] for m in rest])
+        except np.linalg.LinAlgError:
+            raise LinAlgError(_failure_text(fname, flat[k], k if a.ndim > 2 else None)) from None
+    raise AssertionError("a batch failed but none of its matrices does")  # pragma: no cover
+
+
+def _failure_text(fname, m, batch_element):
+    where = f"(Batch element {batch_element}): " if batch_element is not None else ""
+    if fname == "cholesky":
+        return (f"linalg.cholesky: {where}The factorization could not be completed because the input is not "
+                f"positive-definite (the leading minor of order {_failed_minor(m)} is not positive-definite).")
+    return _singular_text(fname, m, batch_element)
+
+
+def _singular_text(fname, m, batch_element):
+    """PyTorch's text for a singular matrix: the first zero pivot of its LU factorisation (1-based)."""
+    import scipy.linalg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lu, _ = scipy.linalg.lu_factor(np.asarray(m, np.float64), check_finite=False)
+    zero = np.flatnonzero(np.diag(lu) == 0)
+    k = int(zero[0]) + 1 if zero.size else m.shape[-1]
+    where = f"(Batch element {batch_element}): " if batch_element is not None else ""
+    verb = "inversion" if fname == "inv" else "solve"
+    return (f"linalg.{fname}: {where}The diagonal element {k} is zero, the {verb} could not be "
+            f"completed because the input matrix is singular.")
+
+
+def _inv_impl(a):
+    return _lapack("inv", np.linalg.inv, a)
+
+
+def _vjp_inv(E, ctx, g):
+    y = ctx.out  # A^{-1}; d(A^{-1}) = -A^{-1} dA A^{-1}
+    yt = E.swap_last(y)
+    return (E.neg(E.matmul(E.matmul(yt, g), yt)),)
+
+
+def _slogdet_parts(a):
+    _check_square("slogdet", TensorType(a.dtype, a.shape))
+    sign, logabs = np.linalg.slogdet(a)
+    return sign.astype(a.dtype, copy=False), logabs.astype(a.dtype, copy=False)
+
+
+def _det_impl(a):
+    _check_square("det", TensorType(a.dtype, a.shape))
+    return np.asarray(np.linalg.det(a)).astype(a.dtype, copy=False)
+
+
+def _vjp_det(E, ctx, g):
+    # d det = det * tr(A^{-1} dA): the cotangent is g det A^{-T} (for invertible A).
+    (a,) = ctx.args
+    scale = E.reshape(E.mul(g, ctx.out), shape=ctx.shapes[0][:-2] + (1, 1))
+    return (E.mul(scale, E.swap_last(E.inv(a))),)
+
+
+def _vjp_det_sign(E, ctx, g):
+    # Piecewise constant: zero (as g * 0, like sign's), spread over each matrix.
+    zero = E.reshape(E.mul(g, 0.0), shape=ctx.shapes[0][:-2] + (1, 1))
+    return (E.broadcast_to(zero, ctx.shapes[0]),)
+
+
+def _vjp_logabsdet(E, ctx, g):
+    (a,) = ctx.args
+    return (E.mul(E.reshape(g, shape=ctx.shapes[0][:-2] + (1, 1)), E.swap_last(E.inv(a))),)
+
+
+def _solve_rule(types):
+    a, b = types
+    _check_square("solve", a)
+    if len(b.shape) < 2 or b.shape[-2] != a.shape[-1] or b.shape[:-2] != a.shape[:-2]:
+        raise ShapeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                         f"({a.shape[-2]}x{a.shape[-1]} and {b.shape[-2] if len(b.shape) >= 2 else ''}"
+                         f"x{b.shape[-1] if b.shape else ''})")
+    if a.dtype != b.dtype:
+        raise ShapeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+                         f"{_torch_type_name(a.dtype)} and B of type {_torch_type_name(b.dtype)} instead")
+    return TensorType(a.dtype, b.shape)
+
+
+def _solve_impl(a, b):
+    _solve_rule((TensorType(a.dtype, a.shape), TensorType(b.dtype, b.shape)))
+    if b.size == 0:  # (numpy's solve cannot reshape zero right-hand sides)
+        return np.zeros(b.shape, a.dtype)
+    return _lapack("solve", np.linalg.solve, a, b)
+
+
+def _vjp_solve(E, ctx, g):
+    # X = A^{-1} B: gB = A^{-T} g, gA = -gB X^T.
+    a, _ = ctx.args
+    gb = E.solve(E.swap_last(a), g)
+    ga = E.neg(E.matmul(gb, E.swap_last(ctx.out))) if ctx.needs[0] else None
+    return (ga, gb)
+
+
+def _symmetric_part(a):
+    return (a + np.swapaxes(a, -1, -2)) * np.asarray(0.5, a.dtype)
+
+
+def _cholesky_impl(a):
+    """The factor of A's symmetric part: the same as LAPACK's for the symmetric matrices it is meant for,
+    and a function whose derivative is the symmetric gradient PyTorch returns."""
+    _check_square("cholesky", TensorType(a.dtype, a.shape))
+    return _lapack("cholesky", np.linalg.cholesky, _symmetric_part(a))
+
+
+def _failed_minor(m):
+    for k in range(1, m.shape[-1] + 1):
+        try:
+            np.linalg.cholesky(m[:k, :k])
+        except np.linalg.LinAlgError:
+            return k
+    return m.shape[-1]
+
+
+def _vjp_cholesky(E, ctx, g):
+    # A = L L^T (A symmetric; LAPACK reads its lower triangle).  With phi(X) the lower triangle of X
+    # with its diagonal halved, S = L^{-T} phi(L^T gL) L^{-1} and the gradient is (S + S^T) / 2
+    # (Murray, "Differentiation of the Cholesky decomposition", 2016).
+    low = ctx.out
+    n = ctx.shapes[0][-1]
+    half_lower = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    phi = E.mul(E.matmul(E.swap_last(low), g), half_lower.astype(ctx.dtypes[0]))
+    low_inv = E.inv(low)
+    s = E.matmul(E.matmul(E.swap_last(low_inv), phi), low_inv)
+    return (E.mul(E.add(s, E.swap_last(s)), 0.5),)
+
+
+def _batch_same(E, name, args, batched, attrs):
+    """A leading batch axis is one more batch dimension of the matrices."""
+    return E.apply(name, *args, **attrs)
+
+
+def _batch_solve(E, name, args, batched, attrs):
+    """The operand without the batch axis is broadcast to it."""
+    a, b = args
+    if not batched[0]:
+        a = E.broadcast_to(E.reshape(a, shape=(1,) + tuple(E.shape(a))), (E.shape(b)[0],) + tuple(E.shape(a)))
+    if not batched[1]:
+        b = E.broadcast_to(E.reshape(b, shape=(1,) + tuple(E.shape(b))), (E.shape(a)[0],) + tuple(E.shape(b)))
+    return E.solve(a, b)
+
+
+def _well_conditioned(rng, shape, dtype):
+    """Matrices near the identity plus noise: invertible, with moderate condition numbers."""
+    n = shape[-1]
+    return np.asarray(rng.uniform(-0.5, 0.5, shape) + 2.0 * np.eye(n), dtype=dtype)
+
+
+def _spd(rng, shape, dtype):
+    m = rng.uniform(-1.0, 1.0, shape)
+    return np.asarray(m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1]), dtype=dtype)
+
+
+def _square_samples(make):
+    def samples(rng, dtype):
+        return [Sample((make(rng, (3, 3), dtype),), {}), Sample((make(rng, (2, 4, 4), dtype),), {}, note="batch"),
+                Sample((make(rng, (1, 1), dtype),), {}, note="1x1")]
+    return samples
+
+
+def _solve_samples(rng, dtype):
+    return [Sample((_well_conditioned(rng, (3, 3), dtype), _u(rng, (3, 2), dtype)), {}),
+            Sample((_well_conditioned(rng, (2, 4, 4), dtype), _u(rng, (2, 4, 1), dtype)), {}, note="batch")]
+
+
+def _register_linalg(add):
+    add(Op("inv", 1, (), "linalg", _inv_impl, _square_rule("inv"), _vjp_inv, ("out",), "LinalgInvExBackward0",
+           _square_samples(_well_conditioned), promote="keep", kernel="np.linalg.inv({0})",
+           doc="inverse of (batches of) square matrices", batch=_batch_same))
+    add(Op("det", 1, (), "linalg", _det_impl, _square_rule("det", out="scalar"), _vjp_det, (0, "out"),
+           "LinalgDetBackward0", _square_samples(_well_conditioned), promote="keep",
+           kernel="np.linalg.det({0})", doc="determinant (gradient for invertible matrices)", batch=_batch_same))
+    add(Op("logabsdet", 1, (), "linalg", lambda a: _slogdet_parts(a)[1], _square_rule("slogdet", out="scalar"),
+           _vjp_logabsdet, (0,), "LinalgSlogdetBackward0", _square_samples(_well_conditioned), promote="keep",
+           kernel="np.linalg.slogdet({0})[1]", doc="log |det|, without overflow (slogdet's second part)",
+           batch=_batch_same))
+    add(Op("det_sign", 1, (), "linalg", lambda a: _slogdet_parts(a)[0], _square_rule("slogdet", out="scalar"),
+           _vjp_det_sign, (), "LinalgSlogdetBackward0", _square_samples(_well_conditioned), promote="keep",
+           kernel="np.linalg.slogdet({0})[0]", doc="sign of the determinant, 0 when singular (its gradient is 0)",
+           batch=_batch_same))
+    add(Op("solve", 2, (), "linalg", _solve_impl, _solve_rule, _vjp_solve, (0, "out"), "LinalgSolveExBackward0",
+           _solve_samples, promote="match", kernel="np.linalg.solve({0}, {1})",
+           doc="X with A X = B for square A (batches alike; B's columns are right-hand sides)",
+           batch=_batch_solve))
+    add(Op("cholesky_lower", 1, (), "linalg", _cholesky_impl, _square_rule("cholesky"), _vjp_cholesky, ("out",),
+           "LinalgCholeskyExBackward0", _square_samples(_spd), promote="keep", kernel="np.linalg.cholesky(({0} + {0}.T) * 0.5)",
+           doc="lower Cholesky factor of a symmetric positive-definite matrix (of A's symmetric part)",
+           batch=_batch_same))
+
+
+# --------------------------------------------------------------------------
 # The primitive table
 # --------------------------------------------------------------------------
 
@@ -1716,6 +1959,7 @@ def _make_table() -> dict[str, Op]:
            "ArgsortBackward0", _argsort_samples, promote="keep",
            doc="stable sorting order along `axis` (no gradient; sort, topk, median gather with it)",
            batch=_batch_argsort))
+    _register_linalg(add)
     add(Op("matmul", 2, (), "matmul", np.matmul, _matmul_rule, _vjp_matmul, (0, 1), _matmul_name,
            _matmul_samples, promote="match", doc="torch.matmul / numpy.matmul semantics",
            where_mask=_matmul_mask_reach, batch=_batch_matmul))
@@ -1852,6 +2096,10 @@ def _vjp_log_softmax(E, ctx, g):
 
 
 def _norm(E, x, p=2.0, axes=None, keepdims=False):
+    if p == 0.0:  # the count of nonzeros
+        return E.sum(E.cast(E.ne(x, 0.0), dtype=_short(E.dtype(x))), axes=axes, keepdims=keepdims)
+    if p == -math.inf:
+        return E.min(E.abs(x), axes=axes, keepdims=keepdims)
     if p == 2.0:
         return E.sqrt(E.sum(E.mul(x, x), axes=axes, keepdims=keepdims))
     if p == 1.0:
@@ -1867,9 +2115,11 @@ def _vjp_norm(E, ctx, g):
     shape = ctx.shapes[0]
     n = E.unreduce(ctx.out, shape, axes, keepdims)
     gb = E.unreduce(g, shape, axes, keepdims)
+    if p == 0.0:  # a count: zero (as g * 0, like sign's)
+        return (E.mul(gb, 0.0),)
     if p == 1.0:
         return (E.mul(gb, E.sign(x)),)
-    if p == math.inf:
+    if abs(p) == math.inf:  # ties share the gradient
         ax = E.abs(x)
         mask = E.cast(E.eq(ax, n), dtype=_short(E.dtype(x)))
         count = E.broadcast_to(E.sum(mask, axes=axes, keepdims=True), shape)
@@ -2001,48 +2251,72 @@ def _nll_gather_spec(ndim):
     return (("array",), ("array",)) if ndim == 2 else (("array",),)
 
 
-def _nll_loss(E, logp, target, reduction="mean", ignore_index=-100):
-    picked, weight = _nll_pick(E, logp, target, ignore_index)
-    loss = E.neg(E.mul(picked, weight))
-    if reduction == "none":
-        return loss
-    total = E.sum(loss, axes=None, keepdims=False)
-    if reduction == "sum":
-        return total
-    return E.div(total, E.sum(weight, axes=None, keepdims=False))
-
-
-def _nll_pick(E, logp, target, ignore_index):
+def _nll_rows(E, logp, target):
+    """(M, C) log-probabilities and (M,) targets, or (C,) and (): classes moved last for N-d input
+    (N, C, d1, ...), whose targets are (N, d1, ...)."""
     shape = E.shape(logp)
+    if len(shape) <= 2:
+        return logp, target
+    moved = E.transpose(logp, perm=(0, *range(2, len(shape)), 1))
+    rows = math.prod(E.shape(target))
+    return E.reshape(moved, shape=(rows, shape[1])), E.reshape(target, shape=(rows,))
+
+
+def _nll_weights(E, target, weight, ignore_index):
+    """Per target: its class weight, 0 where the target is `ignore_index`; and the safe targets."""
     keep = E.ne(target, ignore_index)
     safe_target = E.where(keep, target, 0)
-    if len(shape) == 2:
-        rows = np.arange(shape[0], dtype=np.int64)
+    picked_weight = E.index(weight, safe_target, spec=(("array",),))
+    return E.mul(picked_weight, E.cast(keep, dtype=_short(E.dtype(weight)))), safe_target
+
+
+def _nll_loss(E, logp, target, weight, reduction="mean", ignore_index=-100):
+    target_shape = E.shape(target)
+    logp, target = _nll_rows(E, logp, target)
+    w, safe_target = _nll_weights(E, target, weight, ignore_index)
+    if len(E.shape(logp)) == 2:
+        rows = np.arange(E.shape(logp)[0], dtype=np.int64)
         picked = E.index(logp, rows, safe_target, spec=_nll_gather_spec(2))
     else:
         picked = E.index(logp, E.reshape(safe_target, shape=(1,)), spec=_nll_gather_spec(1))
         picked = E.reshape(picked, shape=())
-    weight = E.cast(keep, dtype=_short(E.dtype(logp)))
-    return picked, weight
+    loss = E.neg(E.mul(picked, w))
+    if reduction == "none":
+        return E.reshape(loss, shape=target_shape)
+    total = E.sum(loss, axes=None, keepdims=False)
+    if reduction == "sum":
+        return total
+    return E.div(total, E.sum(w, axes=None, keepdims=False))
 
 
 def _vjp_nll(E, ctx, g):
-    logp, target = ctx.args
+    logp, target, weight = ctx.args
     shape = ctx.shapes[0]
     reduction, ignore_index = ctx.attrs["reduction"], ctx.attrs["ignore_index"]
-    keep = E.ne(target, ignore_index)
-    weight = E.cast(keep, dtype=_short(ctx.dtypes[0]))
+    if len(shape) > 2:
+        target = E.reshape(target, shape=(math.prod(ctx.shapes[1]),))
+    w, safe_target = _nll_weights(E, target, weight, ignore_index)
     if reduction == "mean":
-        g = E.div(g, E.sum(weight, axes=None, keepdims=False))
-    gw = E.neg(E.mul(E.broadcast_to(g, ctx.shapes[1]), weight))
-    safe_target = E.where(keep, target, 0)
-    if len(shape) == 2:
-        rows = np.arange(shape[0], dtype=np.int64)
-        gl = E.index_add(gw, rows, safe_target, spec=_nll_gather_spec(2), shape=shape)
-    else:
+        g = E.div(g, E.sum(w, axes=None, keepdims=False))
+    if reduction == "none":
+        g = E.reshape(g, shape=E.shape(target))
+    gw = E.neg(E.mul(E.broadcast_to(g, E.shape(target)), w))
+    if len(shape) == 1:
         gl = E.index_add(E.reshape(gw, shape=(1,)), E.reshape(safe_target, shape=(1,)),
                          spec=_nll_gather_spec(1), shape=shape)
-    return (gl, None)
+        return (gl, None, None)
+    rows = E.shape(target)[0]
+    gl = E.index_add(gw, np.arange(rows, dtype=np.int64), safe_target, spec=_nll_gather_spec(2),
+                     shape=(rows, shape[1]))
+    if len(shape) > 2:  # back to (N, d1, ..., C), then the classes to axis 1
+        gl = E.reshape(gl, shape=(shape[0], *shape[2:], shape[1]))
+        gl = E.transpose(gl, perm=(0, len(shape) - 1, *range(1, len(shape) - 1)))
+    return (gl, None, None)
+
+
+def _nll_node_name(shapes, **attrs):
+    """PyTorch's node: ``NllLoss2DBackward0`` for input with spatial dimensions (N, C, d1, ...)."""
+    return "NllLoss2DBackward0" if len(shapes[0]) >= 3 else "NllLossBackward0"
 
 
 def _stack(E, *xs, axis=0):
@@ -2097,6 +2371,69 @@ def _triangle(lower: bool):
 def axis_slice_spec(ndim, axis, start, stop):
     """An index spec that takes ``start:stop`` along `axis` and everything along the other dimensions."""
     return tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None) for d in range(ndim))
+
+
+def _pad_positions(n, left, right, mode):
+    """The source position of each output position along a padded dimension of extent `n`, and for
+    ``"constant"`` which positions hold the input (the others take the value)."""
+    src = np.arange(-left, n + right, dtype=np.int64)
+    inside = (src >= 0) & (src < n)
+    if mode == "constant":
+        return np.clip(src, 0, max(n - 1, 0)), inside
+    if mode == "reflect":
+        if max(left, right) >= n:
+            raise ShapeError(f"Padding size should be less than the corresponding input dimension, but got: "
+                             f"padding ({left}, {right}) of a dimension of extent {n}")
+        return np.where(src < 0, -src, np.where(src >= n, 2 * (n - 1) - src, src)), None
+    if n == 0:
+        raise ShapeError(f"{mode} padding of a dimension of extent 0")
+    if mode == "replicate":
+        return np.clip(src, 0, n - 1), None
+    if max(left, right) > n:
+        raise ShapeError("Padding value causes wrapping around more than once.")
+    return src % n, None  # circular
+
+
+def _pad(E, x, pad=(), mode="constant", value=0.0):
+    """`x` padded: pairs (before, after) in `pad` from the last dimension backwards; negative
+    amounts crop.  Each padded dimension is one gather of source positions (reflected, clamped or
+    wrapped), and for ``"constant"`` a `where` that puts `value` outside the input."""
+    shape = tuple(E.shape(x))
+    dtype = E.dtype(x)
+    fill = np.asarray(value).astype(dtype)
+    for k in range(len(pad) // 2):
+        axis = len(shape) - 1 - k
+        left, right = pad[2 * k], pad[2 * k + 1]
+        n = E.shape(x)[axis]
+        if n + left + right < 0:
+            raise ShapeError(f"narrow(): length must be non-negative. (padding ({left}, {right}) of a dimension "
+                             f"of extent {n})")
+        positions, inside = _pad_positions(n, left, right, mode)
+        if n == 0:  # nothing to gather: the padding alone (an empty sum keeps x's node in the graph)
+            out_shape = tuple(E.shape(x))[:axis] + (len(positions),) + tuple(E.shape(x))[axis + 1:]
+            x = E.broadcast_to(E.add(E.sum(x, axes=(axis,), keepdims=True), fill), out_shape)
+            continue
+        spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+        x = E.index(x, positions, spec=spec)
+        if inside is not None and not inside.all():
+            x = E.where(inside.reshape((-1,) + (1,) * (len(shape) - 1 - axis)), x, fill)
+    return x
+
+
+def _pad_node_name(shapes, pad=(), mode="constant", value=0.0):
+    """PyTorch's node for each mode (circular padding is its in-place copies into a new tensor)."""
+    dims = len(pad) // 2
+    return {"constant": "ConstantPadNdBackward0", "reflect": f"ReflectionPad{dims}DBackward0",
+            "replicate": f"ReplicationPad{dims}DBackward0", "circular": "CopySlices"}[mode]
+
+
+def _pad_samples(rng, dtype):
+    return [Sample((_u(rng, (2, 3), dtype),), {"pad": (2, 1), "mode": "constant", "value": 0.5}),
+            Sample((_u(rng, (1, 3, 4), dtype),), {"pad": (-1, 2, 1, 0), "mode": "constant", "value": 0.0},
+                   note="crop"),
+            Sample((_u(rng, (2, 4), dtype),), {"pad": (2, 3), "mode": "reflect", "value": 0.0}),
+            Sample((_u(rng, (1, 3, 4), dtype),), {"pad": (1, 2, 2, 1), "mode": "replicate", "value": 0.0}),
+            Sample((_u(rng, (2, 3, 4), dtype),), {"pad": (1, 3, 2, 0), "mode": "circular", "value": 0.0})]
 
 
 def _roll(E, x, shifts=(), dims=None):
@@ -2629,13 +2966,23 @@ def _loss_samples(kind):
                 args = (rng.uniform(0.1, 0.9, (5,)).astype(dtype), rng.uniform(0, 1, (5,)).astype(dtype))
             elif kind == "bce_logits":
                 args = (_u(rng, (2, 3), dtype, -3, 3), rng.uniform(0, 1, (2, 3)).astype(dtype))
-            else:
-                args = (_u(rng, (4, 3), dtype), np.array([0, 2, -100, 1]))
-            out.append(Sample(args, {"reduction": reduction} if kind != "nll" else
-                              {"reduction": reduction, "ignore_index": -100},
-                              grad=(0,) if kind == "nll" else None, note=reduction))
+            out.append(Sample(args, {"reduction": reduction}, note=reduction))
         return out
     return samples
+
+
+def _nll_samples(rng, dtype):
+    """Class indices (some ignored) with class weights, for (N, C), (C,) and (N, C, d1, d2) input."""
+    out = []
+    for reduction in ("mean", "sum", "none"):
+        weight = rng.uniform(0.5, 2.0, 3).astype(dtype)
+        out.append(Sample((_u(rng, (4, 3), dtype), np.array([0, 2, -100, 1]), weight),
+                          {"reduction": reduction, "ignore_index": -100}, grad=(0,), note=reduction))
+        out.append(Sample((_u(rng, (2, 3, 2, 2), dtype), np.array([[[0, 2], [1, 1]], [[2, 7], [0, 2]]]), weight),
+                          {"reduction": reduction, "ignore_index": 7}, grad=(0,), note=f"2d-{reduction}"))
+    out.append(Sample((_u(rng, (3,), dtype), np.array(1), np.ones(3, dtype)),
+                      {"reduction": "mean", "ignore_index": -100}, grad=(0,), note="one sample"))
+    return out
 
 
 def _axis_samples(rng, dtype):
@@ -2647,9 +2994,13 @@ def _axis_samples(rng, dtype):
 def _norm_samples(rng, dtype):
     out = []
     for p, axes, keepdims in [(2.0, None, False), (2.0, (1,), True), (1.0, (0,), False),
-                              (math.inf, None, False), (3.0, (1,), False)]:
+                              (math.inf, None, False), (3.0, (1,), False), (-math.inf, (1,), False),
+                              (0.5, (0, 1), True)]:  # (p = 0, a count, has no gradient path to compare)
         out.append(Sample((_away_from_zero(rng, (3, 4), dtype),), {"p": p, "axes": axes, "keepdims": keepdims},
                           note=f"p={p} axes={axes}"))
+    ties = np.asarray([[2.0, -2.0, 1.0], [0.5, -3.0, 3.0]], dtype)  # (zero rows: tests/test_linalg_and_losses.py)
+    for p in (math.inf, -math.inf):
+        out.append(Sample((ties,), {"p": p, "axes": (1,), "keepdims": False}, note=f"p={p}, ties"))
     return out
 
 
@@ -2721,9 +3072,10 @@ def _make_composites() -> dict[str, Composite]:
                   "BinaryCrossEntropyWithLogitsBackward0", _loss_samples("bce_logits"),
                   vjp=_vjp_bce_logits, saves=(0, 1), doc="BCE on logits, stable for large |z|",
                   fused=_fused_bce_logits),
-        Composite("nll_loss", 2, ("reduction", "ignore_index"), _nll_loss, "NllLossBackward0",
-                  _loss_samples("nll"), vjp=_vjp_nll, saves=(1,), promote="keep",
-                  doc="negative log-likelihood of class indices", grad_args=(0,)),
+        Composite("nll_loss", 3, ("reduction", "ignore_index"), _nll_loss, _nll_node_name,
+                  _nll_samples, vjp=_vjp_nll, saves=(1, 2), promote="keep",
+                  doc="negative log-likelihood of class indices, with class weights; input (C,), (N, C) "
+                      "or (N, C, d1, ...)", grad_args=(0,)),
         Composite("diagonal", 1, ("offset", "dim1", "dim2"), _diagonal, "DiagonalBackward0", _diagonal_samples,
                   promote="keep", doc="the diagonal of two dimensions, as the last dimension"),
         Composite("trace", 1, (), _trace, "TraceBackward0", _matrix_samples, promote="keep",
@@ -2736,6 +3088,8 @@ def _make_composites() -> dict[str, Composite]:
                   doc="elements shifted along dimensions, wrapping around"),
         Composite("repeat", 1, ("repeats",), _repeat, "RepeatBackward0", _repeat_samples, promote="keep",
                   doc="the tensor tiled `repeats` times along each dimension"),
+        Composite("pad", 1, ("pad", "mode", "value"), _pad, _pad_node_name, _pad_samples, promote="keep",
+                  doc="constant, reflect, replicate or circular padding of the last dimensions"),
         Composite("index_select", 2, ("axis",), _index_select, "IndexSelectBackward0", _index_select_samples,
                   promote="keep", grad_args=(0,), doc="entries `index` along one dimension"),
         Composite("trunc_divide", 2, (), _trunc_divide, "DivBackward2", _trunc_divide_samples,

@@ -127,6 +127,11 @@ def _class_targets(gen, logp_shape, attrs):
     return np.asarray(target, dtype=np.int64)
 
 
+def _class_weights(gen, logp_shape, attrs):
+    """nll_loss's class weights: one positive constant per class (not differentiated, as in PyTorch)."""
+    return np.asarray(gen.rng.uniform(0.5, 2.0, size=logp_shape[-1]))
+
+
 def _along_axis_index(gen, x_shape, attrs):
     """gather's and scatter_add's index: no larger than x off the axis, its values within x's extent along it."""
     axis = attrs.get("axis", 0)
@@ -145,6 +150,9 @@ def _positions_along_axis(gen, x_shape, attrs):
     return np.asarray(gen.rng.integers(0, n, size=n), dtype=np.int64)
 
 
+# Operands drawn as constants of their own shape, by (op, position): not a partner of the anchor's shape.
+FIXED_OPERANDS = {("nll_loss", 2): _class_weights}
+
 # Integer operands other than the index arrays that come with a `spec` attribute.
 INT_OPERANDS = {"nll_loss": _class_targets, "gather": _along_axis_index, "scatter_add": _along_axis_index,
                 "scatter": _along_axis_index, "index_add_along": _positions_along_axis}
@@ -158,6 +166,11 @@ def _known_bug(name, args, attrs) -> bool:
     # Not a bug: a broadcast to fewer dimensions is invalid (PyTorch's expand refuses it too).
     if name == "broadcast" and len(attrs["shape"]) < np.ndim(args[0]):
         return True
+    if getattr(TABLE[name], "kind", "") == "linalg":
+        # Not a bug: singular or nearly singular matrices raise (as in PyTorch), and the gradients of
+        # det and slogdet there need the SVD (documented in docs/compat.md).
+        a = np.asarray(args[0])
+        return a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.size == 0 or not np.all(np.linalg.cond(a) < 1e6)
     if name in ("var", "std"):
         # Not a bug: over no more elements than `correction` the variance is 0 / 0 (NaN, as PyTorch's).
         shape = np.shape(args[0])
@@ -301,7 +314,7 @@ LOGICAL_BINARY = [n for n in CONDITION_OPS if SIGNATURES[n].kinds[0] == "b" and 
 # Programs
 # --------------------------------------------------------------------------
 # An operand is ("x", j) input j, ("v", k) the value of step k, ("c", number)
-# a Python float, or ("a", array) a constant integer array.
+# a Python float, or ("a", array) a constant array (indices, or class weights).
 
 
 class Program:
@@ -708,6 +721,8 @@ class _Gen:
             kind = sig.kind(p)
             if p == first:
                 refs.append(anchor)
+            elif (name, p) in FIXED_OPERANDS:
+                refs.append(("a", FIXED_OPERANDS[name, p](self, shape, attrs)))
             elif kind == "f":
                 refs.append(self.partner(shape, sig.domain(p)))
             elif kind == "b":

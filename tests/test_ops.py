@@ -74,7 +74,7 @@ def test_entry_has_every_field(name):
     assert entry.promote in ("same", "float", "compare", "sum", "keep", "match")
     if isinstance(entry, Op):
         assert callable(entry.impl) and callable(entry.type_rule)
-        assert entry.kind in ("elementwise", "reduction", "shape", "index", "matmul", "order", "other")
+        assert entry.kind in ("elementwise", "reduction", "shape", "index", "matmul", "order", "linalg", "other")
         assert all(s in ("out", "rest", "all") or isinstance(s, int) for s in entry.saves)
         if entry.kind == "elementwise":
             assert entry.kernel, f"{name}: elementwise ops need a kernel template"

@@ -47,8 +47,13 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   cumsum, cumprod, prod, argsort, sort, msort, topk, kthvalue, median,
                                   scatter, index_add)
 from tracegrad._format import get_printoptions, set_printoptions
-from tracegrad import autograd, nn, return_types, special
-from tracegrad._contractions import einsum, meshgrid, tensordot
+from tracegrad import autograd, linalg, nn, return_types, special
+from tracegrad._contractions import einsum, kron, meshgrid, tensordot
+from tracegrad._functions import _method_function
+
+inverse, det, logdet, slogdet, cholesky = (_method_function(getattr(Tensor, name))
+                                           for name in ("inverse", "det", "logdet", "slogdet", "cholesky"))
+del _method_function
 from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
                                   jit, value_and_grad, vjp)
@@ -95,14 +100,15 @@ __all__ = [
     "cumprod", "prod", "argsort", "sort", "msort", "topk", "kthvalue", "median", "scatter", "index_add",
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "gather", "scatter_add",
     "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag", "diag_embed", "repeat_interleave",
-    "masked_select", "einsum", "tensordot", "meshgrid", "eq", "ne", "lt", "less",
+    "masked_select", "einsum", "tensordot", "meshgrid", "kron", "inverse", "det", "logdet", "slogdet", "cholesky",
+    "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",
     "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "autograd", "linalg", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode

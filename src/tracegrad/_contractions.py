@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tracegrad._tensor import Tensor, _as_operand
 
-__all__ = ["einsum", "tensordot", "meshgrid"]
+__all__ = ["einsum", "tensordot", "meshgrid", "kron"]
 
 
 def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
@@ -174,3 +174,24 @@ def meshgrid(*tensors: Tensor | Sequence[Tensor], indexing: str | None = None) -
         at = order.index(k)
         grids.append(t.reshape(*[-1 if d == at else 1 for d in range(len(vectors))]).expand(*shape))
     return tuple(grids)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """The Kronecker product: block (i, j, ...) of the result is ``input[i, j, ...] * other`` (the
+    operand with fewer dimensions gets leading ones).
+
+    >>> import tracegrad as tg
+    >>> tg.kron(tg.tensor([1.0, 2.0]), tg.tensor([1.0, 10.0]))
+    tensor([ 1., 10.,  2., 20.])
+    """
+    from tracegrad._tensor import apply_op
+    from tracegrad.ir.ops import OPS
+    a, b = _as_operand(input), _as_operand(other)
+    nd = max(a.ndim, b.ndim)
+    a_shape = (1,) * (nd - a.ndim) + tuple(a.shape)
+    b_shape = (1,) * (nd - b.ndim) + tuple(b.shape)
+    # a's axes interleaved with b's: a (a0, 1, a1, 1, ...) times b (1, b0, 1, b1, ...).
+    spread_a = a.reshape(*(n for k in a_shape for n in (k, 1)))
+    spread_b = b.reshape(*(n for k in b_shape for n in (1, k)))
+    result = tuple(m * n for m, n in zip(a_shape, b_shape))
+    return apply_op(OPS["reshape"], (spread_a * spread_b,), {"shape": result}, "UnsafeViewBackward0")

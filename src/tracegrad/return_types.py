@@ -6,6 +6,7 @@ True
 """
 
 from tracegrad._tensor import _Kthvalue, _Max, _Median, _Min, _Sort, _Topk
+from tracegrad.linalg import linalg_slogdet_result, slogdet_result
 
 # The builtins' names on purpose: ``torch.return_types.max`` is what PyTorch users write.
 max = _Max
@@ -14,5 +15,7 @@ sort = _Sort
 topk = _Topk
 median = _Median
 kthvalue = _Kthvalue
+slogdet = slogdet_result
+linalg_slogdet = linalg_slogdet_result
 
-__all__ = ["max", "min", "sort", "topk", "median", "kthvalue"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "slogdet", "linalg_slogdet"]

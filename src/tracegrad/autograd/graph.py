@@ -65,8 +65,10 @@ class Node:
     _retained: dict[int, weakref.ref[Tensor]] | None
 
     def name(self) -> str:
-        """PyTorch's name of this node, e.g. ``'MulBackward0'``."""
-        return type(self).__name__
+        """PyTorch's name of this node, e.g. ``'MulBackward0'`` (its C++-only nodes are qualified:
+        ``'torch::autograd::AccumulateGrad'``)."""
+        name = type(self).__name__
+        return f"torch::autograd::{name}" if name in _QUALIFIED_NAMES else name
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -273,6 +275,10 @@ def _decomposition_vjp(entry: Composite, ctx: VjpContext, g: Grad, create_graph:
             r = r._data if isinstance(r, Tensor) else r
         out_grads.append(r)
     return tuple(out_grads)
+
+
+#: Nodes PyTorch defines only in C++, whose ``name()`` carries the namespace.
+_QUALIFIED_NAMES = frozenset({"AccumulateGrad", "CopySlices"})
 
 
 class AccumulateGrad(Node):

@@ -19,7 +19,7 @@ __all__ = ["relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "log
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
            "mish", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "cosine_similarity", "linear",
-           "one_hot", "dropout"]
+           "one_hot", "dropout", "pad"]
 
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
@@ -149,54 +149,168 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def nll_loss(input: TensorLike, target: TensorLike, weight: Tensor | None = None, size_average: bool | None = None,
              ignore_index: int = -100, reduce: bool | None = None, reduction: Reduction = "mean") -> Tensor:
-    """Negative log-likelihood of class indices `target` given log-probabilities `input` (N, C) or (C,)."""
+    """Negative log-likelihood of class indices `target` given log-probabilities `input`.
+
+    `input` is (C,), (N, C) or (N, C, d1, ...) with `target` (), (N,) or (N, d1, ...); `weight`
+    (C,) scales each class, and ``"mean"`` divides by the total weight of the targets not equal
+    to `ignore_index`, as PyTorch does.
+
+    >>> import tracegrad as tg, tracegrad.nn.functional as F
+    >>> logp = F.log_softmax(tg.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]), dim=1)
+    >>> F.nll_loss(logp, tg.tensor([0, 1]), weight=tg.tensor([1.0, 2.0, 1.0]))
+    tensor(0.4481)
+    """
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     x, t = _t(input), _t(target)
-    if weight is not None:
-        raise NotImplementedError("nll_loss: class weights are not supported yet")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"Expected 1 or 2 dimensions for input (got {x.ndim})")
+    if x.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {x.ndim})")
     if t._data.dtype.kind not in "iu":
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {t.dtype.tensor_type[:-6]}")
-    n_expected = x.shape[0] if x.ndim == 2 else None
-    if x.ndim == 2 and t.shape != (n_expected,):
-        raise ValueError(f"Expected input batch_size ({n_expected}) to match target batch_size "
-                         f"({t.shape[0] if t.ndim else 0}).")
-    classes = x.shape[-1]
+    if x.ndim != 1 and t.ndim >= 1 and x.shape[0] != t.shape[0]:
+        raise ValueError(f"Expected input batch_size ({x.shape[0]}) to match target batch_size ({t.shape[0]}).")
+    classes = x.shape[0] if x.ndim == 1 else x.shape[1]
+    if x.ndim == 4 and t.ndim != 3:
+        raise RuntimeError(f"only batches of spatial targets supported (3D tensors) but got targets of dimension: "
+                           f"{t.ndim}")
+    if x.ndim >= 3 and t.shape != (x.shape[0], *x.shape[2:]):
+        raise RuntimeError(f"Expected target size {list((x.shape[0], *x.shape[2:]))}, got {list(t.shape)}")
+    if x.ndim <= 2 and t.ndim != x.ndim - 1:
+        raise RuntimeError(f"{'0D' if x.ndim == 1 else '1D'} target tensor expected, multi-target not supported")
+    if weight is None:
+        w = wrap(np.ones(classes, x._data.dtype))
+    else:
+        w = _t(weight)
+        if w.shape != (classes,):
+            raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes "
+                               f"but got weight tensor of shape: {list(w.shape)}")
+        if w.dtype != x.dtype:
+            w = w.to(x.dtype)
     td = t._data
     bad = (td != ignore_index) & ((td < 0) | (td >= classes))
     if np.any(bad):
         raise IndexError(f"Target {int(td[bad].flat[0])} is out of bounds.")
-    return apply_op(COMPOSITES["nll_loss"], (x, t), {"reduction": reduction, "ignore_index": int(ignore_index)})
+    attrs = {"reduction": reduction, "ignore_index": int(ignore_index)}
+    if x.ndim == 3 or x.ndim > 4:
+        # As PyTorch: spatial dimensions flattened into one, the loss of (N, C, 1, D) input, its
+        # unreduced result viewed back.
+        n = x.shape[0]
+        loss = apply_op(COMPOSITES["nll_loss"], (x.reshape(n, classes, 1, -1), t.reshape(n, 1, -1), w), attrs)
+        return loss.view(t.shape) if reduction == "none" else loss
+    return apply_op(COMPOSITES["nll_loss"], (x, t, w), attrs)
 
 
 def cross_entropy(input: TensorLike, target: TensorLike, weight: Tensor | None = None,
                   size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
                   reduction: Reduction = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log_softmax over classes followed by nll_loss (class indices), or soft targets (probabilities)."""
+    """log_softmax over the classes (dimension 1, or 0 for one sample), then the negative
+    log-likelihood of class indices (see :func:`nll_loss`) or of class probabilities (`target`
+    shaped as `input`).  `label_smoothing` mixes in the uniform distribution over the classes,
+    with PyTorch's formulas (and its grad_fn names) for both kinds of target.
+
+    >>> import tracegrad as tg, tracegrad.nn.functional as F
+    >>> F.cross_entropy(tg.tensor([[2.0, 0.5, -1.0]]), tg.tensor([0]), label_smoothing=0.1)
+    tensor(0.3913)
+    """
     reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     x, t = _t(input), _t(target)
     class_dim = 1 if x.ndim >= 2 else 0
+    n_classes = x.shape[class_dim] if x.ndim else 1
     logp = log_softmax(x, dim=class_dim)
+    w = None
+    if weight is not None:
+        w = _t(weight)
+        if w.dtype != x.dtype:
+            w = w.to(x.dtype)
+        w_shape = [1] * x.ndim
+        if x.ndim:
+            w_shape[class_dim] = n_classes
     if t._data.dtype.kind == "f":
         if t.shape != x.shape:
-            raise RuntimeError("cross_entropy: soft targets must have the same shape as the input")
-        n_classes = x.shape[class_dim]
-        if label_smoothing:
+            raise RuntimeError(f"Expected floating point target to have the same shape as input, got {list(t.shape)} "
+                               f"and {list(x.shape)}")
+        if label_smoothing > 0:
             t = t * (1 - label_smoothing) + label_smoothing / n_classes
-        loss = -(logp * t).sum(class_dim)
-        if reduction == "mean":
-            return loss.sum() / (x.shape[0] if x.ndim >= 2 else 1)
-        return _reduce(loss, reduction)
-    if label_smoothing:
-        raise NotImplementedError("cross_entropy: label_smoothing with class indices is not supported yet")
-    return nll_loss(logp, t, weight=weight, ignore_index=ignore_index, reduction=reduction)
+        weighted = logp * t if w is None else logp * t * w.view(w_shape)
+        if reduction == "none":
+            return -weighted.sum(class_dim)
+        if reduction == "sum":
+            return -weighted.sum()
+        return -weighted.sum() / (x.numel() / n_classes if x.numel() else float("nan"))
+    nll = nll_loss(logp, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing <= 0:
+        return nll
+    ignored = t == ignore_index
+    smooth = -(logp.sum(class_dim) if w is None else (logp * w.view(w_shape)).sum(class_dim))
+    smooth = smooth.masked_fill(ignored, 0.0)
+    if reduction == "mean":
+        kept = ~ignored
+        if w is None:
+            total = kept.sum()
+        else:  # the weights of the kept targets (PyTorch selects them; a product keeps shapes static)
+            total = (w.gather(0, t.masked_fill(ignored, 0).flatten()) * kept.flatten()).sum()
+        smooth = smooth.sum() / total
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
 
 
 # --------------------------------------------------------------------------
 # More activations, losses and helpers
 # --------------------------------------------------------------------------
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """`input` padded by (before, after) pairs, from the last dimension backwards; negative amounts
+    crop.  ``"constant"`` fills with `value` (0 by default) and pads any number of dimensions;
+    ``"reflect"``, ``"replicate"`` and ``"circular"`` pad the last 1, 2 or 3 dimensions of input
+    with one or two more (a batch, and channels), as PyTorch's do.
+
+    >>> import tracegrad as tg, tracegrad.nn.functional as F
+    >>> F.pad(tg.tensor([[1.0, 2.0, 3.0]]), (2, 1), mode="reflect")
+    tensor([[3., 2., 1., 2., 3., 2.]])
+    """
+    x = _t(input)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > x.ndim:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {x.ndim}")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode != "constant":
+        if value:
+            raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+        dims = len(pad) // 2
+        if dims not in (1, 2, 3) or x.ndim not in (dims + 1, dims + 2):
+            raise NotImplementedError(
+                f"Padding size {len(pad)} is not supported for {x.ndim}D input tensor.\n"
+                "Supported combinations for non-constant padding:\n"
+                "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+                "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+                "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+        if mode == "reflect":
+            for k in range(dims):
+                axis = x.ndim - 1 - k
+                left, right = pad[2 * k], pad[2 * k + 1]
+                if max(left, right) >= x.shape[axis]:
+                    raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input "
+                                       f"dimension, but got: padding ({left}, {right}) at dimension {axis} of input "
+                                       f"{list(x.shape)}")
+    for k in range(len(pad) // 2):
+        axis = x.ndim - 1 - k
+        if mode == "circular" and max(pad[2 * k], pad[2 * k + 1]) > x.shape[axis]:
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if x.shape[axis] + pad[2 * k] + pad[2 * k + 1] < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+    return apply_op(COMPOSITES["pad"], (x,), {"pad": pad, "mode": mode, "value": 0.0 if value is None else value})
+
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (swish)."""

@@ -1,0 +1,236 @@
+"""``tracegrad.linalg``: PyTorch's ``torch.linalg`` functions tracegrad has, differentiable.
+
+Each is an op of the table (LAPACK through numpy in eager mode and on the executor, through
+numba in the kernels), so it traces, compiles and differentiates like any other op.
+
+>>> import tracegrad as tg
+>>> A = tg.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
+>>> tg.linalg.det(A)
+tensor(5., grad_fn=<LinalgDetBackward0>)
+>>> tg.linalg.solve(A, tg.tensor([1.0, 2.0]))
+tensor([0.2000, 0.6000], grad_fn=<LinalgSolveExBackward0>)
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import warnings
+from typing import NamedTuple
+
+from tracegrad._tensor import Tensor, TensorLike, _dims, apply_op
+from tracegrad._trace import user_stacklevel
+from tracegrad.ir.ops import COMPOSITES, OPS, LinAlgError, ShapeError, _check_square
+from tracegrad.ir.types import TensorType
+
+__all__ = ["inv", "det", "slogdet", "solve", "cholesky", "norm", "vector_norm", "matrix_norm", "LinAlgError"]
+
+
+def _t(x: TensorLike) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _square(fname: str, A: TensorLike) -> Tensor:
+    """`A` as a Tensor of square float matrices, or PyTorch's RuntimeError."""
+    a = _t(A)
+    try:
+        _check_square(fname, TensorType(a._data.dtype, a.shape))
+    except ShapeError as e:
+        raise RuntimeError(str(e)) from None
+    return a
+
+
+def inv(A: TensorLike) -> Tensor:
+    """The inverse of each square matrix of `A` (..., n, n); a singular one raises :class:`LinAlgError`.
+
+    >>> import tracegrad as tg
+    >>> tg.linalg.inv(tg.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.2500]])
+    """
+    return apply_op(OPS["inv"], (_square("inv", A),))
+
+
+def det(A: TensorLike) -> Tensor:
+    """The determinant of each square matrix of `A`; its gradient is ``det * A^-T`` (invertible `A`)."""
+    return apply_op(OPS["det"], (_square("det", A),))
+
+
+class _SignLogAbsDet(NamedTuple):
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class _PrintedSlogdet(_SignLogAbsDet):
+    _kind = "slogdet"
+
+    def __repr__(self) -> str:
+        return f"torch.return_types.{self._kind}(\nsign={self.sign!r},\nlogabsdet={self.logabsdet!r})"
+
+
+def _slogdet_type(kind: str) -> type:
+    return type(kind, (_PrintedSlogdet,), {"_kind": kind, "__qualname__": kind, "__module__": "tracegrad.return_types",
+                                           "__doc__": f"``(sign, logabsdet)`` of ``{kind}``."})
+
+
+slogdet_result = _slogdet_type("slogdet")
+linalg_slogdet_result = _slogdet_type("linalg_slogdet")
+
+
+def slogdet(A: TensorLike) -> tuple[Tensor, Tensor]:
+    """``(sign, logabsdet)`` of each square matrix's determinant, without overflow: ``det = sign *
+    exp(logabsdet)``; sign is 0 (and logabsdet -inf) for a singular matrix."""
+    a = _square("slogdet", A)
+    return linalg_slogdet_result(apply_op(OPS["det_sign"], (a,)), apply_op(OPS["logabsdet"], (a,)))
+
+
+def solve(A: TensorLike, B: TensorLike, *, left: builtins.bool = True) -> Tensor:
+    """X with ``A X = B`` for square `A` (..., n, n); `B` is (..., n, k), or (n,) / (..., n) vectors
+    (a vector when its shape is A's without the last dimension, as PyTorch decides).  Batch
+    dimensions broadcast.  ``left=False`` solves ``X A = B``."""
+    a, b = _square("solve", A), _t(B)
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        return solve(a.mT, b.mT).mT
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if vector:
+        b = b.unsqueeze(-1)
+    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+        shape = (b.shape[-1],) if vector else b.shape[-2:]
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({a.shape[-2]}x{a.shape[-1]} and {'x'.join(map(str, shape))})")
+    batch = _broadcast_batch(a.shape[:-2], b.shape[:-2])
+    a = a if a.shape[:-2] == batch else a.expand(*batch, *a.shape[-2:])
+    b = b if b.shape[:-2] == batch else b.expand(*batch, *b.shape[-2:])
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+                           f"{a.dtype.tensor_type[:-6]} and B of type {b.dtype.tensor_type[:-6]} instead")
+    x = apply_op(OPS["solve"], (a, b))
+    if vector:  # the solve's node keeps PyTorch's name on the vector result
+        return apply_op(OPS["reshape"], (x,), {"shape": x.shape[:-1]}, "LinalgSolveExBackward0")
+    return x
+
+
+def _broadcast_batch(a: tuple, b: tuple) -> tuple:
+    import numpy as np
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton "
+                           f"dimension") from None
+
+
+def cholesky(A: TensorLike, *, upper: builtins.bool = False) -> Tensor:
+    """The lower Cholesky factor L of each symmetric positive-definite matrix (A = L L^T), or with
+    `upper` its transpose; one that is not positive-definite raises :class:`LinAlgError`.
+
+    `A` is taken as symmetric (its symmetric part is factored), and the gradient is the symmetric
+    one PyTorch returns."""
+    low = apply_op(OPS["cholesky_lower"], (_square("cholesky", A),))
+    return low.mT if upper else low
+
+
+def vector_norm(x: TensorLike, ord: builtins.float = 2, dim: int | tuple[int, ...] | None = None,
+                keepdim: builtins.bool = False, *, dtype=None) -> Tensor:
+    """The `ord`-norm of `x` over `dim` (all elements by default): ``inf``/``-inf`` the largest or
+    smallest absolute value, 0 the count of nonzeros, otherwise ``sum(|x|^ord)^(1/ord)``.
+
+    >>> import tracegrad as tg
+    >>> tg.linalg.vector_norm(tg.tensor([3.0, -4.0]))
+    tensor(5.)
+    """
+    t = _t(x)
+    if dtype is not None:
+        t = t.to(dtype)
+    if not t.is_floating_point():
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{t.dtype.tensor_type[:-6]}")
+    return apply_op(COMPOSITES["norm"], (t,), {"p": float(ord), "axes": _dims(dim, t.ndim), "keepdims": keepdim})
+
+
+def matrix_norm(A: TensorLike, ord: builtins.float | str = "fro", dim: tuple[int, int] = (-2, -1),
+                keepdim: builtins.bool = False, *, dtype=None) -> Tensor:
+    """The matrix norm over the two dimensions `dim`: ``"fro"`` (Frobenius), 1 / -1 (largest / smallest
+    column sum of absolute values), ``inf`` / ``-inf`` (row sums).  The spectral and nuclear norms
+    (2, -2, ``"nuc"``) need the SVD, which tracegrad does not have yet."""
+    a = _t(A)
+    if dtype is not None:
+        a = a.to(dtype)
+    if a.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    if not a.is_floating_point():
+        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{a.dtype.tensor_type[:-6]}")
+    rows, cols = (d % a.ndim for d in dim)
+    if ord == "fro":
+        return vector_norm(a, 2, (rows, cols), keepdim)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs the singular values (linalg.svd), which "
+                                  f"tracegrad does not have yet")
+    if ord not in (1, -1, math.inf, -math.inf):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    summed, over = (rows, cols) if abs(ord) == 1 else (cols, rows)
+    sums = a.abs().sum(summed, keepdim=keepdim)
+    if not keepdim and over > summed:
+        over -= 1
+    return sums.amax(over, keepdim=keepdim) if ord > 0 else sums.amin(over, keepdim=keepdim)
+
+
+def norm(A: TensorLike, ord: builtins.float | str | None = None, dim: int | tuple[int, ...] | None = None,
+         keepdim: builtins.bool = False, *, dtype=None) -> Tensor:
+    """PyTorch's ``linalg.norm``: a vector norm (`ord` a number, `dim` one dimension, or a 1-D input),
+    a matrix norm (`ord` a string, or `dim` two dimensions, or a 2-D input with `ord` given), or with
+    neither `ord` nor `dim` the 2-norm of all elements."""
+    a = _t(A)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if ord is None:
+        return vector_norm(a, 2, dim, keepdim, dtype=dtype)
+    if isinstance(ord, str) or (dim is not None and len(dim) == 2) or (dim is None and a.ndim == 2):
+        if dim is None and a.ndim != 2:
+            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+                               f"Got {a.ndim}D.")
+        return matrix_norm(a, ord, dim if dim is not None else (-2, -1), keepdim, dtype=dtype)
+    if dim is None and a.ndim != 1:
+        raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+                           f"Got {a.ndim}D.")
+    return vector_norm(a, ord, dim, keepdim, dtype=dtype)
+
+
+def _register_tensor_methods() -> None:
+    def inverse(self: Tensor) -> Tensor:
+        """The inverse of each square matrix (``torch.linalg.inv``)."""
+        return inv(self)
+
+    def det_method(self: Tensor) -> Tensor:
+        """The determinant of each square matrix (``torch.linalg.det``)."""
+        return det(self)
+
+    def logdet(self: Tensor) -> Tensor:
+        """log(det): NaN for a negative determinant, -inf for a singular matrix (PyTorch's rule)."""
+        sign, logabs = slogdet(self)
+        return logabs.where(sign >= 0, math.nan)
+
+    def slogdet_method(self: Tensor) -> tuple[Tensor, Tensor]:
+        """``(sign, logabsdet)`` of each determinant (``torch.slogdet``)."""
+        sign, logabs = slogdet(self)
+        return slogdet_result(sign, logabs)
+
+    def cholesky_method(self: Tensor, upper: builtins.bool = False) -> Tensor:
+        """The Cholesky factor (``torch.cholesky``, deprecated in favour of ``torch.linalg.cholesky``)."""
+        warnings.warn(_CHOLESKY_DEPRECATED, UserWarning, stacklevel=user_stacklevel())
+        low = apply_op(OPS["cholesky_lower"], (_square("cholesky", self),), {}, "CholeskyBackward0")
+        return low.mT if upper else low
+
+    for name, fn in (("inverse", inverse), ("det", det_method), ("logdet", logdet), ("slogdet", slogdet_method),
+                     ("cholesky", cholesky_method)):
+        fn.__name__ = fn.__qualname__ = name
+        setattr(Tensor, name, fn)
+
+
+_CHOLESKY_DEPRECATED = (
+    "torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future PyTorch "
+    "release.\nL = torch.cholesky(A)\nshould be replaced with\nL = torch.linalg.cholesky(A)\nand\n"
+    "U = torch.cholesky(A, upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH\n"
+    "This transform will produce equivalent results for all valid (symmetric positive definite) inputs.")
+
+_register_tensor_methods()
