@@ -1909,7 +1909,8 @@ def _register_linalg(add):
            doc="X with A X = B for square A (batches alike; B's columns are right-hand sides)",
            batch=_batch_solve))
     add(Op("cholesky_lower", 1, (), "linalg", _cholesky_impl, _square_rule("cholesky"), _vjp_cholesky, ("out",),
-           "LinalgCholeskyExBackward0", _square_samples(_spd), promote="keep", kernel="np.linalg.cholesky(({0} + {0}.T) * 0.5)",
+           "LinalgCholeskyExBackward0", _square_samples(_spd), promote="keep",
+           kernel="np.linalg.cholesky(({0} + {0}.T) * 0.5)",
            doc="lower Cholesky factor of a symmetric positive-definite matrix (of A's symmetric part)",
            batch=_batch_same))
 

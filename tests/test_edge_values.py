@@ -402,15 +402,22 @@ def _case(name, dt, pattern, where):
     return pytest.param(name, dt, pattern, where, marks=marks, id=f"{where}-{pattern}-{dt}-{name}")
 
 
-# Kernels are compiled per case (seconds each): numba's float32 forward edges are left to the
-# interpreter and eager cases, which share its rules, and to the float64 kernels.
+def _kernel_dtype(name):
+    """The one dtype whose kernel runs the edge patterns of `name` (a numba compile costs seconds).
+
+    Kernels of the two dtypes differ only in the runtime functions elementwise ops call (the vector
+    math of each dtype): float32, whose results overflow and underflow soonest, for those; float64
+    for the rest, whose kernels are written alike for both.  test_backends compares every entry's
+    float64 kernel, and the float32 one of every elementwise entry, with the interpreter on its
+    samples, with these same compiled programs; eager and interpreter cases run both dtypes here.
+    """
+    return "f32" if getattr(TABLE[name], "kind", "") == "elementwise" else "f64"
+
+
 FORWARD_CASES = [_case(n, dt, p, w) for w in ("eager",) + BACKENDS for p in PATTERNS for dt in DTYPES
-                 for n in EDGE_ENTRIES if not (w == "numba" and dt == "f32")]
-# Likewise numba's float64 gradients at the edges: float64 kernels are compared with the interpreter on
-# every entry's samples (test_backends) and in fuzzed programs; the float32 kernels, whose results
-# overflow and underflow soonest, are compiled here.
+                 for n in EDGE_ENTRIES if not (w == "numba" and dt != _kernel_dtype(n))]
 GRAD_CASES = [_case(n, dt, p, f"grad-{b}") for b in BACKENDS for p in PATTERNS for dt in DTYPES
-              for n in GRAD_ENTRIES if not (b == "numba" and dt == "f64")]
+              for n in GRAD_ENTRIES if not (b == "numba" and dt != _kernel_dtype(n))]
 
 # The numpy references themselves warn at inf and NaN (and on means of empty arrays);
 # the values are what this module checks.

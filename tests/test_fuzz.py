@@ -89,7 +89,7 @@ _BASE = settings.get_profile(f"tracegrad-fuzz-{_PROFILE}")
 # time of writing), per shard of ops for the numba test, which pays a kernel
 # compile for each program.
 # Kernel compiles dominate the suite's time: CI draws few kernel programs and more executor ones (no compile).
-EXAMPLES = {"ci": {"reference": 10, "numba": 2, "executor": 6},
+EXAMPLES = {"ci": {"reference": 10, "numba": 1, "executor": 6},
             "long": {"reference": 100, "numba": 40, "executor": 100}}[_PROFILE]
 MAX_STEPS = {"ci": 8, "long": 12}[_PROFILE]
 

@@ -108,8 +108,8 @@ __all__ = [
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "linalg", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled",
+    "autograd", "linalg", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled",
+    "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode
     "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
