@@ -329,7 +329,7 @@ def _convert_function() -> list[str]:
 #: Outputs a column sum accumulates at once (its scratch, `acc`, holds twice as many float64s).
 SUM_CHUNK = 512
 
-#: The decorator of every machine function but the loop.  Without numba's reference counting
+#: The decorator of every machine function but the loop and the products.  Without numba's reference counting
 #: (``_nrt=False``): these functions allocate nothing, and the loop keeps its arrays alive, so the
 #: atomic increments and decrements of every array argument on entry and exit (a structural
 #: instruction paid 45 ns for them) are pure cost.
@@ -347,9 +347,11 @@ def _structural_args(lane: int) -> str:
 
 def _lane_function_name(lane: int) -> str:
     return f"structural_{LANE_LETTER[lane]}"
+
+
 def _lane_function(lane: int) -> list[str]:
-    """The machine function running `lane`'s structural instructions (reductions, products, copies,
-    gathers, guards): 0, or a failed guard's status.
+    """The machine function running `lane`'s structural instructions (reductions, copies, gathers,
+    scatters, guards): 0, or a failed guard's status.
 
     A function of its own, not branches of the machine's loop: numba compiles the loop in one
     process, after the handlers (compiled in parallel), and these branches were half its build.

@@ -18,6 +18,8 @@ import math
 import warnings
 from typing import NamedTuple
 
+import numpy as np
+
 from tracegrad._tensor import Tensor, TensorLike, _dims, apply_op
 from tracegrad._trace import user_stacklevel
 from tracegrad.ir.ops import COMPOSITES, OPS, LinAlgError, ShapeError, _check_square
@@ -111,7 +113,6 @@ def solve(A: TensorLike, B: TensorLike, *, left: builtins.bool = True) -> Tensor
 
 
 def _broadcast_batch(a: tuple, b: tuple) -> tuple:
-    import numpy as np
     try:
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
