@@ -1044,13 +1044,20 @@ def _argsort_samples(rng, dtype):
 # matmul
 # --------------------------------------------------------------------------
 
+#: PyTorch's scalar type names, which its error messages use.
+_TORCH_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _torch_type_name(dtype):
+    return _TORCH_TYPE_NAMES.get(np.dtype(dtype).name, str(dtype))
+
+
 def _matmul_rule(types, **_):
     a, b = types
     sa, sb = a.shape, b.shape
     if a.dtype != b.dtype:
-        names = {np.dtype("float64"): "Double", np.dtype("float32"): "Float",
-                 np.dtype("int64"): "Long", np.dtype("int32"): "Int"}
-        na, nb = names.get(a.dtype, str(a.dtype)), names.get(b.dtype, str(b.dtype))
+        na, nb = _torch_type_name(a.dtype), _torch_type_name(b.dtype)
         if len(sa) == 1 and len(sb) == 1:
             raise ShapeError(f"dot : expected both vectors to have same dtype, but found {na} and {nb}")
         raise ShapeError(f"expected m1 and m2 to have the same dtype, but got: {na.lower()} != {nb.lower()}")
@@ -1704,15 +1711,9 @@ def _check_square(fname, a, what="A"):
                          f"Got {_torch_type_name(a.dtype)}")
 
 
-def _torch_type_name(dtype):
-    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-            "bool": "Bool"}.get(np.dtype(dtype).name, str(dtype))
-
-
 def _lapack(fname, fn, a, *more):
-    """numpy's batched `fn` on square `a` (checked first with the type rule's messages: eager mode runs
-    the numpy rule alone); a failure is raised with PyTorch's text, naming the batch element."""
-    _check_square(fname, TensorType(a.dtype, a.shape))
+    """numpy's batched `fn` on square matrices `a` (the caller has checked them: eager mode runs the numpy
+    rule without the type rule); a failure is raised with PyTorch's text, naming the batch element."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -1730,28 +1731,28 @@ def _lapack(fname, fn, a, *more):
 
 
 def _failure_text(fname, m, batch_element):
+    """PyTorch's text for matrix `m` that `fname` could not factor."""
     where = f"(Batch element {batch_element}): " if batch_element is not None else ""
     if fname == "cholesky":
         return (f"linalg.cholesky: {where}The factorization could not be completed because the input is not "
                 f"positive-definite (the leading minor of order {_failed_minor(m)} is not positive-definite).")
-    return _singular_text(fname, m, batch_element)
+    verb = "inversion" if fname == "inv" else "solve"
+    return (f"linalg.{fname}: {where}The diagonal element {_zero_pivot(m)} is zero, the {verb} could not be "
+            f"completed because the input matrix is singular.")
 
 
-def _singular_text(fname, m, batch_element):
-    """PyTorch's text for a singular matrix: the first zero pivot of its LU factorisation (1-based)."""
+def _zero_pivot(m):
+    """The first zero pivot of singular `m`'s LU factorisation (1-based), which PyTorch's message names."""
     import scipy.linalg
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lu, _ = scipy.linalg.lu_factor(np.asarray(m, np.float64), check_finite=False)
     zero = np.flatnonzero(np.diag(lu) == 0)
-    k = int(zero[0]) + 1 if zero.size else m.shape[-1]
-    where = f"(Batch element {batch_element}): " if batch_element is not None else ""
-    verb = "inversion" if fname == "inv" else "solve"
-    return (f"linalg.{fname}: {where}The diagonal element {k} is zero, the {verb} could not be "
-            f"completed because the input matrix is singular.")
+    return int(zero[0]) + 1 if zero.size else m.shape[-1]
 
 
 def _inv_impl(a):
+    _check_square("inv", TensorType(a.dtype, a.shape))
     return _lapack("inv", np.linalg.inv, a)
 
 
@@ -1773,10 +1774,8 @@ def _det_impl(a):
 
 
 def _vjp_det(E, ctx, g):
-    # d det = det * tr(A^{-1} dA): the cotangent is g det A^{-T} (for invertible A).
-    (a,) = ctx.args
-    scale = E.reshape(E.mul(g, ctx.out), shape=ctx.shapes[0][:-2] + (1, 1))
-    return (E.mul(scale, E.swap_last(E.inv(a))),)
+    # d det = det d log|det|: logabsdet's cotangent with g det (for invertible A).
+    return _vjp_logabsdet(E, ctx, E.mul(g, ctx.out))
 
 
 def _vjp_det_sign(E, ctx, g):
@@ -1786,6 +1785,7 @@ def _vjp_det_sign(E, ctx, g):
 
 
 def _vjp_logabsdet(E, ctx, g):
+    # d log|det| = tr(A^{-1} dA): the cotangent is g A^{-T}.
     (a,) = ctx.args
     return (E.mul(E.reshape(g, shape=ctx.shapes[0][:-2] + (1, 1)), E.swap_last(E.inv(a))),)
 
@@ -2369,6 +2369,11 @@ def _triangle(lower: bool):
     return decompose
 
 
+def array_on_axis_spec(axis):
+    """An index spec that takes an index array on `axis` and everything along the dimensions before it."""
+    return tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+
+
 def axis_slice_spec(ndim, axis, start, stop):
     """An index spec that takes ``start:stop`` along `axis` and everything along the other dimensions."""
     return tuple(("slice", start, stop, None) if d == axis else ("slice", None, None, None) for d in range(ndim))
@@ -2414,7 +2419,7 @@ def _pad(E, x, pad=(), mode="constant", value=0.0):
             out_shape = tuple(E.shape(x))[:axis] + (len(positions),) + tuple(E.shape(x))[axis + 1:]
             x = E.broadcast_to(E.add(E.sum(x, axes=(axis,), keepdims=True), fill), out_shape)
             continue
-        spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+        spec = array_on_axis_spec(axis)
         x = E.index(x, positions, spec=spec)
         if inside is not None and not inside.all():
             x = E.where(inside.reshape((-1,) + (1,) * (len(shape) - 1 - axis)), x, fill)
@@ -2469,7 +2474,7 @@ def _repeat(E, x, repeats=()):
 def _index_select(E, x, index, axis=0):
     if len(E.shape(index)) > 1:
         raise IndexingError("index_select(): Index is supposed to be a vector")
-    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+    spec = array_on_axis_spec(axis)
     return E.index(x, index, spec=spec)
 
 
@@ -2482,7 +2487,7 @@ def _index_add_along(E, x, index, source, axis=0, alpha=1.0):
     if tuple(E.shape(source)) != expected:
         raise ShapeError(f"index_add_(): source of shape {list(E.shape(source))} does not fit: expected "
                          f"{list(expected)} (self's shape with dimension {axis} as long as the index)")
-    spec = tuple(("slice", None, None, None) for _ in range(axis)) + (("array",),)
+    spec = array_on_axis_spec(axis)
     added = E.index_add(source if alpha == 1 else E.mul(source, alpha), index, spec=spec, shape=tuple(E.shape(x)))
     return E.add(x, added)
 
@@ -2513,11 +2518,6 @@ def _scatter_samples(rng, dtype):
                    note="empty index")]
 
 
-def _along(axis: int, ndim: int, item: tuple) -> tuple:
-    """An index spec that applies slice `item` on `axis` and takes everything on the other axes."""
-    return tuple(item if d == axis else ("slice", None, None, None) for d in range(ndim))
-
-
 def _scan(E, x, axis, combine, identity):
     """Inclusive scan of `combine` along `axis` in ceil(log2 n) rounds (Hillis and Steele): round k
     combines each element with the one 2**k before it (`identity` before the start).  Every round is
@@ -2529,7 +2529,7 @@ def _scan(E, x, axis, combine, identity):
     n, shift = shape[axis], 1
     while shift < n:
         head = np.full(tuple(shift if d == axis else m for d, m in enumerate(shape)), identity, E.dtype(x))
-        body = E.index(x, spec=_along(axis, len(shape), ("slice", None, n - shift, None)))
+        body = E.index(x, spec=axis_slice_spec(len(shape), axis, None, n - shift))
         x = combine(x, E.concat(head, body, axis=axis))
         shift *= 2
     return x
@@ -2563,8 +2563,8 @@ def _prod(E, x, axes=None, keepdims=False):
                 pad = np.ones(tuple(1 if d == axis else m for d, m in enumerate(shape)), E.dtype(x))
                 x, n = E.concat(x, pad, axis=axis), n + 1
             half = n // 2
-            x = E.mul(E.index(x, spec=_along(axis, len(shape), ("slice", None, half, None))),
-                      E.index(x, spec=_along(axis, len(shape), ("slice", half, None, None))))
+            x = E.mul(E.index(x, spec=axis_slice_spec(len(shape), axis, None, half)),
+                      E.index(x, spec=axis_slice_spec(len(shape), axis, half, None)))
             n = half
         shape = tuple(1 if d == axis else m for d, m in enumerate(shape))
     out_shape = shape if keepdims else tuple(m for d, m in enumerate(shape) if d not in reduced)

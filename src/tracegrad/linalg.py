@@ -42,6 +42,15 @@ def _square(fname: str, A: TensorLike) -> Tensor:
     return a
 
 
+def _float_input(fname: str, x: TensorLike, dtype) -> Tensor:
+    """`x` (converted to `dtype` if given) as a float Tensor, or PyTorch's RuntimeError."""
+    t = _t(x) if dtype is None else _t(x).to(dtype)
+    if not t.is_floating_point():
+        raise RuntimeError(f"linalg.{fname}: Expected a floating point or complex tensor as input. Got "
+                           f"{t.dtype.tensor_type[:-6]}")
+    return t
+
+
 def inv(A: TensorLike) -> Tensor:
     """The inverse of each square matrix of `A` (..., n, n); a singular one raises :class:`LinAlgError`.
 
@@ -139,12 +148,7 @@ def vector_norm(x: TensorLike, ord: builtins.float = 2, dim: int | tuple[int, ..
     >>> tg.linalg.vector_norm(tg.tensor([3.0, -4.0]))
     tensor(5.)
     """
-    t = _t(x)
-    if dtype is not None:
-        t = t.to(dtype)
-    if not t.is_floating_point():
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
-                           f"{t.dtype.tensor_type[:-6]}")
+    t = _float_input("vector_norm", x, dtype)
     return apply_op(COMPOSITES["norm"], (t,), {"p": float(ord), "axes": _dims(dim, t.ndim), "keepdims": keepdim})
 
 
@@ -154,13 +158,9 @@ def matrix_norm(A: TensorLike, ord: builtins.float | str = "fro", dim: tuple[int
     column sum of absolute values), ``inf`` / ``-inf`` (row sums).  The spectral and nuclear norms
     (2, -2, ``"nuc"``) need the SVD, which tracegrad does not have yet."""
     a = _t(A)
-    if dtype is not None:
-        a = a.to(dtype)
     if a.ndim < 2:
         raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
-    if not a.is_floating_point():
-        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got "
-                           f"{a.dtype.tensor_type[:-6]}")
+    a = _float_input("matrix_norm", a, dtype)
     rows, cols = (d % a.ndim for d in dim)
     if ord == "fro":
         return vector_norm(a, 2, (rows, cols), keepdim)
