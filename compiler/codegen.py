@@ -391,7 +391,7 @@ class _Gen:
         args = [self._expr(x, idx) for x in node.inputs]
         dtype = node.inputs[-1].dtype if op == "where" else node.inputs[0].dtype
         text = _CALL_RE.sub(lambda m: self.fn(m.group(1), dtype) + "(", template)
-        return "(" + text.format(*args) + ")"
+        return "(" + text.format(*args, **node.attrs) + ")"
 
     @staticmethod
     def cast(inner: str, src: np.dtype, dst: np.dtype) -> str:

@@ -119,11 +119,11 @@ def _elementwise_entries() -> list[tuple[str, int]]:
     return out
 
 
-#: Runtime functions that call libm one element at a time (no vector math; see compiler/runtime.py).
-#: The executor runs the ops that call them as numpy steps instead of giving each a handler: numpy's
-#: loops are as fast, and every handler adds seconds to the machine's one-time build.
+#: Runtime functions that call libm (or compiler/special.py) one element at a time (no vector math; see
+#: compiler/runtime.py).  The executor runs the ops that call them as numpy steps instead of giving each a
+#: handler: numpy's and scipy's loops are as fast, and every handler adds seconds to the machine's one-time build.
 LIBM_CALLS = frozenset({"erf", "erfc", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
-                        "log10", "exp2", "atan2", "hypot"})
+                        "log10", "exp2", "atan2", "hypot", "lgamma", "erfinv", "polygamma"})
 
 
 def _numpy_step(entry) -> bool:
@@ -134,7 +134,7 @@ def _numpy_step(entry) -> bool:
 #: Runtime functions that only exist for floats.
 _FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide", "erf", "erfc",
                "logaddexp", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10",
-               "exp2", "atan2", "hypot", "floor", "ceil", "trunc", "rint")
+               "exp2", "atan2", "hypot", "floor", "ceil", "trunc", "rint", "lgamma", "erfinv", "polygamma")
 
 ELEMENTWISE = _elementwise_entries()
 OPCODE: dict[tuple[str, int] | str, int] = {}

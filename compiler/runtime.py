@@ -20,6 +20,8 @@ import os
 import numpy as np
 from numba import njit
 
+from tracegrad.compiler import special
+
 __all__ = ["FASTMATH", "JIT_OPTIONS", "OPT_IN_FASTMATH", "SUM_BLOCK", "names", "SUFFIX"]
 
 #: The fast-math flags ``TRACEGRAD_FASTMATH=1`` turns on (never nnan/ninf: NaN and inf keep their meaning).
@@ -85,6 +87,10 @@ def _float_functions(dt, vec):
         # libm's erf in float64, rounded once to the element type (float32: within one ulp).
         "erf": njit(**JIT_OPTIONS)(lambda x: t(math.erf(np.float64(x)))),
         "erfc": njit(**JIT_OPTIONS)(lambda x: t(math.erfc(np.float64(x)))),
+        # float64 special functions (compiler/special.py, libm's lgamma), rounded once like erf.
+        "lgamma": njit(**JIT_OPTIONS)(lambda x: t(math.lgamma(np.float64(x)))),
+        "erfinv": njit(**JIT_OPTIONS)(lambda x: t(special.erfinv(np.float64(x)))),
+        "polygamma": njit(**JIT_OPTIONS)(lambda x, n: t(special.polygamma(n, np.float64(x)))),
         "logaddexp": pick("logaddexp", lambda a, b: np.logaddexp(a, b)),
         # No vector math for these: libm's scalar functions in the element type (within an ulp or two).
         "asin": njit(**JIT_OPTIONS)(lambda x: np.arcsin(x)),

@@ -630,6 +630,54 @@ def _vjp_gaussian(scale):
 _vjp_erf, _vjp_erfc = _vjp_gaussian(_TWO_OVER_SQRT_PI), _vjp_gaussian(-_TWO_OVER_SQRT_PI)
 
 
+def _in_float64(fn):
+    """scipy's `fn` evaluated in float64 and rounded once to the input's dtype (as the kernels do)."""
+    def impl(x, **attrs):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(np.asarray(x, np.float64), **attrs)).astype(x.dtype, copy=False)
+    return impl
+
+
+def _lgamma64(x):
+    from scipy.special import gammaln
+    return np.where(x == -np.inf, np.inf, gammaln(x))  # log|Gamma(-inf)| is inf (libm, PyTorch)
+
+
+def _erfinv64(x):
+    from scipy.special import erfinv
+    return np.where(x == 0.0, x, erfinv(x))  # keeps -0.0, as PyTorch does
+
+
+def _polygamma64(x, n):
+    from scipy.special import digamma, polygamma
+    return digamma(x) if n == 0 else polygamma(n, x)
+
+
+def _vjp_lgamma(E, ctx, g):
+    return (E.mul(g, E.polygamma(ctx.args[0], n=0)),)
+
+
+def _vjp_polygamma(E, ctx, g):
+    return (E.mul(g, E.polygamma(ctx.args[0], n=ctx.attrs["n"] + 1)),)
+
+
+def _vjp_erfinv(E, ctx, g):
+    # d erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) dy
+    out = ctx.out
+    return (E.mul(g, E.mul(E.exp(E.mul(out, out)), math.sqrt(math.pi) / 2.0)),)
+
+
+def _gamma_domain(rng, shape, dtype):
+    """Positive values and negative ones between the poles (0, -1, -2, ...)."""
+    negative = -rng.integers(0, 3, size=shape) - rng.choice([0.3, 0.5, 0.7], size=shape)
+    return np.asarray(np.where(rng.uniform(size=shape) < 0.3, negative, rng.uniform(0.3, 4.0, size=shape)), dtype)
+
+
+def _polygamma_samples(rng, dtype):
+    return [Sample((_gamma_domain(rng, s, dtype),), {"n": n}, note=f"n={n} {s}")
+            for n, s in ((0, (7,)), (1, (3, 4)), (2, ()), (3, (2, 3)))]
+
+
 def _rsqrt(E, x):
     # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
     return E.div(1.0, E.sqrt(x))
@@ -834,6 +882,10 @@ _ELEMENTWISE = [
      "sign({0})"),
     ("erf", 1, _erf, _vjp_erf, (0,), "ErfBackward0", _unary_samples(_u), "float", "erf({0})"),
     ("erfc", 1, _erfc, _vjp_erfc, (0,), "ErfcBackward0", _unary_samples(_u), "float", "erfc({0})"),
+    ("erfinv", 1, _in_float64(_erfinv64), _vjp_erfinv, ("out",), "ErfinvBackward0", _unary_samples(_inside_unit),
+     "float", "erfinv({0})"),
+    ("lgamma", 1, _in_float64(_lgamma64), _vjp_lgamma, (0,), "LgammaBackward0", _unary_samples(_gamma_domain),
+     "float", "lgamma({0})"),
     ("asin", 1, _quiet(np.arcsin), _vjp_asin, (0,), "AsinBackward0", _unary_samples(_inside_unit), "float",
      "asin({0})"),
     ("acos", 1, _quiet(np.arccos), _vjp_acos, (0,), "AcosBackward0", _unary_samples(_inside_unit), "float",
@@ -1938,6 +1990,9 @@ def _make_table() -> dict[str, Op]:
                    _binary_samples(lambda r, s, d: r.uniform(size=s) < 0.5))
         add(Op(name, arity, (), "elementwise", impl, rule, None, (), node, gen, promote=promote,
                kernel=kernel, doc=f"elementwise {name} (no gradient)", batch=_batch_elementwise))
+    add(Op("polygamma", 1, ("n",), "elementwise", _in_float64(_polygamma64), _elementwise_rule, _vjp_polygamma, (0,),
+           "PolygammaBackward0", _polygamma_samples, promote="float", kernel="polygamma({0}, {n})",
+           doc="n-th derivative of digamma (n = 0: digamma)", batch=_batch_elementwise))
     add(Op("detach", 1, (), "elementwise", lambda x: x, _elementwise_rule, None, (), "DetachBackward0",
            _unary_samples(_u), promote="keep", kernel="{0}",
            doc="identity that stops gradients (detach, .data, no_grad regions)", batch=_batch_elementwise))

@@ -503,3 +503,39 @@ def test_stored_coefficients_meet_their_bound(table):
     # What matters is the table as stored, not that a re-fit reproduces its last bits:
     # that depends on the platform's long double (derive_coefficients is a tool, not a gate).
     assert vm.stored_table_error(table) <= 2.0 ** vm.STORED_ERROR_LOG2[table], table
+
+
+# --------------------------------------------------------------------------
+# compiler/special.py: the float64 special functions kernels call (digamma, polygamma, erfinv)
+# --------------------------------------------------------------------------
+
+def test_special_functions_meet_their_stated_bounds():
+    """The bounds compiler/special.py states, against scipy, on points spread over each domain."""
+    import scipy.special as sp
+
+    from tracegrad.compiler import special
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-20.0, 30.0, 3000), rng.uniform(0.0, 3.0, 3000), rng.uniform(30.0, 1e6, 300)])
+    x = x[np.abs(x - np.round(x)) > 0.01]  # closer to a pole the rounding of x itself dominates
+    psi = np.array([special.digamma(v) for v in x])
+    assert np.max(np.abs(psi - sp.digamma(x)) / np.maximum(1.0, np.abs(sp.digamma(x)))) < 2e-14
+    for n, bound in ((1, 2e-15), (2, 2e-15), (4, 2e-15), (10, 5e-14)):
+        ours, ref = np.array([special.polygamma(n, v) for v in x]), sp.polygamma(n, x)
+        assert np.max(np.abs(ours - ref) / np.abs(ref)) < bound, n
+    y = np.concatenate([rng.uniform(-1.0, 1.0, 3000), 1.0 - np.logspace(-16, -1, 100), [1e-300, -1e-10]])
+    ours, ref = np.array([special.erfinv(v) for v in y]), sp.erfinv(y)
+    assert np.max(np.abs(ours - ref) / np.abs(ref)) < 4e-16 * 2
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, -1.0, -0.5, -2.5, math.inf, -math.inf, math.nan, -2.0 ** 100, 1e308])
+def test_special_functions_keep_scipys_special_values(x):
+    """Poles, infinities and signed zeros as scipy gives them (eager mode's values), NaN in the same places."""
+    import scipy.special as sp
+
+    from tracegrad.compiler import special
+    pairs = [(special.digamma(x), sp.digamma(x))] + [(special.polygamma(n, x), sp.polygamma(n, x)) for n in (1, 2)]
+    pairs += [(special.erfinv(v), sp.erfinv(v)) for v in (x, math.tanh(x) if x == x else x)]
+    for ours, ref in pairs:
+        assert (ours == ref and math.copysign(1, ours) == math.copysign(1, ref)) or (ours != ours and ref != ref) \
+            or math.isclose(ours, ref, rel_tol=2e-14, abs_tol=2e-14), (x, ours, ref)

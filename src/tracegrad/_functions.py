@@ -40,7 +40,7 @@ __all__ = [
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
     "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind",
     "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
-    "broadcast_shapes", "erf", "erfc", "var", "std", "var_mean", "std_mean",
+    "broadcast_shapes", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma", "var", "std", "var_mean", "std_mean",
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero",
     "gather", "scatter_add", "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag",
     "diag_embed", "repeat_interleave", "masked_select", "eq", "ne", "lt", "less", "le", "less_equal",
@@ -213,6 +213,19 @@ median = _method_function(Tensor.median)
 scatter = _method_function(Tensor.scatter)
 index_add = _method_function(Tensor.index_add)
 erfc = _method_function(Tensor.erfc)
+erfinv = _method_function(Tensor.erfinv)
+lgamma = _method_function(Tensor.lgamma)
+digamma = _method_function(Tensor.digamma)
+
+
+def polygamma(n: int, input: TensorLike) -> Tensor:
+    """The `n`-th derivative of ``digamma`` at each element of `input` (``input.polygamma(n)``).
+
+    >>> import tracegrad as tg
+    >>> tg.polygamma(1, tg.tensor([1.0]))
+    tensor([1.6449])
+    """
+    return _t(input).polygamma(n)
 var = _method_function(Tensor.var)
 std = _method_function(Tensor.std)
 

@@ -1225,6 +1225,24 @@ class Tensor:
         """Elementwise ``1 / sqrt(self)``."""
         return apply_op(COMPOSITES["rsqrt"], (self,), _EMPTY)
 
+    def polygamma(self, n: int) -> Tensor:
+        """The `n`-th derivative of ``digamma`` (n = 0 is digamma itself); float64 inside, as PyTorch's
+        ``torch.polygamma(n, input)``.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 2.0]).polygamma(1)
+        tensor([1.6449, 0.6449])
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"polygamma(): argument 'n' must be int, not {type(n).__name__}")
+        if n < 0:
+            raise RuntimeError("polygamma(n, x) does not support negative n.")
+        return apply_op(TABLE["polygamma"], (self,), {"n": int(n)})
+
+    def digamma(self) -> Tensor:
+        """Elementwise ``digamma``: the derivative of ``lgamma`` (-inf at 0, NaN at negative integers)."""
+        return apply_op(TABLE["polygamma"], (self,), {"n": 0}, "DigammaBackward0")
+
     # Spelled out one by one (not generated in a loop) so that type checkers see every method.
     eq = _binary("eq", "eq")
     ne = _binary("ne", "ne")
@@ -1253,6 +1271,8 @@ class Tensor:
     sqrt = _unary("sqrt")
     erf = _unary("erf")
     erfc = _unary("erfc")
+    erfinv = _unary("erfinv")
+    lgamma = _unary("lgamma")
     sign = _unary("sign")
     logical_not = _unary("logical_not")
     neg = _unary("neg")

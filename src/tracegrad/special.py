@@ -5,10 +5,30 @@
 (tensor([0.5000]), tensor([0., 0.]))
 """
 
-from tracegrad._functions import erf, erfc, exp2, expm1, log1p, log_softmax, logsumexp, round, sigmoid, softmax, xlogy
+from tracegrad._functions import (
+           digamma,
+           erf,
+           erfc,
+           erfinv,
+           exp2,
+           expm1,
+           lgamma,
+           log1p,
+           log_softmax,
+           logsumexp,
+           polygamma,
+           round,
+           sigmoid,
+           softmax,
+           xlogy,
+)
 
-__all__ = ["expit", "erf", "erfc", "exp2", "expm1", "log1p", "logsumexp", "softmax", "log_softmax", "round",
-           "xlogy"]
+__all__ = ["expit", "erf", "erfc", "erfinv", "exp2", "expm1", "log1p", "logsumexp", "softmax", "log_softmax", "round",
+           "xlogy", "gammaln", "digamma", "psi", "polygamma"]
 
 #: The logistic function, ``sigmoid``'s name in ``torch.special``.
 expit = sigmoid
+#: ``lgamma``'s name in ``torch.special``.
+gammaln = lgamma
+#: ``digamma``'s other name in ``torch.special``.
+psi = digamma
