@@ -34,6 +34,7 @@ import numpy as np
 from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, FusionPlan, plan_fusion
 from tracegrad.compiler.loops import LOOP, Affine, Loop, roll_loops
 from tracegrad.compiler.runtime import SUFFIX, SUM_BLOCK
+from tracegrad.compiler.runtime import names as _runtime_names
 from tracegrad.ir.graph import GUARD, Graph, Node, Value
 from tracegrad.ir.ops import TABLE, normalize_axes
 
@@ -41,6 +42,8 @@ __all__ = ["generate", "KernelSource", "Unsupported"]
 
 _INDENT = "    "
 _CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
+#: Runtime functions with one version for every dtype, which kernel templates may call by name.
+_RUNTIME_HELPERS = frozenset(_runtime_names())
 _NP_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.int64): "np.int64",
             np.dtype(np.int32): "np.int32", np.dtype(np.bool_): "np.bool_"}
 
@@ -745,11 +748,14 @@ class _Gen:
         w.dedent()
 
     def linalg(self, node: Node) -> None:
-        """A function of square matrices: the op table's numba expression (LAPACK through numba) on each
-        matrix of the batch, its result (a matrix or a number per matrix) written into the output."""
+        """A function of matrices: the op table's numba expression (LAPACK through numba, or a runtime
+        function it names) on each matrix of the batch, its result (a matrix, a vector or a number per
+        matrix) written into the output."""
         v = node.outputs[0]
         name = self.new_array(v, node)
         w = self.w
+        if 0 in v.shape:  # nothing to compute (qr's Q in mode "r" is empty)
+            return
         batch_dims = len(node.inputs[0].shape) - 2
         batch = " * ".join(self.dim(node.inputs[0], a) for a in range(batch_dims)) or "1"
         matrices = []
@@ -764,7 +770,10 @@ class _Gen:
         for src, rows, cols, local in matrices:
             w.line(f"{local} = np.ascontiguousarray({src}[bi * {rows} * {cols}:(bi + 1) * {rows} * {cols}])"
                    f".reshape(({rows}, {cols}))")
-        result = TABLE[node.op].kernel.format(*[m[3] for m in matrices])
+        template = TABLE[node.op].kernel
+        for call in set(_CALL_RE.findall(template)) & _RUNTIME_HELPERS:
+            self.fn_plain(call)
+        result = template.format(*[m[3] for m in matrices], **node.attrs)
         if not core:
             w.line(f"{name}[bi] = {result}")
         else:

@@ -293,6 +293,41 @@ def matmul_tt(a, b, o, m, k, n):
 for _name in ("matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt"):
     _exported[_name] = globals()[_name]
 
+# Decompositions the kernels call (op table templates ``svd_factors({0}, False)[1]`` ...): compiled once
+# and cached on disk like the products, where numba would type each np.linalg call site of a kernel anew
+# (an SVD's gradient program took 25 s to compile with them inline).
+
+@njit(cache=True, nogil=True)
+def svd_factors(a, full):
+    """(U, S, Vh) of matrix `a`, reduced or with `full` matrices."""
+    u, s, vh = np.linalg.svd(a, full_matrices=full)
+    return np.ascontiguousarray(u), s, np.ascontiguousarray(vh)
+
+
+@njit(cache=True, nogil=True)
+def eigh_factors(a):
+    """(ascending eigenvalues, eigenvectors as columns) of `a`'s symmetric part."""
+    w, v = np.linalg.eigh((a + a.T) * 0.5)
+    return w, np.ascontiguousarray(v)
+
+
+@njit(cache=True, nogil=True)
+def qr_factors(a, complete):
+    """(Q, R) of matrix `a`, reduced, or complete (Q m x m, R m x n): numba has only the reduced QR, and
+    LAPACK's reflectors of [A | 0] are A's followed by identities, so its Q is A's complete one."""
+    m, n = a.shape
+    if complete and m > n:
+        padded = np.zeros((m, m), a.dtype)
+        padded[:, :n] = a
+        q, r = np.linalg.qr(padded)
+        return np.ascontiguousarray(q), np.ascontiguousarray(r[:, :n])
+    q, r = np.linalg.qr(a)
+    return np.ascontiguousarray(q), np.ascontiguousarray(r)
+
+
+for _name in ("svd_factors", "eigh_factors", "qr_factors"):
+    _export(_name, globals()[_name])
+
 _NONE = -9223372036854775807  # codegen's marker for an omitted slice bound
 
 

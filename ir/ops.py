@@ -1903,6 +1903,273 @@ def _vjp_cholesky(E, ctx, g):
     return (E.mul(E.add(s, E.swap_last(s)), 0.5),)
 
 
+def _check_matrix(fname, a):
+    """Batches of float matrices (..., m, n), any m and n (svd, qr): PyTorch's texts otherwise."""
+    if len(a.shape) < 2:
+        raise ShapeError(f"linalg.{fname}: The input tensor A must have at least 2 dimensions.")
+    if not is_float(a.dtype):
+        raise ShapeError(f"linalg.{fname}: Expected a floating point or complex tensor as input. "
+                         f"Got {_torch_type_name(a.dtype)}")
+
+
+def _decomposition_rule(fname, part):
+    """Type rule of one output of a decomposition: ``part(m, n, **attrs)`` is its matrix shape."""
+    def rule(types, **attrs):
+        (a,) = types
+        (_check_square if fname == "eigh" else _check_matrix)(fname, a)
+        core = part(*a.shape[-2:], **attrs)
+        if core is None:  # qr's Q in mode "r": not computed
+            return TensorType(a.dtype, (0,))
+        return TensorType(a.dtype, a.shape[:-2] + core)
+    return rule
+
+
+def _decomposition_impl(fname, rule, fn):
+    """numpy's `fn` on each matrix of the batch, after `rule` checked the input (eager mode skips type rules)."""
+    def impl(a, **attrs):
+        out = rule((TensorType(a.dtype, a.shape),), **attrs)
+        if 0 in out.shape:
+            return np.zeros(out.shape, a.dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(fn(a, **attrs)).astype(a.dtype, copy=False)
+    return impl
+
+
+def _off_diagonal_inverse(E, differences, n, dtype):
+    """1 / differences off the diagonal, 0 on it (where the difference is 0 by construction): the
+    divisor on the diagonal is 1, so no inf reaches a derivative of this expression."""
+    diagonal = np.eye(n, dtype=bool)
+    return E.where(diagonal, 0.0, E.div(1.0, E.where(diagonal, np.ones((), dtype), differences)))
+
+
+def _row(E, v):
+    """A vector (..., k) as a row (..., 1, k), to scale a matrix's columns."""
+    return E.reshape(v, shape=tuple(E.shape(v)[:-1]) + (1, E.shape(v)[-1]))
+
+
+def _column(E, v):
+    """A vector (..., k) as a column (..., k, 1), to scale a matrix's rows."""
+    return E.reshape(v, shape=tuple(E.shape(v)) + (1,))
+
+
+def _skew(E, m):
+    return E.mul(E.sub(m, E.swap_last(m)), 0.5)
+
+
+# Symmetric eigendecomposition A = V diag(L) V^T (of A's symmetric part, like cholesky).  With
+# F_ij = 1 / (L_j - L_i) off the diagonal, the cotangent of A is V (diag(gL) + F o skew(V^T gV)) V^T,
+# symmetric (Magnus, "On differentiating eigenvalues and eigenvectors", 1985); repeated eigenvalues
+# make the eigenvectors' part inf or NaN, as in PyTorch.
+
+def _eigh_lapack(a, vectors):
+    # eigh's values even without the vectors: eigvalsh's may differ in the last bit, and the kernels'
+    # (compiler/runtime.py eigh_factors) come with the vectors.
+    return np.linalg.eigh(_symmetric_part(a))[1 if vectors else 0]
+
+
+def _vjp_eigvalsh(E, ctx, g):
+    (a,) = ctx.args
+    v = E.eigh_vectors(a)
+    return (E.matmul(E.mul(v, _row(E, g)), E.swap_last(v)),)
+
+
+def _vjp_eigh_vectors(E, ctx, g):
+    (a,) = ctx.args
+    v, values = ctx.out, E.eigvalsh(a)
+    n = ctx.shapes[0][-1]
+    f = _off_diagonal_inverse(E, E.sub(_row(E, values), _column(E, values)), n, ctx.dtypes[0])
+    inner = E.mul(f, _skew(E, E.matmul(E.swap_last(v), g)))
+    return (E.matmul(E.matmul(v, inner), E.swap_last(v)),)
+
+
+def _eigh_samples(rng, dtype):
+    """Symmetric matrices Q diag(L) Q^T with eigenvalues at least 0.7 apart (finite differences of the
+    eigenvectors need the gap)."""
+    def symmetric(shape):
+        n = shape[-1]
+        q = np.linalg.qr(rng.standard_normal(shape))[0]
+        values = np.arange(n) * 1.5 - 1.0 + rng.uniform(-0.4, 0.4, shape[:-1])
+        return np.asarray((q * values[..., None, :]) @ np.swapaxes(q, -1, -2), dtype)
+    return [Sample((symmetric((3, 3)),), {}), Sample((symmetric((2, 4, 4)),), {}, note="batch"),
+            Sample((symmetric((1, 1)),), {}, note="1x1")]
+
+
+# Singular value decomposition A = U diag(S) Vh (reduced: U m x k, Vh k x n, k = min(m, n)).  With
+# F_ij = 1 / (S_j^2 - S_i^2) off the diagonal and V = Vh^T, the cotangent of A is
+#   U [diag(gS) + (F o (U^T gU - gU^T U)) diag(S) + diag(S) (F o (V^T gV - gV^T V))] Vh
+#   + (I - U U^T) gU diag(S)^-1 Vh + U diag(S)^-1 gV^T (I - V Vh)
+# (Townsend, "Differentiating the singular value decomposition", 2016), one term per output here.
+# With full_matrices the extra columns of U and rows of Vh do not reach A's cotangent, as in PyTorch.
+
+def _svd_lapack(part):
+    # The singular values too come from the factorisation with vectors: numba has no compute_uv=False, and
+    # LAPACK's values without vectors may differ in the last bit from those with them.
+    def fn(a, full=False):
+        return np.linalg.svd(a, full_matrices=full)[part]
+    return fn
+
+
+def _svd_parts(E, a):
+    return E.svd_u(a, full=False), E.svdvals(a), E.svd_vh(a, full=False)
+
+
+def _vjp_svdvals(E, ctx, g):
+    u, _, vh = _svd_parts(E, ctx.args[0])
+    return (E.matmul(E.mul(u, _row(E, g)), vh),)
+
+
+def _svd_gap_inverse(E, s, dtype):
+    squares = E.mul(s, s)
+    return _off_diagonal_inverse(E, E.sub(_row(E, squares), _column(E, squares)), E.shape(s)[-1], dtype)
+
+
+def _narrowed(E, x, axis, k):
+    """The first k entries of x along `axis` (full_matrices' extra columns or rows dropped)."""
+    shape = E.shape(x)
+    axis %= len(shape)
+    return x if shape[axis] == k else E.index(x, spec=axis_slice_spec(len(shape), axis, 0, k))
+
+
+def _vjp_svd_u(E, ctx, g):
+    (a,) = ctx.args
+    u, s, vh = _svd_parts(E, a)
+    m, n = ctx.shapes[0][-2:]
+    gu = _narrowed(E, g, -1, min(m, n))
+    j = E.matmul(E.swap_last(u), gu)
+    inner = E.mul(E.mul(_svd_gap_inverse(E, s, ctx.dtypes[0]), E.sub(j, E.swap_last(j))), _row(E, s))
+    out = E.matmul(E.matmul(u, inner), vh)
+    if m > n:  # the part of gU outside U's columns
+        out = E.add(out, E.matmul(E.div(E.sub(gu, E.matmul(u, j)), _row(E, s)), vh))
+    return (out,)
+
+
+def _vjp_svd_vh(E, ctx, g):
+    (a,) = ctx.args
+    u, s, vh = _svd_parts(E, a)
+    m, n = ctx.shapes[0][-2:]
+    gvh = _narrowed(E, g, -2, min(m, n))
+    j = E.matmul(vh, E.swap_last(gvh))  # V^T gV
+    inner = E.mul(_column(E, s), E.mul(_svd_gap_inverse(E, s, ctx.dtypes[0]), E.sub(j, E.swap_last(j))))
+    out = E.matmul(E.matmul(u, inner), vh)
+    if n > m:  # the part of gVh outside Vh's rows
+        out = E.add(out, E.matmul(E.div(u, _row(E, s)), E.sub(gvh, E.matmul(E.swap_last(j), vh))))
+    return (out,)
+
+
+def _svd_samples(rng, dtype):
+    """U diag(S) Vh with singular values 3, 2, 1.2, ... (distinct: the vectors' gradients divide by gaps)."""
+    def matrix(shape, full=False):
+        m, n = shape[-2:]
+        k = min(m, n)
+        u = np.linalg.qr(rng.standard_normal(shape[:-2] + (m, k)))[0]
+        v = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, k)))[0]
+        s = np.array([3.0, 2.0, 1.2, 0.6][:k])
+        return np.asarray((u * s) @ np.swapaxes(v, -1, -2), dtype)
+    # The extra vectors of full_matrices are any orthonormal completion: no derivative to check them against.
+    return [Sample((matrix((3, 2)),), {"full": False}, note="tall"),
+            Sample((matrix((2, 4)),), {"full": False}, note="wide"),
+            Sample((matrix((2, 2, 3)),), {"full": True}, grad=(), note="batch, wide, full_matrices")]
+
+
+def _svdvals_samples(rng, dtype):
+    return [Sample(s.args, {}, note=s.note) for s in _svd_samples(rng, dtype)]
+
+
+# QR decomposition A = Q R.  For m >= n (Q m x n, R n x n), with M = R gR^T - gQ^T Q and copyltu(M)
+# the symmetric matrix with M's lower triangle, the cotangent of A is (gQ + Q copyltu(M)) R^-T
+# (Walter and Lehmann, "Algorithmic differentiation of linear algebra functions", 2018).  For m < n,
+# A = [X | Y] with X = Q U square and Y = Q W: W's cotangent gW moves into gQ + Y gW^T and gives
+# Y the cotangent Q gW; X takes the square rule with U's cotangent.  One term per output here.
+
+_QR_MODES = ("reduced", "complete", "r")
+
+
+def _qr_lapack(part):
+    def fn(a, mode="reduced"):
+        m, n = a.shape[-2:]
+        if mode == "complete" and m > n:
+            # LAPACK's reflectors of [A | 0] are A's and then identities: its Q is A's complete Q, the
+            # kernels' way too (compiler/runtime.py qr_factors), since numba has only the reduced QR.
+            padded = np.concatenate([a, np.zeros(a.shape[:-1] + (m - n,), a.dtype)], axis=-1)
+            return np.linalg.qr(padded)[part][..., :n] if part else np.linalg.qr(padded)[0]
+        return np.linalg.qr(a)[part]
+    return fn
+
+
+def _qr_shape(part):
+    def core(m, n, mode="reduced"):
+        if mode not in _QR_MODES:
+            raise ShapeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
+                             f"'r', or 'complete'")
+        k = m if mode == "complete" else min(m, n)
+        if part == 0:
+            return None if mode == "r" else (m, k)
+        return (k, n)
+    return core
+
+
+def _qr_backward(E, ctx, gq, gr):
+    (a,) = ctx.args
+    m, n = ctx.shapes[0][-2:]
+    mode = ctx.attrs["mode"]
+    if mode == "r":
+        raise ShapeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please "
+                         "use linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.")
+    if mode == "complete" and m > n:
+        raise ShapeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+    q, r = E.qr_q(a, mode="reduced"), E.qr_r(a, mode="reduced")
+    k = min(m, n)
+    gy = None
+    if n > k:  # the wide case: split off Y = Q W
+        square = axis_slice_spec(len(ctx.shapes[0]), len(ctx.shapes[0]) - 1, 0, k)
+        rest = axis_slice_spec(len(ctx.shapes[0]), len(ctx.shapes[0]) - 1, k, n)
+        y = E.index(a, spec=rest)
+        if gr is not None:
+            gw = E.index(gr, spec=rest)
+            gy = E.matmul(q, gw)
+            extra = E.matmul(y, E.swap_last(gw))
+            gq = extra if gq is None else E.add(gq, extra)
+            gr = E.index(gr, spec=square)
+        r = E.index(r, spec=square)
+    m_terms = []
+    if gr is not None:
+        m_terms.append(E.matmul(r, E.swap_last(gr)))
+    if gq is not None:
+        m_terms.append(E.neg(E.matmul(E.swap_last(gq), q)))
+    mm = m_terms[0] if len(m_terms) == 1 else E.add(*m_terms)
+    dtype = ctx.dtypes[0]
+    strict_lower = E.mul(mm, np.tril(np.ones((k, k)), -1).astype(dtype))
+    sym = E.add(E.add(strict_lower, E.swap_last(strict_lower)), E.mul(mm, np.eye(k, dtype=dtype)))
+    b = E.matmul(q, sym)
+    if gq is not None:
+        b = E.add(gq, b)
+    gx = E.swap_last(E.solve(r, E.swap_last(b)))  # b R^-T
+    if gy is None:
+        return (gx if n == k else E.concat(gx, E.mul(E.index(a, spec=rest), 0.0), axis=-1),)
+    return (E.concat(gx, gy, axis=-1),)
+
+
+def _vjp_qr_q(E, ctx, g):
+    return _qr_backward(E, ctx, g, None)
+
+
+def _vjp_qr_r(E, ctx, g):
+    return _qr_backward(E, ctx, None, g)
+
+
+def _qr_samples(rng, dtype):
+    def matrix(shape):
+        a = rng.uniform(-1.0, 1.0, shape)
+        k = min(shape[-2:])
+        a[..., :k, :k] += 2.0 * np.eye(k)  # R's diagonal away from 0: R^-T is well conditioned
+        return np.asarray(a, dtype)
+    # (complete on tall matrices has no derivative: tests/test_linalg_and_losses.py checks its values)
+    return [Sample((matrix((4, 3)),), {"mode": "reduced"}, note="tall"),
+            Sample((matrix((2, 4)),), {"mode": "reduced"}, note="wide"),
+            Sample((matrix((2, 3, 3)),), {"mode": "complete"}, note="batch, square, complete")]
+
+
 def _batch_same(E, name, args, batched, attrs):
     """A leading batch axis is one more batch dimension of the matrices."""
     return E.apply(name, *args, **attrs)
@@ -1965,6 +2232,37 @@ def _register_linalg(add):
            kernel="np.linalg.cholesky(({0} + {0}.T) * 0.5)",
            doc="lower Cholesky factor of a symmetric positive-definite matrix (of A's symmetric part)",
            batch=_batch_same))
+    eigvals_rule = _decomposition_rule("eigh", lambda m, n: (n,))
+    add(Op("eigvalsh", 1, (), "linalg", _decomposition_impl("eigh", eigvals_rule, lambda a: _eigh_lapack(a, False)),
+           eigvals_rule, _vjp_eigvalsh, (0,), "LinalgEighBackward0", _eigh_samples, promote="keep",
+           kernel="eigh_factors({0})[0]",
+           doc="eigenvalues (ascending) of A's symmetric part", batch=_batch_same))
+    vectors_rule = _decomposition_rule("eigh", lambda m, n: (n, n))
+    add(Op("eigh_vectors", 1, (), "linalg", _decomposition_impl("eigh", vectors_rule, lambda a: _eigh_lapack(a, True)),
+           vectors_rule, _vjp_eigh_vectors, (0, "out"), "LinalgEighBackward0", _eigh_samples, promote="keep",
+           kernel="eigh_factors({0})[1]",
+           doc="orthonormal eigenvectors (columns, in eigvalsh's order) of A's symmetric part", batch=_batch_same))
+    rule = _decomposition_rule("svd", lambda m, n: (min(m, n),))
+    add(Op("svdvals", 1, (), "linalg", _decomposition_impl("svd", rule, _svd_lapack(1)), rule, _vjp_svdvals, (0,),
+           "LinalgSvdBackward0", _svdvals_samples, promote="keep", kernel="svd_factors({0}, False)[1]",
+           doc="singular values, descending", batch=_batch_same))
+    rule = _decomposition_rule("svd", lambda m, n, full=False: (m, m if full else min(m, n)))
+    add(Op("svd_u", 1, ("full",), "linalg", _decomposition_impl("svd", rule, _svd_lapack(0)), rule, _vjp_svd_u, (0,),
+           "LinalgSvdBackward0", _svd_samples, promote="keep", kernel="svd_factors({0}, {full})[0]",
+           doc="left singular vectors (columns; all m with full)", batch=_batch_same))
+    rule = _decomposition_rule("svd", lambda m, n, full=False: (n if full else min(m, n), n))
+    add(Op("svd_vh", 1, ("full",), "linalg", _decomposition_impl("svd", rule, _svd_lapack(2)), rule, _vjp_svd_vh,
+           (0,), "LinalgSvdBackward0", _svd_samples, promote="keep",
+           kernel="svd_factors({0}, {full})[2]",
+           doc="right singular vectors (rows; all n with full)", batch=_batch_same))
+    rule = _decomposition_rule("qr", _qr_shape(0))
+    add(Op("qr_q", 1, ("mode",), "linalg", _decomposition_impl("qr", rule, _qr_lapack(0)), rule, _vjp_qr_q, (0,),
+           "LinalgQrBackward0", _qr_samples, promote="keep", kernel='qr_factors({0}, "{mode}" == "complete")[0]',
+           doc="Q of A = QR (orthonormal columns; m x m with mode complete, empty with mode r)", batch=_batch_same))
+    rule = _decomposition_rule("qr", _qr_shape(1))
+    add(Op("qr_r", 1, ("mode",), "linalg", _decomposition_impl("qr", rule, _qr_lapack(1)), rule, _vjp_qr_r, (0,),
+           "LinalgQrBackward0", _qr_samples, promote="keep", kernel='qr_factors({0}, "{mode}" == "complete")[1]',
+           doc="R of A = QR (upper triangular; m x n with mode complete)", batch=_batch_same))
 
 
 # --------------------------------------------------------------------------

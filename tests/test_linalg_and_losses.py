@@ -36,13 +36,13 @@ def _eager_value_and_grads(f, args):
     return float(out), [t.grad.numpy() for t in tensors]
 
 
-def _check(f, args, rtol=1e-6, atol=1e-8):
+def _check(f, args, rtol=1e-6, atol=1e-8, tiers=("executor", "kernel")):
     """Eager against finite differences, then each tier against eager."""
     value, grads = _eager_value_and_grads(f, args)
     for i, g in enumerate(grads):
         fd = numeric_grad(lambda xs: float(f(*[tg.tensor(x) for x in xs])), [np.array(a) for a in args], i)
         np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)
-    for tier in ("executor", "kernel"):
+    for tier in tiers:
         v, gs = tg.value_and_grad(f, argnums=tuple(range(len(args))), tier=tier)(*args)
         assert math.isclose(float(v), value, rel_tol=rtol, abs_tol=atol), tier
         for g_tier, g in zip(gs, grads):
@@ -87,6 +87,79 @@ def test_matrix_norms(ord):
     want = np.linalg.norm(A, ord)
     assert math.isclose(float(tg.linalg.matrix_norm(tg.tensor(A), ord)), want, rel_tol=1e-12)
     _check(lambda a: tg.linalg.matrix_norm(a, ord) * 2.0, [A])
+
+
+def test_decompositions_reconstruct_their_matrix():
+    S, A, W = _spd(4), RNG.normal(size=(2, 5, 3)), RNG.normal(size=(3, 5))
+    values, vectors = (t.numpy() for t in tg.linalg.eigh(tg.tensor(S)))
+    np.testing.assert_allclose((vectors * values) @ vectors.T, S, atol=1e-12)
+    assert np.all(np.diff(values) > 0) and np.allclose(tg.linalg.eigvalsh(tg.tensor(S)).numpy(), values)
+    for m, full in ((A, False), (A, True), (W, True)):
+        u, s, vh = (t.numpy() for t in tg.linalg.svd(tg.tensor(m), full_matrices=full))
+        k = min(m.shape[-2:])
+        np.testing.assert_allclose((u[..., :k] * s[..., None, :]) @ vh[..., :k, :], m, atol=1e-12)
+        np.testing.assert_allclose(np.swapaxes(u, -1, -2) @ u, np.broadcast_to(np.eye(u.shape[-1]), u.shape[:-2]
+                                   + (u.shape[-1],) * 2), atol=1e-12)
+        np.testing.assert_allclose(s, np.linalg.svd(m, compute_uv=False), rtol=1e-12)
+    for m, mode in ((A, "reduced"), (A, "complete"), (W, "reduced"), (W, "complete")):
+        q, r = (t.numpy() for t in tg.linalg.qr(tg.tensor(m), mode))
+        np.testing.assert_allclose(q @ r, m, atol=1e-12)
+        assert np.allclose(np.tril(r, -1), 0) and q.shape[-1] == (m.shape[-2] if mode == "complete" else 3)
+    q, r = tg.linalg.qr(tg.tensor(A), "r")
+    assert q.shape == (0,) and r.shape == (2, 3, 3)
+    u, s, v = tg.svd(tg.tensor(W))
+    np.testing.assert_allclose(((u * s) @ v.mT).numpy(), W, atol=1e-12)
+
+
+def test_decomposition_gradients_against_finite_differences_and_the_tiers():
+    """Every output of eigh, svd (tall and wide) and qr (tall and wide) in one loss; the loss depends on
+    each singular or eigen vector only up to its sign (as it must to be differentiable: LAPACK picks the
+    signs)."""
+    S = _spd(3) + np.diag([0.0, 2.0, 5.0])  # well-separated eigenvalues
+    tall, wide = RNG.normal(size=(4, 3)), RNG.normal(size=(2, 4))
+    weights = tg.tensor(np.arange(1.0, 5.0))
+
+    def loss(s, t, w):
+        values, vectors = tg.linalg.eigh(s)
+        total = (values ** 2).sum() + (vectors[0] ** 2 * values).sum()
+        for m in (t, w):
+            u, sv, vh = tg.linalg.svd(m, full_matrices=False)
+            total = total + sv.sum() + (u[:, 0] ** 2 * weights[:u.shape[0]]).sum() + (vh[0] ** 4).sum()
+            q, r = tg.linalg.qr(m)
+            total = total + (q * q.sum(0)).sum() + (r.diagonal() ** 2).sum() + (r[0] * r[0, 0]).sum()
+        return total + tg.linalg.matrix_norm(t, 2) + tg.linalg.matrix_norm(w, "nuc") - tg.linalg.matrix_norm(t, -2)
+    # Executor only: each entry's kernel is checked against the interpreter by test_backends, and this
+    # loss's kernel would take a minute and a half to compile.
+    _check(loss, [S, tall, wide], rtol=1e-9, atol=1e-10, tiers=("executor",))
+
+
+def test_decomposition_errors_are_pytorchs():
+    with pytest.raises(RuntimeError, match="linalg.eigh: A must be batches of square matrices, but they are 2 by 3"):
+        tg.linalg.eigh(tg.ones(2, 3))
+    with pytest.raises(RuntimeError, match="Expected UPLO argument to be 'L' or 'U', but got X"):
+        tg.linalg.eigh(tg.ones(2, 2), UPLO="X")
+    with pytest.raises(RuntimeError, match="linalg.svd: The input tensor A must have at least 2 dimensions."):
+        tg.linalg.svd(tg.ones(2))
+    with pytest.raises(RuntimeError, match="linalg.qr: Expected a floating point or complex tensor as input. Got Long"):
+        tg.linalg.qr(tg.ones(2, 2, dtype=tg.int64))
+    with pytest.raises(RuntimeError, match="qr received unrecognized mode 'x'"):
+        tg.linalg.qr(tg.ones(2, 2), mode="x")
+    a = tg.tensor(RNG.normal(size=(3, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="not computed when mode='r'"):
+        tg.linalg.qr(a, mode="r").R.sum().backward()
+    with pytest.raises(RuntimeError, match="not differentiable when mode='complete' and nrows > ncols"):
+        tg.linalg.qr(a, mode="complete").Q.sum().backward()
+    assert a.grad is None
+    q, r = tg.linalg.qr(a.detach().mT, mode="complete")  # wide: complete is reduced, and differentiable
+    assert q.shape == (2, 2) and r.shape == (2, 3)
+
+
+def test_full_matrices_vectors_beyond_the_rank_get_no_gradient():
+    """PyTorch's rule: the extra columns of U (or rows of Vh) of full_matrices are an arbitrary completion."""
+    a = tg.tensor(RNG.normal(size=(4, 2)), requires_grad=True)
+    u, _, _ = tg.linalg.svd(a)
+    u[:, 2:].sum().backward()
+    assert np.array_equal(a.grad.numpy(), np.zeros((4, 2)))
 
 
 @pytest.mark.parametrize("ord", [2, 1, 3, 0.5, math.inf, -math.inf])

@@ -52,8 +52,9 @@ from tracegrad import autograd, linalg, nn, return_types, special
 from tracegrad._contractions import einsum, kron, meshgrid, tensordot
 from tracegrad._functions import _method_function
 
-inverse, det, logdet, slogdet, cholesky = (_method_function(getattr(Tensor, name))
-                                           for name in ("inverse", "det", "logdet", "slogdet", "cholesky"))
+inverse, det, logdet, slogdet, cholesky, svd, qr = (
+    _method_function(getattr(Tensor, name))
+    for name in ("inverse", "det", "logdet", "slogdet", "cholesky", "svd", "qr"))
 del _method_function
 from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
@@ -102,6 +103,7 @@ __all__ = [
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero", "gather", "scatter_add",
     "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag", "diag_embed", "repeat_interleave",
     "masked_select", "einsum", "tensordot", "meshgrid", "kron", "inverse", "det", "logdet", "slogdet", "cholesky",
+    "svd", "qr",
     "eq", "ne", "lt", "less",
     "le", "less_equal", "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or", "sub", "subtract",
     "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack", "max", "min",

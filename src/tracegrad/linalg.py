@@ -20,12 +20,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tracegrad._results import result_type
 from tracegrad._tensor import Tensor, TensorLike, _dims, apply_op
 from tracegrad._trace import user_stacklevel
-from tracegrad.ir.ops import COMPOSITES, OPS, LinAlgError, ShapeError, _check_square
+from tracegrad.ir.ops import COMPOSITES, OPS, LinAlgError, ShapeError, _check_matrix, _check_square
 from tracegrad.ir.types import TensorType
 
-__all__ = ["inv", "det", "slogdet", "solve", "cholesky", "norm", "vector_norm", "matrix_norm", "LinAlgError"]
+__all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "cond", "norm",
+           "vector_norm", "matrix_norm", "LinAlgError"]
 
 
 def _t(x: TensorLike) -> Tensor:
@@ -37,6 +39,16 @@ def _square(fname: str, A: TensorLike) -> Tensor:
     a = _t(A)
     try:
         _check_square(fname, TensorType(a._data.dtype, a.shape))
+    except ShapeError as e:
+        raise RuntimeError(str(e)) from None
+    return a
+
+
+def _matrices(fname: str, A: TensorLike) -> Tensor:
+    """`A` as a Tensor of float matrices (..., m, n), or PyTorch's RuntimeError."""
+    a = _t(A)
+    try:
+        _check_matrix(fname, TensorType(a._data.dtype, a.shape))
     except ShapeError as e:
         raise RuntimeError(str(e)) from None
     return a
@@ -139,6 +151,89 @@ def cholesky(A: TensorLike, *, upper: builtins.bool = False) -> Tensor:
     return low.mT if upper else low
 
 
+linalg_eigh_result = result_type("linalg_eigh", ("eigenvalues", "eigenvectors"),
+                                 "``(eigenvalues, eigenvectors)`` of ``linalg.eigh``.")
+linalg_svd_result = result_type("linalg_svd", ("U", "S", "Vh"), "``(U, S, Vh)`` of ``linalg.svd``.")
+svd_result = result_type("svd", ("U", "S", "V"), "``(U, S, V)`` of ``torch.svd``.")
+linalg_qr_result = result_type("linalg_qr", ("Q", "R"), "``(Q, R)`` of ``linalg.qr``.")
+qr_result = result_type("qr", ("Q", "R"), "``(Q, R)`` of ``torch.qr``.")
+
+
+def _symmetric(fname: str, A: TensorLike, UPLO: str) -> Tensor:
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    return _square(fname, A)
+
+
+def eigh(A: TensorLike, UPLO: str = "L") -> tuple[Tensor, Tensor]:
+    """``(eigenvalues, eigenvectors)`` of each symmetric matrix: ascending eigenvalues, and the orthonormal
+    eigenvectors as columns (``A = V diag(L) V^T``).
+
+    `A` is taken as symmetric (its symmetric part is decomposed, whichever triangle `UPLO` names), so the
+    gradient is the symmetric one PyTorch returns; repeated eigenvalues make the eigenvectors' gradient
+    inf or NaN, as in PyTorch.
+
+    >>> import tracegrad as tg
+    >>> tg.linalg.eigh(tg.tensor([[2.0, 1.0], [1.0, 2.0]])).eigenvalues
+    tensor([1., 3.])
+    """
+    a = _symmetric("eigh", A, UPLO)
+    return linalg_eigh_result(apply_op(OPS["eigvalsh"], (a,)), apply_op(OPS["eigh_vectors"], (a,)))
+
+
+def eigvalsh(A: TensorLike, UPLO: str = "L") -> Tensor:
+    """The eigenvalues of each symmetric matrix, ascending (``linalg.eigh`` without the vectors)."""
+    return apply_op(OPS["eigvalsh"], (_symmetric("eigvalsh", A, UPLO),))
+
+
+def svd(A: TensorLike, full_matrices: builtins.bool = True, *, driver: str | None = None) -> tuple[Tensor, ...]:
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` for each matrix (m x n, k = min(m, n)): S descending, U's
+    columns and Vh's rows orthonormal; ``full_matrices=False`` keeps k of them.  The singular vectors are
+    LAPACK's (unique up to sign); their gradient needs distinct singular values, as in PyTorch.
+
+    >>> import tracegrad as tg
+    >>> tg.linalg.svd(tg.tensor([[3.0, 0.0], [0.0, -2.0]])).S
+    tensor([3., 2.])
+    """
+    a = _matrices("svd", A)
+    full = builtins.bool(full_matrices)
+    return linalg_svd_result(apply_op(OPS["svd_u"], (a,), {"full": full}), apply_op(OPS["svdvals"], (a,)),
+                             apply_op(OPS["svd_vh"], (a,), {"full": full}))
+
+
+def svdvals(A: TensorLike, *, driver: str | None = None) -> Tensor:
+    """The singular values of each matrix, descending."""
+    return apply_op(OPS["svdvals"], (_matrices("svdvals", A),))
+
+
+def qr(A: TensorLike, mode: str = "reduced") -> tuple[Tensor, Tensor]:
+    """``(Q, R)`` with ``A = Q R`` for each matrix: Q's columns orthonormal, R upper triangular (LAPACK's
+    signs).  `mode` ``"reduced"`` keeps min(m, n) columns of Q, ``"complete"`` all m, ``"r"`` computes R
+    only (Q is empty, and differentiating R raises as in PyTorch).
+
+    >>> import tracegrad as tg
+    >>> tg.linalg.qr(tg.tensor([[3.0, 1.0], [4.0, 2.0]])).R
+    tensor([[-5.0000, -2.2000],
+            [ 0.0000,  0.4000]])
+    """
+    a = _matrices("qr", A)
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
+                           f"or 'complete'")
+    return linalg_qr_result(apply_op(OPS["qr_q"], (a,), {"mode": mode}), apply_op(OPS["qr_r"], (a,), {"mode": mode}))
+
+
+def cond(A: TensorLike, p: builtins.float | str | None = None) -> Tensor:
+    """The condition number of each matrix in the `p` norm (None or 2: largest over smallest singular
+    value; -2: the inverse; other matrix norms of square invertible matrices: ``norm(A) * norm(inv(A))``)."""
+    a = _matrices("cond", A)
+    if p in (None, 2, -2):
+        s = svdvals(a)
+        ratio = s[..., 0] / s[..., -1]
+        return ratio if p != -2 else 1.0 / ratio
+    return matrix_norm(a, p) * matrix_norm(inv(a), p)
+
+
 def vector_norm(x: TensorLike, ord: builtins.float = 2, dim: int | tuple[int, ...] | None = None,
                 keepdim: builtins.bool = False, *, dtype=None) -> Tensor:
     """The `ord`-norm of `x` over `dim` (all elements by default): ``inf``/``-inf`` the largest or
@@ -155,8 +250,8 @@ def vector_norm(x: TensorLike, ord: builtins.float = 2, dim: int | tuple[int, ..
 def matrix_norm(A: TensorLike, ord: builtins.float | str = "fro", dim: tuple[int, int] = (-2, -1),
                 keepdim: builtins.bool = False, *, dtype=None) -> Tensor:
     """The matrix norm over the two dimensions `dim`: ``"fro"`` (Frobenius), 1 / -1 (largest / smallest
-    column sum of absolute values), ``inf`` / ``-inf`` (row sums).  The spectral and nuclear norms
-    (2, -2, ``"nuc"``) need the SVD, which tracegrad does not have yet."""
+    column sum of absolute values), ``inf`` / ``-inf`` (row sums), 2 / -2 (largest / smallest singular
+    value) and ``"nuc"`` (the sum of the singular values)."""
     a = _t(A)
     if a.ndim < 2:
         raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
@@ -165,8 +260,9 @@ def matrix_norm(A: TensorLike, ord: builtins.float | str = "fro", dim: tuple[int
     if ord == "fro":
         return vector_norm(a, 2, (rows, cols), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs the singular values (linalg.svd), which "
-                                  f"tracegrad does not have yet")
+        s = svdvals(a.movedim((rows, cols), (-2, -1)))
+        out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
+        return out.unsqueeze(min(rows, cols)).unsqueeze(max(rows, cols)) if keepdim else out
     if ord not in (1, -1, math.inf, -math.inf):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     summed, over = (rows, cols) if abs(ord) == 1 else (cols, rows)
@@ -222,8 +318,29 @@ def _register_tensor_methods() -> None:
         low = apply_op(OPS["cholesky_lower"], (_square("cholesky", self),), {}, "CholeskyBackward0")
         return low.mT if upper else low
 
+    def svd_method(self: Tensor, some: builtins.bool = True, compute_uv: builtins.bool = True) -> tuple[Tensor, ...]:
+        """``(U, S, V)`` with ``A = U diag(S) V^T`` (``torch.svd``, deprecated in PyTorch in favour of
+        ``torch.linalg.svd``, which returns ``Vh = V^T``); `some` keeps min(m, n) vectors, and without
+        `compute_uv` U and V are zeros."""
+        if not compute_uv:
+            s = svdvals(self)
+            m, n = self.shape[-2:]
+            u_cols, v_cols = (min(m, n), min(m, n)) if some else (m, n)
+            zeros = np.zeros
+            return svd_result(Tensor(zeros(self.shape[:-2] + (m, u_cols), self._data.dtype)), s,
+                              Tensor(zeros(self.shape[:-2] + (n, v_cols), self._data.dtype)))
+        u, s, vh = svd(self, full_matrices=not some)
+        return svd_result(u, s, vh.mT)
+
+    def qr_method(self: Tensor, some: builtins.bool = True) -> tuple[Tensor, Tensor]:
+        """``(Q, R)`` (``torch.qr``, deprecated in favour of ``torch.linalg.qr``): reduced with `some`, else
+        complete."""
+        warnings.warn(_QR_DEPRECATED, UserWarning, stacklevel=user_stacklevel())
+        q, r = qr(self, "reduced" if some else "complete")
+        return qr_result(q, r)
+
     for name, fn in (("inverse", inverse), ("det", det_method), ("logdet", logdet), ("slogdet", slogdet_method),
-                     ("cholesky", cholesky_method)):
+                     ("cholesky", cholesky_method), ("svd", svd_method), ("qr", qr_method)):
         fn.__name__ = fn.__qualname__ = name
         setattr(Tensor, name, fn)
 
@@ -233,5 +350,10 @@ _CHOLESKY_DEPRECATED = (
     "release.\nL = torch.cholesky(A)\nshould be replaced with\nL = torch.linalg.cholesky(A)\nand\n"
     "U = torch.cholesky(A, upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH\n"
     "This transform will produce equivalent results for all valid (symmetric positive definite) inputs.")
+
+_QR_DEPRECATED = (
+    "torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a future PyTorch release.\n"
+    "The boolean parameter 'some' has been replaced with a string parameter 'mode'.\nQ, R = torch.qr(A, some)\n"
+    "should be replaced with\nQ, R = torch.linalg.qr(A, 'reduced' if some else 'complete')")
 
 _register_tensor_methods()

@@ -6,7 +6,15 @@ True
 """
 
 from tracegrad._tensor import _Kthvalue, _Max, _Median, _Min, _Sort, _Topk
-from tracegrad.linalg import linalg_slogdet_result, slogdet_result
+from tracegrad.linalg import (
+                              linalg_eigh_result,
+                              linalg_qr_result,
+                              linalg_slogdet_result,
+                              linalg_svd_result,
+                              qr_result,
+                              slogdet_result,
+                              svd_result,
+)
 
 # The builtins' names on purpose: ``torch.return_types.max`` is what PyTorch users write.
 max = _Max
@@ -17,5 +25,11 @@ median = _Median
 kthvalue = _Kthvalue
 slogdet = slogdet_result
 linalg_slogdet = linalg_slogdet_result
+linalg_eigh = linalg_eigh_result
+linalg_svd = linalg_svd_result
+svd = svd_result
+linalg_qr = linalg_qr_result
+qr = qr_result
 
-__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "slogdet", "linalg_slogdet"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "slogdet", "linalg_slogdet", "linalg_eigh", "linalg_svd",
+           "svd", "linalg_qr", "qr"]
