@@ -631,3 +631,24 @@ def test_math_scans_and_sorting_compile_to_eager_values(how):
     eager_grad = _compiled_matches_eager(_math_and_order_loss, x, (t,), how)
     fd = numeric_grad(lambda args: _math_and_order_loss(torch.tensor(args[0]), torch.tensor(t)).item(), [x], 0)
     np.testing.assert_allclose(eager_grad, fd, rtol=1e-5, atol=1e-5)
+
+
+def _running_and_mode_loss(x, t):
+    """cummax, cummin, aminmax, mode and the gamma family in one loss (ties broken as PyTorch does)."""
+    lo, hi = x.aminmax(dim=0)
+    parts = [x.cummax(1).values, x.cummin(0).values, (x * 2).round().mode(1).values * x[:, 0], lo * hi,
+             torch.lgamma(x.abs() + 0.5), torch.digamma(x.abs() + 0.5), torch.polygamma(2, x.abs() + 0.5),
+             torch.erfinv(x * 0.3), torch.mvlgamma(x.abs() + 2.0, p=3)]
+    weights = t.sum(0)
+    return sum((k + 1) * (p * weights[: p.shape[-1]]).sum() for k, p in enumerate(parts))
+
+
+@pytest.mark.parametrize("how", COMPOSITION_TIERS, ids=["executor", "interpreter"])
+def test_running_extremes_modes_and_gamma_functions_compile_to_eager_values(how):
+    """The index-valued scans and the counting mode trace into int ops: compiled as eagerly, eager against
+    finite differences (ties in the mode's input are exact: its values are rounded)."""
+    rng = np.random.default_rng(9)
+    x, t = rng.uniform(-2, 2, (3, 5)), rng.uniform(-1, 1, (3, 5))
+    eager_grad = _compiled_matches_eager(_running_and_mode_loss, x, (t,), how)
+    fd = numeric_grad(lambda args: _running_and_mode_loss(torch.tensor(args[0]), torch.tensor(t)).item(), [x], 0)
+    np.testing.assert_allclose(eager_grad, fd, rtol=1e-5, atol=1e-5)

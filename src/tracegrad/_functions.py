@@ -40,7 +40,8 @@ __all__ = [
     "clamp", "clip", "clamp_min", "clamp_max", "softmax", "log_softmax", "logsumexp", "broadcast_to", "mm",
     "dot", "numel", "clone", "detach", "diagonal", "trace", "tril", "triu", "narrow", "split", "chunk", "unbind",
     "movedim", "moveaxis", "unflatten", "flip", "roll", "tile", "index_select", "masked_fill", "broadcast_tensors",
-    "broadcast_shapes", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma", "var", "std", "var_mean", "std_mean",
+    "broadcast_shapes", "erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma", "mvlgamma", "cummax", "cummin",
+    "aminmax", "mode", "var", "std", "var_mean", "std_mean",
     "add", "mul", "multiply", "div", "divide", "true_divide", "remainder", "count_nonzero",
     "gather", "scatter_add", "take_along_dim", "mv", "bmm", "outer", "ger", "addmm", "baddbmm", "diag",
     "diag_embed", "repeat_interleave", "masked_select", "eq", "ne", "lt", "less", "le", "less_equal",
@@ -207,6 +208,10 @@ prod = _method_function(Tensor.prod)
 argsort = _method_function(Tensor.argsort)
 sort = _method_function(Tensor.sort)
 msort = _method_function(Tensor.msort)
+cummax = _method_function(Tensor.cummax)
+cummin = _method_function(Tensor.cummin)
+aminmax = _method_function(Tensor.aminmax)
+mode = _method_function(Tensor.mode)
 topk = _method_function(Tensor.topk)
 kthvalue = _method_function(Tensor.kthvalue)
 median = _method_function(Tensor.median)
@@ -216,6 +221,7 @@ erfc = _method_function(Tensor.erfc)
 erfinv = _method_function(Tensor.erfinv)
 lgamma = _method_function(Tensor.lgamma)
 digamma = _method_function(Tensor.digamma)
+mvlgamma = _method_function(Tensor.mvlgamma)
 
 
 def polygamma(n: int, input: TensorLike) -> Tensor:

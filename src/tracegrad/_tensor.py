@@ -21,6 +21,7 @@ import numpy as np
 
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
+from tracegrad._results import result_type as _result_type
 from tracegrad._trace import TRACE, concrete_read, detached_ir, register_tensor_class, source_location, trace_op
 from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
@@ -1239,6 +1240,21 @@ class Tensor:
             raise RuntimeError("polygamma(n, x) does not support negative n.")
         return apply_op(TABLE["polygamma"], (self,), {"n": int(n)})
 
+    def mvlgamma(self, p: builtins.int) -> Tensor:
+        """The log of the multivariate gamma function of dimension `p`: ``p (p - 1) / 4 log(pi) + sum_i
+        lgamma(x - i / 2)`` for i < p (finite where every element exceeds (p - 1) / 2).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([2.5]).mvlgamma(2)
+        tensor([0.8570])
+        """
+        if p < 1:
+            raise RuntimeError("p has to be greater than or equal to 1")
+        x = self if self.is_floating_point() else self.to(from_numpy_dtype(default_float_np()))
+        steps = wrap(-np.arange(p, dtype=x._data.dtype) / 2)
+        total = (x.unsqueeze(-1) + steps).lgamma().sum(-1)
+        return apply_op(OPS["add"], (total, p * (p - 1) / 4 * math.log(math.pi)), _EMPTY, "MvlgammaBackward0")
+
     def digamma(self) -> Tensor:
         """Elementwise ``digamma``: the derivative of ``lgamma`` (-inf at 0, NaN at negative integers)."""
         return apply_op(TABLE["polygamma"], (self,), {"n": 0}, "DigammaBackward0")
@@ -1587,6 +1603,95 @@ class Tensor:
         """
         indices = self.argsort(dim, descending)
         return _Sort(self._pick(indices, dim, "SortBackward0"), indices)
+
+    def cummax(self, dim: builtins.int) -> MinMax:
+        """``(values, indices)``: the running maximum along `dim` and where it was reached (the latest
+        position at ties; NaN, once seen, stays).  The gradient goes to those positions.
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([1.0, 3.0, 2.0, 3.0]).cummax(0)
+        torch.return_types.cummax(
+        values=tensor([1., 3., 3., 3.]),
+        indices=tensor([0, 1, 1, 3]))
+        """
+        indices = self._running_extreme(dim, larger=True)
+        return _Cummax(self._pick(indices, dim, "CummaxBackward0"), indices)
+
+    def cummin(self, dim: builtins.int) -> MinMax:
+        """``(values, indices)``: the running minimum along `dim` and where it was reached (as ``cummax``)."""
+        indices = self._running_extreme(dim, larger=False)
+        return _Cummin(self._pick(indices, dim, "CumminBackward0"), indices)
+
+    def _running_extreme(self, dim: builtins.int, larger: builtins.bool) -> Tensor:
+        """Where the running maximum (or minimum) along `dim` was reached: a log-depth scan of (value, index)
+        pairs in which the later one wins when it is at least as large (or NaN), which is associative."""
+        if not self.ndim:
+            _dim(dim, 1)  # PyTorch's range check: a 0-d tensor takes dim 0 or -1
+            return wrap(np.zeros((), np.int64))
+        axis = self._axis(dim)
+        n = self.shape[axis]
+        where = tuple(n if d == axis else 1 for d in range(self.ndim))
+        values, index = self.detach(), wrap(np.arange(n, dtype=np.int64).reshape(where)).expand(*self.shape)
+
+        def joined(head: Tensor, rest: Tensor) -> Tensor:
+            return apply_op(OPS["concat"], (head, rest), {"axis": axis})
+        shift = 1
+        while shift < n:
+            earlier_v, later_v = values.narrow(axis, 0, n - shift), values.narrow(axis, shift, n - shift)
+            earlier_i, later_i = index.narrow(axis, 0, n - shift), index.narrow(axis, shift, n - shift)
+            later = (later_v >= earlier_v) if larger else (later_v <= earlier_v)
+            if self.is_floating_point():
+                later = later | later_v.isnan()
+            values = joined(values.narrow(axis, 0, shift), later_v.where(later, earlier_v))
+            index = joined(index.narrow(axis, 0, shift), later_i.where(later, earlier_i))
+            shift *= 2
+        return index
+
+    def aminmax(self, *, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> tuple[Tensor, Tensor]:
+        """``(min, max)`` over all elements or along `dim`, one pass in PyTorch (two reductions here).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([[1.0, 5.0], [-2.0, 3.0]]).aminmax(dim=1).max
+        tensor([5., 3.])
+        """
+        axes = None if dim is None else (self._axis(dim),) if self.ndim else ()
+        if 0 in (self.shape if axes is None else [self.shape[a] for a in axes]):
+            raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
+                               "identity.")
+        attrs = {"axes": axes, "keepdims": keepdim}
+        return _Aminmax(apply_op(OPS["min"], (self,), attrs, "AminmaxBackward0"),
+                        apply_op(OPS["max"], (self,), attrs, "AminmaxBackward0"))
+
+    def mode(self, dim: builtins.int = -1, keepdim: builtins.bool = False) -> MinMax:
+        """``(values, indices)``: the most frequent value along `dim` (the smallest of equally frequent
+        ones) and its last position; the gradient goes to that position.  Counts compare every pair of
+        elements along `dim` (n^2 work per row).
+
+        >>> import tracegrad as tg
+        >>> tg.tensor([2.0, 1.0, 1.0, 2.0, 3.0]).mode()
+        torch.return_types.mode(
+        values=tensor(1.),
+        indices=tensor(2))
+        """
+        if not self.ndim:
+            _dim(dim, 1)
+            zero = wrap(np.zeros((), np.int64))
+            return _Mode(self._pick(zero, 0, "ModeBackward0"), zero)
+        axis = self._axis(dim)
+        x = self.detach()
+        counts = (x.unsqueeze(axis + 1) == x.unsqueeze(axis)).sum(axis + 1)
+        frequent = counts == counts.amax(axis, keepdim=True)
+        dtype = self._data.dtype
+        top = np.finfo(dtype).max if dtype.kind == "f" else np.iinfo(dtype).max
+        value = x.where(frequent, top).amin(axis, keepdim=True)
+        where = tuple(self.shape[axis] if d == axis else 1 for d in range(self.ndim))
+        positions = wrap(np.arange(self.shape[axis], dtype=np.int64).reshape(where))
+        indices = positions.where(x == value, -1).amax(axis, keepdim=True)
+        values = self._pick(indices, axis, "ModeBackward0")
+        if not keepdim:  # the squeeze keeps PyTorch's node name
+            indices = indices.squeeze(axis)
+            values = apply_op(OPS["reshape"], (values,), {"shape": indices.shape}, "ModeBackward0")
+        return _Mode(values, indices)
 
     def msort(self) -> Tensor:
         """Self sorted along dimension 0."""
@@ -2249,6 +2354,8 @@ def _values_and_indices(kind: str) -> type[_PrintedMinMax]:
 
 _Max, _Min, _Sort, _Topk = (_values_and_indices(k) for k in ("max", "min", "sort", "topk"))
 _Median, _Kthvalue = _values_and_indices("median"), _values_and_indices("kthvalue")
+_Cummax, _Cummin, _Mode = (_values_and_indices(k) for k in ("cummax", "cummin", "mode"))
+_Aminmax = _result_type("aminmax", ("min", "max"), "``(min, max)`` of ``aminmax``.")
 
 
 def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:

@@ -5,7 +5,7 @@
 True
 """
 
-from tracegrad._tensor import _Kthvalue, _Max, _Median, _Min, _Sort, _Topk
+from tracegrad._tensor import _Aminmax, _Cummax, _Cummin, _Kthvalue, _Max, _Median, _Min, _Mode, _Sort, _Topk
 from tracegrad.linalg import (
                               linalg_eigh_result,
                               linalg_qr_result,
@@ -23,6 +23,10 @@ sort = _Sort
 topk = _Topk
 median = _Median
 kthvalue = _Kthvalue
+cummax = _Cummax
+cummin = _Cummin
+mode = _Mode
+aminmax = _Aminmax
 slogdet = slogdet_result
 linalg_slogdet = linalg_slogdet_result
 linalg_eigh = linalg_eigh_result
@@ -31,5 +35,5 @@ svd = svd_result
 linalg_qr = linalg_qr_result
 qr = qr_result
 
-__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "slogdet", "linalg_slogdet", "linalg_eigh", "linalg_svd",
-           "svd", "linalg_qr", "qr"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "cummax", "cummin", "mode", "aminmax", "slogdet",
+           "linalg_slogdet", "linalg_eigh", "linalg_svd", "svd", "linalg_qr", "qr"]

@@ -16,6 +16,7 @@ from tracegrad._functions import (
            log1p,
            log_softmax,
            logsumexp,
+           mvlgamma,
            polygamma,
            round,
            sigmoid,
@@ -24,7 +25,7 @@ from tracegrad._functions import (
 )
 
 __all__ = ["expit", "erf", "erfc", "erfinv", "exp2", "expm1", "log1p", "logsumexp", "softmax", "log_softmax", "round",
-           "xlogy", "gammaln", "digamma", "psi", "polygamma"]
+           "xlogy", "gammaln", "digamma", "psi", "polygamma", "multigammaln"]
 
 #: The logistic function, ``sigmoid``'s name in ``torch.special``.
 expit = sigmoid
@@ -32,3 +33,5 @@ expit = sigmoid
 gammaln = lgamma
 #: ``digamma``'s other name in ``torch.special``.
 psi = digamma
+#: ``mvlgamma``'s name in ``torch.special``.
+multigammaln = mvlgamma
