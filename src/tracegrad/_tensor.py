@@ -2252,7 +2252,8 @@ class Tensor:
         else:
             raise RuntimeError(f"in-place writes through a {entry.name} view are not supported")
         base._assign_inplace(new_base)
-        again = apply_op(entry, (base, *rest), attrs)
+        # PyTorch regenerates a view written in place as an as_strided view of its new base.
+        again = apply_op(entry, (base, *rest), attrs, "AsStridedBackward0")
         self.grad_fn = again.grad_fn
         self._output_nr = 0
         self._ir = again._ir

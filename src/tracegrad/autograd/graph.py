@@ -278,7 +278,7 @@ def _decomposition_vjp(entry: Composite, ctx: VjpContext, g: Grad, create_graph:
 
 
 #: Nodes PyTorch defines only in C++, whose ``name()`` carries the namespace.
-_QUALIFIED_NAMES = frozenset({"AccumulateGrad", "CopySlices"})
+_QUALIFIED_NAMES = frozenset({"AccumulateGrad", "CopySlices", "CopyBackwards"})
 
 
 class AccumulateGrad(Node):
@@ -314,7 +314,13 @@ class AccumulateGrad(Node):
             g_t = g if isinstance(g, Tensor) else wrap(g)
             if g_t._data.dtype != var._data.dtype:
                 g_t = g_t.to(var._data.dtype)
-            var._grad = g_t if var._grad is None else var._grad + g_t
+            if var._grad is None:
+                # PyTorch keeps a copy of the incoming gradient, recorded as CopyBackwards.
+                from tracegrad._tensor import apply_op
+                from tracegrad.ir.ops import OPS
+                var._grad = apply_op(OPS["mul"], (g_t, 1.0), {}, "CopyBackwards") if g_t.requires_grad else g_t
+            else:
+                var._grad = var._grad + g_t
             return
         if isinstance(g, Tensor):
             g = g._data
@@ -323,9 +329,7 @@ class AccumulateGrad(Node):
             # A copy: gradient buffers may be shared between inputs (add passes g to both).
             var._grad = wrap(np.array(g, dtype=var._data.dtype) if g.shape == var._data.shape else
                              np.full(var._data.shape, g, dtype=var._data.dtype))
-        elif old.requires_grad:
-            var._grad = old + wrap(g)
-        else:
+        else:  # in place, as PyTorch does outside create_graph (a .grad with a graph keeps its node)
             np.add(old._data, g, out=old._data, casting="unsafe")
             old._version_box[0] += 1
 

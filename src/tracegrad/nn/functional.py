@@ -15,7 +15,7 @@ from tracegrad._dtypes import DTypeLike
 from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
-__all__ = ["relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "logsumexp", "mse_loss",
+__all__ = ["bilinear", "relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "logsumexp", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
            "mish", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "cosine_similarity", "linear",
@@ -136,15 +136,17 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     loss = (1.0 - t) * z + coeff * sp
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(loss, reduction, "BinaryCrossEntropyWithLogitsBackward0")
 
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
+def _reduce(loss: Tensor, reduction: str, name: str | None = None) -> Tensor:
+    """The loss reduced as `reduction` says; its last node renamed `name` (the one PyTorch records) if given."""
     if reduction == "mean":
-        return loss.mean()
+        return loss.mean() if name is None else apply_op(COMPOSITES["mean"], (loss,), {"axes": None, "keepdims": False},
+                                                         name)
     if reduction == "sum":
-        return loss.sum()
-    return loss
+        return loss.sum() if name is None else apply_op(OPS["sum"], (loss,), {"axes": None, "keepdims": False}, name)
+    return loss if name is None or not loss.requires_grad else apply_op(OPS["mul"], (loss, 1.0), {}, name)
 
 
 def nll_loss(input: TensorLike, target: TensorLike, weight: Tensor | None = None, size_average: bool | None = None,
@@ -454,6 +456,33 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return y
     if x.ndim == 2 and w.ndim == 2:
         return apply_op(OPS["add"], (y, bias), name="AddmmBackward0")  # one node in PyTorch: addmm
+    return y + bias
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] + bias[o]``: one einsum.
+
+    >>> import tracegrad as tg
+    >>> tg.nn.functional.bilinear(tg.tensor([1.0, 2.0]), tg.tensor([3.0]), tg.ones(1, 2, 1))
+    tensor([9.])
+    """
+    x1, x2, w = _t(input1), _t(input2), _t(weight)
+    if w.ndim != 3:
+        raise RuntimeError("number of dimensions must match")
+    for k, (a, b) in enumerate(zip(x1.shape[:-1], x2.shape[:-1])):
+        if a != b or x1.ndim != x2.ndim:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {k}: got {a} and {b}")
+    for name, x, n in (("input1", x1, w.shape[1]), ("input2", x2, w.shape[2])):
+        if x.shape[-1] != n:
+            raise RuntimeError(f"bilinear(): {name} size does not match weight size: got {x.shape[-1]} but "
+                               f"expected {n}")
+    if bias is not None and _t(bias).shape[-1] != w.shape[0]:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {_t(bias).shape[-1]} but "
+                           f"expected {w.shape[0]}")
+    from tracegrad._contractions import einsum
+    y = einsum("...i,oij,...j->...o", x1, w, x2)
+    if bias is None:  # PyTorch's last node: the view of its trilinear product
+        return apply_op(OPS["reshape"], (y,), {"shape": y.shape}, "ViewBackward0")
     return y + bias
 
 
