@@ -312,6 +312,20 @@ def eigh_factors(a):
 
 
 @njit(cache=True, nogil=True)
+def cofactor_matrix(a):
+    """The cofactor matrix of `a` by its SVD (ir/ops.py _cofactor_one, the same steps)."""
+    u, s, vh = np.linalg.svd(a)
+    n = s.shape[0]
+    before = np.ones(n, a.dtype)
+    after = np.ones(n, a.dtype)
+    for k in range(1, n):
+        before[k] = before[k - 1] * s[k - 1]
+        after[n - 1 - k] = after[n - k] * s[n - k]
+    scaled = np.ascontiguousarray(u * (before * after))
+    return (np.linalg.det(u) * np.linalg.det(vh)) * (scaled @ np.ascontiguousarray(vh))
+
+
+@njit(cache=True, nogil=True)
 def qr_factors(a, complete):
     """(Q, R) of matrix `a`, reduced, or complete (Q m x m, R m x n): numba has only the reduced QR, and
     LAPACK's reflectors of [A | 0] are A's followed by identities, so its Q is A's complete one."""
@@ -325,7 +339,7 @@ def qr_factors(a, complete):
     return np.ascontiguousarray(q), np.ascontiguousarray(r)
 
 
-for _name in ("svd_factors", "eigh_factors", "qr_factors"):
+for _name in ("svd_factors", "eigh_factors", "qr_factors", "cofactor_matrix"):
     _export(_name, globals()[_name])
 
 _NONE = -9223372036854775807  # codegen's marker for an omitted slice bound

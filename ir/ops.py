@@ -1826,8 +1826,44 @@ def _det_impl(a):
 
 
 def _vjp_det(E, ctx, g):
-    # d det = det d log|det|: logabsdet's cotangent with g det (for invertible A).
-    return _vjp_logabsdet(E, ctx, E.mul(g, ctx.out))
+    # d det = <cof(A), dA> (Jacobi's formula), with cof(A) the cofactor matrix: det A^-T where A is
+    # invertible, and defined (and computed, by the SVD) for singular A too.
+    (a,) = ctx.args
+    return (E.mul(E.reshape(g, shape=ctx.shapes[0][:-2] + (1, 1)), E.cofactor(a)),)
+
+
+def _cofactor_one(m):
+    """The cofactor matrix of one square matrix from its SVD A = U diag(s) Vh: det(U) det(Vh) U
+    diag(prod_{k != i} s_k) Vh, the products without division (so exact where some s_k is 0)."""
+    u, s, vh = np.linalg.svd(m)
+    n = s.shape[0]
+    before = np.ones(n, m.dtype)
+    after = np.ones(n, m.dtype)
+    for k in range(1, n):
+        before[k] = before[k - 1] * s[k - 1]
+        after[n - 1 - k] = after[n - k] * s[n - k]
+    return (np.linalg.det(u) * np.linalg.det(vh)) * ((u * (before * after)) @ vh)
+
+
+def _cofactor_impl(a):
+    _check_square("det", TensorType(a.dtype, a.shape))
+    if a.size == 0:  # nothing to compute (a 0 x 0 matrix has no cofactors)
+        return np.zeros(a.shape, a.dtype)
+    flat = a.reshape((-1,) + a.shape[-2:])
+    return np.stack([_cofactor_one(m) for m in flat]).reshape(a.shape).astype(a.dtype, copy=False)
+
+
+def _vjp_cofactor(E, ctx, g):
+    # C = det A^-T (invertible A): <G, dC> = det <G, A^-T> tr(A^-1 dA) - det <G, A^-T dA^T A^-T>, so
+    # the cotangent is <G, C> A^-T - C G^T A^-T (it needs the inverse: second derivatives of det at a
+    # singular matrix raise).
+    (a,) = ctx.args
+    c = ctx.out
+    inv_t = E.swap_last(E.inv(a))
+    shape = ctx.shapes[0]
+    inner = E.reshape(E.sum(E.mul(g, c), axes=(len(shape) - 2, len(shape) - 1), keepdims=False),
+                      shape=shape[:-2] + (1, 1))
+    return (E.sub(E.mul(inner, inv_t), E.matmul(E.matmul(c, E.swap_last(g)), inv_t)),)
 
 
 def _vjp_det_sign(E, ctx, g):
@@ -2066,10 +2102,11 @@ def _svd_samples(rng, dtype):
         v = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, k)))[0]
         s = np.array([3.0, 2.0, 1.2, 0.6][:k])
         return np.asarray((u * s) @ np.swapaxes(v, -1, -2), dtype)
-    # The extra vectors of full_matrices are any orthonormal completion: no derivative to check them against.
-    return [Sample((matrix((3, 2)),), {"full": False}, note="tall"),
-            Sample((matrix((2, 4)),), {"full": False}, note="wide"),
-            Sample((matrix((2, 2, 3)),), {"full": True}, grad=(), note="batch, wide, full_matrices")]
+    # Two samples (each is a large gradient program for the kernels): the tall one with full_matrices,
+    # whose extra vectors are any orthonormal completion, so no derivative to check them against (the
+    # tall gradient is checked against finite differences in test_linalg_and_losses).
+    return [Sample((matrix((2, 2, 4)),), {"full": False}, note="batch, wide"),
+            Sample((matrix((3, 2)),), {"full": True}, grad=(), note="tall, full_matrices")]
 
 
 def _svdvals_samples(rng, dtype):
@@ -2164,10 +2201,10 @@ def _qr_samples(rng, dtype):
         k = min(shape[-2:])
         a[..., :k, :k] += 2.0 * np.eye(k)  # R's diagonal away from 0: R^-T is well conditioned
         return np.asarray(a, dtype)
-    # (complete on tall matrices has no derivative: tests/test_linalg_and_losses.py checks its values)
+    # (complete on tall matrices has no derivative: tests/test_linalg_and_losses.py checks its values;
+    # on wide ones it is the reduced QR)
     return [Sample((matrix((4, 3)),), {"mode": "reduced"}, note="tall"),
-            Sample((matrix((2, 4)),), {"mode": "reduced"}, note="wide"),
-            Sample((matrix((2, 3, 3)),), {"mode": "complete"}, note="batch, square, complete")]
+            Sample((matrix((2, 2, 4)),), {"mode": "complete"}, note="batch, wide, complete")]
 
 
 def _batch_same(E, name, args, batched, attrs):
@@ -2212,9 +2249,13 @@ def _register_linalg(add):
     add(Op("inv", 1, (), "linalg", _inv_impl, _square_rule("inv"), _vjp_inv, ("out",), "LinalgInvExBackward0",
            _square_samples(_well_conditioned), promote="keep", kernel="np.linalg.inv({0})",
            doc="inverse of (batches of) square matrices", batch=_batch_same))
-    add(Op("det", 1, (), "linalg", _det_impl, _square_rule("det", out="scalar"), _vjp_det, (0, "out"),
+    add(Op("det", 1, (), "linalg", _det_impl, _square_rule("det", out="scalar"), _vjp_det, (0,),
            "LinalgDetBackward0", _square_samples(_well_conditioned), promote="keep",
            kernel="np.linalg.det({0})", doc="determinant (gradient for invertible matrices)", batch=_batch_same))
+    add(Op("cofactor", 1, (), "linalg", _cofactor_impl, _square_rule("det"), _vjp_cofactor, (0, "out"),
+           "LinalgDetBackward0", _square_samples(_well_conditioned), promote="keep", kernel="cofactor_matrix({0})",
+           doc="cofactor matrix (det's gradient: det A^-T, by the SVD so that singular A has one too)",
+           batch=_batch_same))
     add(Op("logabsdet", 1, (), "linalg", lambda a: _slogdet_parts(a)[1], _square_rule("slogdet", out="scalar"),
            _vjp_logabsdet, (0,), "LinalgSlogdetBackward0", _square_samples(_well_conditioned), promote="keep",
            kernel="np.linalg.slogdet({0})[1]", doc="log |det|, without overflow (slogdet's second part)",

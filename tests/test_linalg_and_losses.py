@@ -70,6 +70,24 @@ def test_inverse_determinant_and_logdet_closed_forms():
     _check(lambda a: tg.linalg.det(a) + tg.logdet(a) + (tg.inverse(a) ** 2).sum() + tg.linalg.slogdet(a)[1], [A])
 
 
+def _cofactors_by_minors(a):
+    n = a.shape[0]
+    return np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(a, i, 0), j, 1)) for j in range(n)]
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("rank", [3, 2, 1, 0])
+def test_det_gradient_is_the_cofactor_matrix_at_singular_matrices_too(rank):
+    """Jacobi's formula without the inverse: rank n - 1 has a nonzero gradient, lower ranks a zero one."""
+    a = RNG.normal(size=(3, rank)) @ RNG.normal(size=(rank, 3)) if rank else np.zeros((3, 3))
+    _, (g,) = _eager_value_and_grads(lambda m: tg.linalg.det(m), [a])
+    np.testing.assert_allclose(g, _cofactors_by_minors(a), atol=1e-12)
+    fd = numeric_grad(lambda xs: float(tg.linalg.det(tg.tensor(xs[0]))), [a], 0)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    _, g_executor = tg.value_and_grad(lambda m: tg.linalg.det(m), tier="executor")(a)
+    np.testing.assert_allclose(g_executor, g, atol=1e-13)
+
+
 def test_cholesky_reconstructs_and_has_the_symmetric_gradient():
     S = _spd(4)
     L = tg.linalg.cholesky(tg.tensor(S)).numpy()

@@ -34,11 +34,12 @@ def _t(x: TensorLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def _square(fname: str, A: TensorLike) -> Tensor:
-    """`A` as a Tensor of square float matrices, or PyTorch's RuntimeError."""
+def _square(fname: str, A: TensorLike, check=_check_square) -> Tensor:
+    """`A` as a Tensor of square float matrices (or with `check` ``_check_matrix`` any float matrices
+    (..., m, n)), or PyTorch's RuntimeError."""
     a = _t(A)
     try:
-        _check_square(fname, TensorType(a._data.dtype, a.shape))
+        check(fname, TensorType(a._data.dtype, a.shape))
     except ShapeError as e:
         raise RuntimeError(str(e)) from None
     return a
@@ -46,12 +47,7 @@ def _square(fname: str, A: TensorLike) -> Tensor:
 
 def _matrices(fname: str, A: TensorLike) -> Tensor:
     """`A` as a Tensor of float matrices (..., m, n), or PyTorch's RuntimeError."""
-    a = _t(A)
-    try:
-        _check_matrix(fname, TensorType(a._data.dtype, a.shape))
-    except ShapeError as e:
-        raise RuntimeError(str(e)) from None
-    return a
+    return _square(fname, A, _check_matrix)
 
 
 def _float_input(fname: str, x: TensorLike, dtype) -> Tensor:

@@ -241,7 +241,8 @@ def cross_entropy(input: TensorLike, target: TensorLike, weight: Tensor | None =
             return -weighted.sum(class_dim)
         if reduction == "sum":
             return -weighted.sum()
-        return -weighted.sum() / (x.numel() / n_classes if x.numel() else float("nan"))
+        count = x.numel() / n_classes if x.numel() else float("nan")
+        return apply_op(OPS["div"], (-weighted.sum(), count), name="DivBackward1")  # PyTorch divides by a number
     nll = nll_loss(logp, t, weight=w, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing <= 0:
         return nll
