@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from tracegrad.compiler import special
+from tracegrad.ir.ops import _cofactor_one
 
 __all__ = ["FASTMATH", "JIT_OPTIONS", "OPT_IN_FASTMATH", "SUM_BLOCK", "names", "SUFFIX"]
 
@@ -311,18 +312,8 @@ def eigh_factors(a):
     return w, np.ascontiguousarray(v)
 
 
-@njit(cache=True, nogil=True)
-def cofactor_matrix(a):
-    """The cofactor matrix of `a` by its SVD (ir/ops.py _cofactor_one, the same steps)."""
-    u, s, vh = np.linalg.svd(a)
-    n = s.shape[0]
-    before = np.ones(n, a.dtype)
-    after = np.ones(n, a.dtype)
-    for k in range(1, n):
-        before[k] = before[k - 1] * s[k - 1]
-        after[n - 1 - k] = after[n - k] * s[n - k]
-    scaled = np.ascontiguousarray(u * (before * after))
-    return (np.linalg.det(u) * np.linalg.det(vh)) * (scaled @ np.ascontiguousarray(vh))
+#: The cofactor matrix of a square matrix by its SVD: the op table's numpy function, compiled as it is.
+cofactor_matrix = njit(cache=True, nogil=True)(_cofactor_one)
 
 
 @njit(cache=True, nogil=True)

@@ -1834,7 +1834,8 @@ def _vjp_det(E, ctx, g):
 
 def _cofactor_one(m):
     """The cofactor matrix of one square matrix from its SVD A = U diag(s) Vh: det(U) det(Vh) U
-    diag(prod_{k != i} s_k) Vh, the products without division (so exact where some s_k is 0)."""
+    diag(prod_{k != i} s_k) Vh, the products without division (so exact where some s_k is 0).
+    numba compiles this same function for the kernels (compiler/runtime.py cofactor_matrix)."""
     u, s, vh = np.linalg.svd(m)
     n = s.shape[0]
     before = np.ones(n, m.dtype)
