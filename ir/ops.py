@@ -22,6 +22,7 @@ This module imports only numpy.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable
@@ -1814,10 +1815,30 @@ def _vjp_inv(E, ctx, g):
     return (E.neg(E.matmul(E.matmul(yt, g), yt)),)
 
 
+#: The last factorisations computed, by input contents: a decomposition is one op per output (slogdet's
+#: two parts, eigh's values and vectors, the SVD's three factors), and each would otherwise run LAPACK
+#: again on the same matrices in eager mode.  Two are kept: the outputs of one call are asked for in turn.
+_FACTORISATIONS: dict = {}
+_FACTORISATIONS_KEPT = 2
+
+
+def _factorised(fn, a, *options):
+    """``fn(a, *options)`` (a tuple of arrays), computed once for consecutive calls on equal input."""
+    digest = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
+    key = (fn, options, a.dtype.str, a.shape, digest)
+    parts = _FACTORISATIONS.get(key)
+    if parts is None:
+        parts = tuple(fn(a, *options))
+        while len(_FACTORISATIONS) >= _FACTORISATIONS_KEPT:
+            _FACTORISATIONS.pop(next(iter(_FACTORISATIONS)))
+        _FACTORISATIONS[key] = parts
+    return parts
+
+
 def _slogdet_parts(a):
     _check_square("slogdet", TensorType(a.dtype, a.shape))
-    sign, logabs = np.linalg.slogdet(a)
-    return sign.astype(a.dtype, copy=False), logabs.astype(a.dtype, copy=False)
+    sign, logabs = _factorised(np.linalg.slogdet, a)
+    return sign.astype(a.dtype), logabs.astype(a.dtype)  # copies: the outputs may be written in place
 
 
 def _det_impl(a):
@@ -2002,7 +2023,7 @@ def _skew(E, m):
 def _eigh_lapack(a, vectors):
     # eigh's values even without the vectors: eigvalsh's may differ in the last bit, and the kernels'
     # (compiler/runtime.py eigh_factors) come with the vectors.
-    return np.linalg.eigh(_symmetric_part(a))[1 if vectors else 0]
+    return _factorised(np.linalg.eigh, _symmetric_part(a))[1 if vectors else 0].copy()
 
 
 def _vjp_eigvalsh(E, ctx, g):
@@ -2043,7 +2064,7 @@ def _svd_lapack(part):
     # The singular values too come from the factorisation with vectors: numba has no compute_uv=False, and
     # LAPACK's values without vectors may differ in the last bit from those with them.
     def fn(a, full=False):
-        return np.linalg.svd(a, full_matrices=full)[part]
+        return _factorised(np.linalg.svd, a, full)[part].copy()
     return fn
 
 
@@ -2130,8 +2151,9 @@ def _qr_lapack(part):
             # LAPACK's reflectors of [A | 0] are A's and then identities: its Q is A's complete Q, the
             # kernels' way too (compiler/runtime.py qr_factors), since numba has only the reduced QR.
             padded = np.concatenate([a, np.zeros(a.shape[:-1] + (m - n,), a.dtype)], axis=-1)
-            return np.linalg.qr(padded)[part][..., :n] if part else np.linalg.qr(padded)[0]
-        return np.linalg.qr(a)[part]
+            return _factorised(np.linalg.qr, padded)[part][..., :n].copy() if part else \
+                _factorised(np.linalg.qr, padded)[0].copy()
+        return _factorised(np.linalg.qr, a)[part].copy()
     return fn
 
 
