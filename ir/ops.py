@@ -1815,16 +1815,17 @@ def _vjp_inv(E, ctx, g):
     return (E.neg(E.matmul(E.matmul(yt, g), yt)),)
 
 
-#: The last factorisations computed, by input contents: a decomposition is one op per output (slogdet's
-#: two parts, eigh's values and vectors, the SVD's three factors), and each would otherwise run LAPACK
-#: again on the same matrices in eager mode.  Two are kept: the outputs of one call are asked for in turn.
+#: The last factorisations computed, by input contents: a decomposition is one op per output (eigh's
+#: values and vectors, the SVD's three factors, QR's two), and each would otherwise run LAPACK again on the
+#: same matrices in eager mode.  Two are kept: the outputs of one call are asked for in turn.  (slogdet's
+#: LU costs about what the digest does: it runs twice.)
 _FACTORISATIONS: dict = {}
 _FACTORISATIONS_KEPT = 2
 
 
 def _factorised(fn, a, *options):
     """``fn(a, *options)`` (a tuple of arrays), computed once for consecutive calls on equal input."""
-    digest = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
+    digest = hashlib.blake2b(np.ascontiguousarray(a), digest_size=16).digest()
     key = (fn, options, a.dtype.str, a.shape, digest)
     parts = _FACTORISATIONS.get(key)
     if parts is None:
@@ -1837,8 +1838,8 @@ def _factorised(fn, a, *options):
 
 def _slogdet_parts(a):
     _check_square("slogdet", TensorType(a.dtype, a.shape))
-    sign, logabs = _factorised(np.linalg.slogdet, a)
-    return sign.astype(a.dtype), logabs.astype(a.dtype)  # copies: the outputs may be written in place
+    sign, logabs = np.linalg.slogdet(a)
+    return sign.astype(a.dtype, copy=False), logabs.astype(a.dtype, copy=False)
 
 
 def _det_impl(a):
