@@ -28,7 +28,7 @@ from tracegrad import _functions
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Public submodules, the only modules tracegrad.__all__ may name.
-PUBLIC_SUBMODULES = {"autograd", "linalg", "nn", "return_types", "special"}
+PUBLIC_SUBMODULES = {"autograd", "linalg", "nn", "optim", "return_types", "special"}
 
 
 def _callables_of_class(prefix: str, cls: type) -> list[tuple[str, typing.Callable]]:
@@ -204,7 +204,7 @@ def test_py_typed_is_package_data():
 # --------------------------------------------------------------------------
 
 def test_all_names_exist_once():
-    for module in (tracegrad, tracegrad.autograd, F, _functions):
+    for module in (tracegrad, tracegrad.autograd, F, _functions, tracegrad.nn, tracegrad.optim, tracegrad.nn.init):
         assert len(module.__all__) == len(set(module.__all__)), module.__name__
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"

@@ -48,7 +48,7 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   cumsum, cumprod, prod, argsort, sort, msort, topk, kthvalue, median,
                                   scatter, index_add)
 from tracegrad._format import get_printoptions, set_printoptions
-from tracegrad import autograd, linalg, nn, return_types, special
+from tracegrad import autograd, linalg, nn, optim, return_types, special
 from tracegrad._contractions import einsum, kron, meshgrid, tensordot
 from tracegrad._functions import _method_function
 
@@ -112,7 +112,7 @@ __all__ = [
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "linalg", "nn", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled",
+    "autograd", "linalg", "nn", "optim", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled",
     "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode

@@ -1,5 +1,37 @@
-"""Neural-network helpers; for now the functional API (``tracegrad.nn.functional``)."""
+"""Neural networks: ``Module`` and its layers, activations, losses and containers, ``Parameter``,
+``init`` and the functional API (``tracegrad.nn.functional``)."""
 
-from tracegrad.nn import functional
+from tracegrad.nn import functional, init
+from tracegrad.nn.modules import (
+                                  ELU,
+                                  GELU,
+                                  BCELoss,
+                                  BCEWithLogitsLoss,
+                                  CrossEntropyLoss,
+                                  Dropout,
+                                  Flatten,
+                                  HuberLoss,
+                                  Identity,
+                                  L1Loss,
+                                  LeakyReLU,
+                                  Linear,
+                                  LogSoftmax,
+                                  Module,
+                                  ModuleDict,
+                                  ModuleList,
+                                  MSELoss,
+                                  NLLLoss,
+                                  ReLU,
+                                  Sequential,
+                                  Sigmoid,
+                                  SiLU,
+                                  SmoothL1Loss,
+                                  Softmax,
+                                  Tanh,
+)
+from tracegrad.nn.parameter import Parameter
 
-__all__ = ["functional"]
+__all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
+           "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax",
+           "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+           "HuberLoss", "SmoothL1Loss"]

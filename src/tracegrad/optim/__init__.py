@@ -1,0 +1,228 @@
+"""``tracegrad.optim``: PyTorch's optimizers with PyTorch's update formulas (SGD, Adam, AdamW).
+
+Each updates its parameters in place, outside autograd, from their ``.grad``.
+
+>>> import tracegrad as tg
+>>> w = tg.nn.Parameter(tg.tensor([1.0, -2.0]))
+>>> opt = tg.optim.SGD([w], lr=0.5)
+>>> (w ** 2).sum().backward()
+>>> opt.step()
+>>> w
+Parameter containing:
+tensor([0., 0.], requires_grad=True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from tracegrad._tensor import Tensor, wrap
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+#: Settings PyTorch's optimizers carry for its other implementations; kept so that groups print alike.
+_IMPLEMENTATION_FLAGS = {"foreach": None, "differentiable": False, "fused": None}
+
+
+class Optimizer:
+    """Base class: parameter groups (dicts of settings with a ``"params"`` list), per-parameter state,
+    ``zero_grad`` and ``step``."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own settings (the defaults fill in the rest)."""
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__module__}.{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group = {k: v for k, v in param_group.items() if k != "params"}
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient: to None (default), or to zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        p.grad = wrap(np.zeros_like(p.grad._data))
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; `closure` (re-evaluating the loss) is
+        called first if given, and its value returned."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad._data, group, self.state.setdefault(p, {}))
+        return loss
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _write(p: Tensor, value: np.ndarray) -> None:
+        """Set p's values in place (outside autograd), as PyTorch's updates do."""
+        p._data[...] = value
+        p._version_box[0] += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: state}, "param_groups": [settings with "params" as indices]}``, PyTorch's form."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            groups.append({**{k: v for k, v in group.items() if k != "params"},
+                           "params": [index[id(p)] for p in group["params"]]})
+        state = {index[id(p)]: {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore settings and state saved by :meth:`state_dict` into the same parameter layout."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        params = {i: p for g, own in zip(groups, self.param_groups) for i, p in zip(g["params"], own["params"])}
+        for g, own in zip(groups, self.param_groups):
+            own.update({k: v for k, v in g.items() if k != "params"})
+        self.state = {params[i]: {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in s.items()}
+                      for i, s in state_dict["state"].items()}
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for k, group in enumerate(self.param_groups):
+            if k:
+                lines.append("")
+            lines.append(f"Parameter Group {k}")
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's formula: g = grad + weight_decay p; with momentum
+    b = momentum b + (1 - dampening) g (b = g at the first step), g = g + momentum b (nesterov) or b;
+    p -= lr g (+= when `maximize`)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        _check(not nesterov or (momentum > 0 and dampening == 0),
+               "Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                                  **_IMPLEMENTATION_FLAGS})
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        dtype = p._data.dtype
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"]:
+            g = g + dtype.type(group["weight_decay"]) * p._data
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = wrap(np.array(g, dtype=dtype))
+            else:
+                buf._data *= dtype.type(momentum)
+                buf._data += dtype.type(1 - group["dampening"]) * g
+            state["momentum_buffer"] = buf
+            g = g + dtype.type(momentum) * buf._data if group["nesterov"] else buf._data
+        self._write(p, p._data - dtype.type(group["lr"]) * g)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), PyTorch's formula: m and v the running means of g and g^2 (betas), p -=
+    lr / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps); `weight_decay` adds to g (Adam) or
+    shrinks p first (AdamW); `amsgrad` uses the largest v so far."""
+
+    _decoupled = False
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad, "maximize": maximize, "capturable": False,
+                                  "decoupled_weight_decay": self._decoupled, **_IMPLEMENTATION_FLAGS})
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        dtype = p._data.dtype.type
+        beta1, beta2 = group["betas"]
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"]:
+            if group["decoupled_weight_decay"]:
+                self._write(p, p._data * dtype(1 - group["lr"] * group["weight_decay"]))
+            else:
+                g = g + dtype(group["weight_decay"]) * p._data
+        if not state:
+            state["step"] = wrap(np.array(0.0, np.float32))
+            state["exp_avg"] = wrap(np.zeros_like(p._data))
+            state["exp_avg_sq"] = wrap(np.zeros_like(p._data))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = wrap(np.zeros_like(p._data))
+        state["step"]._data += 1
+        t = float(state["step"]._data)
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        m += (g - m) * dtype(1 - beta1)  # PyTorch's lerp toward g
+        v *= dtype(beta2)
+        v += dtype(1 - beta2) * g * g
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"]._data, v, out=state["max_exp_avg_sq"]._data)
+            v = state["max_exp_avg_sq"]._data
+        step_size = group["lr"] / (1 - beta1 ** t)
+        denominator = np.sqrt(v) / dtype(math.sqrt(1 - beta2 ** t)) + dtype(group["eps"])
+        self._write(p, p._data - dtype(step_size) * (m / denominator))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p *= 1 - lr weight_decay before the
+    Adam step, default weight_decay 0.01."""
+
+    _decoupled = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

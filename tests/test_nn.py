@@ -1,0 +1,196 @@
+"""nn.Module, Parameter, init and the optimizers: registration, state dicts (and that a failed load changes
+nothing), PyTorch's default initialisation distributions, the optimizers' update formulas written out here
+independently in numpy, and modules inside compiled functions.
+
+tests/compat/training_loop.py checks the same against PyTorch's printed output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+import tracegrad.nn as nn
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.shared = self.fc  # the same module twice: its parameters count once
+        self.register_buffer("steps", tg.zeros(1))
+        self.register_buffer("scratch", tg.zeros(2), persistent=False)
+        self.blocks = nn.ModuleList([nn.Tanh(), nn.Linear(4, 2, bias=False)])
+
+    def forward(self, x):
+        return self.blocks[1](self.blocks[0](self.fc(x)))
+
+
+def test_modules_register_parameters_buffers_and_children_by_attribute():
+    net = _Net()
+    assert [n for n, _ in net.named_parameters()] == ["fc.weight", "fc.bias", "blocks.1.weight"]
+    # (the state dict names a shared module's tensors under each name, as PyTorch's does)
+    assert list(net.state_dict()) == ["steps", "fc.weight", "fc.bias", "shared.weight", "shared.bias",
+                                      "blocks.1.weight"]
+    assert [n for n, _ in net.named_buffers()] == ["steps", "scratch"]
+    assert [n for n, _ in net.named_modules()] == ["", "fc", "blocks", "blocks.0", "blocks.1"]
+    assert isinstance(net.fc.weight, nn.Parameter) and net.fc.weight.is_leaf and net.fc.weight.requires_grad
+    assert net.blocks[1].bias is None and "bias" in net.blocks[1]._parameters
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'weight'"):
+        net.fc.weight = tg.ones(4, 3)
+    assert not net.eval().training and not net.blocks[0].training and net.train().fc.training
+    out = net(tg.ones(5, 3))
+    assert out.shape == (5, 2) and out.grad_fn is not None
+
+
+def test_parameter_shares_its_source_and_is_a_leaf():
+    source = tg.tensor([1.0, 2.0])
+    p = nn.Parameter(source)
+    with tg.no_grad():
+        p.mul_(3)
+    assert source.tolist() == [3.0, 6.0] and p.grad_fn is None
+    (p * p).sum().backward()
+    assert p.grad.tolist() == [6.0, 12.0]
+    assert not nn.Parameter(source, requires_grad=False).requires_grad
+
+
+def test_a_failed_load_state_dict_changes_nothing():
+    net = _Net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    bad = {k: v + 1 for k, v in before.items()}
+    bad["fc.weight"] = tg.zeros(2, 2)
+    with pytest.raises(RuntimeError, match=r"size mismatch for fc.weight: copying a param with shape "
+                                           r"torch.Size\(\[2, 2\]\) from checkpoint"):
+        net.load_state_dict(bad)
+    del bad["fc.weight"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "fc.weight"'):
+        net.load_state_dict(bad)
+    for k, v in net.state_dict().items():
+        assert np.array_equal(v.numpy(), before[k].numpy()), k
+    result = net.load_state_dict(bad, strict=False)
+    assert result.missing_keys == ["fc.weight"] and result.unexpected_keys == []
+    assert np.array_equal(net.fc.bias.detach().numpy(), before["fc.bias"].numpy() + 1)
+
+
+def test_to_zero_grad_and_requires_grad():
+    net = _Net().double()
+    assert all(p.dtype == tg.float64 for p in net.parameters()) and net.steps.dtype == tg.float64
+    net(tg.ones(2, 3, dtype=tg.float64)).sum().backward()
+    net.zero_grad(set_to_none=False)
+    assert all(not p.grad.numpy().any() for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    assert not any(p.requires_grad for p in net.requires_grad_(False).parameters())
+
+
+def test_linear_initialisation_has_pytorchs_distribution():
+    tg.manual_seed(3)
+    layer = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.02 * bound and abs(w.mean()) < 0.01 * bound
+    assert layer.weight.dtype == tg.float32
+    w = tg.empty(200, 300)
+    nn.init.xavier_normal_(w)
+    assert abs(w.numpy().std() - math.sqrt(2 / 500)) < 0.02 * math.sqrt(2 / 500)
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+    assert abs(w.numpy().std() - math.sqrt(2 / 300)) < 0.02 * math.sqrt(2 / 300)
+
+
+# --------------------------------------------------------------------------
+# The optimizers against their formulas, written out here (PyTorch's documentation of each)
+# --------------------------------------------------------------------------
+
+def _reference_path(kind, kw, p0, c, steps=20):
+    """p after `steps` updates on sum(c p^4 - p), each from the gradient at the current p, by the formula."""
+    p, state = p0.copy(), {}
+    for t in range(1, steps + 1):
+        g = 4 * c * p ** 3 - 1
+        if kind == "sgd":
+            g = g + kw["weight_decay"] * p
+            if kw["momentum"]:
+                buf = state.get("buf")
+                buf = g.copy() if buf is None else kw["momentum"] * buf + (1 - kw["dampening"]) * g
+                state["buf"] = buf
+                g = g + kw["momentum"] * buf if kw["nesterov"] else buf
+            p = p - kw["lr"] * g
+            continue
+        b1, b2 = kw["betas"]
+        if kind == "adamw":
+            p = p * (1 - kw["lr"] * kw["weight_decay"])
+        else:
+            g = g + kw["weight_decay"] * p
+        m = b1 * state.get("m", 0.0) + (1 - b1) * g
+        v = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+        vmax = np.maximum(state.get("vmax", 0.0), v)
+        state.update(m=m, v=v, vmax=vmax)
+        vhat = (vmax if kw["amsgrad"] else v) / (1 - b2 ** t)
+        p = p - kw["lr"] * (m / (1 - b1 ** t)) / (np.sqrt(vhat) + kw["eps"])
+    return p
+
+
+@pytest.mark.parametrize("settings", [
+    ("sgd", dict(lr=0.05, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)),
+    ("sgd", dict(lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.01, nesterov=True)),
+    ("sgd", dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.0, nesterov=False)),
+    ("adam", dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)),
+    ("adam", dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)),
+    ("adamw", dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, amsgrad=False)),
+], ids=["sgd", "sgd-nesterov-decay", "sgd-dampening", "adam", "adam-amsgrad-decay", "adamw"])
+def test_twenty_steps_follow_the_documented_update(settings):
+    kind, kw = settings
+    p0, c = np.linspace(-1.0, 1.5, 6), np.linspace(0.5, 2.0, 6)
+    p_ref = _reference_path(kind, kw, p0, c)
+    p = nn.Parameter(tg.tensor(p0))
+    opt = {"sgd": tg.optim.SGD, "adam": tg.optim.Adam, "adamw": tg.optim.AdamW}[kind]([p], **kw)
+    weights = tg.tensor(c)
+    for _ in range(20):
+        opt.zero_grad()
+        (weights * p ** 4 - p).sum().backward()
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), p_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_optimizer_errors_and_state_round_trip():
+    p = nn.Parameter(tg.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+        tg.optim.SGD([p * 2], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        tg.optim.Adam([p], lr=-1)
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        tg.optim.SGD([], lr=0.1)
+    opt = tg.optim.Adam([p], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        (p ** 2).sum().backward()
+        opt.step()
+    saved = opt.state_dict()
+    twin = nn.Parameter(tg.tensor(p.detach().numpy().copy()))
+    other = tg.optim.Adam([twin], lr=0.5)
+    other.load_state_dict(saved)
+    for o, q in ((opt, p), (other, twin)):
+        o.zero_grad()
+        (q ** 2).sum().backward()
+        o.step()
+    np.testing.assert_array_equal(p.detach().numpy(), twin.detach().numpy())
+
+
+def test_modules_run_inside_compiled_functions_and_see_updated_parameters():
+    tg.manual_seed(1)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = np.linspace(-1, 1, 15).reshape(5, 3).astype(np.float32)
+    f = tg.value_and_grad(lambda x: (net(x) ** 2).sum(), tier="executor")
+    xt = tg.tensor(x, requires_grad=True)
+    eager = (net(xt) ** 2).sum()
+    eager.backward()
+    value, grad = f(x)
+    np.testing.assert_allclose(value, eager.item(), rtol=1e-6)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+    opt = tg.optim.SGD(net.parameters(), lr=0.1)
+    (net(tg.tensor(x)) ** 2).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(f(x)[0], (net(tg.tensor(x)) ** 2).sum().item(), rtol=1e-6)
