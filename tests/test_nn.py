@@ -119,6 +119,21 @@ def _reference_path(kind, kw, p0, c, steps=20):
                 g = g + kw["momentum"] * buf if kw["nesterov"] else buf
             p = p - kw["lr"] * g
             continue
+        if kind == "rmsprop":
+            g = g + kw["weight_decay"] * p
+            v = kw["alpha"] * state.get("v", 0.0) + (1 - kw["alpha"]) * g * g
+            mean = kw["alpha"] * state.get("mean", 0.0) + (1 - kw["alpha"]) * g
+            avg = np.sqrt(v - mean ** 2 if kw["centered"] else v) + kw["eps"]
+            buf = kw["momentum"] * state.get("buf", 0.0) + g / avg
+            state.update(v=v, mean=mean, buf=buf)
+            p = p - kw["lr"] * (buf if kw["momentum"] else g / avg)
+            continue
+        if kind == "adagrad":
+            g = g + kw["weight_decay"] * p
+            total = state.get("sum", kw["initial_accumulator_value"]) + g * g
+            state["sum"] = total
+            p = p - kw["lr"] / (1 + (t - 1) * kw["lr_decay"]) * g / (np.sqrt(total) + kw["eps"])
+            continue
         b1, b2 = kw["betas"]
         if kind == "adamw":
             p = p * (1 - kw["lr"] * kw["weight_decay"])
@@ -140,13 +155,18 @@ def _reference_path(kind, kw, p0, c, steps=20):
     ("adam", dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)),
     ("adam", dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True)),
     ("adamw", dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, amsgrad=False)),
-], ids=["sgd", "sgd-nesterov-decay", "sgd-dampening", "adam", "adam-amsgrad-decay", "adamw"])
+    ("rmsprop", dict(lr=0.01, alpha=0.9, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False)),
+    ("rmsprop", dict(lr=0.01, alpha=0.99, eps=1e-6, weight_decay=0.01, momentum=0.5, centered=True)),
+    ("adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-10)),
+], ids=["sgd", "sgd-nesterov-decay", "sgd-dampening", "adam", "adam-amsgrad-decay", "adamw", "rmsprop",
+        "rmsprop-centered-momentum", "adagrad"])
 def test_twenty_steps_follow_the_documented_update(settings):
     kind, kw = settings
     p0, c = np.linspace(-1.0, 1.5, 6), np.linspace(0.5, 2.0, 6)
     p_ref = _reference_path(kind, kw, p0, c)
     p = nn.Parameter(tg.tensor(p0))
-    opt = {"sgd": tg.optim.SGD, "adam": tg.optim.Adam, "adamw": tg.optim.AdamW}[kind]([p], **kw)
+    opt = {"sgd": tg.optim.SGD, "adam": tg.optim.Adam, "adamw": tg.optim.AdamW, "rmsprop": tg.optim.RMSprop,
+           "adagrad": tg.optim.Adagrad}[kind]([p], **kw)
     weights = tg.tensor(c)
     for _ in range(20):
         opt.zero_grad()
@@ -194,3 +214,49 @@ def test_modules_run_inside_compiled_functions_and_see_updated_parameters():
     (net(tg.tensor(x)) ** 2).sum().backward()
     opt.step()
     np.testing.assert_allclose(f(x)[0], (net(tg.tensor(x)) ** 2).sum().item(), rtol=1e-6)
+
+
+def test_schedulers_follow_their_closed_forms():
+    p = nn.Parameter(tg.tensor([1.0]))
+    cases = [(lambda o: tg.optim.lr_scheduler.StepLR(o, 3, 0.5), lambda e: 0.5 ** (e // 3)),
+             (lambda o: tg.optim.lr_scheduler.ExponentialLR(o, 0.9), lambda e: 0.9 ** e),
+             (lambda o: tg.optim.lr_scheduler.CosineAnnealingLR(o, 6, eta_min=0.1),
+              lambda e: 0.1 + 0.9 * (1 + math.cos(math.pi * e / 6)) / 2),
+             (lambda o: tg.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)), lambda e: 1 / (1 + e))]
+    for make, closed in cases:
+        opt = tg.optim.SGD([p], lr=1.0)
+        sched = make(opt)
+        for epoch in range(1, 15):
+            opt.step()
+            sched.step()
+            assert math.isclose(opt.param_groups[0]["lr"], closed(epoch), rel_tol=1e-12), (type(sched), epoch)
+
+
+def test_clip_grad_norm_scales_to_the_bound_and_returns_the_norm():
+    a, b = nn.Parameter(tg.zeros(2)), nn.Parameter(tg.zeros(1))
+    a.grad, b.grad = tg.tensor([3.0, 0.0]), tg.tensor([4.0])
+    norm = nn.utils.clip_grad_norm_([a, b], max_norm=1.0)
+    assert math.isclose(norm.item(), 5.0, rel_tol=1e-7)
+    np.testing.assert_allclose(np.concatenate([a.grad.numpy(), b.grad.numpy()]), np.array([3, 0, 4]) / (5 + 1e-6),
+                               rtol=1e-6)
+    assert math.isclose(nn.utils.clip_grad_norm_([a, b], max_norm=10.0).item(), 1.0, rel_tol=1e-5)
+    b.grad = tg.tensor([math.inf])
+    with pytest.raises(RuntimeError, match="is non-finite, so it cannot be clipped"):
+        nn.utils.clip_grad_norm_([a, b], 1.0, error_if_nonfinite=True)
+
+
+def test_data_loader_batches_shuffles_reproducibly_and_drops_the_last():
+    from tracegrad.utils.data import DataLoader, TensorDataset
+    data = TensorDataset(tg.arange(14.0).reshape(7, 2), tg.arange(7))
+    assert [len(y) for _, y in DataLoader(data, batch_size=3)] == [3, 3, 1]
+    assert len(DataLoader(data, batch_size=3, drop_last=True)) == 2
+
+    def epoch(seed):
+        loader = DataLoader(data, batch_size=2, shuffle=True, generator=tg.Generator().manual_seed(seed))
+        return [y.tolist() for _, y in loader]
+    first, again = epoch(4), epoch(4)
+    assert first == again and sorted(sum(first, [])) == list(range(7)) and sum(first, []) != list(range(7))
+    xb, yb = next(iter(DataLoader(data, batch_size=4)))
+    assert xb.shape == (4, 2) and yb.tolist() == [0, 1, 2, 3]
+    with pytest.raises(AssertionError, match="Size mismatch between tensors"):
+        TensorDataset(tg.zeros(3), tg.zeros(4))

@@ -23,10 +23,10 @@ from tracegrad._dtypes import (bool, double, dtype, finfo, float, float16, float
                                iinfo, int, int8, int16, int32, int64, long, promote_types, set_default_dtype, short,
                                uint8)
 from tracegrad._tensor import Size, Tensor
-from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
-                                 empty, empty_like, eye, from_numpy, full, full_like, initial_seed, is_tensor,
-                                 linspace, logspace, manual_seed, ones, ones_like, rand, rand_like, randint,
-                                 randint_like, randn, randn_like, seed, tensor, zeros, zeros_like)
+from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, Generator, IntTensor, LongTensor, arange,
+                                 as_tensor, empty, empty_like, eye, from_numpy, full, full_like, initial_seed,
+                                 is_tensor, linspace, logspace, manual_seed, ones, ones_like, rand, rand_like, randint,
+                                 randint_like, randn, randn_like, randperm, seed, tensor, zeros, zeros_like)
 from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
                                   clamp_max, clamp_min, clip, clone, concat, concatenate, cos, count_nonzero, detach,
                                   device, div, gather, remainder, scatter_add, take_along_dim, mv, bmm,
@@ -48,7 +48,7 @@ from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argm
                                   cumsum, cumprod, prod, argsort, sort, msort, topk, kthvalue, median,
                                   scatter, index_add)
 from tracegrad._format import get_printoptions, set_printoptions
-from tracegrad import autograd, linalg, nn, optim, return_types, special
+from tracegrad import autograd, linalg, nn, optim, return_types, special, utils
 from tracegrad._contractions import einsum, kron, meshgrid, tensordot
 from tracegrad._functions import _method_function
 
@@ -87,7 +87,7 @@ __all__ = [
     "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "logspace", "rand",
     "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
     "randint_like",
-    "manual_seed", "seed", "initial_seed", "is_tensor", "numel",
+    "manual_seed", "seed", "initial_seed", "Generator", "randperm", "is_tensor", "numel",
     # the functional API
     "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sqrt", "neg", "negative",
     "sign", "square", "reciprocal", "rsqrt", "logical_not", "sum", "mean", "amax", "amin", "argmax", "argmin",
@@ -112,7 +112,8 @@ __all__ = [
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "linalg", "nn", "optim", "return_types", "special", "no_grad", "enable_grad", "set_grad_enabled",
+    "autograd", "linalg", "nn", "optim", "return_types", "special", "utils", "no_grad", "enable_grad",
+    "set_grad_enabled",
     "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode

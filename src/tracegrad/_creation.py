@@ -31,6 +31,43 @@ def manual_seed(seed: int) -> np.random.Generator:
     return _rng[0]
 
 
+class Generator:
+    """A random number generator of its own (``torch.Generator``): pass it as ``generator=`` to rand,
+    randn, randint, randperm or a shuffling DataLoader to draw apart from the global one.
+
+    >>> import tracegrad as tg
+    >>> a = tg.rand(2, generator=tg.Generator().manual_seed(3))
+    >>> bool((a == tg.rand(2, generator=tg.Generator().manual_seed(3))).all())
+    True
+    """
+
+    def __init__(self, device: DeviceLike | None = None) -> None:
+        self._seed = _DEFAULT_SEED
+        self._numpy = np.random.Generator(np.random.PCG64(_DEFAULT_SEED))
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Restart the stream from `seed`; returns self."""
+        self._seed = int(seed)
+        self._numpy = np.random.Generator(np.random.PCG64(self._seed & (2 ** 64 - 1)))
+        return self
+
+    def seed(self) -> int:
+        """Restart from the operating system's entropy; returns the new seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63)))
+        return self._seed
+
+    def initial_seed(self) -> int:
+        """The seed the stream last started from."""
+        return self._seed
+
+
+def _source(generator: Generator | np.random.Generator | None) -> np.random.Generator:
+    """The numpy generator to draw from: `generator`'s, or the global one."""
+    if generator is None:
+        return _rng[0]
+    return generator._numpy if isinstance(generator, Generator) else generator
+
+
 def seed() -> int:
     """Seed the generator from the operating system's entropy and return the seed."""
     s = int(np.random.SeedSequence().entropy % (2 ** 63))
@@ -258,29 +295,31 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: DT
 
 
 def rand(*shape: int | Sequence[int], size: Sequence[int] | None = None,
-         dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+         dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform random numbers in [0, 1)."""
     if TRACE.builders:
         random_in_trace("tg.rand")
     nd = _dtype_or_default(dtype)
-    data = _rng[0].random(_size(shape, size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    drawn = nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64
+    data = _source(generator).random(_size(shape, size), dtype=drawn)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
 def randn(*shape: int | Sequence[int], size: Sequence[int] | None = None,
-          dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+          dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
           device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random numbers."""
     if TRACE.builders:
         random_in_trace("tg.randn")
     nd = _dtype_or_default(dtype)
-    data = _rng[0].standard_normal(_size(shape, size), dtype=nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64)
+    drawn = nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64
+    data = _source(generator).standard_normal(_size(shape, size), dtype=drawn)
     return _finish(data.astype(nd, copy=False), requires_grad)
 
 
 def randint(low: int, high: int | Sequence[int] | None = None, size: Sequence[int] | None = None,
-            dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
+            dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
             device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Random integers in [low, high) (``randint(high, size)`` also works), int64 by default."""
     if TRACE.builders:
@@ -288,7 +327,21 @@ def randint(low: int, high: int | Sequence[int] | None = None, size: Sequence[in
     if size is None:
         low, high, size = 0, low, high
     nd = _dtype_or_default(dtype, np.dtype(np.int64))
-    return _finish(_rng[0].integers(low, high, size=tuple(size)).astype(nd), requires_grad)
+    return _finish(_source(generator).integers(low, high, size=tuple(size)).astype(nd), requires_grad)
+
+
+def randperm(n: int, *, generator: Generator | None = None, dtype: DTypeLike | None = None,
+             device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n - 1 (int64 by default).
+
+    >>> import tracegrad as tg
+    >>> sorted(tg.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    if TRACE.builders:
+        random_in_trace("tg.randperm")
+    nd = _dtype_or_default(dtype, np.dtype(np.int64))
+    return _finish(_source(generator).permutation(int(n)).astype(nd), requires_grad)
 
 
 def _like(fn: Callable[..., Tensor], call: str = "") -> Callable[..., Tensor]:

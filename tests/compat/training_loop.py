@@ -54,3 +54,38 @@ for bad in (lambda: torch.optim.SGD(net.parameters(), lr=-1), lambda: torch.opti
         bad()
     except ValueError as e:
         print("ValueError:", e)
+train("rmsprop", lambda net: torch.optim.RMSprop(net.parameters(), lr=0.01, momentum=0.5, centered=True,
+                                                 weight_decay=0.01))
+train("adagrad", lambda net: torch.optim.Adagrad(net.parameters(), lr=0.1, lr_decay=0.01,
+                                                 initial_accumulator_value=0.1))
+net = model()
+opt = torch.optim.SGD(net.parameters(), lr=0.5)
+schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)]
+rates = []
+for _ in range(8):
+    opt.zero_grad()
+    nn.CrossEntropyLoss()(net(x), y).backward()
+    total = nn.utils.clip_grad_norm_(net.parameters(), max_norm=0.1)
+    opt.step()
+    schedulers[0].step()
+    rates.append(schedulers[0].get_last_lr()[0])
+print(rates, total)
+for make in (lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+             lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4, eta_min=0.01),
+             lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e))):
+    o = torch.optim.SGD(net.parameters(), lr=0.3)
+    s = make(o)
+    lrs = []
+    for _ in range(10):
+        o.step()
+        s.step()
+        lrs.append(round(s.get_last_lr()[0], 10))
+    print(type(s).__name__, lrs)
+net[0].weight.grad = torch.full((4, 3), 2.0, dtype=torch.float64)
+nn.utils.clip_grad_value_(net[0].weight, 0.5)
+print(net[0].weight.grad[0], nn.utils.clip_grad_norm_(net[0].weight, 1.0, norm_type="inf"))
+data = torch.utils.data.TensorDataset(x, y)
+loader = torch.utils.data.DataLoader(data, batch_size=3)
+print(len(data), len(loader), len(torch.utils.data.DataLoader(data, batch_size=3, drop_last=True)))
+for xb, yb in loader:
+    print(xb.shape, yb)

@@ -1,7 +1,7 @@
 """Neural networks: ``Module`` and its layers, activations, losses and containers, ``Parameter``,
 ``init`` and the functional API (``tracegrad.nn.functional``)."""
 
-from tracegrad.nn import functional, init
+from tracegrad.nn import functional, init, utils
 from tracegrad.nn.modules import (
                                   ELU,
                                   GELU,
@@ -31,7 +31,7 @@ from tracegrad.nn.modules import (
 )
 from tracegrad.nn.parameter import Parameter
 
-__all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
+__all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
            "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax",
            "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
            "HuberLoss", "SmoothL1Loss"]

@@ -1,4 +1,5 @@
-"""``tracegrad.optim``: PyTorch's optimizers with PyTorch's update formulas (SGD, Adam, AdamW).
+"""``tracegrad.optim``: PyTorch's optimizers with PyTorch's update formulas (SGD, Adam, AdamW, RMSprop,
+Adagrad), and ``optim.lr_scheduler``.
 
 Each updates its parameters in place, outside autograd, from their ``.grad``.
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from tracegrad._tensor import Tensor, wrap
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
 
 #: Settings PyTorch's optimizers carry for its other implementations; kept so that groups print alike.
 _IMPLEMENTATION_FLAGS = {"foreach": None, "differentiable": False, "fused": None}
@@ -226,3 +227,85 @@ class AdamW(Adam):
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's formula: v = alpha v + (1 - alpha) g^2; a = sqrt(v) + eps (with `centered`,
+    sqrt(v - mean(g)^2) + eps); with momentum b = momentum b + g / a and p -= lr b, else p -= lr g / a."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
+                 maximize: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        _check(alpha >= 0.0, f"Invalid alpha value: {alpha}")
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+                                  "momentum": momentum, "centered": centered, "capturable": False,
+                                  "maximize": maximize, **_IMPLEMENTATION_FLAGS})
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        dtype = p._data.dtype.type
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"]:
+            g = g + dtype(group["weight_decay"]) * p._data
+        if not state:
+            state["step"] = wrap(np.array(0.0, np.float32))
+            state["square_avg"] = wrap(np.zeros_like(p._data))
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = wrap(np.zeros_like(p._data))
+            if group["centered"]:
+                state["grad_avg"] = wrap(np.zeros_like(p._data))
+        state["step"]._data += 1
+        alpha = dtype(group["alpha"])
+        v = state["square_avg"]._data
+        v *= alpha
+        v += dtype(1 - group["alpha"]) * g * g
+        if group["centered"]:
+            mean = state["grad_avg"]._data
+            mean += (g - mean) * dtype(1 - group["alpha"])
+            avg = np.sqrt(v - mean * mean) + dtype(group["eps"])
+        else:
+            avg = np.sqrt(v) + dtype(group["eps"])
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]._data
+            buf *= dtype(group["momentum"])
+            buf += g / avg
+            self._write(p, p._data - dtype(group["lr"]) * buf)
+        else:
+            self._write(p, p._data - dtype(group["lr"]) * (g / avg))
+
+
+class Adagrad(Optimizer):
+    """Adagrad, PyTorch's formula: s += g^2; p -= lr / (1 + (t - 1) lr_decay) g / (sqrt(s) + eps)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False) -> None:
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(lr_decay >= 0.0, f"Invalid lr_decay value: {lr_decay}")
+        _check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        _check(initial_accumulator_value >= 0.0, f"Invalid initial_accumulator_value value: "
+                                                 f"{initial_accumulator_value}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value, "maximize": maximize,
+                                  **_IMPLEMENTATION_FLAGS})
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
+        dtype = p._data.dtype.type
+        g = -grad if group["maximize"] else grad
+        if not state:
+            state["step"] = wrap(np.array(0.0, np.float32))
+            state["sum"] = wrap(np.full_like(p._data, group["initial_accumulator_value"]))
+        state["step"]._data += 1
+        t = float(state["step"]._data)
+        if group["weight_decay"]:
+            g = g + dtype(group["weight_decay"]) * p._data
+        rate = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+        total = state["sum"]._data
+        total += g * g
+        self._write(p, p._data - dtype(rate) * (g / (np.sqrt(total) + dtype(group["eps"]))))
+
+
+from tracegrad.optim import lr_scheduler  # noqa: E402  (its schedulers need Optimizer)
