@@ -13,6 +13,7 @@ import io
 import re
 import runpy
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -40,11 +41,24 @@ def test_every_program_has_its_expected_output():
     assert PROGRAMS and not missing, f"no PyTorch output captured for {missing}"
 
 
+@contextlib.contextmanager
+def _process_state_kept():
+    """Print options, the default dtype and the warning filters as they were: programs run in this process."""
+    import tracegrad
+    options, dtype = tracegrad.get_printoptions(), tracegrad.get_default_dtype()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        tracegrad.set_printoptions(**options)
+        tracegrad.set_default_dtype(dtype)
+
+
 @pytest.mark.parametrize("program", PROGRAMS, ids=[p.stem for p in PROGRAMS])
 def test_program_prints_what_pytorch_printed(program, monkeypatch):
     _as_torch(monkeypatch)
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), _process_state_kept():
         runpy.run_path(str(program), run_name="__main__")
     expected = _without_addresses(program.with_suffix(".expected").read_text())
     got = _without_addresses(out.getvalue())

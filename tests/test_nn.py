@@ -260,3 +260,67 @@ def test_data_loader_batches_shuffles_reproducibly_and_drops_the_last():
     assert xb.shape == (4, 2) and yb.tolist() == [0, 1, 2, 3]
     with pytest.raises(AssertionError, match="Size mismatch between tensors"):
         TensorDataset(tg.zeros(3), tg.zeros(4))
+
+
+def test_layers_with_state_match_their_formulas():
+    x = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0], [2.0, 0.0, -1.0]])
+    ln = nn.LayerNorm(3).double()
+    centred = x - x.mean(1, keepdims=True)
+    np.testing.assert_allclose(ln(tg.tensor(x)).detach().numpy(),
+                               centred / np.sqrt((centred ** 2).mean(1, keepdims=True) + 1e-5), rtol=1e-12)
+    bn = nn.BatchNorm1d(3).double()
+    out = bn(tg.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-12)
+    assert bn.num_batches_tracked.item() == 1
+    bn.eval()
+    np.testing.assert_allclose(bn(tg.tensor(x)).detach().numpy(),
+                               (x - bn.running_mean.numpy()) / np.sqrt(bn.running_var.numpy() + 1e-5), rtol=1e-12)
+    emb = nn.Embedding(4, 2, padding_idx=1)
+    rows = emb(tg.tensor([[0, 1], [1, 3]]))
+    rows.sum().backward()
+    assert emb.weight.grad.tolist() == [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]
+    with pytest.raises(IndexError, match="index out of range in self"):
+        emb(tg.tensor([4]))
+
+
+def test_layer_norm_gradient_against_finite_differences_and_compiled():
+    from numeric import numeric_grad
+    rng = np.random.default_rng(2)
+    x, w, b = rng.normal(size=(2, 4)), rng.normal(size=4), rng.normal(size=4)
+
+    def loss(x):
+        return (nn.functional.layer_norm(x, (4,), tg.tensor(w), tg.tensor(b)) ** 3).sum()
+    xt = tg.tensor(x, requires_grad=True)
+    loss(xt).backward()
+    fd = numeric_grad(lambda xs: loss(tg.tensor(xs[0])).item(), [x], 0)
+    np.testing.assert_allclose(xt.grad.numpy(), fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(tg.grad(loss, tier="executor")(x), xt.grad.numpy(), rtol=1e-10)
+
+
+def test_compiled_functions_refuse_to_write_tensors_they_did_not_create():
+    """A write to a closed-over tensor (a BatchNorm's running statistics) would happen once, while tracing:
+    it raises at the user's line, before writing; tensors the function makes are written freely."""
+    counter = tg.zeros(1, dtype=tg.float64)
+
+    def step(x):
+        counter.add_(1.0)
+        return x * 2
+    with pytest.raises(RuntimeError, match=r"test_nn.py:\d+: in-place write to a tensor the compiled function"):
+        tg.jit(step, tier="executor")(np.ones(2))
+    assert counter.item() == 0.0
+    bn = nn.BatchNorm1d(2).double()
+    with pytest.raises(RuntimeError, match="in-place write to a tensor the compiled function did not create"):
+        tg.jit(lambda x: bn(x).sum(), tier="executor")(np.ones((3, 2)))
+    bn.eval()
+    x = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_allclose(tg.jit(lambda x: bn(x), tier="executor")(x).detach().numpy(),
+                               bn(tg.tensor(x)).detach().numpy())
+
+    def local(x):
+        buf = tg.zeros(2, dtype=tg.float64)
+        buf.add_(x)
+        buf[0] = 5.0
+        return buf * 2
+    np.testing.assert_array_equal(tg.jit(local, tier="executor")(np.full(2, 3.0)), [10.0, 6.0])

@@ -344,6 +344,8 @@ def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | Non
     t._ir = None
     t._base = None
     t._view = None
+    if TRACE.builders:
+        TRACE.created[id(t)] = t
     return t
 
 
@@ -461,6 +463,10 @@ _GRAD_WARNING = (
     "more information.")
 
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_OUTSIDE_WRITE = ("{where}: in-place write to a tensor the compiled function did not create (a closed-over or "
+                  "argument tensor, a module buffer): a compiled function replays only what it returns, so the "
+                  "write would happen once, while tracing.  Update it outside the compiled function, or return "
+                  "the new value.")
 
 
 def _binary(name: str, op_name: str, reflected: bool = False,
@@ -2202,6 +2208,10 @@ class Tensor:
             raise RuntimeError(f"result type {from_numpy_dtype(rd.dtype).tensor_type[:-6]} can't be cast to the "
                                f"desired output type {self.dtype.tensor_type[:-6]}")
         self._check_writable()
+        if TRACE.builders:
+            owner = self._base if self._base is not None else self
+            if TRACE.created.get(id(owner)) is not owner:
+                raise RuntimeError(_OUTSIDE_WRITE.format(where=user_location()))
         np.copyto(self._data, rd, casting="unsafe")
         self._version_box[0] += 1
         _WRITES[0] += 1

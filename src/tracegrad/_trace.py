@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,9 @@ __all__ = ["make_ir", "TRACE", "trace_op", "concrete_read", "tracing", "source_l
 class _TraceState(threading.local):
     def __init__(self):
         self.builders: list[GraphBuilder] = []
+        #: Tensors made while the outermost trace runs (by id; Tensor equality is elementwise): the ones
+        #: the traced function may write in place.
+        self.created: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     @property
     def builder(self) -> GraphBuilder | None:
@@ -62,11 +66,15 @@ class tracing:
             builder.constants = []       # [(tensor, constant value)]: closed-over tensors baked into the graph
 
     def __enter__(self):
+        if not TRACE.builders:
+            TRACE.created = weakref.WeakValueDictionary()
         TRACE.builders.append(self.builder)
         return self.builder
 
     def __exit__(self, *exc):
         TRACE.builders.pop()
+        if not TRACE.builders:
+            TRACE.created = weakref.WeakValueDictionary()
         for t, before in reversed(self.builder.restore):
             t._ir = before
         return False

@@ -1,18 +1,22 @@
 """Neural networks: ``Module`` and its layers, activations, losses and containers, ``Parameter``,
-``init`` and the functional API (``tracegrad.nn.functional``)."""
+``init``, ``utils`` (gradient clipping) and the functional API (``tracegrad.nn.functional``)."""
 
 from tracegrad.nn import functional, init, utils
 from tracegrad.nn.modules import (
                                   ELU,
                                   GELU,
+                                  BatchNorm1d,
+                                  BatchNorm2d,
                                   BCELoss,
                                   BCEWithLogitsLoss,
                                   CrossEntropyLoss,
                                   Dropout,
+                                  Embedding,
                                   Flatten,
                                   HuberLoss,
                                   Identity,
                                   L1Loss,
+                                  LayerNorm,
                                   LeakyReLU,
                                   Linear,
                                   LogSoftmax,
@@ -32,6 +36,6 @@ from tracegrad.nn.modules import (
 from tracegrad.nn.parameter import Parameter
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
-           "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax",
-           "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-           "HuberLoss", "SmoothL1Loss"]
+           "LayerNorm", "Embedding", "BatchNorm1d", "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh",
+           "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
+           "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]

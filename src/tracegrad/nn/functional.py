@@ -15,7 +15,8 @@ from tracegrad._dtypes import DTypeLike
 from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
-__all__ = ["bilinear", "relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "logsumexp", "mse_loss",
+__all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "relu", "sigmoid", "tanh", "softplus", "softmax",
+           "log_softmax", "logsumexp", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
            "mish", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "cosine_similarity", "linear",
@@ -499,6 +500,91 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                            else "Class values must be non-negative.")
     from tracegrad._creation import arange
     return (t.unsqueeze(-1) == arange(num_classes)).long()
+
+
+def _renamed(t: Tensor, name: str) -> Tensor:
+    """`t` as the output of a node called `name` (PyTorch's one node for what is composed here)."""
+    return apply_op(OPS["reshape"], (t,), {"shape": t.shape}, name) if t.requires_grad else t
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` dimensions (mean 0, biased variance 1, `eps` added
+    to the variance), then scale by `weight` and shift by `bias`.
+
+    >>> import tracegrad as tg
+    >>> tg.nn.functional.layer_norm(tg.tensor([[1.0, 3.0]]), (2,))
+    tensor([[-1.0000,  1.0000]])
+    """
+    x = _t(input)
+    shape = tuple([normalized_shape] if isinstance(normalized_shape, int) else normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+                           f"{', '.join(map(str, shape))}], but got input of size{x.shape}")
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    centred = x - mean
+    y = centred * ((centred * centred).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return _renamed(y, "NativeLayerNormBackward0")
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of `weight` picked by the integer indices `input` (shape ``input.shape + (dim,)``); rows at
+    `padding_idx` get no gradient."""
+    idx, w = _t(input), _t(weight)
+    if idx._data.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {idx.dtype.tensor_type[:-6]} instead (while checking arguments for "
+                           "embedding)")
+    if idx.numel() and (int(idx.max().item()) >= w.shape[0] or int(idx.min().item()) < -w.shape[0]):
+        raise IndexError("index out of range in self")
+    rows = w[idx]
+    if padding_idx is not None:
+        padding = (idx == padding_idx % w.shape[0]).unsqueeze(-1)
+        rows = rows.detach().where(padding, rows)
+    return _renamed(rows, "EmbeddingBackward0")
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dimension 1) over the batch and the other dimensions: with the batch's
+    mean and biased variance when `training` (updating the running statistics in place, the variance
+    unbiased), else with the running statistics."""
+    x = _t(input)
+    channels = x.shape[1] if x.ndim > 1 else 1
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if stat is not None and stat.numel() != channels:
+            raise RuntimeError(f"{name} should contain {channels} elements not {stat.numel()}")
+    dims = tuple(d for d in range(x.ndim) if d != 1)
+    shape = tuple(channels if d == 1 else 1 for d in range(x.ndim))
+    if training:
+        count = x.numel() // channels
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
+        mean = x.mean(dims, keepdim=True)
+        centred = x - mean
+        var = (centred * centred).mean(dims, keepdim=True)
+        if running_mean is not None and running_var is not None:
+            from tracegrad.autograd.grad_mode import no_grad
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)
+                running_var.mul_(1 - momentum).add_(var.detach().reshape(-1) * (momentum * count / (count - 1)))
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        centred = x - running_mean.reshape(shape)
+        var = running_var.reshape(shape)
+    y = centred * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return _renamed(y, "NativeBatchNormBackward0")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
