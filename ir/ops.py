@@ -2177,6 +2177,8 @@ def _qr_backward(E, ctx, gq, gr):
     if mode == "r":
         raise ShapeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please "
                          "use linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.")
+    if 0 in ctx.shapes[0]:  # nothing to differentiate (nor to complete)
+        return (E.mul(a, 0.0),)
     if mode == "complete" and m > n:
         raise ShapeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
     q, r = E.qr_q(a, mode="reduced"), E.qr_r(a, mode="reduced")
@@ -2901,6 +2903,7 @@ def _index_add_along(E, x, index, source, axis=0, alpha=1.0):
     if len(E.shape(index)) > 1:
         raise IndexingError("index_add_(): Index is supposed to be a vector")
     x_shape = tuple(E.shape(x))
+    axis = normalize_axes((axis,), len(x_shape))[0] if x_shape else 0  # a negative axis counts from the end
     expected = tuple(math.prod(E.shape(index)) if d == axis else n for d, n in enumerate(x_shape))
     if tuple(E.shape(source)) != expected:
         raise ShapeError(f"index_add_(): source of shape {list(E.shape(source))} does not fit: expected "
