@@ -324,3 +324,15 @@ def test_compiled_functions_refuse_to_write_tensors_they_did_not_create():
         buf[0] = 5.0
         return buf * 2
     np.testing.assert_array_equal(tg.jit(local, tier="executor")(np.full(2, 3.0)), [10.0, 6.0])
+
+
+def test_to_keeps_the_parameter_objects_an_optimizer_holds():
+    net = nn.Linear(2, 1)
+    opt = tg.optim.SGD(net.parameters(), lr=0.5)
+    weight = net.weight
+    net.double()
+    assert net.weight is weight and weight.dtype == tg.float64
+    net(tg.ones(3, 2, dtype=tg.float64)).sum().backward()
+    before = weight.detach().numpy().copy()
+    opt.step()
+    np.testing.assert_allclose(weight.detach().numpy(), before - 0.5 * 3.0)

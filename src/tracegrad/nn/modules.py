@@ -29,9 +29,9 @@ from tracegrad.nn import init
 from tracegrad.nn.parameter import Parameter
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "LayerNorm", "Embedding", "BatchNorm1d",
-           "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU",
-           "Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
-           "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]
+           "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU",
+           "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+           "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]
 
 
 class _IncompatibleKeys(NamedTuple):
@@ -247,19 +247,23 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            else:
-                p.grad.detach_().zero_() if p.grad.grad_fn is not None else p.grad.zero_()
+                continue
+            if p.grad.grad_fn is not None:  # a gradient kept with create_graph: cut it from its graph first
+                p.grad = p.grad.detach()
+            with no_grad():
+                p.grad.zero_()
 
     # ------------------------------------------------------------ conversion
     def _apply_to_tensors(self, convert: Callable[[Tensor], Tensor]) -> Module:
         with no_grad():
             for m in self.modules():
-                for name, p in m._parameters.items():
+                for p in m._parameters.values():
                     if p is not None:
-                        new = Parameter(convert(p.detach()), p.requires_grad)
+                        # The same Parameter objects with new data (an optimizer holding them stays valid).
+                        p._data = convert(p.detach())._data
+                        p._version_box[0] += 1
                         if p.grad is not None:
-                            new.grad = convert(p.grad)
-                        m._parameters[name] = new
+                            p.grad = convert(p.grad)
                 for name, b in m._buffers.items():
                     if b is not None:
                         m._buffers[name] = convert(b)

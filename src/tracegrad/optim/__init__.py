@@ -71,8 +71,11 @@ class Optimizer:
                 if p.grad is not None:
                     if set_to_none:
                         p.grad = None
-                    else:
-                        p.grad = wrap(np.zeros_like(p.grad._data))
+                    else:  # in place, as PyTorch does (a gradient with a graph is cut from it first)
+                        if p.grad.grad_fn is not None:
+                            p.grad = p.grad.detach()
+                        p.grad._data[...] = 0
+                        p.grad._version_box[0] += 1
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; `closure` (re-evaluating the loss) is
