@@ -28,7 +28,7 @@ from tracegrad import _functions
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Public submodules, the only modules tracegrad.__all__ may name.
-PUBLIC_SUBMODULES = {"autograd", "linalg", "nn", "optim", "return_types", "special", "utils"}
+PUBLIC_SUBMODULES = {"autograd", "func", "linalg", "nn", "optim", "return_types", "special", "utils"}
 
 
 def _callables_of_class(prefix: str, cls: type) -> list[tuple[str, typing.Callable]]:

@@ -60,6 +60,7 @@ from tracegrad._trace import make_ir
 from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
                                   jit, value_and_grad, vjp)
 _bind_tensor()
+from tracegrad import func  # PyTorch's torch.func, on the transforms above
 from tracegrad.ir.dot import to_dot
 from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
 from tracegrad._log import configure_from_env as _configure_logging
@@ -112,7 +113,7 @@ __all__ = [
     # printing
     "get_printoptions", "set_printoptions",
     # autograd
-    "autograd", "linalg", "nn", "optim", "return_types", "special", "utils", "no_grad", "enable_grad",
+    "autograd", "func", "linalg", "nn", "optim", "return_types", "special", "utils", "no_grad", "enable_grad",
     "set_grad_enabled",
     "inference_mode", "is_grad_enabled",
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
