@@ -1692,7 +1692,10 @@ class Tensor:
         value = x.where(frequent, top).amin(axis, keepdim=True)
         where = tuple(self.shape[axis] if d == axis else 1 for d in range(self.ndim))
         positions = wrap(np.arange(self.shape[axis], dtype=np.int64).reshape(where))
-        indices = positions.where(x == value, -1).amax(axis, keepdim=True)
+        matches = x == value
+        if dtype.kind == "f":  # a row of NaN only: its mode is NaN, at the last NaN
+            matches = matches | (x.isnan() & value.isnan())
+        indices = positions.where(matches, -1).amax(axis, keepdim=True)
         values = self._pick(indices, axis, "ModeBackward0")
         if not keepdim:  # the squeeze keeps PyTorch's node name
             indices = indices.squeeze(axis)
