@@ -385,3 +385,57 @@ def test_the_training_page_runs():
     exec(compile("\n".join(re.findall(r"```python\n(.*?)```", page, re.S)), "training.md", "exec"), namespace)
     names = {name for name, _ in namespace["model"].named_parameters()}
     assert namespace["loss"].item() < 0.5 and set(namespace["params"]) == names
+
+
+def _direct_conv2d(x, w, stride, padding, dilation):
+    """The definition, as loops over the output: sum over c, i, j of x[n, c, s*y + d*i, s*x + d*j] w[o, c, i, j]."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, c, h, width = x.shape
+    o, _, kh, kw = w.shape
+    ho, wo = (h - dilation * (kh - 1) - 1) // stride + 1, (width - dilation * (kw - 1) - 1) // stride + 1
+    out = np.zeros((n, o, ho, wo))
+    for yy in range(ho):
+        for xx in range(wo):
+            window = x[:, :, yy * stride:yy * stride + dilation * (kh - 1) + 1:dilation,
+                       xx * stride:xx * stride + dilation * (kw - 1) + 1:dilation]
+            out[:, :, yy, xx] = np.einsum("ncij,ocij->no", window, w)
+    return out
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2)])
+def test_conv2d_against_its_definition_finite_differences_and_the_executor(stride, padding, dilation):
+    from numeric import numeric_grad
+    rng = np.random.default_rng(stride + 3 * padding)
+    x, w = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 2))
+    out = nn.functional.conv2d(tg.tensor(x), tg.tensor(w), stride=stride, padding=padding, dilation=dilation)
+    np.testing.assert_allclose(out.numpy(), _direct_conv2d(x, w, stride, padding, dilation), rtol=1e-12, atol=1e-12)
+
+    def loss(x, w):
+        y = nn.functional.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+        return (y * y).sum() + nn.functional.max_pool2d(y, 2).sum() + nn.functional.avg_pool2d(x, 2).sum()
+    xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    loss(xt, wt).backward()
+    for k, grad in enumerate((xt.grad.numpy(), wt.grad.numpy())):
+        fd = numeric_grad(lambda args: loss(tg.tensor(args[0]), tg.tensor(args[1])).item(), [x, w], k)
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6)
+    gx, gw = tg.grad(loss, argnums=(0, 1), tier="executor")(x, w)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10)
+
+
+def test_a_small_cnn_trains():
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 2))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(16, 1, 4, 4)).astype(np.float32)
+    labels = (images[:, 0, :2].sum((1, 2)) > images[:, 0, 2:].sum((1, 2))).astype(np.int64)
+    x, y = tg.tensor(images), tg.tensor(labels)
+    opt = tg.optim.Adam(net.parameters(), lr=0.05)
+    first = None
+    for _ in range(40):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < 0.5 * first

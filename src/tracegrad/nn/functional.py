@@ -5,9 +5,10 @@ Each loss is a composite of the op table (closed-form vjp, one eager node).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from tracegrad._dtypes import DTypeLike
 from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 
-__all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "relu", "sigmoid", "tanh", "softplus", "softmax",
+__all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
+           "relu", "sigmoid", "tanh", "softplus", "softmax",
            "log_softmax", "logsumexp", "mse_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
@@ -585,6 +587,158 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         y = y + bias.reshape(shape)
     return _renamed(y, "NativeBatchNormBackward0")
+
+
+def _pair(value: int | Sequence[int], name: str, dims: int = 2) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * dims
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return value * dims
+    if len(value) != dims:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {dims} values to match the "
+                           f"convolution dimensions, but got {name}={list(value)}")
+    return value
+
+
+def _patches(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> Tensor:
+    """The (kh * kw) windows of x (N, C, H, W) as a new axis 2: (N, C, kh * kw, Ho, Wo), one strided slice per
+    kernel offset (im2col, written with the slicing and concatenation ops of the table)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    if ho <= 0 or wo <= 0:
+        raise RuntimeError(f"Calculated output size: ({max(ho, 0)}x{max(wo, 0)}). Output size is too small")
+    from tracegrad import stack
+    windows = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+               for i in range(kh) for j in range(kw)]
+    return stack(windows, 2)
+
+
+def _batched(x: Tensor, spatial: int, name: str) -> tuple[Tensor, bool]:
+    """`x` with a batch dimension (unbatched input gets one, removed again by the caller)."""
+    if x.ndim == spatial + 1:
+        return x.unsqueeze(0), True
+    if x.ndim != spatial + 2:
+        raise RuntimeError(f"Expected {spatial + 1}D (unbatched) or {spatial + 2}D (batched) input to {name}, but got "
+                           f"input of size: {list(x.shape)}")
+    return x, False
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] | str = 0, dilation: int | Sequence[int] = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of (N, C, H, W) input with (O, C / groups, kh, kw) weights, as PyTorch's (zero
+    padding, ``"valid"`` or ``"same"``, strides, dilation, groups).  Written as im2col and one product per
+    group: slices of the input stacked per kernel offset, then a matrix product with the weights.
+
+    >>> import tracegrad as tg
+    >>> tg.nn.functional.conv2d(tg.ones(1, 1, 3, 3), tg.ones(1, 1, 2, 2)).shape
+    torch.Size([1, 1, 2, 2])
+    """
+    x, unbatched = _batched(_t(input), 2, "conv2d")
+    w = _t(weight)
+    if w.ndim != 4:
+        raise RuntimeError(f"weight should have 4 dimensions (out_channels, in_channels / groups, kh, kw), got "
+                           f"{list(w.shape)}")
+    n, c, h, width = x.shape
+    out_channels, per_group, kh, kw = w.shape
+    if c != per_group * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(w.shape)}, expected input{list(x.shape)} to "
+                           f"have {per_group * groups} channels, but got {c} channels instead")
+    stride_, dilation_ = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        elif padding == "same":
+            if stride_ != (1, 1):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            total = [d * (k - 1) for d, k in zip(dilation_, (kh, kw))]
+            pads = (total[1] // 2, total[1] - total[1] // 2, total[0] // 2, total[0] - total[0] // 2)
+        else:
+            raise RuntimeError(f"Invalid padding string '{padding}'")
+    else:
+        ph, pw = _pair(padding, "padding")
+        pads = (pw, pw, ph, ph)
+    if any(pads):
+        x = pad(x, pads)
+    if any(d * (k - 1) + 1 > size for d, k, size in zip(dilation_, (kh, kw), x.shape[-2:])):
+        raise RuntimeError(f"Calculated padded input size per channel: ({x.shape[-2]} x {x.shape[-1]}). Kernel size: "
+                           f"({kh} x {kw}). Kernel size can't be greater than actual input size")
+    cols = _patches(x, (kh, kw), stride_, dilation_)  # (N, C, kh*kw, Ho, Wo)
+    ho, wo = cols.shape[-2:]
+    cols = cols.reshape(n, groups, per_group * kh * kw, ho * wo)
+    kernels = w.reshape(groups, out_channels // groups, per_group * kh * kw)
+    out = (kernels.unsqueeze(0) @ cols).reshape(n, out_channels, ho, wo)
+    if bias is not None:
+        out = out + _t(bias).reshape(out_channels, 1, 1)
+    return _renamed(out.squeeze(0) if unbatched else out, "ConvolutionBackward0")
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] | str = 0, dilation: int | Sequence[int] = 1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of (N, C, L) input with (O, C / groups, k) weights: :func:`conv2d` on a height
+    of one."""
+    x, unbatched = _batched(_t(input), 1, "conv1d")
+    w = _t(weight)
+    if w.ndim != 3:
+        raise RuntimeError(f"weight should have 3 dimensions (out_channels, in_channels / groups, k), got "
+                           f"{list(w.shape)}")
+    pad_ = padding if isinstance(padding, str) else (0, _pair(padding, "padding", 1)[0])
+    out = conv2d(x.unsqueeze(2), w.unsqueeze(2), bias, (1, _pair(stride, "stride", 1)[0]), pad_,
+                 (1, _pair(dilation, "dilation", 1)[0]), groups)
+    out = out.squeeze(2)
+    return _renamed(out.squeeze(0) if unbatched else out, "ConvolutionBackward0")
+
+
+def _pool_setup(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
+                padding: int | Sequence[int], ceil_mode: bool, name: str, fill: float) -> tuple[Tensor, Any, bool]:
+    if ceil_mode:
+        raise NotImplementedError(f"{name}: ceil_mode=True is not supported yet")
+    x, unbatched = _batched(x, 2, name)
+    kernel = _pair(kernel_size, "kernel_size")
+    no_stride = stride is None or (not isinstance(stride, int) and len(stride) == 0)
+    stride_ = kernel if no_stride else _pair(stride, "stride")
+    ph, pw = _pair(padding, "padding")
+    for p_, k in ((ph, kernel[0]), (pw, kernel[1])):
+        if p_ > k // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p_}, "
+                               f"kernel_size={k} and dilation=1")
+    if ph or pw:
+        x = pad(x, (pw, pw, ph, ph), value=fill)
+    return x, (kernel, stride_), unbatched
+
+
+def max_pool2d(input: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
+    """The largest value of each window; the gradient goes to the first largest (as PyTorch's)."""
+    x, (kernel, stride_), unbatched = _pool_setup(_t(input), kernel_size, stride, padding, ceil_mode, "max_pool2d",
+                                                 -math.inf)
+    patches = _patches(x, kernel, stride_, _pair(dilation, "dilation"))
+    first = patches.detach().argmax(2, keepdim=True)
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported yet")
+    out = patches.take_along_dim(first, 2).squeeze(2)
+    return _renamed(out.squeeze(0) if unbatched else out, "MaxPool2DWithIndicesBackward0")
+
+
+def avg_pool2d(input: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """The mean of each window (padding counts as zeros unless `count_include_pad` is False)."""
+    source = _t(input)
+    x, (kernel, stride_), unbatched = _pool_setup(source, kernel_size, stride, padding, ceil_mode, "avg_pool2d", 0.0)
+    total = _patches(x, kernel, stride_, (1, 1)).sum(2)
+    ph, pw = _pair(padding, "padding")
+    if divisor_override is not None:
+        out = total / divisor_override
+    elif count_include_pad or not (ph or pw):
+        out = total / (kernel[0] * kernel[1])
+    else:  # divide by the number of real elements under each window
+        from tracegrad import ones
+        real = pad(ones(1, 1, *source.shape[-2:], dtype=source.dtype), (pw, pw, ph, ph))
+        out = total / _patches(real, kernel, stride_, (1, 1)).sum(2)
+    return _renamed(out.squeeze(0) if unbatched else out, "AvgPool2DBackward0")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

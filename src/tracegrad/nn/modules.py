@@ -28,7 +28,8 @@ from tracegrad.nn import functional as F
 from tracegrad.nn import init
 from tracegrad.nn.parameter import Parameter
 
-__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "LayerNorm", "Embedding", "BatchNorm1d",
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
+           "LayerNorm", "Embedding", "BatchNorm1d",
            "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU",
            "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
            "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]
@@ -602,6 +603,107 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) input per channel C (see :class:`BatchNorm1d`)."""
 
     _ranks = (4,)
+
+
+class _ConvNd(Module):
+    _dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0,
+                 dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: Any = None) -> None:
+        super().__init__()
+        from tracegrad import empty
+
+        def tupled(v: Any) -> Any:
+            return tuple(v) if isinstance(v, (tuple, list)) else (v,) * self._dims
+        if in_channels % groups or out_channels % groups:
+            raise ValueError("in_channels must be divisible by groups" if in_channels % groups
+                             else "out_channels must be divisible by groups")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported yet (zeros only)")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.dilation = tupled(kernel_size), tupled(stride), tupled(dilation)
+        self.padding = padding if isinstance(padding, str) else tupled(padding)
+        self.padding_mode = padding_mode
+        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
+        self.register_parameter("bias", Parameter(empty(out_channels, dtype=dtype)) if bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's defaults: Kaiming uniform with a = sqrt(5), the bias within 1/sqrt(fan_in)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        conv = F.conv2d if self._dims == 2 else F.conv1d
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._dims:
+            text += f", padding={self.padding if not isinstance(self.padding, str) else repr(self.padding)}"
+        if self.dilation != (1,) * self._dims:
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution (cross-correlation) of (N, C, H, W) input: :func:`nn.functional.conv2d` with learned
+    weights (out_channels, in_channels / groups, kh, kw) and bias, initialised as PyTorch's."""
+
+    _dims = 2
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution of (N, C, L) input (see :class:`Conv2d`)."""
+
+    _dims = 1
+
+
+class MaxPool2d(Module):
+    """The largest value of each `kernel_size` window (stride defaults to the kernel size)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.return_indices, self.ceil_mode = padding, dilation, return_indices, ceil_mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """The mean of each `kernel_size` window (stride defaults to the kernel size)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Identity(Module):
