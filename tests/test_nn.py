@@ -318,6 +318,17 @@ def test_compiled_functions_refuse_to_write_tensors_they_did_not_create():
     np.testing.assert_allclose(tg.jit(lambda x: bn(x), tier="executor")(x).detach().numpy(),
                                bn(tg.tensor(x)).detach().numpy())
 
+    w = nn.Parameter(tg.tensor([1.0, 2.0], dtype=tg.float64))
+    opt = tg.optim.Adam([w], lr=0.1)
+
+    def inside(x):
+        w.grad = x * 1.0
+        opt.step()
+        return x
+    with pytest.raises(RuntimeError, match="in-place write to a tensor the compiled function did not create"):
+        tg.jit(inside, tier="executor")(np.ones(2))
+    assert w.detach().tolist() == [1.0, 2.0] and not opt.state.get(w)
+
     def local(x):
         buf = tg.zeros(2, dtype=tg.float64)
         buf.add_(x)

@@ -326,6 +326,24 @@ _INFERENCE_SAVED = (
     "in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")
 
 
+def refuse_outside_write(t: Tensor) -> None:
+    """Raise at the user's line when a trace is running and did not create `t` (or its base): a compiled
+    function replays only what it returns, so a write into a tensor from outside would happen once."""
+    if TRACE.builders:
+        owner = t._base if t._base is not None else t
+        if TRACE.created.get(id(owner)) is not owner:
+            raise RuntimeError(_OUTSIDE_WRITE.format(where=user_location()))
+
+
+def write_in_place(t: Tensor, values: Any) -> None:
+    """Set `t`'s values in place outside autograd (initialisers, optimizers, gradient clipping): counted
+    as an in-place write like any other, and refused inside a compiled function that did not create `t`."""
+    refuse_outside_write(t)
+    t._data[...] = values
+    t._version_box[0] += 1
+    _WRITES[0] += 1
+
+
 def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | None = None) -> Tensor:
     """A Tensor around `data` (no copy), produced by `grad_fn` if given.
 
@@ -1636,8 +1654,7 @@ class Tensor:
             return wrap(np.zeros((), np.int64))
         axis = self._axis(dim)
         n = self.shape[axis]
-        where = tuple(n if d == axis else 1 for d in range(self.ndim))
-        values, index = self.detach(), wrap(np.arange(n, dtype=np.int64).reshape(where)).expand(*self.shape)
+        values, index = self.detach(), self._positions(axis).expand(*self.shape)
 
         def joined(head: Tensor, rest: Tensor) -> Tensor:
             return apply_op(OPS["concat"], (head, rest), {"axis": axis})
@@ -1652,6 +1669,11 @@ class Tensor:
             index = joined(index.narrow(axis, 0, shift), later_i.where(later, earlier_i))
             shift *= 2
         return index
+
+    def _positions(self, axis: builtins.int) -> Tensor:
+        """0, 1, ... along `axis` (int64), shaped to broadcast against self."""
+        n = self.shape[axis]
+        return wrap(np.arange(n, dtype=np.int64).reshape(tuple(n if d == axis else 1 for d in range(self.ndim))))
 
     def aminmax(self, *, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> tuple[Tensor, Tensor]:
         """``(min, max)`` over all elements or along `dim`, one pass in PyTorch (two reductions here).
@@ -1690,8 +1712,7 @@ class Tensor:
         dtype = self._data.dtype
         top = np.finfo(dtype).max if dtype.kind == "f" else np.iinfo(dtype).max
         value = x.where(frequent, top).amin(axis, keepdim=True)
-        where = tuple(self.shape[axis] if d == axis else 1 for d in range(self.ndim))
-        positions = wrap(np.arange(self.shape[axis], dtype=np.int64).reshape(where))
+        positions = self._positions(axis)
         matches = x == value
         if dtype.kind == "f":  # a row of NaN only: its mode is NaN, at the last NaN
             matches = matches | (x.isnan() & value.isnan())
@@ -2211,10 +2232,7 @@ class Tensor:
             raise RuntimeError(f"result type {from_numpy_dtype(rd.dtype).tensor_type[:-6]} can't be cast to the "
                                f"desired output type {self.dtype.tensor_type[:-6]}")
         self._check_writable()
-        if TRACE.builders:
-            owner = self._base if self._base is not None else self
-            if TRACE.created.get(id(owner)) is not owner:
-                raise RuntimeError(_OUTSIDE_WRITE.format(where=user_location()))
+        refuse_outside_write(self)
         np.copyto(self._data, rd, casting="unsafe")
         self._version_box[0] += 1
         _WRITES[0] += 1

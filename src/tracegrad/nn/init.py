@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from tracegrad._creation import _rng
-from tracegrad._tensor import Tensor
+from tracegrad._tensor import Tensor, write_in_place
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
@@ -24,8 +24,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     """Write `values` into `tensor` in place, outside autograd (as PyTorch's init functions do)."""
-    tensor._data[...] = values
-    tensor._version_box[0] += 1
+    write_in_place(tensor, values)
     return tensor
 
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from tracegrad._tensor import Tensor
+from tracegrad._tensor import Tensor, write_in_place
 from tracegrad.autograd.grad_mode import no_grad
 from tracegrad.nn import functional as F
 from tracegrad.nn import init
@@ -371,7 +371,22 @@ class Module:
 
 # ---------------------------------------------------------------------------- containers
 
-class Sequential(Module):
+class _Numbered(Module):
+    """Submodules registered under their positions ``"0"``, ``"1"``, ... (Sequential, ModuleList)."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Any:
+        """Add `module` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_Numbered):
     """Modules applied in order; indexable, and sliceable into a Sequential.
 
     >>> import tracegrad as tg
@@ -399,19 +414,8 @@ class Sequential(Module):
             return Sequential(OrderedDict(items[index]))
         return items[index][1]
 
-    def __len__(self) -> int:
-        return len(self._modules)
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        """Add `module` at the end."""
-        self.add_module(str(len(self)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_Numbered):
     """A list of submodules, registered (their parameters are the list owner's)."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -425,17 +429,6 @@ class ModuleList(Module):
 
     def __setitem__(self, index: int, module: Module) -> None:
         self.add_module(list(self._modules)[index], module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> ModuleList:
-        """Add `module` at the end."""
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         """Add each of `modules` at the end."""
@@ -579,13 +572,12 @@ class _BatchNorm(Module):
         if input.ndim not in self._ranks:
             expected = " or ".join(f"{r}D" for r in self._ranks)
             raise ValueError(f"expected {expected} input (got {input.ndim}D input)")
-        batch_stats = self.training or not self.track_running_stats
+        # (without tracked statistics the running buffers are None and the batch's statistics are used)
+        out = F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                           self.training or not self.track_running_stats, self.momentum, self.eps)
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._data += 1
-            self.num_batches_tracked._version_box[0] += 1
-        return F.batch_norm(input, self.running_mean if not self.training or self.track_running_stats else None,
-                            self.running_var if not self.training or self.track_running_stats else None,
-                            self.weight, self.bias, batch_stats, self.momentum, self.eps)
+            write_in_place(self.num_batches_tracked, self.num_batches_tracked._data + 1)
+        return out
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

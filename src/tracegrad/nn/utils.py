@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, wrap
+from tracegrad._tensor import Tensor, wrap, write_in_place
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -46,13 +46,11 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
                            f"norm anyway, set `error_if_nonfinite=False`")
     coefficient = min(dtype.type(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
     for g in grads:
-        g._data *= coefficient
-        g._version_box[0] += 1
+        write_in_place(g, g._data * coefficient)
     return wrap(total)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
     for g in _grads(parameters):
-        np.clip(g._data, -clip_value, clip_value, out=g._data)
-        g._version_box[0] += 1
+        write_in_place(g, np.clip(g._data, -clip_value, clip_value))

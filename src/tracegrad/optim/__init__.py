@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, wrap
+from tracegrad._tensor import Tensor, refuse_outside_write, wrap, write_in_place
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
 
@@ -74,17 +74,17 @@ class Optimizer:
                     else:  # in place, as PyTorch does (a gradient with a graph is cut from it first)
                         if p.grad.grad_fn is not None:
                             p.grad = p.grad.detach()
-                        p.grad._data[...] = 0
-                        p.grad._version_box[0] += 1
+                        write_in_place(p.grad, 0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; `closure` (re-evaluating the loss) is
         called first if given, and its value returned."""
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, p.grad._data, group, self.state.setdefault(p, {}))
+        updated = [(p, group) for group in self.param_groups for p in group["params"] if p.grad is not None]
+        for p, _ in updated:  # inside a compiled function: refused before any state moves
+            refuse_outside_write(p)
+        for p, group in updated:
+            self._update(p, p.grad._data, group, self.state.setdefault(p, {}))
         return loss
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -93,8 +93,7 @@ class Optimizer:
     @staticmethod
     def _write(p: Tensor, value: np.ndarray) -> None:
         """Set p's values in place (outside autograd), as PyTorch's updates do."""
-        p._data[...] = value
-        p._version_box[0] += 1
+        write_in_place(p, value)
 
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: state}, "param_groups": [settings with "params" as indices]}``, PyTorch's form."""
