@@ -61,6 +61,7 @@ from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tenso
                                   jit, value_and_grad, vjp)
 _bind_tensor()
 from tracegrad import func  # PyTorch's torch.func, on the transforms above
+from tracegrad.optim import train_step  # a whole training step compiled
 from tracegrad.ir.dot import to_dot
 from tracegrad.compiler.cache import cache_dir, cache_info, clear_cache
 from tracegrad._log import configure_from_env as _configure_logging
@@ -119,6 +120,6 @@ __all__ = [
     "is_inference_mode_enabled", "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled",
     # compiled mode
     "make_ir", "grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "dump_ir", "to_dot", "cache_dir",
-    "CompiledFunction", "SelfCheckError",
+    "CompiledFunction", "SelfCheckError", "train_step",
     "cache_info", "clear_cache",
 ]

@@ -27,7 +27,16 @@ from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
 from tracegrad.autograd.grad_mode import STATE
-from tracegrad.autograd.graph import AccumulateGrad, Node, OpNode, _RemovableHandle, _sequence, node_class
+from tracegrad.autograd.graph import (
+    AccumulateGrad,
+    Node,
+    OpNode,
+    _RemovableHandle,
+    _sequence,
+    created_by_trace,
+    node_class,
+    outside_grad_error,
+)
 from tracegrad.ir.graph import TYPES_ONLY, Value
 from tracegrad.ir.ops import (
     COMPOSITES,
@@ -239,6 +248,8 @@ def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any]
         node.out_version = (t._version_box, t._version_box[0])
     if TRACE.builders:
         t._ir = trace_op(entry, args, datas, attrs, out)
+        if node is not None and node.out is not None:
+            node.out_ir = t._ir  # a backward inside this trace reads the output as the traced value
         if out.ndim == 0 and out.dtype.kind == "f" and _python_scalar_arithmetic(args):
             t.__class__ = PythonScalar
     return t
@@ -295,6 +306,7 @@ def _record(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.nda
     node.freed = False
     node.out = None
     node.out_version = None
+    node.out_ir = None
     saved = [None] * len(args)
     versions = []
     for s in entry.saves_expanded(len(args)):
@@ -743,6 +755,8 @@ class Tensor:
                 raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of "
                                    f"size '{list(self.shape)}'. Please ensure that the gradient and the tensor are "
                                    f"the same size")
+        if TRACE.builders and not created_by_trace(self):
+            raise outside_grad_error(self, "assigning .grad")
         self._grad = value
 
     @property

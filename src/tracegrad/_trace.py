@@ -96,7 +96,8 @@ def _constant(builder: GraphBuilder, t) -> Value:
     """A closed-over tensor that needs no gradient: one constant, shared by every use in this trace."""
     v = const_value(t._data)
     builder.restore.append((t, t._ir))
-    builder.constants.append((t, v))
+    if TRACE.created.get(id(t)) is not t:  # made by the traced run itself: nothing outside can change it
+        builder.constants.append((t, v))
     t._ir = v
     return v
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+import tracegrad._trace as _trace  # a module, not its names: it imports this package while loading
 from tracegrad.autograd.anomaly_mode import ANOMALY, backward_nan_error, has_nan
 from tracegrad.ir.ops import NUMPY, Composite, Op, VjpContext, broadcast_shapes
 
@@ -44,6 +45,40 @@ if not TYPE_CHECKING:
 
 # A gradient in the engine: an array, or a Tensor when the backward pass is itself recorded (create_graph).
 Grad: TypeAlias = Any
+
+
+class _Traced:
+    """The `create_graph` a backward inside a trace runs with: truthy, so gradients are computed with
+    Tensors (their ops land in the trace, as the function's other ops do), and results are detached on
+    the way out, as a backward without ``create_graph`` returns them."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "TRACED"
+
+
+TRACED = _Traced()
+
+_OUTSIDE_GRAD = ("{where}: {action} inside a compiled function would change the .grad of a tensor the function "
+                 "did not create (a parameter or a closed-over tensor, {shape}): a compiled function replays only "
+                 "what it returns, so that .grad would change once, while tracing.  Return the gradients instead "
+                 "(tracegrad.autograd.grad(loss, params) or tracegrad.func.grad), or compile the whole training "
+                 "step with tracegrad.train_step(optimizer).")
+
+
+def outside_grad_error(t: Tensor, action: str = "backward()") -> RuntimeError:
+    """The error for a compiled function writing the ``.grad`` of a tensor it did not create."""
+    loc = _trace.source_location()
+    where = f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else "<unknown>"
+    return RuntimeError(_OUTSIDE_GRAD.format(where=where, action=action, shape=f"{t._data.dtype}{list(t._data.shape)}"))
+
+
+def created_by_trace(t: Tensor) -> bool:
+    """Whether the running trace made `t` (or the base it is a view of)."""
+    owner = t._base if t._base is not None else t
+    return _trace.TRACE.created.get(id(owner)) is owner
 
 
 class Node:
@@ -168,7 +203,7 @@ class OpNode(Node):
     ``create_graph=True`` needs it.
     """
 
-    __slots__ = ("entry", "attrs", "saved", "versions", "out", "out_version", "shapes", "dtypes",
+    __slots__ = ("entry", "attrs", "saved", "versions", "out", "out_version", "out_ir", "shapes", "dtypes",
                  "compute_dtype", "needs", "freed")
 
     entry: Op | Composite
@@ -177,6 +212,7 @@ class OpNode(Node):
     versions: tuple[tuple[Tensor, int], ...]
     out: np.ndarray | None
     out_version: tuple[list[int], int] | None
+    out_ir: Any                # the output's IR value when recorded inside a trace, else None
     shapes: tuple[tuple[int, ...], ...]
     dtypes: tuple[np.dtype, ...]
     compute_dtype: np.dtype | None
@@ -207,6 +243,9 @@ class OpNode(Node):
         out = self.out
         if out is not None and create_graph:
             out = wrap(out, self)
+            ir = self.out_ir
+            if ir is not None and any(ir.id in b.owned for b in _trace.TRACE.builders):
+                out._ir = ir  # not a constant: the traced value, whatever the call
         return tuple(args), out
 
     def _backward(self, grads: list[Grad], create_graph: bool) -> tuple[Grad | None, ...]:
@@ -250,6 +289,7 @@ class OpNode(Node):
         self.saved = (None,) * len(self.saved)
         self.out = None
         self.out_version = None
+        self.out_ir = None
         self.versions = ()
 
 
@@ -312,6 +352,8 @@ class AccumulateGrad(Node):
             return
         if create_graph:
             g_t = g if isinstance(g, Tensor) else wrap(g)
+            if create_graph is TRACED:
+                g_t = g_t.detach()
             if g_t._data.dtype != var._data.dtype:
                 g_t = g_t.to(var._data.dtype)
             if var._grad is None:
@@ -380,10 +422,18 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_gra
     (only of `inputs` when given); otherwise the gradients of `inputs` are
     returned (``autograd.grad``), None for unused inputs.
     """
+    if not create_graph and _trace.TRACE.builders and any(getattr(r, "_ir", None) is not None for r in roots):
+        # Inside a trace: gradients are computed with traced ops, so that compiled code computes
+        # them for every call (numpy arrays would be constants of the trace: the first call's).
+        create_graph = TRACED
+        root_grads = [g if isinstance(g, Tensor) else wrap(np.asarray(g)) for g in root_grads]
     # vjp rules meet 0 * inf and friends at singular points (pow at 0); like
     # PyTorch, say nothing and let the values speak.
     with np.errstate(all="ignore"):
-        return _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused)
+        results = _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate, allow_unused)
+    if create_graph is TRACED and results is not None:
+        results = [None if r is None else r.detach() for r in results]
+    return results
 
 
 def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_graph: bool, create_graph: bool,
@@ -435,6 +485,13 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_gr
                 needed.add(node)
     else:
         needed = None
+    if create_graph is TRACED and accumulate:
+        # Refused before any .grad changes (nothing is half done).
+        for node in nodes:
+            if type(node) is AccumulateGrad and (needed is None or node in needed):
+                var = node.variable
+                if var is not None and not created_by_trace(var):
+                    raise outside_grad_error(var)
 
     for node in nodes:
         grads = buffers.pop(node, None)
@@ -508,6 +565,8 @@ def _accumulate_target(t: Tensor, g: Grad, create_graph: bool) -> None:
 def _add_to_grad(t: Tensor, g: Grad, create_graph: bool) -> None:
     """Add `g` into the ``.grad`` of non-leaf `t` (out of place: a retained grad may be shared)."""
     if create_graph:
+        if create_graph is TRACED:
+            g = g.detach()
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:
         t._grad = wrap(np.array(g, dtype=t._data.dtype))

@@ -38,9 +38,11 @@ from tracegrad.nn.modules import (
            Tanh,
 )
 from tracegrad.nn.parameter import Parameter
+from tracegrad.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
            "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
            "LayerNorm", "Embedding", "BatchNorm1d", "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh",
            "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
-           "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]
+           "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss", "RNNBase", "RNN",
+           "GRU", "LSTM", "RNNCellBase", "RNNCell", "GRUCell", "LSTMCell"]

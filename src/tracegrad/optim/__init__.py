@@ -23,7 +23,7 @@ import numpy as np
 
 from tracegrad._tensor import Tensor, refuse_outside_write, wrap, write_in_place
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler", "train_step"]
 
 #: Settings PyTorch's optimizers carry for its other implementations; kept so that groups print alike.
 _IMPLEMENTATION_FLAGS = {"foreach": None, "differentiable": False, "fused": None}
@@ -84,16 +84,26 @@ class Optimizer:
         for p, _ in updated:  # inside a compiled function: refused before any state moves
             refuse_outside_write(p)
         for p, group in updated:
-            self._update(p, p.grad._data, group, self.state.setdefault(p, {}))
+            state = self.state.setdefault(p, {})
+            if not state:
+                state.update({k: wrap(v) for k, v in self._initial_state(p._data, group).items()})
+            new_p, new_state = self._formula(ARRAY_MATH, p._data, p.grad._data, group, group,
+                                             {k: v._data for k, v in state.items()})
+            store_state(state, new_state)
+            write_in_place(p, new_p)
         return loss
 
-    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        raise NotImplementedError
+    def _initial_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The state of a parameter before its first update (arrays by name, PyTorch's names)."""
+        return {}
 
-    @staticmethod
-    def _write(p: Tensor, value: np.ndarray) -> None:
-        """Set p's values in place (outside autograd), as PyTorch's updates do."""
-        write_in_place(p, value)
+    def _formula(self, ops: Any, p: Any, g: Any, group: dict[str, Any], h: dict[str, Any],
+                 state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``(new parameter, new state)``: the update, written once for numpy arrays (eager ``step``)
+        and for traced Tensors (:func:`tracegrad.train_step`).  `group` decides branches; `h` holds
+        the numbers to compute with (the group itself, or the settings as traced scalars); `ops`
+        is :data:`ARRAY_MATH` or the Tensor counterpart."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """``{"state": {index: state}, "param_groups": [settings with "params" as indices]}``, PyTorch's form."""
@@ -132,6 +142,33 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+class _ArrayMath:
+    """What an update formula calls besides arithmetic, for numpy arrays (eager ``step``)."""
+
+    sqrt = staticmethod(np.sqrt)
+    maximum = staticmethod(np.maximum)
+    copy = staticmethod(np.array)
+    scalar_sqrt = staticmethod(math.sqrt)
+
+    @staticmethod
+    def scalar(step: np.ndarray) -> float:
+        """A step count as the Python float the bias corrections use."""
+        return float(step)
+
+
+ARRAY_MATH = _ArrayMath()
+
+
+def store_state(state: dict[str, Tensor], new: dict[str, Any]) -> None:
+    """Put an update's new state values (arrays) into a parameter's state tensors, in place."""
+    for key, value in new.items():
+        held = state.get(key)
+        if held is None:
+            state[key] = wrap(np.array(value))
+        else:
+            write_in_place(held, value)
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -153,22 +190,18 @@ class SGD(Optimizer):
                                   "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
                                   **_IMPLEMENTATION_FLAGS})
 
-    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        dtype = p._data.dtype
-        g = -grad if group["maximize"] else grad
+    def _formula(self, ops, p, g, group, h, state):
+        if group["maximize"]:
+            g = -g
         if group["weight_decay"]:
-            g = g + dtype.type(group["weight_decay"]) * p._data
-        momentum = group["momentum"]
-        if momentum:
+            g = g + h["weight_decay"] * p
+        new_state = {}
+        if group["momentum"]:
             buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = wrap(np.array(g, dtype=dtype))
-            else:
-                buf._data *= dtype.type(momentum)
-                buf._data += dtype.type(1 - group["dampening"]) * g
-            state["momentum_buffer"] = buf
-            g = g + dtype.type(momentum) * buf._data if group["nesterov"] else buf._data
-        self._write(p, p._data - dtype.type(group["lr"]) * g)
+            buf = ops.copy(g) if buf is None else buf * h["momentum"] + (1 - h["dampening"]) * g
+            new_state["momentum_buffer"] = buf
+            g = g + h["momentum"] * buf if group["nesterov"] else buf
+        return p - h["lr"] * g, new_state
 
 
 class Adam(Optimizer):
@@ -190,33 +223,31 @@ class Adam(Optimizer):
                                   "amsgrad": amsgrad, "maximize": maximize, "capturable": False,
                                   "decoupled_weight_decay": self._decoupled, **_IMPLEMENTATION_FLAGS})
 
-    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        dtype = p._data.dtype.type
-        beta1, beta2 = group["betas"]
-        g = -grad if group["maximize"] else grad
+    def _initial_state(self, p, group):
+        state = {"step": np.array(0.0, np.float32), "exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(p)
+        return state
+
+    def _formula(self, ops, p, g, group, h, state):
+        beta1, beta2 = h["betas"]
+        if group["maximize"]:
+            g = -g
         if group["weight_decay"]:
             if group["decoupled_weight_decay"]:
-                self._write(p, p._data * dtype(1 - group["lr"] * group["weight_decay"]))
+                p = p * (1 - h["lr"] * h["weight_decay"])
             else:
-                g = g + dtype(group["weight_decay"]) * p._data
-        if not state:
-            state["step"] = wrap(np.array(0.0, np.float32))
-            state["exp_avg"] = wrap(np.zeros_like(p._data))
-            state["exp_avg_sq"] = wrap(np.zeros_like(p._data))
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = wrap(np.zeros_like(p._data))
-        state["step"]._data += 1
-        t = float(state["step"]._data)
-        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        m += (g - m) * dtype(1 - beta1)  # PyTorch's lerp toward g
-        v *= dtype(beta2)
-        v += dtype(1 - beta2) * g * g
+                g = g + h["weight_decay"] * p
+        step = state["step"] + 1
+        t = ops.scalar(step)
+        m = state["exp_avg"] + (g - state["exp_avg"]) * (1 - beta1)  # PyTorch's lerp toward g
+        v = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+        new_state = {"step": step, "exp_avg": m, "exp_avg_sq": v}
         if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"]._data, v, out=state["max_exp_avg_sq"]._data)
-            v = state["max_exp_avg_sq"]._data
-        step_size = group["lr"] / (1 - beta1 ** t)
-        denominator = np.sqrt(v) / dtype(math.sqrt(1 - beta2 ** t)) + dtype(group["eps"])
-        self._write(p, p._data - dtype(step_size) * (m / denominator))
+            v = new_state["max_exp_avg_sq"] = ops.maximum(state["max_exp_avg_sq"], v)
+        step_size = h["lr"] / (1 - beta1 ** t)
+        denominator = ops.sqrt(v) / ops.scalar_sqrt(1 - beta2 ** t) + h["eps"]
+        return p - step_size * (m / denominator), new_state
 
 
 class AdamW(Adam):
@@ -247,36 +278,30 @@ class RMSprop(Optimizer):
                                   "momentum": momentum, "centered": centered, "capturable": False,
                                   "maximize": maximize, **_IMPLEMENTATION_FLAGS})
 
-    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        dtype = p._data.dtype.type
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"]:
-            g = g + dtype(group["weight_decay"]) * p._data
-        if not state:
-            state["step"] = wrap(np.array(0.0, np.float32))
-            state["square_avg"] = wrap(np.zeros_like(p._data))
-            if group["momentum"] > 0:
-                state["momentum_buffer"] = wrap(np.zeros_like(p._data))
-            if group["centered"]:
-                state["grad_avg"] = wrap(np.zeros_like(p._data))
-        state["step"]._data += 1
-        alpha = dtype(group["alpha"])
-        v = state["square_avg"]._data
-        v *= alpha
-        v += dtype(1 - group["alpha"]) * g * g
-        if group["centered"]:
-            mean = state["grad_avg"]._data
-            mean += (g - mean) * dtype(1 - group["alpha"])
-            avg = np.sqrt(v - mean * mean) + dtype(group["eps"])
-        else:
-            avg = np.sqrt(v) + dtype(group["eps"])
+    def _initial_state(self, p, group):
+        state = {"step": np.array(0.0, np.float32), "square_avg": np.zeros_like(p)}
         if group["momentum"] > 0:
-            buf = state["momentum_buffer"]._data
-            buf *= dtype(group["momentum"])
-            buf += g / avg
-            self._write(p, p._data - dtype(group["lr"]) * buf)
+            state["momentum_buffer"] = np.zeros_like(p)
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(p)
+        return state
+
+    def _formula(self, ops, p, g, group, h, state):
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + h["weight_decay"] * p
+        v = state["square_avg"] * h["alpha"] + (1 - h["alpha"]) * g * g
+        new_state = {"step": state["step"] + 1, "square_avg": v}
+        if group["centered"]:
+            mean = new_state["grad_avg"] = state["grad_avg"] + (g - state["grad_avg"]) * (1 - h["alpha"])
+            avg = ops.sqrt(v - mean * mean) + h["eps"]
         else:
-            self._write(p, p._data - dtype(group["lr"]) * (g / avg))
+            avg = ops.sqrt(v) + h["eps"]
+        if group["momentum"] > 0:
+            buf = new_state["momentum_buffer"] = state["momentum_buffer"] * h["momentum"] + g / avg
+            return p - h["lr"] * buf, new_state
+        return p - h["lr"] * (g / avg), new_state
 
 
 class Adagrad(Optimizer):
@@ -294,20 +319,19 @@ class Adagrad(Optimizer):
                                   "initial_accumulator_value": initial_accumulator_value, "maximize": maximize,
                                   **_IMPLEMENTATION_FLAGS})
 
-    def _update(self, p: Tensor, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        dtype = p._data.dtype.type
-        g = -grad if group["maximize"] else grad
-        if not state:
-            state["step"] = wrap(np.array(0.0, np.float32))
-            state["sum"] = wrap(np.full_like(p._data, group["initial_accumulator_value"]))
-        state["step"]._data += 1
-        t = float(state["step"]._data)
+    def _initial_state(self, p, group):
+        return {"step": np.array(0.0, np.float32), "sum": np.full_like(p, group["initial_accumulator_value"])}
+
+    def _formula(self, ops, p, g, group, h, state):
+        if group["maximize"]:
+            g = -g
+        step = state["step"] + 1
         if group["weight_decay"]:
-            g = g + dtype(group["weight_decay"]) * p._data
-        rate = group["lr"] / (1 + (t - 1) * group["lr_decay"])
-        total = state["sum"]._data
-        total += g * g
-        self._write(p, p._data - dtype(rate) * (g / (np.sqrt(total) + dtype(group["eps"]))))
+            g = g + h["weight_decay"] * p
+        rate = h["lr"] / (1 + (ops.scalar(step) - 1) * h["lr_decay"])
+        total = state["sum"] + g * g
+        return p - rate * (g / (ops.sqrt(total) + h["eps"])), {"step": step, "sum": total}
 
 
 from tracegrad.optim import lr_scheduler  # noqa: E402  (its schedulers need Optimizer)
+from tracegrad.optim.compiled import TrainStep, train_step  # noqa: E402,F401  (it needs Optimizer)

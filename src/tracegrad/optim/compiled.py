@@ -1,0 +1,233 @@
+"""A whole training step compiled: the loss, the gradients of every parameter and the optimizer's
+update, traced once and run as one compiled program per argument shape.
+
+>>> import tracegrad as tg
+>>> w = tg.nn.Parameter(tg.tensor([1.0, -2.0]))
+>>> opt = tg.optim.SGD([w], lr=0.25)
+>>> @tg.train_step(opt)
+... def step(target):
+...     return ((w - target) ** 2).sum()
+>>> step(tg.tensor([0.0, 0.0]))
+tensor(5.)
+>>> w
+Parameter containing:
+tensor([ 0.5000, -1.0000], requires_grad=True)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tracegrad._tensor import Tensor, wrap, write_in_place
+from tracegrad._trace import TRACE
+from tracegrad._transforms import jit
+from tracegrad.autograd import grad as tape_grad
+from tracegrad.autograd.grad_mode import enable_grad, no_grad
+from tracegrad.optim import Optimizer
+
+__all__ = ["train_step", "TrainStep"]
+
+
+class _TensorMath:
+    """What an update formula calls besides arithmetic, for traced Tensors."""
+
+    @staticmethod
+    def sqrt(x: Tensor) -> Tensor:
+        return x.sqrt()
+
+    scalar_sqrt = sqrt
+
+    @staticmethod
+    def maximum(a: Tensor, b: Tensor) -> Tensor:
+        return a.maximum(b)
+
+    @staticmethod
+    def copy(x: Tensor) -> Tensor:
+        return x.clone()
+
+    @staticmethod
+    def scalar(step: Tensor) -> Tensor:
+        """A step count (float32, as PyTorch keeps it) in double precision, as the eager update reads it."""
+        return step.double()
+
+
+TENSOR_MATH = _TensorMath()
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(group: dict[str, Any]) -> list[tuple[str, int | None]]:
+    """The group's numeric settings, as (name, position in a tuple or None): the compiled step's scalar inputs."""
+    out = []
+    for key in sorted(group):
+        value = group[key]
+        if _is_number(value):
+            out.append((key, None))
+        elif isinstance(value, tuple) and value and all(_is_number(v) for v in value):
+            out.extend((key, i) for i in range(len(value)))
+    return out
+
+
+def _branch_key(value: Any) -> Any:
+    """What of a setting decides the update's structure: zero or not for numbers, the value otherwise."""
+    if _is_number(value):
+        return value != 0
+    if isinstance(value, tuple) and all(_is_number(v) for v in value):
+        return tuple(v != 0 for v in value)
+    return value
+
+
+class TrainStep:
+    """A training step of `optimizer`: ``step(*batch)`` computes ``loss = fn(*batch)``, the gradient of
+    every parameter the optimizer holds, and the optimizer's update, in one compiled program; then
+    writes the new parameters (in place), their ``.grad`` and the optimizer's state, and returns the
+    loss (detached).
+
+    The same as ``optimizer.zero_grad(); loss = fn(*batch); loss.backward(); optimizer.step()`` in
+    eager mode, for every optimizer in :mod:`tracegrad.optim` and every setting.  The settings
+    (``lr`` and the other numbers of each parameter group) are inputs of the compiled program, so a
+    learning-rate scheduler changes them without a re-trace; switching a setting between zero and
+    non-zero, or any other setting, traces anew.  The parameters are read from the optimizer at each
+    call.  A step is traced per argument shape (and once more after the first update of an optimizer
+    whose state appears then, as SGD's momentum buffer).
+    """
+
+    def __init__(self, fn: Callable[..., Tensor], optimizer: Optimizer, backend: str | None = None,
+                 tier: str | None = None) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"train_step expects an optimizer from tracegrad.optim, got {type(optimizer).__name__}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.optimizer = optimizer
+        self.backend = backend
+        self.tier = tier
+        self._programs: dict[Any, Any] = {}   # layout -> (the jit-compiled pure step, state names it returns)
+
+    def __repr__(self) -> str:
+        return f"<tracegrad.train_step of {getattr(self.fn, '__name__', 'function')}>"
+
+    def __call__(self, *batch: Any) -> Tensor:
+        if TRACE.builders:
+            raise RuntimeError("a train_step cannot run inside a compiled function: it writes the parameters "
+                               "and the optimizer's state after each call")
+        opt = self.optimizer
+        entries = []   # (parameter, its state dict)
+        for group in opt.param_groups:
+            for p in group["params"]:
+                state = opt.state.setdefault(p, {})
+                if not state:
+                    state.update({k: wrap(v) for k, v in opt._initial_state(p._data, group).items()})
+                entries.append((p, state))
+        layout = (tuple([id(p) for p, _ in entries]),
+                  tuple([tuple([(k, _branch_key(v)) for k, v in g.items() if k != "params"])
+                         for g in opt.param_groups]),
+                  tuple([tuple(state) for _, state in entries]))
+        found = self._programs.get(layout)
+        if found is None:
+            found = self._programs[layout] = self._program(entries)
+        program, numbers, new_keys = found
+        arrays = [p._data for p, _ in entries]
+        arrays += [v._data for _, state in entries for v in state.values()]
+        arrays += [np.asarray(g[k] if i is None else g[k][i], dtype=np.float64)
+                   for g, names in zip(opt.param_groups, numbers) for k, i in names]
+        arrays += [b._data if isinstance(b, Tensor) else b for b in batch]
+        with no_grad():  # the program differentiates inside; its outputs need no tape
+            out = program(*arrays)
+        rest = iter(out[1:])
+        for (p, state), keys in zip(entries, new_keys):
+            new_p, grad = next(rest), next(rest)
+            if grad is None:
+                continue  # not used by the loss: left alone, as the eager step leaves it
+            write_in_place(p, new_p)
+            for key in keys:
+                value = next(rest)
+                held = state.get(key)
+                if held is None:
+                    state[key] = wrap(value)
+                else:  # the program's fresh array becomes the state's (no copy)
+                    held._data = value
+                    held._version_box[0] += 1
+            p.grad = wrap(grad)
+        return wrap(np.asarray(out[0]))
+
+    def _program(self, entries: list[tuple[Tensor, dict[str, Tensor]]]) -> tuple[Any, list, list[list[str]]]:
+        """``(jit-compiled pure step, numeric settings per group, state names per parameter after a step)``
+        for the current layout of parameters, settings and state (the names are filled in while tracing)."""
+        numbers = [_numbers(g) for g in self.optimizer.param_groups]
+        new_keys: list[list[str]] = []
+        params = [p for p, _ in entries]
+        program = jit(functools.partial(self._pure, params, [list(state) for _, state in entries], numbers,
+                                        new_keys), backend=self.backend, tier=self.tier)
+        return program, numbers, new_keys
+
+    def _pure(self, params: list[Tensor], state_keys: list[list[str]], numbers: list[list[tuple[str, int | None]]],
+              new_keys: list[list[str]], *flat: Any) -> tuple[Any, ...]:
+        """The step as a function of arrays (traced by :func:`tracegrad.jit`): parameters, state values,
+        settings and the batch in; loss, then per parameter its new value and gradient and its new state out."""
+        values = list(flat[:len(params)])
+        pos = len(params)
+        state_values = []
+        for keys in state_keys:
+            state_values.append(dict(zip(keys, flat[pos:pos + len(keys)])))
+            pos += len(keys)
+        groups = self.optimizer.param_groups  # their branch settings are part of the program's layout
+        settings = []
+        for group, names in zip(groups, numbers):
+            h = {k: v for k, v in group.items() if k != "params"}
+            for k, i in names:
+                h[k] = flat[pos] if i is None else tuple(flat[pos] if j == i else e for j, e in enumerate(h[k]))
+                pos += 1
+            settings.append(h)
+        batch = flat[pos:]
+        builder = TRACE.builder
+        for p, v in zip(params, values):  # the function reads the parameters: they are these inputs
+            builder.restore.append((p, p._ir))
+            p._ir = v._ir
+        with enable_grad():
+            loss = self.fn(*batch)
+            if not isinstance(loss, Tensor) or loss.numel() != 1:
+                raise TypeError("a train_step function must return the loss: a tensor with one element")
+            grads = tape_grad(loss, params, allow_unused=True)
+        group_of = {id(p): k for k, g in enumerate(groups) for p in g["params"]}
+        out: list[Any] = [loss.detach()]
+        new_keys.clear()
+        with no_grad():
+            for p, v, g, state in zip(params, values, grads, state_values):
+                if g is None:
+                    out += [v, None]
+                    new_keys.append([])
+                    continue
+                k = group_of[id(p)]
+                new_p, new_state = self.optimizer._formula(TENSOR_MATH, v, g, groups[k], settings[k], state)
+                out += [new_p, g]
+                new_keys.append(sorted(new_state))
+                out += [new_state[key] for key in sorted(new_state)]
+        return tuple(out)
+
+
+def train_step(optimizer: Optimizer, *, backend: str | None = None,
+               tier: str | None = None) -> Callable[[Callable[..., Tensor]], TrainStep]:
+    """Decorate a function returning the loss of a batch: calling it runs a whole compiled training step
+    of `optimizer` (see :class:`TrainStep`); `backend` and `tier` as for :func:`tracegrad.jit` (by
+    default the executor first, the step's kernel once it has run long enough to pay for compiling).
+
+    >>> import tracegrad as tg
+    >>> model = tg.nn.Linear(3, 1)
+    >>> opt = tg.optim.Adam(model.parameters(), lr=1e-2)
+    >>> @tg.train_step(opt)
+    ... def step(x, y):
+    ...     return tg.nn.functional.mse_loss(model(x), y)
+    >>> loss = step(tg.ones(4, 3), tg.zeros(4, 1))   # forward, gradients and Adam's update, compiled
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"train_step expects an optimizer from tracegrad.optim, got {type(optimizer).__name__}")
+
+    def decorate(fn: Callable[..., Tensor]) -> TrainStep:
+        return TrainStep(fn, optimizer, backend, tier)
+    return decorate
