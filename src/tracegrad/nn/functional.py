@@ -602,17 +602,15 @@ def _pair(value: int | Sequence[int], name: str, dims: int = 2) -> tuple[int, ..
 
 
 def _patches(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> Tensor:
-    """The (kh * kw) windows of x (N, C, H, W) as a new axis 2: (N, C, kh * kw, Ho, Wo), one strided slice per
-    kernel offset (im2col, written with the slicing and concatenation ops of the table)."""
-    n, c, h, w = x.shape
+    """The (kh * kw) windows of x (N, C, H, W) as a new axis 2: (N, C, kh * kw, Ho, Wo), by the table's
+    ``unfold`` (im2col)."""
+    h, w = x.shape[-2:]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
     if ho <= 0 or wo <= 0:
         raise RuntimeError(f"Calculated output size: ({max(ho, 0)}x{max(wo, 0)}). Output size is too small")
-    from tracegrad import stack
-    windows = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-               for i in range(kh) for j in range(kw)]
-    return stack(windows, 2)
+    return apply_op(COMPOSITES["unfold"], (x,), {"kernel": tuple(kernel), "stride": tuple(stride),
+                                          "dilation": tuple(dilation)})
 
 
 def _batched(x: Tensor, spatial: int, name: str) -> tuple[Tensor, bool]:
@@ -690,54 +688,88 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     return _renamed(out.squeeze(0) if unbatched else out, "ConvolutionBackward0")
 
 
+def _pool_size(size: int, k: int, stride: int, pad_: int, dilation: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size; with `ceil_mode` a last partial window counts if it starts inside
+    the input or its left padding."""
+    span = size + 2 * pad_ - dilation * (k - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad_:
+        out -= 1
+    return out
+
+
 def _pool_setup(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
-                padding: int | Sequence[int], ceil_mode: bool, name: str, fill: float) -> tuple[Tensor, Any, bool]:
-    if ceil_mode:
-        raise NotImplementedError(f"{name}: ceil_mode=True is not supported yet")
+                padding: int | Sequence[int], dilation: int | Sequence[int], ceil_mode: bool, name: str,
+                fill: float) -> tuple[Tensor, Any, bool]:
+    """The input batched and padded (the padding, then what `ceil_mode`'s last windows overhang, with
+    `fill`), and ``(kernel, stride, dilation, padding, overhang)``."""
     x, unbatched = _batched(x, 2, name)
     kernel = _pair(kernel_size, "kernel_size")
     no_stride = stride is None or (not isinstance(stride, int) and len(stride) == 0)
     stride_ = kernel if no_stride else _pair(stride, "stride")
-    ph, pw = _pair(padding, "padding")
-    for p_, k in ((ph, kernel[0]), (pw, kernel[1])):
+    dilation_ = _pair(dilation, "dilation")
+    pads = _pair(padding, "padding")
+    for p_, k, d in zip(pads, kernel, dilation_):
         if p_ > k // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p_}, "
-                               f"kernel_size={k} and dilation=1")
-    if ph or pw:
-        x = pad(x, (pw, pw, ph, ph), value=fill)
-    return x, (kernel, stride_), unbatched
+                               f"kernel_size={k} and dilation={d}")
+    sizes = [_pool_size(n, k, s_, p_, d, ceil_mode) for n, k, s_, p_, d in
+             zip(x.shape[-2:], kernel, stride_, pads, dilation_)]
+    if any(n <= 0 for n in sizes):
+        raise RuntimeError(f"Given input size: ({x.shape[1]}x{x.shape[2]}x{x.shape[3]}). Calculated output size: "
+                           f"({x.shape[1]}x{sizes[0]}x{sizes[1]}). Output size is too small")
+    # ceil_mode's last window may reach past the padded input: pad that overhang too (it holds no element)
+    overhang = [max(0, (n - 1) * s_ + d * (k - 1) + 1 - (size + 2 * p_)) for n, s_, d, k, size, p_ in
+                zip(sizes, stride_, dilation_, kernel, x.shape[-2:], pads)]
+    if any(pads) or any(overhang):
+        x = pad(x, (pads[1], pads[1] + overhang[1], pads[0], pads[0] + overhang[0]), value=fill)
+    return x, (kernel, stride_, dilation_, pads, overhang), unbatched
 
 
 def max_pool2d(input: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor:
-    """The largest value of each window; the gradient goes to the first largest (as PyTorch's)."""
-    x, (kernel, stride_), unbatched = _pool_setup(_t(input), kernel_size, stride, padding, ceil_mode, "max_pool2d",
-                                                 -math.inf)
-    patches = _patches(x, kernel, stride_, _pair(dilation, "dilation"))
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The largest value of each window; the gradient goes to the first largest (as PyTorch's).  With
+    `return_indices`, also where each came from: its flat position in the input's (H, W) plane."""
+    source = _t(input)
+    x, (kernel, stride_, dilation_, pads, _), unbatched = _pool_setup(
+        source, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d", -math.inf)
+    patches = _patches(x, kernel, stride_, dilation_)
     first = patches.detach().argmax(2, keepdim=True)
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported yet")
-    out = patches.take_along_dim(first, 2).squeeze(2)
-    return _renamed(out.squeeze(0) if unbatched else out, "MaxPool2DWithIndicesBackward0")
+    from tracegrad import arange, where
+    chosen = first == arange(patches.shape[2]).reshape(1, 1, -1, 1, 1)
+    # One product-free pick per window (where, then a sum of one value and zeros): its gradient is a
+    # mask, where a gather's would scatter.
+    out = where(chosen, patches, 0.0).sum(2)
+    out = _renamed(out.squeeze(0) if unbatched else out, "MaxPool2DWithIndicesBackward0")
+    if not return_indices:
+        return out
+    ho, wo = out.shape[-2:]
+    row = arange(ho).reshape(-1, 1) * stride_[0] - pads[0] + (first.squeeze(2) // kernel[1]) * dilation_[0]
+    col = arange(wo).reshape(1, -1) * stride_[1] - pads[1] + (first.squeeze(2) % kernel[1]) * dilation_[1]
+    indices = row * source.shape[-1] + col
+    return out, (indices.squeeze(0) if unbatched else indices)
 
 
 def avg_pool2d(input: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: int | None = None) -> Tensor:
-    """The mean of each window (padding counts as zeros unless `count_include_pad` is False)."""
+    """The mean of each window: padding counts as zeros unless `count_include_pad` is False; what
+    `ceil_mode`'s last windows overhang never counts."""
     source = _t(input)
-    x, (kernel, stride_), unbatched = _pool_setup(source, kernel_size, stride, padding, ceil_mode, "avg_pool2d", 0.0)
+    x, (kernel, stride_, _, pads, overhang), unbatched = _pool_setup(
+        source, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d", 0.0)
     total = _patches(x, kernel, stride_, (1, 1)).sum(2)
-    ph, pw = _pair(padding, "padding")
     if divisor_override is not None:
         out = total / divisor_override
-    elif count_include_pad or not (ph or pw):
+    elif (count_include_pad or not any(pads)) and not any(overhang):
         out = total / (kernel[0] * kernel[1])
-    else:  # divide by the number of real elements under each window
-        from tracegrad import ones
-        real = pad(ones(1, 1, *source.shape[-2:], dtype=source.dtype), (pw, pw, ph, ph))
-        out = total / _patches(real, kernel, stride_, (1, 1)).sum(2)
+    else:  # per window, the number of positions it counts: a constant of the shapes
+        counted = np.ones(tuple(source.shape[-2:]), dtype=np.float64)
+        counted = np.pad(counted, [(p_, p_) for p_ in pads], constant_values=1.0 if count_include_pad else 0.0)
+        counted = np.pad(counted, [(0, o) for o in overhang])[None, None]
+        divisor = COMPOSITES["unfold"].fused(counted, kernel=kernel, stride=stride_, dilation=(1, 1)).sum(2)
+        out = total / wrap(divisor.astype(x._data.dtype))
     return _renamed(out.squeeze(0) if unbatched else out, "AvgPool2DBackward0")
 
 

@@ -59,7 +59,8 @@ TENSOR_MATH = _TensorMath()
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    t = type(v)
+    return t is float or t is int or (t is not bool and isinstance(v, (int, float)))
 
 
 def _numbers(group: dict[str, Any]) -> list[tuple[str, int | None]]:
@@ -78,8 +79,8 @@ def _branch_key(value: Any) -> Any:
     """What of a setting decides the update's structure: zero or not for numbers, the value otherwise."""
     if _is_number(value):
         return value != 0
-    if isinstance(value, tuple) and all(_is_number(v) for v in value):
-        return tuple(v != 0 for v in value)
+    if type(value) is tuple:
+        return tuple([v != 0 if _is_number(v) else v for v in value])
     return value
 
 
@@ -153,7 +154,7 @@ class TrainStep:
                 else:  # the program's fresh array becomes the state's (no copy)
                     held._data = value
                     held._version_box[0] += 1
-            p.grad = wrap(grad)
+            p._grad = wrap(grad)  # the program's fresh array, of p's shape and dtype
         return wrap(np.asarray(out[0]))
 
     def _program(self, entries: list[tuple[Tensor, dict[str, Tensor]]]) -> tuple[Any, list, list[list[str]]]:
