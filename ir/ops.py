@@ -1432,17 +1432,33 @@ def _vjp_index_add(E, ctx, g):
 
 
 def _index_name(shapes, spec):
-    """IndexBackward0 with index arrays, else SelectBackward0 / SliceBackward0 / UnsqueezeBackward0."""
+    """IndexBackward0 with index arrays; else the node of PyTorch's last step, as it applies basic indexing
+    one item at a time: SelectBackward0 (int), SliceBackward0 (a slice that is not the whole dimension),
+    UnsqueezeBackward0 (None).  Whole-dimension slices are no step, unless nothing else is."""
     tags = [it[0] for it in spec]
     if "array" in tags:
         return "IndexBackward0"
-    if "int" in tags:
-        return "SelectBackward0"
-    if "slice" in tags:
-        return "SliceBackward0"
-    if "none" in tags:
-        return "UnsqueezeBackward0"
-    return "AliasBackward0"
+    shape = tuple(shapes[0]) if shapes else ()
+    consumed = sum(1 for t in tags if t in ("int", "slice"))
+    dim, last = 0, None
+    for item in spec:
+        tag = item[0]
+        if tag == "ellipsis":
+            dim += len(shape) - consumed
+        elif tag == "none":
+            last = "UnsqueezeBackward0"
+        elif tag == "int":
+            last, dim = "SelectBackward0", dim + 1
+        elif tag == "slice":
+            size = shape[dim] if dim < len(shape) else 0
+            start, stop, step = item[1:]
+            whole = start in (None, 0) and (stop is None or stop >= size) and step in (None, 1)
+            if not whole:
+                last = "SliceBackward0"
+            dim += 1
+    if last is not None:
+        return last
+    return "SliceBackward0" if "slice" in tags else "AliasBackward0"
 
 
 def _index_samples(rng, dtype):

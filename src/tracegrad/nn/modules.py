@@ -612,8 +612,9 @@ class _ConvNd(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError("in_channels must be divisible by groups" if in_channels % groups
                              else "out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported yet (zeros only)")
+        modes = {"zeros", "reflect", "replicate", "circular"}
+        if padding_mode not in modes:
+            raise ValueError(f"padding_mode must be one of {modes}, but got padding_mode='{padding_mode}'")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = tupled(kernel_size), tupled(stride), tupled(dilation)
         self.padding = padding if isinstance(padding, str) else tupled(padding)
@@ -630,20 +631,34 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
+    def _pad_amounts(self) -> tuple[int, ...]:
+        """F.pad's amounts (last dimension first) for this layer's padding."""
+        if self.padding == "valid":
+            return (0,) * (2 * self._dims)
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return tuple(v for t in reversed(totals) for v in (t // 2, t - t // 2))
+        return tuple(v for p_ in reversed(self.padding) for v in (p_, p_))
+
     def forward(self, input: Tensor) -> Tensor:
         conv = F.conv2d if self._dims == 2 else F.conv1d
+        if self.padding_mode != "zeros":  # padded by the mode first, then convolved without padding
+            return conv(F.pad(input, self._pad_amounts(), mode=self.padding_mode), self.weight, self.bias,
+                        self.stride, 0, self.dilation, self.groups)
         return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self._dims:
-            text += f", padding={self.padding if not isinstance(self.padding, str) else repr(self.padding)}"
+            text += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
         return text
 
 
