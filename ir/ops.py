@@ -1432,9 +1432,9 @@ def _vjp_index_add(E, ctx, g):
 
 
 def _index_name(shapes, spec):
-    """IndexBackward0 with index arrays; else the node of PyTorch's last step, as it applies basic indexing
-    one item at a time: SelectBackward0 (int), SliceBackward0 (a slice that is not the whole dimension),
-    UnsqueezeBackward0 (None).  Whole-dimension slices are no step, unless nothing else is."""
+    """IndexBackward0 with index arrays, else the last step's SelectBackward0 / SliceBackward0 / UnsqueezeBackward0."""
+    # PyTorch applies basic indexing one item at a time (an int selects, a slice that is not the whole
+    # dimension slices, None unsqueezes); a whole-dimension slice is no step unless nothing else is.
     tags = [it[0] for it in spec]
     if "array" in tags:
         return "IndexBackward0"

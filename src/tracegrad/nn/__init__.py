@@ -16,6 +16,7 @@ from tracegrad.nn.modules import (
            Dropout,
            Embedding,
            Flatten,
+           Fold,
            HuberLoss,
            Identity,
            L1Loss,
@@ -36,12 +37,13 @@ from tracegrad.nn.modules import (
            SmoothL1Loss,
            Softmax,
            Tanh,
+           Unfold,
 )
 from tracegrad.nn.parameter import Parameter
 from tracegrad.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "Linear",
-           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
+           "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Unfold", "Fold",
            "LayerNorm", "Embedding", "BatchNorm1d", "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh",
            "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
            "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss", "RNNBase", "RNN",

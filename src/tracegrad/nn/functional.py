@@ -22,7 +22,7 @@ __all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "conv1d", "conv2
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
            "silu", "elu", "selu", "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "softsign", "gelu", "logsigmoid",
            "mish", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "normalize", "cosine_similarity", "linear",
-           "one_hot", "dropout", "pad"]
+           "one_hot", "dropout", "pad", "unfold", "fold"]
 
 
 Reduction: TypeAlias = Literal["mean", "sum", "none"]
@@ -611,6 +611,78 @@ def _patches(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilati
         raise RuntimeError(f"Calculated output size: ({max(ho, 0)}x{max(wo, 0)}). Output size is too small")
     return apply_op(COMPOSITES["unfold"], (x,), {"kernel": tuple(kernel), "stride": tuple(stride),
                                           "dilation": tuple(dilation)})
+
+
+def _block_settings(kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> tuple[tuple[int, int], ...]:
+    return (_pair(kernel_size, "kernel_size"), _pair(dilation, "dilation"), _pair(padding, "padding"),
+            _pair(stride, "stride"))
+
+
+def unfold(input: Tensor, kernel_size: int | Sequence[int], dilation: int | Sequence[int] = 1,
+           padding: int | Sequence[int] = 0, stride: int | Sequence[int] = 1) -> Tensor:
+    """im2col, as PyTorch's: the sliding blocks of (N, C, H, W) input as columns, (N, C * kh * kw, L) with
+    L blocks (channel-major, then kernel row and column); unbatched (C, H, W) input gives (C kh kw, L).
+
+    >>> import tracegrad as tg
+    >>> tg.nn.functional.unfold(tg.arange(9.0).reshape(1, 1, 3, 3), 2)
+    tensor([[[0., 1., 3., 4.],
+             [1., 2., 4., 5.],
+             [3., 4., 6., 7.],
+             [4., 5., 7., 8.]]])
+    """
+    x = _t(input)
+    if x.ndim < 3:  # PyTorch reads dimension 2 first
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-max(x.ndim, 1)}, "
+                         f"{max(x.ndim, 1) - 1}], but got 2)")
+    if x.ndim > 4:
+        raise RuntimeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {x.ndim}D)")
+    unbatched = x.ndim == 3
+    x = x.unsqueeze(0) if unbatched else x
+    kernel, dilation_, pads, stride_ = _block_settings(kernel_size, dilation, padding, stride)
+    blocks = [(n + 2 * p_ - d * (k - 1) - 1) // s_ + 1 for n, p_, d, k, s_ in
+              zip(x.shape[-2:], pads, dilation_, kernel, stride_)]
+    if min(blocks) < 1:
+        raise RuntimeError(f"Given input with spatial size ({x.shape[-2]}, {x.shape[-1]}), kernel_size={kernel}, "
+                           f"dilation={dilation_}, padding={pads}, calculated shape of the array of sliding blocks "
+                           f"as ({blocks[0]}, {blocks[1]}), but its components must be at least one.")
+    if any(pads):
+        x = pad(x, (pads[1], pads[1], pads[0], pads[0]))
+    cols = _patches(x, kernel, stride_, dilation_)
+    out = cols.reshape(x.shape[0], -1, blocks[0] * blocks[1])
+    return _renamed(out.squeeze(0) if unbatched else out, "Im2ColBackward0")
+
+
+def fold(input: Tensor, output_size: int | Sequence[int], kernel_size: int | Sequence[int],
+         dilation: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+         stride: int | Sequence[int] = 1) -> Tensor:
+    """col2im, :func:`unfold`'s adjoint: (N, C * kh * kw, L) columns summed back into (N, C, H, W) with
+    (H, W) = `output_size` (overlapping blocks add up); unbatched (C kh kw, L) gives (C, H, W)."""
+    g = _t(input)
+    if g.ndim not in (2, 3):
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {g.ndim}D)")
+    unbatched = g.ndim == 2
+    g = g.unsqueeze(0) if unbatched else g
+    size = _pair(output_size, "output_size")
+    kernel, dilation_, pads, stride_ = _block_settings(kernel_size, dilation, padding, stride)
+    area = kernel[0] * kernel[1]
+    if g.shape[1] % area:
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but "
+                           f"got input.size(1)={g.shape[1]} and kernel_size={kernel}.")
+    blocks = [(n + 2 * p_ - d * (k - 1) - 1) // s_ + 1 for n, p_, d, k, s_ in
+              zip(size, pads, dilation_, kernel, stride_)]
+    if blocks[0] * blocks[1] != g.shape[2]:
+        raise RuntimeError(f"Given output_size={size}, kernel_size={kernel}, dilation={dilation_}, padding={pads}, "
+                           f"stride={stride_}, expected size of input's dimension 2 to match the calculated number "
+                           f"of sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+                           f"input.size(2)={g.shape[2]}.")
+    cols = g.reshape(g.shape[0], g.shape[1] // area, area, blocks[0], blocks[1])
+    padded = (size[0] + 2 * pads[0], size[1] + 2 * pads[1])
+    out = apply_op(COMPOSITES["fold"], (cols,), {"size": padded, "kernel": kernel, "stride": stride_,
+                                                 "dilation": dilation_})
+    if any(pads):
+        out = out[:, :, pads[0]:pads[0] + size[0], pads[1]:pads[1] + size[1]]
+    return _renamed(out.squeeze(0) if unbatched else out, "Col2ImBackward0")
 
 
 def _batched(x: Tensor, spatial: int, name: str) -> tuple[Tensor, bool]:

@@ -29,6 +29,7 @@ from tracegrad.nn import init
 from tracegrad.nn.parameter import Parameter
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
+           "Unfold", "Fold",
            "LayerNorm", "Embedding", "BatchNorm1d",
            "BatchNorm2d", "Identity", "Flatten", "Dropout", "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU",
            "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
@@ -711,6 +712,40 @@ class AvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Unfold(Module):
+    """The module form of :func:`nn.functional.unfold` (im2col)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], dilation: int | tuple[int, int] = 1,
+                 padding: int | tuple[int, int] = 0, stride: int | tuple[int, int] = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """The module form of :func:`nn.functional.fold` (col2im)."""
+
+    def __init__(self, output_size: int | tuple[int, int], kernel_size: int | tuple[int, int],
+                 dilation: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 stride: int | tuple[int, int] = 1) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
 
 
 class Identity(Module):

@@ -68,15 +68,42 @@ def default_collate(batch: Sequence[Any]) -> Any:
 class DataLoader:
     """Batches of a dataset: `batch_size` samples each (the last may be short unless `drop_last`), in
     order or, with `shuffle`, in a new random order every epoch drawn from `generator` (or the global
-    generator), combined by `collate_fn`."""
+    generator), or in the order a `sampler` gives, or as the index lists a `batch_sampler` gives;
+    combined by `collate_fn`.
 
-    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False, sampler: Any = None,
-                 batch_sampler: Any = None, num_workers: int = 0, collate_fn: Callable[[list[Any]], Any] | None = None,
-                 pin_memory: bool = False, drop_last: bool = False, generator: Generator | None = None) -> None:
-        if batch_size is not None and batch_size <= 0:
+    Samples are loaded in this process: `num_workers` (and the other worker settings) are accepted for
+    PyTorch's signature and change nothing but the checks.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler: Any = None, batch_sampler: Any = None, num_workers: int = 0,
+                 collate_fn: Callable[[list[Any]], Any] | None = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context: Any = None, generator: Generator | None = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+        if num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
+                             "multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
+                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and "
+                                 "drop_last")
+            batch_size = None
+        elif batch_size is not None and batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
-        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
-        self.sampler = sampler
+        elif batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
+        self.sampler, self.batch_sampler, self.num_workers = sampler, batch_sampler, num_workers
         self.collate_fn = collate_fn or default_collate
         self.generator = generator
 
@@ -87,6 +114,10 @@ class DataLoader:
         return [int(i) for i in _source(self.generator).permutation(n)] if self.shuffle else list(range(n))
 
     def __iter__(self) -> Iterator[Any]:
+        if self.batch_sampler is not None:
+            for indices in self.batch_sampler:
+                yield self.collate_fn([self.dataset[i] for i in indices])
+            return
         order = self._order()
         if self.batch_size is None:  # no batching: the samples themselves
             for i in order:
@@ -99,6 +130,8 @@ class DataLoader:
             yield self.collate_fn([self.dataset[i] for i in chunk])
 
     def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         if self.batch_size is None:
             return n
