@@ -237,14 +237,35 @@ def test_gradient_of_a_numpy_scalar_has_its_type():
     assert type(tg.grad(lambda a: a * a)(3.0)) is float
 
 
-def test_random_numbers_in_a_trace_warn_once():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+def test_random_numbers_in_a_trace_are_drawn_anew_every_call():
+    """A random factory inside a compiled function is an input drawn per call (it was a constant: every call
+    reused the first trace's numbers), from the generator it names, with one trace; nested and inside
+    gradients too.  Dropout masks differ per call as in eager mode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         f = tg.jit(lambda x: x + tg.randn(3, dtype=tg.float64) + tg.rand(3, dtype=tg.float64))
-        f(np.zeros(3))
-        f(np.ones(3))
-    messages = [str(w.message) for w in caught if "constants of the trace" in str(w.message)]
-    assert len(messages) == 1 and "tg.randn()" in messages[0] and "test_compiled_semantics.py" in messages[0]
+        draws = [f(np.zeros(3)) for _ in range(4)]
+    assert f.cache_info().traces == 1
+    assert all(not np.array_equal(a, b) for a, b in zip(draws, draws[1:]))
+    gen = tg.Generator().manual_seed(7)
+    seeded = tg.jit(lambda x: x * tg.rand(5, dtype=tg.float64, generator=gen))
+    first = [seeded(np.ones(5)) for _ in range(3)]
+    gen.manual_seed(7)
+    again = [seeded(np.ones(5)) for _ in range(3)]
+    np.testing.assert_array_equal(np.array(first), np.array(again))  # the same stream, the same numbers
+    gen.manual_seed(7)
+    eager = [np.ones(5) * tg.rand(5, dtype=tg.float64, generator=gen).numpy() for _ in range(3)]
+    np.testing.assert_array_equal(np.array(first), np.array(eager))  # one draw per call, as eager mode
+    drop = tg.jit(lambda x: tg.nn.functional.dropout(x, 0.5))
+    masks = {tuple(drop(np.ones(16)).tolist()) for _ in range(6)}
+    assert len(masks) > 1 and all(set(m) <= {0.0, 2.0} for m in masks)
+    gradient = tg.grad(lambda x: (tg.nn.functional.dropout(x, 0.5) * x).sum())
+    for _ in range(3):  # d/dx of x * mask(x) / 0.5: 4 x where kept, 0 where dropped, a new mask each call
+        g = gradient(np.full(16, 1.5))
+        assert set(np.unique(g)) <= {0.0, 6.0}
+    outer = tg.jit(lambda x: tg.jit(lambda y: y * tg.rand(4, dtype=tg.float64))(x) * 1.0)
+    nested = [outer(np.ones(4)) for _ in range(3)]
+    assert not np.array_equal(nested[0], nested[1]) and not np.array_equal(nested[1], nested[2])
 
 
 def test_jacobian_and_hessian_of_pytrees():

@@ -124,6 +124,15 @@ def test_train_step_leaves_unused_parameters_alone_and_rejects_misuse():
     assert used.tolist() == [0.0, 0.0]
     with pytest.raises(RuntimeError, match="cannot run inside a compiled function"):
         tg.jit(lambda t: step(t), tier="executor")(np.zeros(2, np.float32))
+    counter = tg.zeros(1)
+
+    @tg.train_step(opt, tier="executor")
+    def counting(target):  # a closed-over tensor that is not module state: its write would happen once
+        counter.add_(1.0)
+        return ((used - target) ** 2).sum()
+    with pytest.raises(RuntimeError, match="in-place write to a tensor the compiled function did not create"):
+        counting(tg.tensor([0.0, 0.0]))
+    assert counter.item() == 0.0 and used.tolist() == [0.0, 0.0]
 
 
 def test_a_backward_inside_a_compiled_function_is_computed_on_every_call():
@@ -210,3 +219,48 @@ def test_the_digits_mlp_trains_compiled_to_95_percent_and_matches_eager():
     with tg.no_grad():
         accuracy = (model(tg.tensor(x_test)).argmax(1).numpy() == y_test).mean()
     assert accuracy >= 0.95
+
+
+def _bn_model():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 3), nn.BatchNorm1d(3)).double()
+    return model, tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_train_step_writes_batchnorm_running_statistics_as_eager_training_does():
+    """Module state written in place during the step (running mean and variance, the batch counter) is an
+    output of the compiled program, written back after each call: equal to eager training, 6 steps."""
+    loss_fn = nn.CrossEntropyLoss()
+    eager_model, eager_opt = _bn_model()
+    model, opt = _bn_model()
+
+    @tg.train_step(opt, tier="executor")
+    def step(xb, yb):
+        return loss_fn(model(xb), yb)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        x, y = tg.tensor(rng.normal(size=(8, 1, 6, 6))), tg.tensor(rng.integers(0, 3, 8))
+        eager_opt.zero_grad()
+        loss = loss_fn(eager_model(x), y)
+        loss.backward()
+        eager_opt.step()
+        np.testing.assert_allclose(step(x, y).item(), loss.item(), rtol=1e-12)
+    for (name, a), b in zip(eager_model.state_dict().items(), model.state_dict().values()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-10, atol=1e-13, err_msg=name)
+    assert model[1].num_batches_tracked.item() == 6
+
+
+def test_module_buffers_are_read_as_inputs_by_compiled_functions():
+    """A buffer changes between calls (running statistics): compiled functions read its current values
+    without tracing again (it used to be a constant, re-traced whenever it changed)."""
+    bn = nn.BatchNorm1d(3).double().eval()
+    compiled = tg.jit(lambda x: bn(x), tier="executor")
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    traced = None
+    for shift in (0.0, 1.5, -2.0):
+        with tg.no_grad():
+            bn.running_mean.fill_(shift)
+        np.testing.assert_allclose(compiled(x).detach().numpy(), bn(x).detach().numpy(), rtol=1e-12)
+        traced = traced or compiled.cache_info().traces
+    assert compiled.cache_info().traces == traced  # nothing traced again after the first call

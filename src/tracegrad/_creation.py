@@ -11,7 +11,7 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
-from tracegrad._trace import TRACE, const_ir, random_in_trace
+from tracegrad._trace import TRACE, const_ir, random_input
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
@@ -294,40 +294,49 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: DT
     return _finish(np.power(float(base), exponents).astype(_dtype_or_default(dtype)), requires_grad)
 
 
+def _random(draw: Callable[[], np.ndarray], requires_grad: bool) -> Tensor:
+    """A tensor of `draw()`'s numbers; inside a trace, an input the compiled function draws anew per call."""
+    t = _finish(draw(), requires_grad)
+    if TRACE.builders:
+        # The call that traced uses the numbers it drew, so a seeded stream advances once per call.
+        pending = [t._data]
+
+        def per_call() -> np.ndarray:
+            return pending.pop() if pending else draw()
+        random_input(t, per_call)
+    return t
+
+
 def rand(*shape: int | Sequence[int], size: Sequence[int] | None = None,
          dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
          device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform random numbers in [0, 1)."""
-    if TRACE.builders:
-        random_in_trace("tg.rand")
+    """Uniform random numbers in [0, 1).  Inside a compiled function, new numbers every call."""
     nd = _dtype_or_default(dtype)
     drawn = nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64
-    data = _source(generator).random(_size(shape, size), dtype=drawn)
-    return _finish(data.astype(nd, copy=False), requires_grad)
+    dims = _size(shape, size)
+    return _random(lambda: _source(generator).random(dims, dtype=drawn).astype(nd, copy=False), requires_grad)
 
 
 def randn(*shape: int | Sequence[int], size: Sequence[int] | None = None,
           dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
           device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal random numbers."""
-    if TRACE.builders:
-        random_in_trace("tg.randn")
+    """Standard normal random numbers.  Inside a compiled function, new numbers every call."""
     nd = _dtype_or_default(dtype)
     drawn = nd if nd.kind == "f" and nd.itemsize >= 4 else np.float64
-    data = _source(generator).standard_normal(_size(shape, size), dtype=drawn)
-    return _finish(data.astype(nd, copy=False), requires_grad)
+    dims = _size(shape, size)
+    return _random(lambda: _source(generator).standard_normal(dims, dtype=drawn).astype(nd, copy=False),
+                   requires_grad)
 
 
 def randint(low: int, high: int | Sequence[int] | None = None, size: Sequence[int] | None = None,
             dtype: DTypeLike | None = None, generator: Generator | np.random.Generator | None = None,
             device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
     """Random integers in [low, high) (``randint(high, size)`` also works), int64 by default."""
-    if TRACE.builders:
-        random_in_trace("tg.randint")
     if size is None:
         low, high, size = 0, low, high
     nd = _dtype_or_default(dtype, np.dtype(np.int64))
-    return _finish(_source(generator).integers(low, high, size=tuple(size)).astype(nd), requires_grad)
+    dims = tuple(size)
+    return _random(lambda: _source(generator).integers(low, high, size=dims).astype(nd), requires_grad)
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: DTypeLike | None = None,
@@ -338,10 +347,8 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: DTypeLike | N
     >>> sorted(tg.randperm(4).tolist())
     [0, 1, 2, 3]
     """
-    if TRACE.builders:
-        random_in_trace("tg.randperm")
     nd = _dtype_or_default(dtype, np.dtype(np.int64))
-    return _finish(_source(generator).permutation(int(n)).astype(nd), requires_grad)
+    return _random(lambda: _source(generator).permutation(int(n)).astype(nd), requires_grad)
 
 
 def _like(fn: Callable[..., Tensor], call: str = "") -> Callable[..., Tensor]:

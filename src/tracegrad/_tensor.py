@@ -22,7 +22,15 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
 from tracegrad._results import result_type as _result_type
-from tracegrad._trace import TRACE, concrete_read, detached_ir, register_tensor_class, source_location, trace_op
+from tracegrad._trace import (
+    TRACE,
+    concrete_read,
+    detached_ir,
+    functional_write,
+    register_tensor_class,
+    source_location,
+    trace_op,
+)
 from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
 from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
@@ -338,12 +346,14 @@ _INFERENCE_SAVED = (
     "in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")
 
 
-def refuse_outside_write(t: Tensor) -> None:
+def refuse_outside_write(t: Tensor, traced_write: bool = False) -> None:
     """Raise at the user's line when a trace is running and did not create `t` (or its base): a compiled
-    function replays only what it returns, so a write into a tensor from outside would happen once."""
+    function replays only what it returns, so a write into a tensor from outside would happen once.
+    A `traced_write` (an in-place op, whose new value the trace holds) is allowed in a trace that returns
+    such writes (a training step's, see :func:`tracegrad._trace.functional_write`)."""
     if TRACE.builders:
         owner = t._base if t._base is not None else t
-        if TRACE.created.get(id(owner)) is not owner:
+        if TRACE.created.get(id(owner)) is not owner and not (traced_write and functional_write(owner)):
             raise RuntimeError(_OUTSIDE_WRITE.format(where=user_location()))
 
 
@@ -2246,7 +2256,7 @@ class Tensor:
             raise RuntimeError(f"result type {from_numpy_dtype(rd.dtype).tensor_type[:-6]} can't be cast to the "
                                f"desired output type {self.dtype.tensor_type[:-6]}")
         self._check_writable()
-        refuse_outside_write(self)
+        refuse_outside_write(self, traced_write=True)
         np.copyto(self._data, rd, casting="unsafe")
         self._version_box[0] += 1
         _WRITES[0] += 1

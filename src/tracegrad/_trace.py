@@ -29,7 +29,7 @@ from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 
 __all__ = ["make_ir", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
-           "depends_on_differentiated", "differentiated_value_error", "Captures", "captures"]
+           "depends_on_differentiated", "differentiated_value_error", "Captures", "captures", "random_input"]
 
 
 class _TraceState(threading.local):
@@ -90,6 +90,36 @@ def lift(builder: GraphBuilder, t) -> Value:
     builder.restore.append((t, t._ir))
     t._ir = v
     return v
+
+
+#: Tensors that hold state which changes between calls (module buffers such as running statistics): a
+#: trace reads them as inputs, never as constants, so their current values are used on every call and a
+#: training step can write them (see :func:`functional_write`).
+STATE_TENSORS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def mark_state(t) -> None:
+    """Register `t` as state: traces read it as an input (see :data:`STATE_TENSORS`)."""
+    if t is not None:
+        STATE_TENSORS[id(t)] = t
+
+
+def functional_write(owner) -> bool:
+    """The running trace writes `owner`, a tensor it did not create: True when the trace takes such writes
+    as outputs (a training step's writes into module state), after recording `owner` and its values
+    before the write; False when the write must be refused."""
+    builder = TRACE.builder
+    writes = getattr(builder, "outside_writes", None)
+    if writes is None or len(TRACE.builders) != 1 or STATE_TENSORS.get(id(owner)) is not owner:
+        return False  # (only module state: a parameter the step writes besides its update would be ambiguous)
+    if id(owner) not in writes:
+        ir = owner._ir
+        if ir is None:
+            lift(builder, owner)
+        elif ir.const is not None or ir.id not in builder.owned:
+            return False  # read as a constant first: the trace cannot make it an input any more
+        writes[id(owner)] = (owner, owner._data.copy())
+    return True
 
 
 def _constant(builder: GraphBuilder, t) -> Value:
@@ -257,7 +287,8 @@ def _ir_of(builder: GraphBuilder, arg, data) -> Value:
     if isinstance(arg, Tensor):
         ir = arg._ir
         if ir is None:
-            ir = lift(builder, arg) if arg.requires_grad else _constant(builder, arg)
+            ir = lift(builder, arg) if arg.requires_grad or STATE_TENSORS.get(id(arg)) is arg \
+                else _constant(builder, arg)
         elif ir.const is None and ir.id not in builder.owned:
             ir = lift(builder, arg)  # a value of an enclosing trace
         if ir.dtype != data.dtype:
@@ -309,18 +340,16 @@ def detached_ir(t) -> Value | None:
     return builder.apply("detach", _ir_of(builder, t, t._data))
 
 
-def random_in_trace(name: str) -> None:
-    """A random factory ran inside a trace: its numbers become constants of the trace; say so once per trace."""
+def random_input(t, draw: Callable[[], np.ndarray]) -> None:
+    """Tensor `t`, just drawn by a random factory inside a trace, becomes an input of the trace that
+    `draw` fills anew for every call (as eager mode draws new numbers each time), not a constant."""
     builder = TRACE.builder
-    if builder is None or getattr(builder, "warned_random", False):
+    if builder is None:
         return
-    builder.warned_random = True
-    import warnings
-    loc = source_location()
-    where = f" at {os.path.basename(loc[0])}:{loc[1]}" if loc else ""
-    warnings.warn(f"tracegrad: {name}(){where} runs inside a traced function: its numbers are constants of the "
-                  f"trace, so every call of the compiled function reuses the first trace's numbers. Draw random "
-                  f"numbers outside and pass them in as an argument.", RuntimeWarning, stacklevel=user_stacklevel())
+    lift(builder, t)
+    if not hasattr(builder, "redraw"):
+        builder.redraw = {}
+    builder.redraw[id(t)] = draw
 
 
 def const_ir(t) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 from tracegrad import _check, stages
 from tracegrad._check import SelfCheckError
 from tracegrad._log import cache_log, compile_log, guard_log
-from tracegrad._trace import TRACE, captures, tracing, user_stacklevel
+from tracegrad._trace import TRACE, captures, random_input, tracing, user_stacklevel
 from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS, pipeline
@@ -301,6 +301,7 @@ class Trace:
     n_explicit: int           # graph inputs that are arguments; the rest are `implicit`
     implicit: list            # closed-over tensors, in graph-input order
     captures: Any = None      # _trace.Captures: closed-over constants and name bindings to re-check per call
+    redraws: list | None = None  # per implicit input: None, or how to draw its random numbers anew per call
 
 
 def _graph_name(f) -> str:
@@ -355,10 +356,13 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
             else:
                 static.append(leaf)
     implicit = [t for t, _, _ in builder.implicit]
-    builder.graph.input_names = _unique(dyn_names + [f"closure{j}" for j in range(len(implicit))])
+    redraw = getattr(builder, "redraw", None)
+    redraws = [redraw.get(id(t)) for t in implicit] if redraw else None
+    builder.graph.input_names = _unique(dyn_names + [("random" if redraws and redraws[j] else "closure") + str(j)
+                                                     for j in range(len(implicit))])
     builder.graph.outputs = outputs
     return Trace(builder.graph, out_tree, static, concrete, len(tree_flatten(main)[0]), n_explicit, implicit,
-                 captures(f, builder))
+                 captures(f, builder), redraws)
 
 
 def _split_aux(result, has_aux: bool):
@@ -505,7 +509,11 @@ class Compiled:
         if not self.trace.implicit:
             return explicit
         out = list(explicit)
-        for t, v in zip(self.trace.implicit, self.trace.graph.inputs[self.trace.n_explicit:]):
+        redraws = self.trace.redraws or ()
+        for k, (t, v) in enumerate(zip(self.trace.implicit, self.trace.graph.inputs[self.trace.n_explicit:])):
+            if k < len(redraws) and redraws[k] is not None:
+                out.append(redraws[k]())  # random numbers: new ones every call, as in eager mode
+                continue
             d = t._data
             if d.shape != v.shape or d.dtype != v.dtype:
                 return None
@@ -806,7 +814,8 @@ class CompiledFunction:
         compiled, values, full = found
         if ANOMALY.enabled and ANOMALY.check_nan:
             values = compiled.run_checked(full)
-        elif fresh is not None and self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit"):
+        elif fresh is not None and self.check and not TRACE.builders and mode in ("grad", "value_and_grad", "jit") \
+                and not compiled.trace.redraws:  # (random numbers drawn inside differ from the eager run's)
             self._self_check(compiled, args, kwargs, diff_leaves, float_scalars, full, values, mode)
         return leaves, dyn, diff_leaves, compiled, values, full
 
@@ -1239,9 +1248,14 @@ class CompiledFunction:
 
     def _inline(self, compiled: Compiled, leaves, dyn, values):
         """Inside an outer trace: emit our graph into it and return Tensors carrying both."""
-        from tracegrad._tensor import Tensor
+        from tracegrad._tensor import Tensor, wrap
         ins = [leaves[i] if isinstance(leaves[i], Tensor) else _leaf_array(leaves[i]) for i in dyn]
-        return _inline_graph(compiled.graph, ins + list(compiled.trace.implicit), values)
+        implicit = list(compiled.trace.implicit)
+        for k, draw in enumerate(compiled.trace.redraws or ()):
+            if draw is not None:  # drawn per call of the enclosing function too
+                implicit[k] = wrap(draw())
+                random_input(implicit[k], draw)
+        return _inline_graph(compiled.graph, ins + implicit, values)
 
     def _outputs(self, trace: Trace, values, as_tensor: bool, split_aux: bool = False):
         from tracegrad._tensor import Tensor, wrap

@@ -22,7 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from tracegrad._tensor import Tensor, write_in_place
+from tracegrad._tensor import Tensor
+from tracegrad._trace import mark_state
 from tracegrad.autograd.grad_mode import no_grad
 from tracegrad.nn import functional as F
 from tracegrad.nn import init
@@ -110,6 +111,7 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.Tensor or None "
                                 f"expected)")
             self._buffers[name] = value
+            mark_state(value)
         else:
             object.__setattr__(self, name, value)
 
@@ -148,6 +150,7 @@ class Module:
                             f"None required)")
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        mark_state(tensor)  # state that changes between calls: compiled functions read it as an input
         if persistent:
             self._non_persistent.discard(name)
         else:
@@ -273,6 +276,7 @@ class Module:
                 for name, b in m._buffers.items():
                     if b is not None:
                         m._buffers[name] = convert(b)
+                        mark_state(m._buffers[name])
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -577,7 +581,8 @@ class _BatchNorm(Module):
         out = F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
                            self.training or not self.track_running_stats, self.momentum, self.eps)
         if self.training and self.track_running_stats:
-            write_in_place(self.num_batches_tracked, self.num_batches_tracked._data + 1)
+            with no_grad():
+                self.num_batches_tracked.add_(1)
         return out
 
     def extra_repr(self) -> str:

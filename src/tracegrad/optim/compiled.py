@@ -84,6 +84,15 @@ def _branch_key(value: Any) -> Any:
     return value
 
 
+class _Returned:
+    """What a traced step returns besides the loss, learnt while tracing: the state names of each
+    parameter after an update, and the module state tensors the function wrote."""
+
+    def __init__(self) -> None:
+        self.state_names: list[list[str]] = []
+        self.written: list[Tensor] = []
+
+
 class TrainStep:
     """A training step of `optimizer`: ``step(*batch)`` computes ``loss = fn(*batch)``, the gradient of
     every parameter the optimizer holds, and the optimizer's update, in one compiled program; then
@@ -108,7 +117,7 @@ class TrainStep:
         self.optimizer = optimizer
         self.backend = backend
         self.tier = tier
-        self._programs: dict[Any, Any] = {}   # layout -> (the jit-compiled pure step, state names it returns)
+        self._programs: dict[Any, Any] = {}   # layout -> (jit-compiled pure step, settings read, _Returned)
 
     def __repr__(self) -> str:
         return f"<tracegrad.train_step of {getattr(self.fn, '__name__', 'function')}>"
@@ -132,7 +141,7 @@ class TrainStep:
         found = self._programs.get(layout)
         if found is None:
             found = self._programs[layout] = self._program(entries)
-        program, numbers, new_keys = found
+        program, numbers, returned = found
         arrays = [p._data for p, _ in entries]
         arrays += [v._data for _, state in entries for v in state.values()]
         arrays += [np.asarray(g[k] if i is None else g[k][i], dtype=np.float64)
@@ -141,7 +150,7 @@ class TrainStep:
         with no_grad():  # the program differentiates inside; its outputs need no tape
             out = program(*arrays)
         rest = iter(out[1:])
-        for (p, state), keys in zip(entries, new_keys):
+        for (p, state), keys in zip(entries, returned.state_names):
             new_p, grad = next(rest), next(rest)
             if grad is None:
                 continue  # not used by the loss: left alone, as the eager step leaves it
@@ -155,22 +164,25 @@ class TrainStep:
                     held._data = value
                     held._version_box[0] += 1
             p._grad = wrap(grad)  # the program's fresh array, of p's shape and dtype
+        for t in returned.written:  # module state the step wrote (running statistics)
+            write_in_place(t, next(rest))
         return wrap(np.asarray(out[0]))
 
-    def _program(self, entries: list[tuple[Tensor, dict[str, Tensor]]]) -> tuple[Any, list, list[list[str]]]:
-        """``(jit-compiled pure step, numeric settings per group, state names per parameter after a step)``
-        for the current layout of parameters, settings and state (the names are filled in while tracing)."""
+    def _program(self, entries: list[tuple[Tensor, dict[str, Tensor]]]) -> tuple[Any, list, _Returned]:
+        """``(jit-compiled pure step, numeric settings per group, what it returns besides the loss)`` for
+        the current layout of parameters, settings and state."""
         numbers = [_numbers(g) for g in self.optimizer.param_groups]
-        new_keys: list[list[str]] = []
+        returned = _Returned()
         params = [p for p, _ in entries]
         program = jit(functools.partial(self._pure, params, [list(state) for _, state in entries], numbers,
-                                        new_keys), backend=self.backend, tier=self.tier)
-        return program, numbers, new_keys
+                                        returned), backend=self.backend, tier=self.tier)
+        return program, numbers, returned
 
     def _pure(self, params: list[Tensor], state_keys: list[list[str]], numbers: list[list[tuple[str, int | None]]],
-              new_keys: list[list[str]], *flat: Any) -> tuple[Any, ...]:
+              returned: _Returned, *flat: Any) -> tuple[Any, ...]:
         """The step as a function of arrays (traced by :func:`tracegrad.jit`): parameters, state values,
-        settings and the batch in; loss, then per parameter its new value and gradient and its new state out."""
+        settings and the batch in; loss, then per parameter its new value and gradient and its new state,
+        then the new values of the module state the function wrote (running statistics), out."""
         values = list(flat[:len(params)])
         pos = len(params)
         state_values = []
@@ -187,6 +199,7 @@ class TrainStep:
             settings.append(h)
         batch = flat[pos:]
         builder = TRACE.builder
+        builder.outside_writes = {}  # writes into module state become outputs (see _trace.functional_write)
         for p, v in zip(params, values):  # the function reads the parameters: they are these inputs
             builder.restore.append((p, p._ir))
             p._ir = v._ir
@@ -197,19 +210,23 @@ class TrainStep:
             grads = tape_grad(loss, params, allow_unused=True)
         group_of = {id(p): k for k, g in enumerate(groups) for p in g["params"]}
         out: list[Any] = [loss.detach()]
-        new_keys.clear()
+        returned.state_names.clear()
         with no_grad():
             for p, v, g, state in zip(params, values, grads, state_values):
                 if g is None:
                     out += [v, None]
-                    new_keys.append([])
+                    returned.state_names.append([])
                     continue
                 k = group_of[id(p)]
                 new_p, new_state = self.optimizer._formula(TENSOR_MATH, v, g, groups[k], settings[k], state)
                 out += [new_p, g]
-                new_keys.append(sorted(new_state))
+                returned.state_names.append(sorted(new_state))
                 out += [new_state[key] for key in sorted(new_state)]
-        return tuple(out)
+        written = list(builder.outside_writes.values())
+        for t, before in written:  # the tracing run wrote them; the compiled run starts from the same values
+            t._data[...] = before
+        returned.written = [t for t, _ in written]
+        return tuple(out) + tuple(returned.written)  # (their traced values, as they are at the end)
 
 
 def train_step(optimizer: Optimizer, *, backend: str | None = None,
