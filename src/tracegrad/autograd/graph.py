@@ -75,6 +75,12 @@ def outside_grad_error(t: Tensor, action: str = "backward()") -> RuntimeError:
     return RuntimeError(_OUTSIDE_GRAD.format(where=where, action=action, shape=f"{t._data.dtype}{list(t._data.shape)}"))
 
 
+def _traced_here(t: Tensor) -> bool:
+    """Whether `t` carries a value of a running trace (not one left from a finished trace)."""
+    ir = getattr(t, "_ir", None)
+    return ir is not None and ir.const is None and any(ir.id in b.owned for b in _trace.TRACE.builders)
+
+
 def created_by_trace(t: Tensor) -> bool:
     """Whether the running trace made `t` (or the base it is a view of)."""
     owner = t._base if t._base is not None else t
@@ -422,7 +428,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Grad], retain_gra
     (only of `inputs` when given); otherwise the gradients of `inputs` are
     returned (``autograd.grad``), None for unused inputs.
     """
-    if not create_graph and _trace.TRACE.builders and any(getattr(r, "_ir", None) is not None for r in roots):
+    if not create_graph and _trace.TRACE.builders and any(_traced_here(r) for r in roots):
         # Inside a trace: gradients are computed with traced ops, so that compiled code computes
         # them for every call (numpy arrays would be constants of the trace: the first call's).
         create_graph = TRACED

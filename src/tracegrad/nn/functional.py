@@ -736,9 +736,13 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
                            f"({kh} x {kw}). Kernel size can't be greater than actual input size")
     cols = _patches(x, (kh, kw), stride_, dilation_)  # (N, C, kh*kw, Ho, Wo)
     ho, wo = cols.shape[-2:]
-    cols = cols.reshape(n, groups, per_group * kh * kw, ho * wo)
-    kernels = w.reshape(groups, out_channels // groups, per_group * kh * kw)
-    out = (kernels.unsqueeze(0) @ cols).reshape(n, out_channels, ho, wo)
+    # One product per group over the whole batch, (O/G, P) @ (P, N L): a few large products where one
+    # per sample and group was many small ones (their calls cost more than their arithmetic).
+    patch = per_group * kh * kw
+    cols = cols.reshape(n, groups, patch, ho * wo).permute(1, 2, 0, 3).reshape(groups, patch, n * ho * wo)
+    kernels = w.reshape(groups, out_channels // groups, patch)
+    out = (kernels @ cols).reshape(groups, out_channels // groups, n, ho * wo).permute(2, 0, 1, 3)
+    out = out.reshape(n, out_channels, ho, wo)
     if bias is not None:
         out = out + _t(bias).reshape(out_channels, 1, 1)
     return _renamed(out.squeeze(0) if unbatched else out, "ConvolutionBackward0")
