@@ -2887,19 +2887,38 @@ def _window_specs(shape, kernel, stride, dilation):
             for i in range(kh) for j in range(kw)], (ho, wo)
 
 
+def _unfold_input(shape, kernel, stride, dilation):
+    """unfold's windows of an input of `shape`, which must be (N, C, H, W)."""
+    if len(shape) != 4:
+        raise ShapeError(f"unfold: expected an (N, C, H, W) input, got shape {_fmt_shape(shape)}")
+    return _window_specs(shape, kernel, stride, dilation)
+
+
+def _fold_input(shape, size, kernel, stride, dilation):
+    """fold's windows for an input of `shape`, which must be (N, C, kh * kw, Ho, Wo) for output `size`."""
+    if len(shape) != 5:
+        raise ShapeError(f"fold: expected an (N, C, kh * kw, Ho, Wo) input, got shape {_fmt_shape(shape)}")
+    n, c, k, ho, wo = shape
+    specs, out_hw = _window_specs((n, c) + tuple(size), kernel, stride, dilation)
+    if k != len(specs) or (ho, wo) != out_hw:
+        raise ShapeError(f"fold: input of shape {_fmt_shape(shape)} does not hold the {len(specs)} kernel "
+                         f"offsets by {out_hw[0]}x{out_hw[1]} windows of a {size[0]}x{size[1]} output")
+    return specs
+
+
 def _unfold(E, x, kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
     """im2col: (N, C, H, W) to (N, C, kh * kw, Ho, Wo), the window under each output position, one
     strided slice of x per kernel offset."""
     n, c = E.shape(x)[:2]
-    specs, (ho, wo) = _window_specs(E.shape(x), kernel, stride, dilation)
+    specs, (ho, wo) = _unfold_input(tuple(E.shape(x)), kernel, stride, dilation)
     parts = [E.reshape(E.index(x, spec=spec), shape=(n, c, 1, ho, wo)) for spec, _ in specs]
     return parts[0] if len(parts) == 1 else E.concat(*parts, axis=2)
 
 
 def _fused_unfold(x, kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
+    _, (ho, wo) = _unfold_input(x.shape, kernel, stride, dilation)
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    _, (ho, wo) = _window_specs(x.shape, kernel, stride, dilation)
     s = x.strides
     windows = np.lib.stride_tricks.as_strided(x, (n, c, kh, kw, ho, wo),
                                               (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
@@ -2914,12 +2933,9 @@ def _vjp_unfold(E, ctx, g):
 def _fold(E, g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
     """col2im, unfold's adjoint: (N, C, kh * kw, Ho, Wo) to (N, C, H, W) with H, W = `size`, each window
     added back where unfold took it from (overlaps add up)."""
-    n, c, k, ho, wo = E.shape(g)
+    specs = _fold_input(tuple(E.shape(g)), size, kernel, stride, dilation)
+    n, c, _, ho, wo = E.shape(g)
     shape = (n, c) + tuple(size)
-    specs, out_hw = _window_specs(shape, kernel, stride, dilation)
-    if k != len(specs) or (ho, wo) != out_hw:
-        raise ShapeError(f"fold: input of shape {_fmt_shape(E.shape(g))} does not hold the {len(specs)} kernel "
-                         f"offsets by {out_hw[0]}x{out_hw[1]} windows of a {size[0]}x{size[1]} output")
     total = None
     for offset, (spec, _) in enumerate(specs):
         part = E.reshape(E.index(g, spec=(_WHOLE_AXIS, _WHOLE_AXIS, ("slice", offset, offset + 1, None))),
@@ -2930,9 +2946,8 @@ def _fold(E, g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
 
 
 def _fused_fold(g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
-    n, c = g.shape[:2]
-    out = np.zeros((n, c) + tuple(size), dtype=g.dtype)
-    specs, _ = _window_specs(out.shape, kernel, stride, dilation)
+    specs = _fold_input(g.shape, size, kernel, stride, dilation)
+    out = np.zeros(g.shape[:2] + tuple(size), dtype=g.dtype)
     for offset, (spec, _) in enumerate(specs):
         out[build_index(spec, ())] += g[:, :, offset]
     return out
