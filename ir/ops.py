@@ -2169,8 +2169,8 @@ def _qr_lapack(part):
             # LAPACK's reflectors of [A | 0] are A's and then identities: its Q is A's complete Q, the
             # kernels' way too (compiler/runtime.py qr_factors), since numba has only the reduced QR.
             padded = np.concatenate([a, np.zeros(a.shape[:-1] + (m - n,), a.dtype)], axis=-1)
-            return _factorised(np.linalg.qr, padded)[part][..., :n].copy() if part else \
-                _factorised(np.linalg.qr, padded)[0].copy()
+            factors = _factorised(np.linalg.qr, padded)
+            return factors[part][..., :n].copy() if part else factors[0].copy()
         return _factorised(np.linalg.qr, a)[part].copy()
     return fn
 
@@ -2870,53 +2870,61 @@ def _pad_node_name(shapes, pad=(), mode="constant", value=0.0):
             "replicate": f"ReplicationPad{dims}DBackward0", "circular": "CopySlices"}[mode]
 
 
-def _window_count(size: int, k: int, stride: int, dilation: int) -> int:
-    return (size - dilation * (k - 1) - 1) // stride + 1
+def window_counts(sizes, kernel, stride, dilation) -> tuple[int, ...]:
+    """How many windows of `kernel` (with `stride` and `dilation`) fit along each of `sizes` (may be <= 0)."""
+    return tuple((n - d * (k - 1) - 1) // st + 1 for n, k, st, d in zip(sizes, kernel, stride, dilation))
 
 
-def _window_specs(shape, kernel, stride, dilation):
-    """``(spec, (i, j))`` per kernel offset: the strided slice of an (N, C, H, W) tensor that offset
-    (i, j) of every window reads (row-major over the kernel, as im2col orders them)."""
-    (h, w), (kh, kw), (sh, sw), (dh, dw) = tuple(shape[-2:]), kernel, stride, dilation
-    ho, wo = _window_count(h, kh, sh, dh), _window_count(w, kw, sw, dw)
+def _windows(shape, kernel, stride, dilation) -> tuple[int, int]:
+    """(Ho, Wo): the windows over the last two dimensions of `shape`; ShapeError when there are none."""
+    ho, wo = window_counts(tuple(shape[-2:]), kernel, stride, dilation)
     if ho <= 0 or wo <= 0:
+        (h, w), (kh, kw), (sh, sw), (dh, dw) = tuple(shape[-2:]), kernel, stride, dilation
         raise ShapeError(f"Calculated output size: ({max(ho, 0)}x{max(wo, 0)}). Output size is too small "
                          f"(input {h}x{w}, kernel {kh}x{kw}, stride {sh}x{sw}, dilation {dh}x{dw})")
-    return [((_WHOLE_AXIS, _WHOLE_AXIS, ("slice", i * dh, i * dh + sh * (ho - 1) + 1, sh),
-              ("slice", j * dw, j * dw + sw * (wo - 1) + 1, sw)), (i, j))
-            for i in range(kh) for j in range(kw)], (ho, wo)
+    return ho, wo
 
 
-def _unfold_input(shape, kernel, stride, dilation):
-    """unfold's windows of an input of `shape`, which must be (N, C, H, W)."""
+def _window_specs(shape, kernel, stride, dilation) -> list:
+    """Per kernel offset (row-major, as im2col orders them), the strided slice of an (N, C, H, W) tensor
+    that this offset of every window reads."""
+    ho, wo = _windows(shape, kernel, stride, dilation)
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    return [(_WHOLE_AXIS, _WHOLE_AXIS, ("slice", i * dh, i * dh + sh * (ho - 1) + 1, sh),
+             ("slice", j * dw, j * dw + sw * (wo - 1) + 1, sw)) for i in range(kh) for j in range(kw)]
+
+
+def _unfold_input(shape, kernel, stride, dilation) -> tuple[int, int]:
+    """(Ho, Wo) of unfold on an input of `shape`, which must be (N, C, H, W)."""
     if len(shape) != 4:
         raise ShapeError(f"unfold: expected an (N, C, H, W) input, got shape {_fmt_shape(shape)}")
-    return _window_specs(shape, kernel, stride, dilation)
+    return _windows(shape, kernel, stride, dilation)
 
 
-def _fold_input(shape, size, kernel, stride, dilation):
-    """fold's windows for an input of `shape`, which must be (N, C, kh * kw, Ho, Wo) for output `size`."""
+def _fold_input(shape, size, kernel, stride, dilation) -> list:
+    """fold's window slices for an input of `shape`, which must be (N, C, kh * kw, Ho, Wo) for output `size`."""
     if len(shape) != 5:
         raise ShapeError(f"fold: expected an (N, C, kh * kw, Ho, Wo) input, got shape {_fmt_shape(shape)}")
     n, c, k, ho, wo = shape
-    specs, out_hw = _window_specs((n, c) + tuple(size), kernel, stride, dilation)
-    if k != len(specs) or (ho, wo) != out_hw:
-        raise ShapeError(f"fold: input of shape {_fmt_shape(shape)} does not hold the {len(specs)} kernel "
-                         f"offsets by {out_hw[0]}x{out_hw[1]} windows of a {size[0]}x{size[1]} output")
-    return specs
+    out_hw = _windows(tuple(size), kernel, stride, dilation)
+    if k != kernel[0] * kernel[1] or (ho, wo) != out_hw:
+        raise ShapeError(f"fold: input of shape {_fmt_shape(shape)} does not hold the {kernel[0] * kernel[1]} "
+                         f"kernel offsets by {out_hw[0]}x{out_hw[1]} windows of a {size[0]}x{size[1]} output")
+    return _window_specs(tuple(size), kernel, stride, dilation)
 
 
 def _unfold(E, x, kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
     """im2col: (N, C, H, W) to (N, C, kh * kw, Ho, Wo), the window under each output position, one
     strided slice of x per kernel offset."""
     n, c = E.shape(x)[:2]
-    specs, (ho, wo) = _unfold_input(tuple(E.shape(x)), kernel, stride, dilation)
-    parts = [E.reshape(E.index(x, spec=spec), shape=(n, c, 1, ho, wo)) for spec, _ in specs]
+    ho, wo = _unfold_input(tuple(E.shape(x)), kernel, stride, dilation)
+    parts = [E.reshape(E.index(x, spec=spec), shape=(n, c, 1, ho, wo))
+             for spec in _window_specs(E.shape(x), kernel, stride, dilation)]
     return parts[0] if len(parts) == 1 else E.concat(*parts, axis=2)
 
 
 def _fused_unfold(x, kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
-    _, (ho, wo) = _unfold_input(x.shape, kernel, stride, dilation)
+    ho, wo = _unfold_input(x.shape, kernel, stride, dilation)
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     s = x.strides
@@ -2937,7 +2945,7 @@ def _fold(E, g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
     n, c, _, ho, wo = E.shape(g)
     shape = (n, c) + tuple(size)
     total = None
-    for offset, (spec, _) in enumerate(specs):
+    for offset, spec in enumerate(specs):
         part = E.reshape(E.index(g, spec=(_WHOLE_AXIS, _WHOLE_AXIS, ("slice", offset, offset + 1, None))),
                          shape=(n, c, ho, wo))
         part = E.index_add(part, spec=spec, shape=shape)
@@ -2948,7 +2956,7 @@ def _fold(E, g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
 def _fused_fold(g, size=(1, 1), kernel=(1, 1), stride=(1, 1), dilation=(1, 1)):
     specs = _fold_input(g.shape, size, kernel, stride, dilation)
     out = np.zeros(g.shape[:2] + tuple(size), dtype=g.dtype)
-    for offset, (spec, _) in enumerate(specs):
+    for offset, spec in enumerate(specs):
         out[build_index(spec, ())] += g[:, :, offset]
     return out
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from tracegrad._trace import (
     register_tensor_class,
     source_location,
     trace_op,
+    user_location,
 )
 from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
@@ -105,11 +105,6 @@ class Size(tuple[int, ...]):
 # --------------------------------------------------------------------------
 # Error context: name the op, the shapes and the user's line
 # --------------------------------------------------------------------------
-
-def user_location() -> str:
-    """``file.py:LINE`` of the innermost frame outside tracegrad."""
-    loc = source_location()
-    return f"{os.path.basename(loc[0])}:{loc[1]}" if loc else "<unknown>"
 
 
 def _shape_text(shape: Sequence[int]) -> str:

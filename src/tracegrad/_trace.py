@@ -256,6 +256,12 @@ def source_location() -> tuple[str, int] | None:
     return None
 
 
+def user_location() -> str:
+    """``file.py:LINE`` of the innermost frame outside tracegrad."""
+    loc = source_location()
+    return f"{os.path.basename(loc[0])}:{loc[1]}" if loc else "<unknown>"
+
+
 #: file name -> whether it is one of tracegrad's own (asked once per file: every traced op asks)
 _INSIDE_LIBRARY: dict[str, bool] = {}
 

@@ -70,9 +70,8 @@ _OUTSIDE_GRAD = ("{where}: {action} inside a compiled function would change the 
 
 def outside_grad_error(t: Tensor, action: str = "backward()") -> RuntimeError:
     """The error for a compiled function writing the ``.grad`` of a tensor it did not create."""
-    loc = _trace.source_location()
-    where = f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else "<unknown>"
-    return RuntimeError(_OUTSIDE_GRAD.format(where=where, action=action, shape=f"{t._data.dtype}{list(t._data.shape)}"))
+    return RuntimeError(_OUTSIDE_GRAD.format(where=_trace.user_location(), action=action,
+                                             shape=f"{t._data.dtype}{list(t._data.shape)}"))
 
 
 def _traced_here(t: Tensor) -> bool:

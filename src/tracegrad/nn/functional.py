@@ -14,7 +14,7 @@ import numpy as np
 
 from tracegrad._dtypes import DTypeLike
 from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
-from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
+from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes, window_counts
 
 __all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
            "relu", "sigmoid", "tanh", "softplus", "softmax",
@@ -604,9 +604,7 @@ def _pair(value: int | Sequence[int], name: str, dims: int = 2) -> tuple[int, ..
 def _patches(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> Tensor:
     """The (kh * kw) windows of x (N, C, H, W) as a new axis 2: (N, C, kh * kw, Ho, Wo), by the table's
     ``unfold`` (im2col)."""
-    h, w = x.shape[-2:]
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    ho, wo = window_counts(x.shape[-2:], kernel, stride, dilation)
     if ho <= 0 or wo <= 0:
         raise RuntimeError(f"Calculated output size: ({max(ho, 0)}x{max(wo, 0)}). Output size is too small")
     return apply_op(COMPOSITES["unfold"], (x,), {"kernel": tuple(kernel), "stride": tuple(stride),
@@ -639,8 +637,7 @@ def unfold(input: Tensor, kernel_size: int | Sequence[int], dilation: int | Sequ
     unbatched = x.ndim == 3
     x = x.unsqueeze(0) if unbatched else x
     kernel, dilation_, pads, stride_ = _block_settings(kernel_size, dilation, padding, stride)
-    blocks = [(n + 2 * p_ - d * (k - 1) - 1) // s_ + 1 for n, p_, d, k, s_ in
-              zip(x.shape[-2:], pads, dilation_, kernel, stride_)]
+    blocks = window_counts([n + 2 * p_ for n, p_ in zip(x.shape[-2:], pads)], kernel, stride_, dilation_)
     if min(blocks) < 1:
         raise RuntimeError(f"Given input with spatial size ({x.shape[-2]}, {x.shape[-1]}), kernel_size={kernel}, "
                            f"dilation={dilation_}, padding={pads}, calculated shape of the array of sliding blocks "
@@ -669,8 +666,7 @@ def fold(input: Tensor, output_size: int | Sequence[int], kernel_size: int | Seq
     if g.shape[1] % area:
         raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but "
                            f"got input.size(1)={g.shape[1]} and kernel_size={kernel}.")
-    blocks = [(n + 2 * p_ - d * (k - 1) - 1) // s_ + 1 for n, p_, d, k, s_ in
-              zip(size, pads, dilation_, kernel, stride_)]
+    blocks = window_counts([n + 2 * p_ for n, p_ in zip(size, pads)], kernel, stride_, dilation_)
     if blocks[0] * blocks[1] != g.shape[2]:
         raise RuntimeError(f"Given output_size={size}, kernel_size={kernel}, dilation={dilation_}, padding={pads}, "
                            f"stride={stride_}, expected size of input's dimension 2 to match the calculated number "
@@ -767,8 +763,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
 def _pool_size(size: int, k: int, stride: int, pad_: int, dilation: int, ceil_mode: bool) -> int:
     """PyTorch's pooling output size; with `ceil_mode` a last partial window counts if it starts inside
     the input or its left padding."""
-    span = size + 2 * pad_ - dilation * (k - 1) - 1
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    (out,) = window_counts([size + 2 * pad_ + (stride - 1 if ceil_mode else 0)], [k], [stride], [dilation])
     if ceil_mode and (out - 1) * stride >= size + pad_:
         out -= 1
     return out

@@ -84,14 +84,19 @@ class Optimizer:
         for p, _ in updated:  # inside a compiled function: refused before any state moves
             refuse_outside_write(p)
         for p, group in updated:
-            state = self.state.setdefault(p, {})
-            if not state:
-                state.update({k: wrap(v) for k, v in self._initial_state(p._data, group).items()})
+            state = self.state_of(p, group)
             new_p, new_state = self._formula(ARRAY_MATH, p._data, p.grad._data, group, group,
                                              {k: v._data for k, v in state.items()})
             store_state(state, new_state)
             write_in_place(p, new_p)
         return loss
+
+    def state_of(self, p: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
+        """Parameter `p`'s state (its initial state before the first update)."""
+        state = self.state.setdefault(p, {})
+        if not state:
+            state.update({k: wrap(v) for k, v in self._initial_state(p._data, group).items()})
+        return state
 
     def _initial_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, np.ndarray]:
         """The state of a parameter before its first update (arrays by name, PyTorch's names)."""
@@ -160,13 +165,17 @@ ARRAY_MATH = _ArrayMath()
 
 
 def store_state(state: dict[str, Tensor], new: dict[str, Any]) -> None:
-    """Put an update's new state values (arrays) into a parameter's state tensors, in place."""
+    """Make an update's new state values a parameter's state.  They are new arrays (the formulas compute
+    out of place; a compiled step returns fresh ones), so each becomes its tensor's data without a copy;
+    its tensor stays the same object, its version counter moves as for an in-place write."""
     for key, value in new.items():
         held = state.get(key)
         if held is None:
             state[key] = wrap(np.array(value))
-        else:
-            write_in_place(held, value)
+            continue
+        refuse_outside_write(held)
+        held._data = np.asarray(value, dtype=held._data.dtype)  # (a 0-d result may be a numpy scalar)
+        held._version_box[0] += 1
 
 
 def _check(condition: bool, message: str) -> None:

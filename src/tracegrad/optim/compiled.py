@@ -27,7 +27,7 @@ from tracegrad._trace import TRACE
 from tracegrad._transforms import jit
 from tracegrad.autograd import grad as tape_grad
 from tracegrad.autograd.grad_mode import enable_grad, no_grad
-from tracegrad.optim import Optimizer
+from tracegrad.optim import Optimizer, store_state
 
 __all__ = ["train_step", "TrainStep"]
 
@@ -127,13 +127,7 @@ class TrainStep:
             raise RuntimeError("a train_step cannot run inside a compiled function: it writes the parameters "
                                "and the optimizer's state after each call")
         opt = self.optimizer
-        entries = []   # (parameter, its state dict)
-        for group in opt.param_groups:
-            for p in group["params"]:
-                state = opt.state.setdefault(p, {})
-                if not state:
-                    state.update({k: wrap(v) for k, v in opt._initial_state(p._data, group).items()})
-                entries.append((p, state))
+        entries = [(p, opt.state_of(p, group)) for group in opt.param_groups for p in group["params"]]
         layout = (tuple([id(p) for p, _ in entries]),
                   tuple([tuple([(k, _branch_key(v)) for k, v in g.items() if k != "params"])
                          for g in opt.param_groups]),
@@ -155,14 +149,7 @@ class TrainStep:
             if grad is None:
                 continue  # not used by the loss: left alone, as the eager step leaves it
             write_in_place(p, new_p)
-            for key in keys:
-                value = next(rest)
-                held = state.get(key)
-                if held is None:
-                    state[key] = wrap(value)
-                else:  # the program's fresh array becomes the state's (no copy)
-                    held._data = value
-                    held._version_box[0] += 1
+            store_state(state, {key: next(rest) for key in keys})
             p._grad = wrap(grad)  # the program's fresh array, of p's shape and dtype
         for t in returned.written:  # module state the step wrote (running statistics)
             write_in_place(t, next(rest))

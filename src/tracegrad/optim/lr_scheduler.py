@@ -360,10 +360,11 @@ class OneCycleLR(LRScheduler):
         return rates
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """Multiply the learning rate by `factor` once a metric (``step(metric)``) has not improved for
     `patience` epochs (by `threshold`, relative or absolute), then wait `cooldown` epochs; never below
-    `min_lr`, and not by less than `eps`."""
+    `min_lr`, and not by less than `eps`.  (Driven by the metric, not by epochs: it takes no
+    ``get_lr`` and sets no ``initial_lr``.)"""
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
@@ -386,7 +387,7 @@ class ReduceLROnPlateau:
         self.patience, self.cooldown, self.eps = patience, cooldown, eps
         self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
         self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = self._lrs()
         self.best = math.inf if mode == "min" else -math.inf
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
@@ -421,16 +422,4 @@ class ReduceLROnPlateau:
                 if old - new > self.eps:
                     group["lr"] = new
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates after the last step."""
-        return self._last_lr
-
-    def state_dict(self) -> dict[str, Any]:
-        """The scheduler's settings and position (not the optimizer)."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved."""
-        self.__dict__.update(state_dict)
+        self._last_lr = self._lrs()
