@@ -32,6 +32,7 @@ import numpy as np
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Value, const_value
 from tracegrad.ir.ops import TABLE, Composite, VjpContext, broadcast_shapes
 from tracegrad.ir.types import is_float
+from tracegrad.ir.walk import Transformer
 
 __all__ = ["adjoint", "decompose_composites", "differentiable_values", "where_mask", "where_masks"]
 
@@ -115,32 +116,19 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
     """Replace composite nodes by their primitives (those without a closed-form vjp, or all)."""
     def decomposed(entry) -> bool:
         return isinstance(entry, Composite) and (entry.vjp is None or not only_without_vjp)
-    out = Graph(inputs=list(graph.inputs), name=graph.name)
     if not any(decomposed(TABLE.get(node.op)) for node in graph.nodes):
+        out = graph.header()
         out.nodes, out.outputs = list(graph.nodes), list(graph.outputs)
-        if hasattr(graph, "input_names"):
-            out.input_names = graph.input_names
         return out
-    if hasattr(graph, "input_names"):
-        out.input_names = graph.input_names
-    b = GraphBuilder(out)
-    subst: dict[int, Value] = {}
 
-    def m(v: Value) -> Value:
-        return subst.get(v.id, v)
-    for node in graph.nodes:
-        entry = TABLE.get(node.op)
-        ins = [m(v) for v in node.inputs]
-        if decomposed(entry):
-            b.loc = node.loc
-            res = entry.decompose(b, *ins, **node.attrs)
-            subst[node.outputs[0].id] = res
-        elif all(x is y for x, y in zip(ins, node.inputs)):
-            out.nodes.append(node)  # nodes are never changed once built: an unchanged one is shared
-        else:
-            out.nodes.append(type(node)(node.op, ins, dict(node.attrs), list(node.outputs), node.loc, node.grad_of))
-    out.outputs = [m(v) for v in graph.outputs]
-    return out
+    class Decompose(Transformer):
+        def run_node(self, node, ins):
+            entry = TABLE[node.op]
+            if not decomposed(entry):
+                return self.copy(node, ins)
+            self.builder.loc, self.builder.grad_of = node.loc, None
+            return self.builder._value(entry.decompose(self.builder, *ins, **node.attrs))
+    return Decompose(graph).transform()
 
 
 def _accumulated(b: GraphBuilder, prev: Value, g: Value) -> Value:
@@ -169,9 +157,8 @@ def adjoint(graph: Graph, wrt: list[int], seed: str = "ones",
     indices of the cotangent inputs (empty for ``"ones"``).
     """
     graph = decompose_composites(graph)
-    joint = Graph(inputs=list(graph.inputs), nodes=list(graph.nodes), name=f"{graph.name}_joint")
-    if hasattr(graph, "input_names"):
-        joint.input_names = list(graph.input_names)
+    joint = graph.header(f"{graph.name}_joint")
+    joint.nodes = list(graph.nodes)
     b = GraphBuilder(joint)
     wrt_values = [graph.inputs[i] for i in wrt]
     live = differentiable_values(graph, wrt_values)

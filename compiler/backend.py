@@ -112,9 +112,6 @@ class NumbaKernel:
         from numba import typeof
         self.fn.compile(tuple(typeof(a) for a in sample_arguments(argument_specs(self.graph, self.kernel))))
 
-    def _fail(self, code: int, arrays=None):
-        _raise_failure(self.kernel, self.graph, code, arrays)
-
 
 def argument_specs(lowered: Graph, ks: KernelSource) -> list[tuple[str, bool]]:
     """(dtype, writeable) of the kernel's flat array arguments before ``D`` and the status word.

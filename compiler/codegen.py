@@ -27,16 +27,17 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, FusionPlan, plan_fusion
+from tracegrad.compiler.fusion import ELEMENTWISE_INLINE, INLINED_BEFORE_CODEGEN, FusionPlan, plan_fusion
 from tracegrad.compiler.loops import LOOP, Affine, Loop, roll_loops
 from tracegrad.compiler.runtime import SUFFIX, SUM_BLOCK
 from tracegrad.compiler.runtime import names as _runtime_names
 from tracegrad.ir.graph import GUARD, Graph, Node, Value
-from tracegrad.ir.ops import TABLE, normalize_axes
+from tracegrad.ir.ops import HEAVY, ORDINARY, TABLE, Composite, normalize_axes
 
 __all__ = ["generate", "KernelSource", "Unsupported"]
 
@@ -46,6 +47,41 @@ _CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
 _RUNTIME_HELPERS = frozenset(_runtime_names())
 _NP_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.int64): "np.int64",
             np.dtype(np.int32): "np.int32", np.dtype(np.bool_): "np.bool_"}
+
+
+#: Function calls of a kernel template that name runtime functions (not ``np.`` or method calls).
+_RUNTIME_CALL_RE = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\(")
+#: The element types a kernel sees for each dtype policy of the op table (``Op.promote``): "float"
+#: ops get floating-point operands only; the others keep integer ones.
+_POLICY_DTYPES = {"float": ("f32", "f64")}
+_ALL_NUMERIC = ("f32", "f64", "i64", "i32")
+
+
+def _check_table() -> None:
+    """Every primitive of the op table can be lowered: it is elementwise or has a :func:`lowers`
+    method, and every function its kernel template calls exists in the runtime for every element
+    type the op can see (a missing one would surface as an ImportError inside a generated module)."""
+    unlowered = [name for name, e in TABLE.items() if not isinstance(e, Composite) and name not in _LOWERINGS
+                 and name not in ELEMENTWISE_INLINE and name not in INLINED_BEFORE_CODEGEN]
+    if unlowered:
+        raise RuntimeError(f"op-table entries without a lowering: {', '.join(unlowered)}")
+    available = set(_runtime_names())
+    missing = []
+    for name, entry in TABLE.items():
+        template = getattr(entry, "kernel", None)
+        if template is None:
+            continue
+        for call in set(_RUNTIME_CALL_RE.findall(template)):
+            if entry.kind != "elementwise":
+                if call not in available:
+                    missing.append(f"{name}: {call}")
+                continue
+            for suffix in _POLICY_DTYPES.get(entry.promote, _ALL_NUMERIC):
+                if f"{call}_{suffix}" not in available:
+                    missing.append(f"{name}: {call}_{suffix}")
+    if missing:
+        raise RuntimeError("kernel templates call functions the runtime lacks (give the entry a `scalar` "
+                           "function or add them to compiler/runtime.py): " + ", ".join(sorted(missing)))
 
 
 #: Constant arrays up to this many elements are written into the generated module.
@@ -62,13 +98,11 @@ class KernelSource:
 
     source: str
     entry: str
-    n_inputs: int
     consts: list[np.ndarray]                 # extra array arguments, in order
     dims: list[tuple[int, int]]              # D[k] is the extent of axis [1] of value #[0]
     dim_values: list[Value] = field(default_factory=list)
     guards: list[Node] = field(default_factory=list)
     index_nodes: list[Node] = field(default_factory=list)
-    runtime_names: list[str] = field(default_factory=list)
 
     @property
     def canonical(self) -> str:
@@ -198,6 +232,21 @@ class _BodyStorage:
     carried: set[int]
     allocations: list[str] = field(default_factory=list)
     in_place: set[int] = field(default_factory=set)
+
+
+#: The _Gen method that lowers each op that is not elementwise, filled by :func:`lowers`.
+_LOWERINGS: dict[str, Callable] = {}
+
+
+def lowers(*ops: str, kinds: tuple[str, ...] = ()):
+    """Register the decorated ``_Gen`` method as the lowering of `ops` and of every op-table entry of `kinds`."""
+    def register(method: Callable) -> Callable:
+        for name in list(ops) + [n for n, e in TABLE.items() if e.kind in kinds]:
+            if name in _LOWERINGS:
+                raise RuntimeError(f"two lowerings of {name!r}")
+            _LOWERINGS[name] = method
+        return method
+    return register
 
 
 class _Gen:
@@ -519,6 +568,7 @@ class _Gen:
         fn = self.fn("maximum" if node.op == "max" else "minimum", dt)
         return init, lambda acc, e: f"{fn}({acc}, {e})"
 
+    @lowers("sum", "max", "min")
     def reduction(self, node: Node) -> None:
         x = node.inputs[0]
         v = node.outputs[0]
@@ -668,6 +718,7 @@ class _Gen:
         w.indent()
         return sums_state
 
+    @lowers("argmax")
     def argmax(self, node: Node) -> None:
         x, v = node.inputs[0], node.outputs[0]
         src = self.array(x)
@@ -708,6 +759,7 @@ class _Gen:
         w.dedent()
         w.dedent()
 
+    @lowers("argsort")
     def argsort(self, node: Node) -> None:
         """Each row along the axis copied out, put in order by numba's stable sort, its order written back.
 
@@ -747,6 +799,7 @@ class _Gen:
         w.dedent()
         w.dedent()
 
+    @lowers(kinds=("linalg",))
     def linalg(self, node: Node) -> None:
         """A function of matrices: the op table's numba expression (LAPACK through numba, or a runtime
         function it names) on each matrix of the batch, its result (a matrix, a vector or a number per
@@ -787,6 +840,7 @@ class _Gen:
             return self.array(src), "t"
         return self.array(v), "n"
 
+    @lowers("matmul")
     def matmul(self, node: Node) -> None:
         a, b = node.inputs
         v = node.outputs[0]
@@ -838,6 +892,7 @@ class _Gen:
         for _ in range(nb):
             w.dedent()
 
+    @lowers("transpose")
     def transpose(self, node: Node) -> None:
         x, v = node.inputs[0], node.outputs[0]
         perm = node.attrs["perm"]
@@ -862,6 +917,7 @@ class _Gen:
             self.w.line(f"{name}[{flat}] = {src}[{off}]")
         self.loops(v, body, False, self.comment(node))
 
+    @lowers("reshape")
     def reshape(self, node: Node) -> None:
         x, v = node.inputs[0], node.outputs[0]
         self.names[v.id] = self.array(x)  # flat data: a reshape is the same array
@@ -965,6 +1021,7 @@ class _Gen:
             off = t if off is None else f"({off}) * {dim} + {t}"
         return stmts, off or "0"
 
+    @lowers("index")
     def index(self, node: Node) -> None:
         x, *arrays = node.inputs
         v = node.outputs[0]
@@ -998,6 +1055,7 @@ class _Gen:
             items.pop()
         return all(it[0] == "int" for it in items)
 
+    @lowers("index_add")
     def index_add(self, node: Node) -> None:
         g, *arrays = node.inputs
         v = node.outputs[0]
@@ -1015,6 +1073,7 @@ class _Gen:
             w.line(f"{name}[{off}] += {self.at(src, flat)}")
         self.loops(g, body, False, None)
 
+    @lowers("concat")
     def concat(self, node: Node) -> None:
         v = node.outputs[0]
         axis = normalize_axes(node.attrs["axis"], len(v.shape))[0]
@@ -1033,6 +1092,7 @@ class _Gen:
             self.loops(x, body, False, None)
             w.line(f"start += {self.dim(x, axis) if x.shape[axis] != 1 else '1'}")
 
+    @lowers(LOOP)
     def loop(self, node: Node) -> None:
         """A rolled run (see :mod:`compiler.loops`): carries in locals or arrays, one ``for`` over the body.
 
@@ -1164,6 +1224,7 @@ class _Gen:
             return f"np.full(1, {src}, dtype={_NP_TYPE[v.dtype]})"
         return f"{src}.copy()"
 
+    @lowers(GUARD)
     def guard(self, node: Node) -> None:
         x = node.inputs[0]
         self.guards.append(node)
@@ -1317,10 +1378,10 @@ class _Gen:
         if op in ELEMENTWISE_INLINE:
             self.store_elementwise(node)
             return
-        method = _LOWERINGS.get(op)
-        if method is None:
+        lowering = _LOWERINGS.get(op)
+        if lowering is None:
             raise Unsupported(f"op {op!r} has no lowering")
-        getattr(self, method)(node)
+        lowering(self, node)
 
     def run(self, unrolled: Graph | None = None) -> KernelSource:
         """The kernel source; `unrolled` is the graph before rolling, whose value numbers the comments use."""
@@ -1328,7 +1389,7 @@ class _Gen:
         input_ids = {v.id for v in g.inputs}
         for i, v in enumerate(g.inputs):
             self.names[v.id] = f"in{i}"
-            self.printed[v.id] = f"%{(getattr(g, 'input_names', None) or [f'a{i}' for i in range(len(g.inputs))])[i]}"
+            self.printed[v.id] = f"%{(g.input_names or [f'a{i}' for i in range(len(g.inputs))])[i]}"
         for node in (unrolled or g).nodes:
             for v in node.outputs:
                 self.printed[v.id] = f"%{len(self.printed) - len(g.inputs)}"
@@ -1430,8 +1491,7 @@ class _Gen:
         else:
             lines += self.chunked(chunks, entry, params, header, decorator)
         source = "\n".join(lines) + "\n"
-        return KernelSource(source, entry, len(g.inputs), self.consts, self.dims, self.dim_values,
-                            self.guards, self.index_nodes, sorted(self.runtime))
+        return KernelSource(source, entry, self.consts, self.dims, self.dim_values, self.guards, self.index_nodes)
 
 
     def chunks(self, body: list[str]) -> list[tuple[list[str], bool]]:
@@ -1585,14 +1645,9 @@ def _canonical(lines: list[str], args: list[str], rets: list[str]):
 #: most HEAVY_PER_LOOP, since LLVM gives up vectorising very large loop bodies.  Measured on
 #: the elementwise workload (tanh, sin, exp, cos; 1M float32): all four in one loop 5.6 ms,
 #: at most two per loop 8.3 ms, sin and cos alone 11.9 ms.
-_HEAVY = {"exp": 1, "log": 1, "log1p": 1, "expm1": 1, "tanh": 1, "sigmoid": 1, "pow": 1, "sin": 1, "cos": 1}
+_HEAVY = {name: 1 for name, e in TABLE.items() if getattr(e, "cost", ORDINARY) == HEAVY}
 HEAVY_PER_LOOP = 4
 
-#: The _Gen method that lowers each non-elementwise op.
-_LOWERINGS = {GUARD: "guard", "sum": "reduction", "max": "reduction", "min": "reduction", "argmax": "argmax",
-              "argsort": "argsort", **{name: "linalg" for name, op in TABLE.items() if op.kind == "linalg"},
-              "matmul": "matmul", "transpose": "transpose", "reshape": "reshape", "index": "index",
-              "index_add": "index_add", "concat": "concat", LOOP: "loop"}
 #: Attrs whose integers the lowering can compute from a loop's counter (they may advance per iteration).
 _COUNTED_ATTRS = {("index", "spec"), ("index_add", "spec")}
 
@@ -1611,13 +1666,7 @@ SHORT_RUN = 32
 
 #: Kernels longer than this many body lines are split into several numba functions.
 CHUNK_LINES = 150
-_NAME_RE = re.compile(r"\b(t\d+|in\d+|out\d+|c\d+|n\d+|status)\b")
 _DEF_RE = re.compile(r"^\s*(t\d+) = ")
-
-
-def _natural(name: str):
-    head = name.rstrip("0123456789")
-    return (head, int(name[len(head):] or 0))
 
 
 def _opt(x) -> str:
@@ -1640,3 +1689,6 @@ def generate(graph: Graph, roll: bool = True) -> KernelSource:
     """
     rolled = roll_loops(graph, counted_attr) if roll else graph
     return _Gen(rolled).run(graph)
+
+
+_check_table()

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracegrad.compiler import runtime
 from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime calls, read the same way
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, node_error
@@ -113,8 +114,8 @@ def _elementwise_entries() -> list[tuple[str, int]]:
         if entry.promote == "float":
             lanes = (F_LANE, S_LANE)  # integer operands are cast to float before these ops
         for lane in lanes:
-            if lane == I_LANE and set(_CALL_RE.findall(entry.kernel)) & set(_FLOAT_ONLY):
-                continue
+            if lane == I_LANE and any(f"{call}_i64" not in _RUNTIME for call in _CALL_RE.findall(entry.kernel)):
+                continue  # a runtime function that only exists for floats
             out.append((name, lane))
     return out
 
@@ -122,8 +123,7 @@ def _elementwise_entries() -> list[tuple[str, int]]:
 #: Runtime functions that call libm (or compiler/special.py) one element at a time (no vector math; see
 #: compiler/runtime.py).  The executor runs the ops that call them as numpy steps instead of giving each a
 #: handler: numpy's and scipy's loops are as fast, and every handler adds seconds to the machine's one-time build.
-LIBM_CALLS = frozenset({"erf", "erfc", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2",
-                        "log10", "exp2", "atan2", "hypot", "lgamma", "erfinv", "polygamma"})
+LIBM_CALLS = runtime.LIBM_FUNCTIONS
 
 
 def _numpy_step(entry) -> bool:
@@ -131,10 +131,7 @@ def _numpy_step(entry) -> bool:
     return bool(set(_CALL_RE.findall(entry.kernel or "")) & LIBM_CALLS)
 
 
-#: Runtime functions that only exist for floats.
-_FLOAT_ONLY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "sqrt", "divide", "erf", "erfc",
-               "logaddexp", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log2", "log10",
-               "exp2", "atan2", "hypot", "floor", "ceil", "trunc", "rint", "lgamma", "erfinv", "polygamma")
+_RUNTIME = frozenset(runtime.names())
 
 ELEMENTWISE = _elementwise_entries()
 OPCODE: dict[tuple[str, int] | str, int] = {}

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 from tracegrad.compiler.adjoint import decompose_composites
 from tracegrad.compiler.passes import dce, optimize
-from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, inline
-from tracegrad.ir.ops import TABLE
+from tracegrad.ir.graph import GUARD, Graph, Node, Value
+from tracegrad.ir.ops import CHEAP, ORDINARY, TABLE
+from tracegrad.ir.walk import Transformer, inline
 
 __all__ = ["prepare", "FusionPlan", "plan_fusion", "ELEMENTWISE_INLINE"]
 
@@ -39,30 +40,26 @@ _EXPRESSION_CONSUMERS = ELEMENTWISE_INLINE | {"sum", "max", "min"}
 #: Reductions that select an element (their vjp compares it with the input again).
 _SELECTING = {"max", "min"}
 #: Ops cheaper to recompute in each consumer than to store and load (a few instructions).
-CHEAP = {"neg", "add", "sub", "mul", "detach", "cast", "broadcast", "eq", "ne", "lt", "le", "gt", "ge",
-         "logical_and", "logical_or", "logical_not", "where", "relu", "abs", "sign", "maximum", "minimum"}
+CHEAP_OPS = frozenset(name for name, e in TABLE.items() if getattr(e, "cost", ORDINARY) == CHEAP)
 
 #: A value read more than once is recomputed by each reader only while its expression holds at
 #: most this many ops; a larger one is stored (a scalar local when its readers share its loop).
 MAX_RECOMPUTED_OPS = 8
 
 
-def _inline_custom_vjp(graph: Graph) -> Graph:
-    out = Graph(inputs=list(graph.inputs), name=graph.name)
-    if hasattr(graph, "input_names"):
-        out.input_names = graph.input_names
-    b = GraphBuilder(out)
-    subst: dict[int, Value] = {}
-    for node in graph.nodes:
-        ins = [subst.get(v.id, v) for v in node.inputs]
-        if node.op == "custom_vjp":
-            mapping = inline(node.attrs["fwd"], b, ins)
-            fwd_out = node.attrs["fwd"].outputs[0]
-            subst[node.outputs[0].id] = mapping.get(fwd_out.id, fwd_out)
-        else:
-            out.nodes.append(Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of))
-    out.outputs = [subst.get(v.id, v) for v in graph.outputs]
-    return out
+#: Ops :func:`prepare` replaces by the nodes of a graph they hold, so code generation never sees them.
+INLINED_BEFORE_CODEGEN = frozenset({"custom_vjp"})
+
+
+class _InlineCustomVjp(Transformer):
+    """Each custom_vjp node replaced by the nodes of its forward graph."""
+
+    def run_node(self, node: Node, ins: list[Value]) -> Value:
+        if node.op != "custom_vjp":
+            return self.copy(node, ins)
+        forward = node.attrs["fwd"]
+        mapping = inline(forward, self.builder, ins)
+        return mapping.get(forward.outputs[0].id, forward.outputs[0])
 
 
 def prepare(graph: Graph, clean_up: bool = True) -> Graph:
@@ -73,7 +70,7 @@ def prepare(graph: Graph, clean_up: bool = True) -> Graph:
     """
     graph = decompose_composites(graph, only_without_vjp=False)
     if any(n.op == "custom_vjp" for n in graph.nodes):
-        graph = _inline_custom_vjp(graph)
+        graph = _InlineCustomVjp(graph).transform()
     return optimize(graph) if clean_up else dce(graph)
 
 
@@ -117,7 +114,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             materialized.update(x.id for x in node.outputs)
             continue
         readers = consumers.get(v.id, [])
-        subtree_costly = node.op not in CHEAP or any(x.id in costly for x in node.inputs)
+        subtree_costly = node.op not in CHEAP_OPS or any(x.id in costly for x in node.inputs)
         expanded[v.id] = 1 + sum(expanded.get(x.id, 0) for x in node.inputs if x.id not in materialized)
         subtree_costly = subtree_costly or expanded[v.id] > MAX_RECOMPUTED_OPS
         if any(r.op not in _EXPRESSION_CONSUMERS for r in readers):

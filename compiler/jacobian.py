@@ -19,8 +19,9 @@ from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import optimize
 from tracegrad.ir.batching import Batched, vmap_graph
-from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline
+from tracegrad.ir.graph import Graph, GraphBuilder, const_value
 from tracegrad.ir.types import is_float
+from tracegrad.ir.walk import inline
 
 __all__ = ["jacobian_graph"]
 
@@ -36,9 +37,7 @@ def jacobian_graph(graph: Graph, wrt: list[int], outputs: list[int], verify=None
     part = partition(optimize(joint, verify), len(graph.outputs), cts)
     forward, backward = optimize(part.forward, verify), optimize(part.adjoint, verify)
 
-    out = Graph(inputs=list(graph.inputs), name=f"{graph.name}_jacobian")
-    if hasattr(graph, "input_names"):
-        out.input_names = list(graph.input_names)
+    out = graph.header(f"{graph.name}_jacobian")
     b = GraphBuilder(out)
     env = inline(forward, b, list(out.inputs))
     residuals = [env.get(v.id, v) for v in forward.outputs[len(graph.outputs):]]

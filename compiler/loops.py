@@ -418,7 +418,6 @@ def roll_loops(graph: Graph, may_vary=lambda op, attr: False) -> Graph:
         rolled = True
     if not rolled:
         return graph
-    out = Graph(inputs=list(graph.inputs), nodes=nodes, outputs=outputs, name=graph.name)
-    if hasattr(graph, "input_names"):
-        out.input_names = graph.input_names
+    out = graph.header()
+    out.nodes, out.outputs = nodes, outputs
     return out

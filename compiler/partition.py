@@ -55,13 +55,13 @@ def partition(joint: Graph, n_outputs: int, ct_inputs: list[int]) -> Partition:
     for v in grads:
         need(v)
 
-    primals = [v for i, v in enumerate(joint.inputs) if i not in set(ct_inputs)]
+    cts_set = set(ct_inputs)
+    primals = [v for i, v in enumerate(joint.inputs) if i not in cts_set]
+    names = None if joint.input_names is None else [n for i, n in enumerate(joint.input_names) if i not in cts_set]
     forward = Graph(inputs=primals, nodes=fwd_nodes, outputs=list(joint.outputs[:n_outputs]) + residuals,
-                    name=joint.name.replace("_joint", "") + "_fwd")
-    if hasattr(joint, "input_names"):
-        forward.input_names = [n for i, n in enumerate(joint.input_names) if i not in set(ct_inputs)]
+                    name=joint.name.replace("_joint", "") + "_fwd", input_names=names)
     cts = [joint.inputs[i] for i in ct_inputs]
     adjoint = Graph(inputs=residuals + cts, nodes=adj_nodes, outputs=list(grads),
-                    name=joint.name.replace("_joint", "") + "_bwd")
-    adjoint.input_names = [f"res{i}" for i in range(len(residuals))] + [f"ct{j}" for j in range(len(cts))]
+                    name=joint.name.replace("_joint", "") + "_bwd",
+                    input_names=[f"res{i}" for i in range(len(residuals))] + [f"ct{j}" for j in range(len(cts))])
     return Partition(forward, adjoint, n_outputs, len(residuals))

@@ -15,19 +15,17 @@ import numpy as np
 
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, GraphBuilder, Node, Value, const_value
 from tracegrad.ir.ops import TABLE, attrs_key
+from tracegrad.ir.walk import Transformer
 
 __all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
 
 # Constants up to this many elements are folded and compared by value.
 _SMALL = SMALL_CONST
-# A broadcast scalar becomes a constant array only while the printer still shows its values.
-_PRINTED_IN_FULL = 8
 
 
 def _copy_header(graph: Graph, nodes: list[Node], outputs: list[Value]) -> Graph:
-    out = Graph(inputs=list(graph.inputs), nodes=nodes, outputs=outputs, name=graph.name)
-    if hasattr(graph, "input_names"):
-        out.input_names = graph.input_names
+    out = graph.header()
+    out.nodes, out.outputs = nodes, outputs
     return out
 
 
@@ -76,27 +74,27 @@ def _rewrite(graph: Graph, rule) -> Graph:
     return _rewrite_emitting(graph, rule)[0]
 
 
+class _RuleTransformer(Transformer):
+    """Each node offered to `rule`; the ones it returns None for are kept."""
+
+    def __init__(self, graph: Graph, rule):
+        super().__init__(graph, builder=_Rewriter(graph.header()))
+        self.rule = rule
+
+    def run_node(self, node: Node, ins: list[Value]) -> Value:
+        b = self.builder
+        b.loc, b.grad_of = node.loc, node.grad_of
+        replacement = self.rule(node, ins, b)
+        return self.copy(node, ins) if replacement is None else replacement
+
+    def kept(self, node: Node) -> None:
+        self.builder.producers[node.outputs[0].id] = node
+
+
 def _rewrite_emitting(graph: Graph, rule) -> tuple[Graph, int]:
     """:func:`_rewrite`, and how many nodes its rules emitted."""
-    out = _copy_header(graph, [], [])
-    b = _Rewriter(out)
-    subst: dict[int, Value] = {}
-    for node in graph.nodes:
-        ins = [subst.get(v.id, v) for v in node.inputs] if subst else node.inputs
-        b.loc, b.grad_of = node.loc, node.grad_of
-        replacement = rule(node, ins, b) if node.op != GUARD else None
-        if replacement is None:
-            # Nodes are never changed once built, so an unchanged one is shared with the old graph.
-            # (Values compare by identity: == on the lists runs in C, a generator of `is` did not.)
-            kept = node if ins is node.inputs or ins == node.inputs else \
-                Node(node.op, ins, node.attrs, list(node.outputs), node.loc, node.grad_of)
-            out.nodes.append(kept)
-            for v in kept.outputs:
-                b.producers[v.id] = kept
-        else:
-            subst[node.outputs[0].id] = replacement
-    out.outputs = [subst.get(v.id, v) for v in graph.outputs]
-    return out, b.emitted
+    walk = _RuleTransformer(graph, rule)
+    return walk.transform(), walk.builder.emitted
 
 
 def _const_key(v: Value):
@@ -142,8 +140,10 @@ def _fold_rule(node, ins, b):
     out_type = node.outputs[0].type
     if math.prod(out_type.shape) > _SMALL:
         return None
-    if node.op == "broadcast" and math.prod(out_type.shape) > _PRINTED_IN_FULL:
-        return None  # a broadcast scalar reads better (and fuses as a literal) than an array
+    if node.op == "broadcast":
+        # A broadcast constant stays one: it fuses as a literal, and the program's text does not
+        # depend on the shape it is broadcast to.
+        return None
     with np.errstate(all="ignore"):
         value = np.asarray(TABLE[node.op].impl(*[v.const for v in ins], **node.attrs))
     return const_value(value.astype(out_type.dtype, copy=False))
@@ -185,7 +185,7 @@ def _neutral_zero(v: Value, b, op: str) -> bool:
 
 def simplify(graph: Graph) -> Graph:
     """Algebraic identities: x*1, x+(-0.0), x-0, x/1, --x, no-op reshape/cast/broadcast/transpose,
-    a transpose of a transpose, sum of a broadcast scalar, and broadcasts of constants folded into the constant."""
+    a transpose of a transpose, and the sum of a broadcast scalar."""
     return _rewrite(graph, _simplify_rule)
 
 
@@ -217,9 +217,6 @@ def _simplify_rule(node, ins, b):
         inner = b.producer(ins[0], "reshape")
         if inner is not None:
             return b.reshape(inner.inputs[0], shape=node.attrs["shape"])
-    if op == "broadcast" and ins[0].const is not None and _scalar(ins[0]) is not None \
-            and math.prod(out.shape) <= _PRINTED_IN_FULL:
-        return const_value(np.full(out.shape, ins[0].const.reshape(-1)[0], dtype=out.dtype))
     if op == "sum":
         bc = b.producer(ins[0], "broadcast")
         if bc is not None and bc.inputs[0].shape == () and node.attrs["axes"] is None \

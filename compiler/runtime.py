@@ -20,13 +20,10 @@ import os
 import numpy as np
 from numba import njit
 
-from tracegrad.compiler import special
-from tracegrad.ir.ops import _cofactor_one
+from tracegrad.compiler import special, vecmath
+from tracegrad.ir.ops import TABLE, _cofactor_one
 
-__all__ = ["FASTMATH", "JIT_OPTIONS", "OPT_IN_FASTMATH", "SUM_BLOCK", "names", "SUFFIX"]
-
-#: The fast-math flags ``TRACEGRAD_FASTMATH=1`` turns on (never nnan/ninf: NaN and inf keep their meaning).
-OPT_IN_FASTMATH = frozenset({"arcp", "contract", "afn", "reassoc", "nsz"})
+__all__ = ["FASTMATH", "JIT_OPTIONS", "LIBM_FUNCTIONS", "SUM_BLOCK", "names", "SUFFIX"]
 
 
 def _fastmath_requested() -> bool:
@@ -41,7 +38,8 @@ def _fastmath_requested() -> bool:
 #: would no longer match numpy, eager mode and the interpreter bit for bit.  Sums keep their speed
 #: without them: they accumulate in blocks (``sum_block_*``, the one place ``reassoc`` is allowed,
 #: since the order within a block is the kernel's to choose).
-FASTMATH = OPT_IN_FASTMATH if _fastmath_requested() else frozenset()
+#: ``TRACEGRAD_FASTMATH=1`` turns on the flags vecmath's functions are written to tolerate.
+FASTMATH = frozenset(vecmath.FASTMATH) if _fastmath_requested() else frozenset()
 JIT_OPTIONS = dict(fastmath=set(FASTMATH) or False, error_model="numpy", forceinline=True, nogil=True)
 #: Elements summed per block by a kernel's float sums (a few KB: the block stays in L1).
 SUM_BLOCK = 512
@@ -54,18 +52,15 @@ SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.
 
 _exported: dict[str, object] = {}
 
+#: Functions that call libm (or :mod:`compiler.special`) one element at a time, without vector math:
+#: the op table's ``scalar`` functions and the special functions below.
+LIBM_FUNCTIONS = frozenset({name for name, entry in TABLE.items() if getattr(entry, "scalar", None) is not None}
+                           | {"erf", "erfc", "lgamma", "erfinv", "polygamma"})
+
 
 def _export(name: str, fn) -> None:
     globals()[name] = fn
     _exported[name] = fn
-
-
-def _vecmath_table():
-    try:
-        from tracegrad.compiler import vecmath
-    except ImportError:
-        return {}
-    return getattr(vecmath, "FUNCTIONS", {})
 
 
 def _float_functions(dt, vec):
@@ -84,7 +79,7 @@ def _float_functions(dt, vec):
         "sin": pick("sin", lambda x: np.sin(x)),
         "cos": pick("cos", lambda x: np.cos(x)),
         "tanh": pick("tanh", lambda x: np.tanh(x)),
-        "sqrt": njit(**JIT_OPTIONS)(lambda x: np.sqrt(x)),
+        "sqrt": njit(**JIT_OPTIONS)(lambda x: np.sqrt(x)),  # one instruction, vectorised by LLVM
         # libm's erf in float64, rounded once to the element type (float32: within one ulp).
         "erf": njit(**JIT_OPTIONS)(lambda x: t(math.erf(np.float64(x)))),
         "erfc": njit(**JIT_OPTIONS)(lambda x: t(math.erfc(np.float64(x)))),
@@ -93,20 +88,6 @@ def _float_functions(dt, vec):
         "erfinv": njit(**JIT_OPTIONS)(lambda x: t(special.erfinv(np.float64(x)))),
         "polygamma": njit(**JIT_OPTIONS)(lambda x, n: t(special.polygamma(n, np.float64(x)))),
         "logaddexp": pick("logaddexp", lambda a, b: np.logaddexp(a, b)),
-        # No vector math for these: libm's scalar functions in the element type (within an ulp or two).
-        "asin": njit(**JIT_OPTIONS)(lambda x: np.arcsin(x)),
-        "acos": njit(**JIT_OPTIONS)(lambda x: np.arccos(x)),
-        "atan": njit(**JIT_OPTIONS)(lambda x: np.arctan(x)),
-        "sinh": njit(**JIT_OPTIONS)(lambda x: np.sinh(x)),
-        "cosh": njit(**JIT_OPTIONS)(lambda x: np.cosh(x)),
-        "asinh": njit(**JIT_OPTIONS)(lambda x: np.arcsinh(x)),
-        "acosh": njit(**JIT_OPTIONS)(lambda x: np.arccosh(x)),
-        "atanh": njit(**JIT_OPTIONS)(lambda x: np.arctanh(x)),
-        "log2": njit(**JIT_OPTIONS)(lambda x: np.log2(x)),
-        "log10": njit(**JIT_OPTIONS)(lambda x: np.log10(x)),
-        "exp2": njit(**JIT_OPTIONS)(lambda x: np.exp2(x)),
-        "atan2": njit(**JIT_OPTIONS)(lambda y, x: np.arctan2(y, x)),
-        "hypot": njit(**JIT_OPTIONS)(lambda a, b: np.hypot(a, b)),
         # Exact operations (no fast-math rewrite may change their rounding).
         "floor": njit(**EXACT_OPTIONS)(lambda x: np.floor(x)),
         "ceil": njit(**EXACT_OPTIONS)(lambda x: np.ceil(x)),
@@ -186,6 +167,11 @@ def _float_functions(dt, vec):
         return total
     fns.update(relu=relu, sign=sign, divide=divide, power=power, floor_divide=floor_divide, remainder=remainder,
                abs=absolute, sum_block=sum_block)
+    # The op table's own scalar functions (libm's, in the element type: within an ulp or two).
+    for name, entry in TABLE.items():
+        scalar = getattr(entry, "scalar", None)
+        if scalar is not None:
+            fns[name] = njit(**JIT_OPTIONS)(scalar)
     return fns
 
 
@@ -365,7 +351,7 @@ _export("slice_start_step", slice_start_step)
 
 
 def _build() -> None:
-    vec = _vecmath_table()
+    vec = vecmath.FUNCTIONS
     shared = _compare_functions()
     for dt, suffix in SUFFIX.items():
         fns = dict(shared)

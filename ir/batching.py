@@ -16,9 +16,10 @@ IR, optimised and compiled like any other.
 
 from __future__ import annotations
 
-from .graph import GUARD, Graph, GraphBuilder, Value
+from .graph import Graph, GraphBuilder, Node, Value
 from .ops import TABLE, Composite, Emitter
 from .types import TensorType, is_float
+from .walk import Transformer
 
 __all__ = ["Batched", "BatchEmitter", "vmap_graph", "batch_graph"]
 
@@ -77,23 +78,26 @@ def vmap_graph(graph: Graph, builder: GraphBuilder, inputs: list, size: int) -> 
     differ from row to row in one graph.
     """
     E = BatchEmitter(builder)
-    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
+    return [E.stacked(v, size) for v in _Vmap(graph, E, builder).emit_into(inputs)]
 
-    def read(v: Value):
-        return env.get(v.id, v)
-    saved = builder.loc, builder.grad_of
-    for node in graph.nodes:
-        ins = [read(v) for v in node.inputs]
-        builder.loc, builder.grad_of = node.loc, node.grad_of
-        if node.op == GUARD:
-            if isinstance(ins[0], Batched):
-                raise NotImplementedError("a guard on a batched value: Python branched on a value that differs "
-                                          "from row to row")
-            builder.guard(ins[0], node.attrs["expected"])
-            continue
-        env[node.outputs[0].id] = E.apply(node.op, *ins, **node.attrs)
-    builder.loc, builder.grad_of = saved
-    return [E.stacked(read(v), size) for v in graph.outputs]
+
+class _Vmap(Transformer):
+    """:func:`vmap_graph`: each node applied by its batching rule."""
+
+    def __init__(self, graph: Graph, emitter: BatchEmitter, builder: GraphBuilder):
+        super().__init__(graph, builder=builder)
+        self.emitter = emitter
+
+    def run_guard(self, node: Node, value) -> None:
+        if isinstance(value, Batched):
+            raise NotImplementedError("a guard on a batched value: Python branched on a value that differs "
+                                      "from row to row")
+        self.builder.loc, self.builder.grad_of = node.loc, node.grad_of
+        self.builder.guard(value, node.attrs["expected"])
+
+    def run_node(self, node: Node, ins: list):
+        self.builder.loc, self.builder.grad_of = node.loc, node.grad_of
+        return self.emitter.apply(node.op, *ins, **node.attrs)
 
 
 def batch_graph(graph: Graph, batched, size: int, sum_rows=()) -> Graph:

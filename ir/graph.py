@@ -25,7 +25,7 @@ import numpy as np
 from .ops import TABLE, Composite, Emitter, attrs_key, broadcast_shapes, holds_graph
 from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, F32, TensorType, category, promote_types
 
-__all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value", "replay", "inline"]
+__all__ = ["Value", "Node", "Graph", "GraphBuilder", "GUARD", "const_value"]
 
 #: Name of the pseudo-op that checks a value read by Python during tracing.
 GUARD = "guard"
@@ -119,6 +119,13 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list[Value] = field(default_factory=list)
     name: str = "f"
+    #: What the printer calls the inputs (``%x``), when the tracer knew their names; else None.
+    input_names: list[str] | None = None
+
+    def header(self, name: str | None = None) -> Graph:
+        """A graph with this one's inputs and input names and no body: what a rewrite starts from."""
+        names = None if self.input_names is None else list(self.input_names)
+        return Graph(inputs=list(self.inputs), name=self.name if name is None else name, input_names=names)
 
     def fingerprint(self) -> str:
         """A structural hash: ops, attrs, types and edges; not names, ids or constant contents.
@@ -152,7 +159,7 @@ class Graph:
                 # large ones are data, seen by type only.
                 if v.const.size <= SMALL_CONST:
                     from .text import format_const
-                    return "c" + format_const(v)  # the printed literal: survives a parse round trip
+                    return "c" + format_const(v)  # values in full, or a digest of the bytes past 8 elements
                 return f"c{v.type!r}"
             raise ValueError(f"value {v!r} used before definition")
         counter = 0
@@ -384,57 +391,6 @@ def composite_type(entry: Composite, types: list[TensorType], attrs: dict) -> Te
         if len(_COMPOSITE_TYPES) < 4096:
             _COMPOSITE_TYPES[key] = found
     return found
-
-
-def inline(graph: Graph, builder: GraphBuilder, inputs: list[Value]) -> dict[int, Value]:
-    """Copy `graph`'s nodes (guards included) into `builder`, reading `inputs`.
-
-    Returns the map from `graph`'s value ids to the new values; the copy of
-    output ``v`` is ``mapping.get(v.id, v)`` (constants map to themselves).
-    """
-    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
-    saved = builder.loc, builder.grad_of
-    for node in graph.nodes:
-        ins = [env.get(v.id, v) for v in node.inputs]
-        if node.op == GUARD:
-            builder.guard(ins[0], node.attrs["expected"])
-            continue
-        builder.loc, builder.grad_of = node.loc, node.grad_of
-        outs = builder.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])
-        for old, new in zip(node.outputs, outs):
-            env[old.id] = new
-    builder.loc, builder.grad_of = saved
-    return env
-
-
-def replay(graph: Graph, emitter: Emitter, inputs: list) -> list:
-    """Evaluate `graph` node by node with any Emitter: numpy arrays, Tensors, or another builder.
-
-    Guards are checked on concrete values (arrays, or Tensors' data); with a
-    :class:`GraphBuilder` they are re-emitted as guards of the new graph.
-    """
-    env = {v.id: x for v, x in zip(graph.inputs, inputs)}
-
-    def read(v: Value):
-        return v.const if v.const is not None and v.id not in env else env[v.id]
-    saved = (emitter.loc, emitter.grad_of) if isinstance(emitter, GraphBuilder) else None
-    for node in graph.nodes:
-        ins = [read(v) for v in node.inputs]
-        if node.op == GUARD:
-            if isinstance(emitter, GraphBuilder):
-                emitter.guard(emitter._value(ins[0]), node.attrs["expected"])
-                continue
-            data = getattr(ins[0], "_data", ins[0])
-            if np.asarray(data).tolist() != node.attrs["expected"]:
-                from .interpret import GuardFailure
-                raise GuardFailure(node, np.asarray(data).tolist())
-            continue
-        if isinstance(emitter, GraphBuilder):
-            emitter.loc, emitter.grad_of = node.loc, node.grad_of
-        env[node.outputs[0].id] = emitter.apply(node.op, *ins, **node.attrs)
-    if saved is not None:
-        emitter.loc, emitter.grad_of = saved
-    return [read(v) for v in graph.outputs]
 
 
 def _plain(x):

@@ -10,34 +10,11 @@ import os
 
 import numpy as np
 
-from .graph import GUARD, Graph, Node
+from .graph import Graph, Node
 from .ops import TABLE, IndexingError, ShapeError
+from .walk import GuardFailure, Interpreter, guard_holds
 
-__all__ = ["interpret", "GuardFailure", "guard_holds", "node_error"]
-
-
-class GuardFailure(Exception):
-    """A value Python read while tracing differs now: this trace does not apply to these inputs."""
-
-    def __init__(self, node: Node, actual, ordinal: int | None = None):
-        self.node = node
-        self.actual = actual
-        #: which guard of its graph failed, counting from 0 in graph order (None when unknown)
-        self.ordinal = ordinal
-        super().__init__(node, actual, ordinal)
-
-    def __str__(self) -> str:
-        # Written when asked for: dispatch among a function's traces raises and catches one
-        # of these per rejected trace, and formatting the message was a third of that cost.
-        node = self.node
-        where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
-        return f"guard failed{where}: expected {node.attrs['expected']!r}, got {self.actual!r}"
-
-
-def guard_holds(node: Node, value) -> bool:
-    """Whether `value` is what the guard `node` recorded."""
-    actual = np.asarray(value).tolist()
-    return actual == node.attrs["expected"]
+__all__ = ["interpret", "GuardFailure", "guard_holds", "node_error", "ReferenceInterpreter"]
 
 
 def node_error(node: Node, ins: list, err: Exception) -> Exception:
@@ -47,28 +24,35 @@ def node_error(node: Node, ins: list, err: Exception) -> Exception:
     return type(err)(f"{err}\n  in op '{node.op}' with input shapes {shapes} at {where}")
 
 
+class ReferenceInterpreter(Interpreter):
+    """Each node by its numpy implementation; a guard that does not hold raises :class:`GuardFailure`.
+
+    With ``enforce_guards=False`` guards are evaluated and ignored (the caller ran the trace on
+    these inputs already and wants every value, as the self-check does).
+    """
+
+    def __init__(self, graph: Graph, enforce_guards: bool = True):
+        super().__init__(graph)
+        self.enforce_guards = enforce_guards
+        self.guards_passed = 0
+
+    def run(self, inputs) -> list[np.ndarray]:
+        with np.errstate(all="ignore"):
+            return super().run(inputs)
+
+    def run_guard(self, node: Node, value) -> None:
+        if self.enforce_guards and not guard_holds(node, value):
+            raise GuardFailure(node, np.asarray(value).tolist(), self.guards_passed)
+        self.guards_passed += 1
+
+    def run_node(self, node: Node, ins: list) -> np.ndarray:
+        try:
+            out = TABLE[node.op].impl(*ins, **node.attrs)
+        except (ShapeError, IndexingError) as e:
+            raise node_error(node, ins, e) from None
+        return out if type(out) is np.ndarray else np.asarray(out)
+
+
 def interpret(graph: Graph, args) -> list[np.ndarray]:
     """Evaluate `graph` on input arrays `args`; raises GuardFailure when a guard does not hold."""
-    if len(args) != len(graph.inputs):
-        raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(args)}")
-    env: dict[int, np.ndarray] = {}
-    for v, a in zip(graph.inputs, args):
-        env[v.id] = a
-
-    def read(v):
-        return v.const if v.const is not None else env[v.id]
-    guards = 0
-    with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            ins = [read(v) for v in node.inputs]
-            if node.op == GUARD:
-                if not guard_holds(node, ins[0]):
-                    raise GuardFailure(node, np.asarray(ins[0]).tolist(), guards)
-                guards += 1
-                continue
-            try:
-                out = TABLE[node.op].impl(*ins, **node.attrs)
-            except (ShapeError, IndexingError) as e:
-                raise node_error(node, ins, e) from None
-            env[node.outputs[0].id] = out if type(out) is np.ndarray else np.asarray(out)
-    return [read(v) for v in graph.outputs]
+    return ReferenceInterpreter(graph).run(args)

@@ -164,6 +164,14 @@ class Op:
                   mask says which input entries any unmasked entry reaches), or a function
                   ``reach(E, ctx, mask) -> tuple`` giving, per input, a nonnegative value that is 0
                   only where no unmasked entry reaches; None when the zeros are not carried.
+      cost        what one element costs a kernel: CHEAP (a few instructions: recomputed in each
+                  consumer rather than stored), ORDINARY, or HEAVY (a polynomial of vector math: a
+                  fused loop holds only a few, since LLVM stops vectorising very large loop bodies).
+      scalar      for an elementwise op whose kernel template calls a function named like the op
+                  (``asin({0})``): that function on scalars of a floating-point element type, which
+                  numba compiles into the kernel runtime (``lambda x: np.arcsin(x)``).  Ops whose
+                  runtime function needs more (constants per dtype, vector math) define it in
+                  ``compiler/runtime.py``; every template's functions are checked at import.
       batch       batching rule (see "Batching rules" below): ``batch(E, name, args, batched, attrs)``
                   gets the inputs, those flagged in `batched` with a leading batch axis, and returns
                   the output with a leading batch axis; it computes, in one go, what the op gives
@@ -189,6 +197,8 @@ class Op:
     grad_args: tuple[int, ...] | None = None
     where_mask: str | Callable | None = None
     batch: Callable | None = None
+    cost: int = 1
+    scalar: Callable | None = None
 
     def eager_name(self, shapes, attrs: dict) -> str:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
@@ -226,6 +236,34 @@ class Op:
     @property
     def differentiable(self) -> bool:
         return self.vjp is not None
+
+
+#: Op costs (``Op.cost``), per element of a kernel.
+CHEAP, ORDINARY, HEAVY = 0, 1, 2
+
+#: Elementwise entries declared with :func:`elementwise`, in order; the table adds them first.
+_ELEMENTWISE_OPS: list[tuple] = []
+
+
+def elementwise(name: str, arity: int, impl: Callable, *, saves: tuple, node_name, samples, promote: str,
+                kernel: str, cost: int = ORDINARY, scalar: Callable | None = None, doc: str | None = None):
+    """Declare a differentiable elementwise op; decorates its vjp, so forward and backward read together::
+
+        @elementwise("exp", 1, np.exp, saves=("out",), node_name="ExpBackward0", samples=_unary_samples(_u),
+                     promote="float", kernel="exp({0})", cost=HEAVY)
+        def _vjp_exp(E, ctx, g):
+            return (E.mul(g, ctx.out),)
+
+    `impl` is the numpy forward, `kernel` the scalar template code generation writes; the
+    other fields are :class:`Op`'s.  The type rule, batching rule and docs line are the ones
+    every elementwise op shares.
+    """
+    def register(vjp: Callable) -> Callable:
+        fields = dict(saves=saves, node_name=node_name, samples=samples, promote=promote, kernel=kernel,
+                      cost=cost, scalar=scalar, doc=doc or f"elementwise {name}")
+        _ELEMENTWISE_OPS.append((name, arity, impl, vjp, fields))
+        return vjp
+    return register
 
 
 @dataclass(eq=False)
@@ -505,292 +543,6 @@ def _pow(x, y):
     return r
 
 
-def _vjp_neg(E, ctx, g):
-    return (E.neg(g),)
-
-
-def _vjp_add(E, ctx, g):
-    return (g, g)
-
-
-def _vjp_sub(E, ctx, g):
-    return (g, E.neg(g) if ctx.needs[1] else None)
-
-
-def _vjp_mul(E, ctx, g):
-    x, y = ctx.args
-    return (E.mul(g, y) if ctx.needs[0] else None, E.mul(g, x) if ctx.needs[1] else None)
-
-
-def _vjp_div(E, ctx, g):
-    x, y = ctx.args
-    gx = E.div(g, y) if ctx.needs[0] else None
-    gy = E.neg(E.div(E.mul(g, x), E.mul(y, y))) if ctx.needs[1] else None
-    return (gx, gy)
-
-
-def _vjp_pow(E, ctx, g):
-    x, y = ctx.args
-    gx = gy = None
-    if ctx.needs[0]:
-        # y * x**(y-1), defined as 0 where y == 0 (PyTorch: no 0 * inf at x == 0).
-        d = E.mul(y, E.pow(x, E.sub(y, 1.0)))
-        gx = E.mul(g, E.where(E.eq(y, 0.0), 0.0, d))
-    if ctx.needs[1]:
-        # out * log(x), defined as 0 where x == 0 and y >= 0 (the limit PyTorch uses).
-        out = ctx.out if ctx.out is not None else E.pow(x, y)
-        d = E.mul(out, E.log(x))
-        mask = E.logical_and(E.eq(x, 0.0), E.ge(y, 0.0))
-        gy = E.mul(g, E.where(mask, 0.0, d))
-    return (gx, gy)
-
-
-def _vjp_maximum(E, ctx, g):
-    x, y = ctx.args
-    # Ties split the gradient evenly, as PyTorch does.
-    half = E.mul(g, 0.5)
-    gx = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
-    gy = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
-    return (gx, gy)
-
-
-def _vjp_minimum(E, ctx, g):
-    x, y = ctx.args
-    half = E.mul(g, 0.5)
-    gx = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
-    gy = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
-    return (gx, gy)
-
-
-def _vjp_exp(E, ctx, g):
-    return (E.mul(g, ctx.out),)
-
-
-def _vjp_log(E, ctx, g):
-    return (E.div(g, ctx.args[0]),)
-
-
-def _vjp_log1p(E, ctx, g):
-    return (E.div(g, E.add(ctx.args[0], 1.0)),)
-
-
-def _vjp_expm1(E, ctx, g):
-    return (E.mul(g, E.add(ctx.out, 1.0)),)
-
-
-def _vjp_sin(E, ctx, g):
-    return (E.mul(g, E.cos(ctx.args[0])),)
-
-
-def _vjp_cos(E, ctx, g):
-    return (E.neg(E.mul(g, E.sin(ctx.args[0]))),)
-
-
-def _vjp_tanh(E, ctx, g):
-    out = ctx.out
-    return (E.mul(g, E.sub(1.0, E.mul(out, out))),)
-
-
-def _vjp_sigmoid(E, ctx, g):
-    out = ctx.out
-    return (E.mul(g, E.mul(out, E.sub(1.0, out))),)
-
-
-def _vjp_relu(E, ctx, g):
-    return (E.where(E.gt(ctx.out, 0.0), g, 0.0),)
-
-
-def _vjp_abs(E, ctx, g):
-    return (E.mul(g, E.sign(ctx.args[0])),)
-
-
-def _vjp_sqrt(E, ctx, g):
-    return (E.div(g, E.mul(ctx.out, 2.0)),)
-
-
-def _erf(x):
-    from scipy.special import erf
-    return erf(x).astype(x.dtype, copy=False)
-
-
-def _erfc(x):
-    from scipy.special import erfc
-    return erfc(x).astype(x.dtype, copy=False)
-
-
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-
-
-def _vjp_gaussian(scale):
-    """The vjp of erf (`scale` 2/sqrt(pi)) or erfc (its negative): g * scale * exp(-x^2)."""
-    def vjp(E, ctx, g):
-        (x,) = ctx.args
-        return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), scale)),)
-    return vjp
-
-
-_vjp_erf, _vjp_erfc = _vjp_gaussian(_TWO_OVER_SQRT_PI), _vjp_gaussian(-_TWO_OVER_SQRT_PI)
-
-
-def _in_float64(fn):
-    """scipy's `fn` evaluated in float64 and rounded once to the input's dtype (as the kernels do)."""
-    def impl(x, **attrs):
-        with np.errstate(all="ignore"):
-            return np.asarray(fn(np.asarray(x, np.float64), **attrs)).astype(x.dtype, copy=False)
-    return impl
-
-
-def _lgamma64(x):
-    from scipy.special import gammaln
-    return np.where(x == -np.inf, np.inf, gammaln(x))  # log|Gamma(-inf)| is inf (libm, PyTorch)
-
-
-def _erfinv64(x):
-    from scipy.special import erfinv
-    return np.where(x == 0.0, x, erfinv(x))  # keeps -0.0, as PyTorch does
-
-
-def _polygamma64(x, n):
-    from scipy.special import digamma, polygamma
-    return digamma(x) if n == 0 else polygamma(n, x)
-
-
-def _vjp_lgamma(E, ctx, g):
-    return (E.mul(g, E.polygamma(ctx.args[0], n=0)),)
-
-
-def _vjp_polygamma(E, ctx, g):
-    return (E.mul(g, E.polygamma(ctx.args[0], n=ctx.attrs["n"] + 1)),)
-
-
-def _vjp_erfinv(E, ctx, g):
-    # d erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) dy
-    out = ctx.out
-    return (E.mul(g, E.mul(E.exp(E.mul(out, out)), math.sqrt(math.pi) / 2.0)),)
-
-
-def _gamma_domain(rng, shape, dtype):
-    """Positive values and negative ones between the poles (0, -1, -2, ...)."""
-    negative = -rng.integers(0, 3, size=shape) - rng.choice([0.3, 0.5, 0.7], size=shape)
-    return np.asarray(np.where(rng.uniform(size=shape) < 0.3, negative, rng.uniform(0.3, 4.0, size=shape)), dtype)
-
-
-def _polygamma_samples(rng, dtype):
-    return [Sample((_gamma_domain(rng, s, dtype),), {"n": n}, note=f"n={n} {s}")
-            for n, s in ((0, (7,)), (1, (3, 4)), (2, ()), (3, (2, 3)))]
-
-
-def _rsqrt(E, x):
-    # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
-    return E.div(1.0, E.sqrt(x))
-
-
-def _vjp_rsqrt(E, ctx, g):
-    # d/dx x^(-1/2) = -1/2 * out^3: -inf at 0, NaN below 0, 0 at inf.
-    out = ctx.out
-    return (E.mul(g, E.mul(E.mul(out, E.mul(out, out)), -0.5)),)
-
-
-def _vjp_sign(E, ctx, g):
-    # Piecewise constant (sign, floor, ceil, trunc, round): zero almost everywhere.
-    return (E.mul(g, 0.0),)
-
-
-def _vjp_asin(E, ctx, g):
-    (x,) = ctx.args
-    return (E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x)))),)
-
-
-def _vjp_acos(E, ctx, g):
-    (x,) = ctx.args
-    return (E.neg(E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x))))),)
-
-
-def _vjp_atan(E, ctx, g):
-    (x,) = ctx.args
-    return (E.div(g, E.add(E.mul(x, x), 1.0)),)
-
-
-def _vjp_sinh(E, ctx, g):
-    return (E.mul(g, E.cosh(ctx.args[0])),)
-
-
-def _vjp_cosh(E, ctx, g):
-    return (E.mul(g, E.sinh(ctx.args[0])),)
-
-
-def _vjp_asinh(E, ctx, g):
-    (x,) = ctx.args
-    return (E.div(g, E.sqrt(E.add(E.mul(x, x), 1.0))),)
-
-
-def _vjp_acosh(E, ctx, g):
-    (x,) = ctx.args
-    return (E.div(g, E.sqrt(E.sub(E.mul(x, x), 1.0))),)
-
-
-def _vjp_atanh(E, ctx, g):
-    (x,) = ctx.args
-    return (E.div(g, E.sub(1.0, E.mul(x, x))),)
-
-
-def _vjp_log_base(base):
-    """The vjp of log2 or log10: g / (x ln base)."""
-    ln_base = math.log(base)
-
-    def vjp(E, ctx, g):
-        return (E.div(g, E.mul(ctx.args[0], ln_base)),)
-    return vjp
-
-
-def _vjp_exp2(E, ctx, g):
-    return (E.mul(g, E.mul(ctx.out, math.log(2.0))),)
-
-
-def _vjp_atan2(E, ctx, g):
-    y, x = ctx.args
-    scale = E.div(g, E.add(E.mul(x, x), E.mul(y, y)))
-    return (E.mul(scale, x) if ctx.needs[0] else None, E.neg(E.mul(scale, y)) if ctx.needs[1] else None)
-
-
-def _vjp_hypot(E, ctx, g):
-    a, b = ctx.args
-    scale = E.div(g, ctx.out)
-    return (E.mul(scale, a) if ctx.needs[0] else None, E.mul(scale, b) if ctx.needs[1] else None)
-
-
-def _vjp_logaddexp(E, ctx, g):
-    a, b = ctx.args
-    out = ctx.out
-    return (E.mul(g, E.exp(E.sub(a, out))) if ctx.needs[0] else None,
-            E.mul(g, E.exp(E.sub(b, out))) if ctx.needs[1] else None)
-
-
-def _vjp_fmod(E, ctx, g):
-    x, y = ctx.args
-    # x - y * trunc(x / y): the truncation is piecewise constant.
-    gy = E.neg(E.mul(g, E.trunc(E.div(x, y)))) if ctx.needs[1] else None
-    return (g, gy)
-
-
-def _vjp_floor_divide(E, ctx, g):
-    return (E.mul(g, 0.0) if ctx.needs[0] else None, E.mul(g, 0.0) if ctx.needs[1] else None)
-
-
-def _vjp_remainder(E, ctx, g):
-    x, y = ctx.args
-    # x - y * floor(x / y): the floor is piecewise constant.
-    gy = E.neg(E.mul(g, E.floor_divide(x, y))) if ctx.needs[1] else None
-    return (g, gy)
-
-
-def _vjp_where(E, ctx, g):
-    c = ctx.args[0]
-    return (None,
-            E.where(c, g, 0.0) if ctx.needs[1] else None,
-            E.where(c, 0.0, g) if ctx.needs[2] else None)
-
-
 def _cond_samples(rng, dtype):
     out = []
     for sc, sx, sy in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((), (2,), (2,))]:
@@ -847,86 +599,406 @@ def _pow_name(shapes, **_):
     return "PowBackward1"
 
 
-_ELEMENTWISE = [
-    # name, arity, impl, vjp, saves, node name, samples, promote, kernel
-    ("neg", 1, np.negative, _vjp_neg, (), "NegBackward0", _unary_samples(_u), "same", "-{0}"),
-    ("add", 2, np.add, _vjp_add, (), "AddBackward0", _binary_samples(_u), "same", "{0} + {1}"),
-    ("sub", 2, np.subtract, _vjp_sub, (), "SubBackward0", _binary_samples(_u), "same", "{0} - {1}"),
-    ("mul", 2, np.multiply, _vjp_mul, (0, 1), "MulBackward0", _binary_samples(_u), "same", "{0} * {1}"),
-    ("div", 2, _quiet(np.true_divide), _vjp_div, (0, 1), "DivBackward0",
-     _binary_samples(_u, _away_from_zero), "float", "divide({0}, {1})"),
-    ("pow", 2, _quiet(_pow), _vjp_pow, (0, 1), _pow_name, _pow_samples, "same", "power({0}, {1})"),
-    ("maximum", 2, np.maximum, _vjp_maximum, (0, 1), "MaximumBackward0", _minmax_samples, "same",
-     "maximum({0}, {1})"),
-    ("minimum", 2, np.minimum, _vjp_minimum, (0, 1), "MinimumBackward0", _minmax_samples, "same",
-     "minimum({0}, {1})"),
-    ("exp", 1, _quiet(np.exp), _vjp_exp, ("out",), "ExpBackward0", _unary_samples(_u), "float",
-     "exp({0})"),
-    ("log", 1, _quiet(np.log), _vjp_log, (0,), "LogBackward0", _unary_samples(_pos), "float",
-     "log({0})"),
-    ("log1p", 1, _quiet(np.log1p), _vjp_log1p, (0,), "Log1PBackward0",
-     _unary_samples(lambda r, s, d: _u(r, s, d, -0.7, 2.0)), "float", "log1p({0})"),
-    ("expm1", 1, _quiet(np.expm1), _vjp_expm1, ("out",), "Expm1Backward0", _unary_samples(_u),
-     "float", "expm1({0})"),
-    ("sin", 1, np.sin, _vjp_sin, (0,), "SinBackward0", _unary_samples(_u), "float", "sin({0})"),
-    ("cos", 1, np.cos, _vjp_cos, (0,), "CosBackward0", _unary_samples(_u), "float", "cos({0})"),
-    ("tanh", 1, np.tanh, _vjp_tanh, ("out",), "TanhBackward0", _unary_samples(_u), "float",
-     "tanh({0})"),
-    ("sigmoid", 1, _sigmoid, _vjp_sigmoid, ("out",), "SigmoidBackward0",
-     _unary_samples(lambda r, s, d: _u(r, s, d, -4.0, 4.0)), "float", "sigmoid({0})"),
-    ("relu", 1, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), _vjp_relu, ("out",),
-     "ReluBackward0", _unary_samples(_away_from_zero), "same", "relu({0})"),
-    ("abs", 1, np.abs, _vjp_abs, (0,), "AbsBackward0", _unary_samples(_away_from_zero), "same",
-     "abs({0})"),
-    ("sqrt", 1, _quiet(np.sqrt), _vjp_sqrt, ("out",), "SqrtBackward0", _unary_samples(_pos), "float",
-     "sqrt({0})"),
-    ("sign", 1, np.sign, _vjp_sign, (), "SignBackward0", _unary_samples(_away_from_zero), "same",
-     "sign({0})"),
-    ("erf", 1, _erf, _vjp_erf, (0,), "ErfBackward0", _unary_samples(_u), "float", "erf({0})"),
-    ("erfc", 1, _erfc, _vjp_erfc, (0,), "ErfcBackward0", _unary_samples(_u), "float", "erfc({0})"),
-    ("erfinv", 1, _in_float64(_erfinv64), _vjp_erfinv, ("out",), "ErfinvBackward0", _unary_samples(_inside_unit),
-     "float", "erfinv({0})"),
-    ("lgamma", 1, _in_float64(_lgamma64), _vjp_lgamma, (0,), "LgammaBackward0", _unary_samples(_gamma_domain),
-     "float", "lgamma({0})"),
-    ("asin", 1, _quiet(np.arcsin), _vjp_asin, (0,), "AsinBackward0", _unary_samples(_inside_unit), "float",
-     "asin({0})"),
-    ("acos", 1, _quiet(np.arccos), _vjp_acos, (0,), "AcosBackward0", _unary_samples(_inside_unit), "float",
-     "acos({0})"),
-    ("atan", 1, np.arctan, _vjp_atan, (0,), "AtanBackward0", _unary_samples(_u), "float", "atan({0})"),
-    ("sinh", 1, _quiet(np.sinh), _vjp_sinh, (0,), "SinhBackward0", _unary_samples(_u), "float", "sinh({0})"),
-    ("cosh", 1, _quiet(np.cosh), _vjp_cosh, (0,), "CoshBackward0", _unary_samples(_u), "float", "cosh({0})"),
-    ("asinh", 1, np.arcsinh, _vjp_asinh, (0,), "AsinhBackward0", _unary_samples(_u), "float", "asinh({0})"),
-    ("acosh", 1, _quiet(np.arccosh), _vjp_acosh, (0,), "AcoshBackward0",
-     _unary_samples(lambda r, s, d: _u(r, s, d, 1.2, 3.0)), "float", "acosh({0})"),
-    ("atanh", 1, _quiet(np.arctanh), _vjp_atanh, (0,), "AtanhBackward0", _unary_samples(_inside_unit), "float",
-     "atanh({0})"),
-    ("log2", 1, _quiet(np.log2), _vjp_log_base(2.0), (0,), "Log2Backward0", _unary_samples(_pos), "float",
-     "log2({0})"),
-    ("log10", 1, _quiet(np.log10), _vjp_log_base(10.0), (0,), "Log10Backward0", _unary_samples(_pos), "float",
-     "log10({0})"),
-    ("exp2", 1, _quiet(np.exp2), _vjp_exp2, ("out",), "Exp2Backward0", _unary_samples(_u), "float", "exp2({0})"),
-    # Rounding: integer tensors never reach these (the front end returns them unchanged, as PyTorch does).
-    ("floor", 1, np.floor, _vjp_sign, (), "FloorBackward0", _unary_samples(_off_integers), "float", "floor({0})"),
-    ("ceil", 1, np.ceil, _vjp_sign, (), "CeilBackward0", _unary_samples(_off_integers), "float", "ceil({0})"),
-    ("trunc", 1, np.trunc, _vjp_sign, (), "TruncBackward0", _unary_samples(_off_integers), "float", "trunc({0})"),
-    ("round", 1, np.rint, _vjp_sign, (), "RoundBackward0", _unary_samples(_off_integers), "float",
-     "rint({0})"),
-    ("atan2", 2, np.arctan2, _vjp_atan2, (0, 1), "Atan2Backward0", _binary_samples(_away_from_zero), "float",
-     "atan2({0}, {1})"),
-    ("hypot", 2, np.hypot, _vjp_hypot, (0, 1, "out"), "HypotBackward0", _binary_samples(_away_from_zero), "float",
-     "hypot({0}, {1})"),
-    ("logaddexp", 2, np.logaddexp, _vjp_logaddexp, (0, 1, "out"), "LogaddexpBackward0", _binary_samples(_u),
-     "float", "logaddexp({0}, {1})"),
-    ("fmod", 2, _checked_integer_division(np.fmod), _vjp_fmod, (0, 1), "FmodBackward1",
-     _binary_samples(lambda r, s, d: _away_from_zero(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)),
-     "same", "fmod({0}, {1})"),
-    ("floor_divide", 2, _checked_integer_division(np.floor_divide), _vjp_floor_divide, (), "FloorDivideBackward0",
-     _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
-     "floor_divide({0}, {1})"),
-    ("remainder", 2, _checked_integer_division(np.remainder), _vjp_remainder, (0, 1), "RemainderBackward0",
-     _binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)), "same",
-     "remainder({0}, {1})"),
-]
+def _gamma_domain(rng, shape, dtype):
+    """Positive values and negative ones between the poles (0, -1, -2, ...)."""
+    negative = -rng.integers(0, 3, size=shape) - rng.choice([0.3, 0.5, 0.7], size=shape)
+    return np.asarray(np.where(rng.uniform(size=shape) < 0.3, negative, rng.uniform(0.3, 4.0, size=shape)), dtype)
+
+
+@elementwise("neg", 1, np.negative, saves=(), node_name="NegBackward0", samples=_unary_samples(_u), promote="same",
+             kernel="-{0}", cost=CHEAP)
+def _vjp_neg(E, ctx, g):
+    return (E.neg(g),)
+
+
+@elementwise("add", 2, np.add, saves=(), node_name="AddBackward0", samples=_binary_samples(_u), promote="same",
+             kernel="{0} + {1}", cost=CHEAP)
+def _vjp_add(E, ctx, g):
+    return (g, g)
+
+
+@elementwise("sub", 2, np.subtract, saves=(), node_name="SubBackward0", samples=_binary_samples(_u), promote="same",
+             kernel="{0} - {1}", cost=CHEAP)
+def _vjp_sub(E, ctx, g):
+    return (g, E.neg(g) if ctx.needs[1] else None)
+
+
+@elementwise("mul", 2, np.multiply, saves=(0, 1), node_name="MulBackward0", samples=_binary_samples(_u),
+             promote="same", kernel="{0} * {1}", cost=CHEAP)
+def _vjp_mul(E, ctx, g):
+    x, y = ctx.args
+    return (E.mul(g, y) if ctx.needs[0] else None, E.mul(g, x) if ctx.needs[1] else None)
+
+
+@elementwise("div", 2, _quiet(np.true_divide), saves=(0, 1), node_name="DivBackward0",
+             samples=_binary_samples(_u, _away_from_zero), promote="float", kernel="divide({0}, {1})")
+def _vjp_div(E, ctx, g):
+    x, y = ctx.args
+    gx = E.div(g, y) if ctx.needs[0] else None
+    gy = E.neg(E.div(E.mul(g, x), E.mul(y, y))) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+@elementwise("pow", 2, _quiet(_pow), saves=(0, 1), node_name=_pow_name, samples=_pow_samples, promote="same",
+             kernel="power({0}, {1})", cost=HEAVY)
+def _vjp_pow(E, ctx, g):
+    x, y = ctx.args
+    gx = gy = None
+    if ctx.needs[0]:
+        # y * x**(y-1), defined as 0 where y == 0 (PyTorch: no 0 * inf at x == 0).
+        d = E.mul(y, E.pow(x, E.sub(y, 1.0)))
+        gx = E.mul(g, E.where(E.eq(y, 0.0), 0.0, d))
+    if ctx.needs[1]:
+        # out * log(x), defined as 0 where x == 0 and y >= 0 (the limit PyTorch uses).
+        out = ctx.out if ctx.out is not None else E.pow(x, y)
+        d = E.mul(out, E.log(x))
+        mask = E.logical_and(E.eq(x, 0.0), E.ge(y, 0.0))
+        gy = E.mul(g, E.where(mask, 0.0, d))
+    return (gx, gy)
+
+
+@elementwise("maximum", 2, np.maximum, saves=(0, 1), node_name="MaximumBackward0", samples=_minmax_samples,
+             promote="same", kernel="maximum({0}, {1})", cost=CHEAP)
+def _vjp_maximum(E, ctx, g):
+    x, y = ctx.args
+    # Ties split the gradient evenly, as PyTorch does.
+    half = E.mul(g, 0.5)
+    gx = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
+    gy = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+@elementwise("minimum", 2, np.minimum, saves=(0, 1), node_name="MinimumBackward0", samples=_minmax_samples,
+             promote="same", kernel="minimum({0}, {1})", cost=CHEAP)
+def _vjp_minimum(E, ctx, g):
+    x, y = ctx.args
+    half = E.mul(g, 0.5)
+    gx = E.where(E.lt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[0] else None
+    gy = E.where(E.gt(x, y), g, E.where(E.eq(x, y), half, 0.0)) if ctx.needs[1] else None
+    return (gx, gy)
+
+
+@elementwise("exp", 1, _quiet(np.exp), saves=("out",), node_name="ExpBackward0", samples=_unary_samples(_u),
+             promote="float", kernel="exp({0})", cost=HEAVY)
+def _vjp_exp(E, ctx, g):
+    return (E.mul(g, ctx.out),)
+
+
+@elementwise("log", 1, _quiet(np.log), saves=(0,), node_name="LogBackward0", samples=_unary_samples(_pos),
+             promote="float", kernel="log({0})", cost=HEAVY)
+def _vjp_log(E, ctx, g):
+    return (E.div(g, ctx.args[0]),)
+
+
+@elementwise("log1p", 1, _quiet(np.log1p), saves=(0,), node_name="Log1PBackward0",
+             samples=_unary_samples(lambda r, s, d: _u(r, s, d, -0.7, 2.0)), promote="float", kernel="log1p({0})",
+             cost=HEAVY)
+def _vjp_log1p(E, ctx, g):
+    return (E.div(g, E.add(ctx.args[0], 1.0)),)
+
+
+@elementwise("expm1", 1, _quiet(np.expm1), saves=("out",), node_name="Expm1Backward0", samples=_unary_samples(_u),
+             promote="float", kernel="expm1({0})", cost=HEAVY)
+def _vjp_expm1(E, ctx, g):
+    return (E.mul(g, E.add(ctx.out, 1.0)),)
+
+
+@elementwise("sin", 1, np.sin, saves=(0,), node_name="SinBackward0", samples=_unary_samples(_u), promote="float",
+             kernel="sin({0})", cost=HEAVY)
+def _vjp_sin(E, ctx, g):
+    return (E.mul(g, E.cos(ctx.args[0])),)
+
+
+@elementwise("cos", 1, np.cos, saves=(0,), node_name="CosBackward0", samples=_unary_samples(_u), promote="float",
+             kernel="cos({0})", cost=HEAVY)
+def _vjp_cos(E, ctx, g):
+    return (E.neg(E.mul(g, E.sin(ctx.args[0]))),)
+
+
+@elementwise("tanh", 1, np.tanh, saves=("out",), node_name="TanhBackward0", samples=_unary_samples(_u),
+             promote="float", kernel="tanh({0})", cost=HEAVY)
+def _vjp_tanh(E, ctx, g):
+    out = ctx.out
+    return (E.mul(g, E.sub(1.0, E.mul(out, out))),)
+
+
+@elementwise("sigmoid", 1, _sigmoid, saves=("out",), node_name="SigmoidBackward0",
+             samples=_unary_samples(lambda r, s, d: _u(r, s, d, -4.0, 4.0)), promote="float", kernel="sigmoid({0})",
+             cost=HEAVY)
+def _vjp_sigmoid(E, ctx, g):
+    out = ctx.out
+    return (E.mul(g, E.mul(out, E.sub(1.0, out))),)
+
+
+@elementwise("relu", 1, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), saves=("out",),
+             node_name="ReluBackward0", samples=_unary_samples(_away_from_zero), promote="same", kernel="relu({0})",
+             cost=CHEAP)
+def _vjp_relu(E, ctx, g):
+    return (E.where(E.gt(ctx.out, 0.0), g, 0.0),)
+
+
+@elementwise("abs", 1, np.abs, saves=(0,), node_name="AbsBackward0", samples=_unary_samples(_away_from_zero),
+             promote="same", kernel="abs({0})", cost=CHEAP)
+def _vjp_abs(E, ctx, g):
+    return (E.mul(g, E.sign(ctx.args[0])),)
+
+
+@elementwise("sqrt", 1, _quiet(np.sqrt), saves=("out",), node_name="SqrtBackward0", samples=_unary_samples(_pos),
+             promote="float", kernel="sqrt({0})")
+def _vjp_sqrt(E, ctx, g):
+    return (E.div(g, E.mul(ctx.out, 2.0)),)
+
+
+def _erf(x):
+    from scipy.special import erf
+    return erf(x).astype(x.dtype, copy=False)
+
+
+def _erfc(x):
+    from scipy.special import erfc
+    return erfc(x).astype(x.dtype, copy=False)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _vjp_gaussian(scale):
+    """The vjp of erf (`scale` 2/sqrt(pi)) or erfc (its negative): g * scale * exp(-x^2)."""
+    def vjp(E, ctx, g):
+        (x,) = ctx.args
+        return (E.mul(g, E.mul(E.exp(E.neg(E.mul(x, x))), scale)),)
+    return vjp
+
+
+_vjp_erf, _vjp_erfc = _vjp_gaussian(_TWO_OVER_SQRT_PI), _vjp_gaussian(-_TWO_OVER_SQRT_PI)
+
+
+elementwise("erf", 1, _erf, saves=(0,), node_name="ErfBackward0", samples=_unary_samples(_u), promote="float",
+            kernel="erf({0})")(_vjp_erf)
+elementwise("erfc", 1, _erfc, saves=(0,), node_name="ErfcBackward0", samples=_unary_samples(_u), promote="float",
+            kernel="erfc({0})")(_vjp_erfc)
+
+
+def _in_float64(fn):
+    """scipy's `fn` evaluated in float64 and rounded once to the input's dtype (as the kernels do)."""
+    def impl(x, **attrs):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(np.asarray(x, np.float64), **attrs)).astype(x.dtype, copy=False)
+    return impl
+
+
+def _lgamma64(x):
+    from scipy.special import gammaln
+    return np.where(x == -np.inf, np.inf, gammaln(x))  # log|Gamma(-inf)| is inf (libm, PyTorch)
+
+
+def _erfinv64(x):
+    from scipy.special import erfinv
+    return np.where(x == 0.0, x, erfinv(x))  # keeps -0.0, as PyTorch does
+
+
+def _polygamma64(x, n):
+    from scipy.special import digamma, polygamma
+    return digamma(x) if n == 0 else polygamma(n, x)
+
+
+@elementwise("lgamma", 1, _in_float64(_lgamma64), saves=(0,), node_name="LgammaBackward0",
+             samples=_unary_samples(_gamma_domain), promote="float", kernel="lgamma({0})")
+def _vjp_lgamma(E, ctx, g):
+    return (E.mul(g, E.polygamma(ctx.args[0], n=0)),)
+
+
+def _vjp_polygamma(E, ctx, g):
+    return (E.mul(g, E.polygamma(ctx.args[0], n=ctx.attrs["n"] + 1)),)
+
+
+@elementwise("erfinv", 1, _in_float64(_erfinv64), saves=("out",), node_name="ErfinvBackward0",
+             samples=_unary_samples(_inside_unit), promote="float", kernel="erfinv({0})")
+def _vjp_erfinv(E, ctx, g):
+    # d erfinv(y) = sqrt(pi)/2 exp(erfinv(y)^2) dy
+    out = ctx.out
+    return (E.mul(g, E.mul(E.exp(E.mul(out, out)), math.sqrt(math.pi) / 2.0)),)
+
+
+def _polygamma_samples(rng, dtype):
+    return [Sample((_gamma_domain(rng, s, dtype),), {"n": n}, note=f"n={n} {s}")
+            for n, s in ((0, (7,)), (1, (3, 4)), (2, ()), (3, (2, 3)))]
+
+
+def _rsqrt(E, x):
+    # 1 / sqrt(x), not x ** -0.5: C pow gives 0 at -inf, PyTorch's rsqrt NaN.
+    return E.div(1.0, E.sqrt(x))
+
+
+def _vjp_rsqrt(E, ctx, g):
+    # d/dx x^(-1/2) = -1/2 * out^3: -inf at 0, NaN below 0, 0 at inf.
+    out = ctx.out
+    return (E.mul(g, E.mul(E.mul(out, E.mul(out, out)), -0.5)),)
+
+
+def _vjp_sign(E, ctx, g):
+    # Piecewise constant (sign, floor, ceil, trunc, round): zero almost everywhere.
+    return (E.mul(g, 0.0),)
+
+
+elementwise("sign", 1, np.sign, saves=(), node_name="SignBackward0", samples=_unary_samples(_away_from_zero),
+            promote="same", kernel="sign({0})", cost=CHEAP)(_vjp_sign)
+elementwise("floor", 1, np.floor, saves=(), node_name="FloorBackward0", samples=_unary_samples(_off_integers),
+            promote="float", kernel="floor({0})")(_vjp_sign)
+elementwise("ceil", 1, np.ceil, saves=(), node_name="CeilBackward0", samples=_unary_samples(_off_integers),
+            promote="float", kernel="ceil({0})")(_vjp_sign)
+elementwise("trunc", 1, np.trunc, saves=(), node_name="TruncBackward0", samples=_unary_samples(_off_integers),
+            promote="float", kernel="trunc({0})")(_vjp_sign)
+elementwise("round", 1, np.rint, saves=(), node_name="RoundBackward0", samples=_unary_samples(_off_integers),
+            promote="float", kernel="rint({0})")(_vjp_sign)
+
+
+@elementwise("asin", 1, _quiet(np.arcsin), saves=(0,), node_name="AsinBackward0",
+             samples=_unary_samples(_inside_unit), promote="float", kernel="asin({0})", scalar=lambda x: np.arcsin(x))
+def _vjp_asin(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x)))),)
+
+
+@elementwise("acos", 1, _quiet(np.arccos), saves=(0,), node_name="AcosBackward0",
+             samples=_unary_samples(_inside_unit), promote="float", kernel="acos({0})", scalar=lambda x: np.arccos(x))
+def _vjp_acos(E, ctx, g):
+    (x,) = ctx.args
+    return (E.neg(E.div(g, E.sqrt(E.sub(1.0, E.mul(x, x))))),)
+
+
+@elementwise("tan", 1, _quiet(np.tan), saves=("out",), node_name="TanBackward0",
+             samples=_unary_samples(lambda r, s, d: _u(r, s, d, -1.2, 1.2)), promote="float", kernel="tan({0})",
+             scalar=lambda x: np.tan(x))
+def _vjp_tan(E, ctx, g):
+    return (E.mul(g, E.add(E.mul(ctx.out, ctx.out), 1.0)),)
+
+
+@elementwise("atan", 1, np.arctan, saves=(0,), node_name="AtanBackward0", samples=_unary_samples(_u), promote="float",
+             kernel="atan({0})", scalar=lambda x: np.arctan(x))
+def _vjp_atan(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.add(E.mul(x, x), 1.0)),)
+
+
+@elementwise("sinh", 1, _quiet(np.sinh), saves=(0,), node_name="SinhBackward0", samples=_unary_samples(_u),
+             promote="float", kernel="sinh({0})", scalar=lambda x: np.sinh(x))
+def _vjp_sinh(E, ctx, g):
+    return (E.mul(g, E.cosh(ctx.args[0])),)
+
+
+@elementwise("cosh", 1, _quiet(np.cosh), saves=(0,), node_name="CoshBackward0", samples=_unary_samples(_u),
+             promote="float", kernel="cosh({0})", scalar=lambda x: np.cosh(x))
+def _vjp_cosh(E, ctx, g):
+    return (E.mul(g, E.sinh(ctx.args[0])),)
+
+
+@elementwise("asinh", 1, np.arcsinh, saves=(0,), node_name="AsinhBackward0", samples=_unary_samples(_u),
+             promote="float", kernel="asinh({0})", scalar=lambda x: np.arcsinh(x))
+def _vjp_asinh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.add(E.mul(x, x), 1.0))),)
+
+
+@elementwise("acosh", 1, _quiet(np.arccosh), saves=(0,), node_name="AcoshBackward0",
+             samples=_unary_samples(lambda r, s, d: _u(r, s, d, 1.2, 3.0)), promote="float", kernel="acosh({0})",
+             scalar=lambda x: np.arccosh(x))
+def _vjp_acosh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sqrt(E.sub(E.mul(x, x), 1.0))),)
+
+
+@elementwise("atanh", 1, _quiet(np.arctanh), saves=(0,), node_name="AtanhBackward0",
+             samples=_unary_samples(_inside_unit), promote="float", kernel="atanh({0})",
+             scalar=lambda x: np.arctanh(x))
+def _vjp_atanh(E, ctx, g):
+    (x,) = ctx.args
+    return (E.div(g, E.sub(1.0, E.mul(x, x))),)
+
+
+def _vjp_log_base(base):
+    """The vjp of log2 or log10: g / (x ln base)."""
+    ln_base = math.log(base)
+
+    def vjp(E, ctx, g):
+        return (E.div(g, E.mul(ctx.args[0], ln_base)),)
+    return vjp
+
+
+elementwise("log2", 1, _quiet(np.log2), saves=(0,), node_name="Log2Backward0", samples=_unary_samples(_pos),
+            promote="float", kernel="log2({0})", scalar=lambda x: np.log2(x))(_vjp_log_base(2.0))
+elementwise("log10", 1, _quiet(np.log10), saves=(0,), node_name="Log10Backward0", samples=_unary_samples(_pos),
+            promote="float", kernel="log10({0})", scalar=lambda x: np.log10(x))(_vjp_log_base(10.0))
+
+
+@elementwise("exp2", 1, _quiet(np.exp2), saves=("out",), node_name="Exp2Backward0", samples=_unary_samples(_u),
+             promote="float", kernel="exp2({0})", scalar=lambda x: np.exp2(x))
+def _vjp_exp2(E, ctx, g):
+    return (E.mul(g, E.mul(ctx.out, math.log(2.0))),)
+
+
+@elementwise("atan2", 2, np.arctan2, saves=(0, 1), node_name="Atan2Backward0",
+             samples=_binary_samples(_away_from_zero), promote="float", kernel="atan2({0}, {1})",
+             scalar=lambda y, x: np.arctan2(y, x))
+def _vjp_atan2(E, ctx, g):
+    y, x = ctx.args
+    scale = E.div(g, E.add(E.mul(x, x), E.mul(y, y)))
+    return (E.mul(scale, x) if ctx.needs[0] else None, E.neg(E.mul(scale, y)) if ctx.needs[1] else None)
+
+
+@elementwise("hypot", 2, np.hypot, saves=(0, 1, "out"), node_name="HypotBackward0",
+             samples=_binary_samples(_away_from_zero), promote="float", kernel="hypot({0}, {1})",
+             scalar=lambda a, b: np.hypot(a, b))
+def _vjp_hypot(E, ctx, g):
+    a, b = ctx.args
+    scale = E.div(g, ctx.out)
+    return (E.mul(scale, a) if ctx.needs[0] else None, E.mul(scale, b) if ctx.needs[1] else None)
+
+
+@elementwise("logaddexp", 2, np.logaddexp, saves=(0, 1, "out"), node_name="LogaddexpBackward0",
+             samples=_binary_samples(_u), promote="float", kernel="logaddexp({0}, {1})")
+def _vjp_logaddexp(E, ctx, g):
+    a, b = ctx.args
+    out = ctx.out
+    return (E.mul(g, E.exp(E.sub(a, out))) if ctx.needs[0] else None,
+            E.mul(g, E.exp(E.sub(b, out))) if ctx.needs[1] else None)
+
+
+@elementwise("fmod", 2, _checked_integer_division(np.fmod), saves=(0, 1), node_name="FmodBackward1",
+             samples=_binary_samples(lambda r, s, d: _away_from_zero(r, s, d, 0.3, 3.7),
+                                     lambda r, s, d: _u(r, s, d, 1.1, 1.4)),
+             promote="same", kernel="fmod({0}, {1})")
+def _vjp_fmod(E, ctx, g):
+    x, y = ctx.args
+    # x - y * trunc(x / y): the truncation is piecewise constant.
+    gy = E.neg(E.mul(g, E.trunc(E.div(x, y)))) if ctx.needs[1] else None
+    return (g, gy)
+
+
+@elementwise("floor_divide", 2, _checked_integer_division(np.floor_divide), saves=(),
+             node_name="FloorDivideBackward0",
+             samples=_binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)),
+             promote="same", kernel="floor_divide({0}, {1})")
+def _vjp_floor_divide(E, ctx, g):
+    return (E.mul(g, 0.0) if ctx.needs[0] else None, E.mul(g, 0.0) if ctx.needs[1] else None)
+
+
+@elementwise("remainder", 2, _checked_integer_division(np.remainder), saves=(0, 1), node_name="RemainderBackward0",
+             samples=_binary_samples(lambda r, s, d: _u(r, s, d, 0.3, 3.7), lambda r, s, d: _u(r, s, d, 1.1, 1.4)),
+             promote="same", kernel="remainder({0}, {1})")
+def _vjp_remainder(E, ctx, g):
+    x, y = ctx.args
+    # x - y * floor(x / y): the floor is piecewise constant.
+    gy = E.neg(E.mul(g, E.floor_divide(x, y))) if ctx.needs[1] else None
+    return (g, gy)
+
+
+def _vjp_where(E, ctx, g):
+    c = ctx.args[0]
+    return (None,
+            E.where(c, g, 0.0) if ctx.needs[1] else None,
+            E.where(c, 0.0, g) if ctx.needs[2] else None)
+
 
 _NONDIFF_ELEMENTWISE = [
     # name, arity, impl, node name, promote, kernel
@@ -1549,7 +1621,7 @@ def _custom_rule(types, fwd, bwd):
 
 
 def _vjp_custom(E, ctx, g):
-    from .graph import replay
+    from .walk import replay
     return tuple(replay(ctx.attrs["bwd"], E, list(ctx.args) + [g]))
 
 
@@ -2360,9 +2432,10 @@ def _make_table() -> dict[str, Op]:
         assert op.name not in table, op.name
         table[op.name] = op
 
-    for name, arity, impl, vjp, saves, node, samples, promote, kernel in _ELEMENTWISE:
+    for name, arity, impl, vjp, fields in _ELEMENTWISE_OPS:
+        saves, node, samples = fields.pop("saves"), fields.pop("node_name"), fields.pop("samples")
         add(Op(name, arity, (), "elementwise", impl, _elementwise_rule, vjp, saves, node, samples,
-               promote=promote, kernel=kernel, doc=f"elementwise {name}", batch=_batch_elementwise))
+               batch=_batch_elementwise, **fields))
     for name, arity, impl, node, promote, kernel in _NONDIFF_ELEMENTWISE:
         rule = _compare_rule if promote == "compare" else _elementwise_rule
         gen = _unary_samples(_u) if arity == 1 else _binary_samples(
@@ -2371,16 +2444,16 @@ def _make_table() -> dict[str, Op]:
             gen = (_unary_samples(lambda r, s, d: r.uniform(size=s) < 0.5) if arity == 1 else
                    _binary_samples(lambda r, s, d: r.uniform(size=s) < 0.5))
         add(Op(name, arity, (), "elementwise", impl, rule, None, (), node, gen, promote=promote,
-               kernel=kernel, doc=f"elementwise {name} (no gradient)", batch=_batch_elementwise))
+               kernel=kernel, doc=f"elementwise {name} (no gradient)", batch=_batch_elementwise, cost=CHEAP))
     add(Op("polygamma", 1, ("n",), "elementwise", _in_float64(_polygamma64), _elementwise_rule, _vjp_polygamma, (0,),
            "PolygammaBackward0", _polygamma_samples, promote="float", kernel="polygamma({0}, {n})",
            doc="n-th derivative of digamma (n = 0: digamma)", batch=_batch_elementwise))
     add(Op("detach", 1, (), "elementwise", lambda x: x, _elementwise_rule, None, (), "DetachBackward0",
            _unary_samples(_u), promote="keep", kernel="{0}",
-           doc="identity that stops gradients (detach, .data, no_grad regions)", batch=_batch_elementwise))
+           doc="identity that stops gradients (detach, .data, no_grad regions)", batch=_batch_elementwise, cost=CHEAP))
     add(Op("where", 3, (), "elementwise", np.where, _where_rule, _vjp_where, (0,), "WhereBackward0",
            _cond_samples, promote="same", promote_args=(1, 2), kernel="{1} if {0} else {2}",
-           doc="select x where cond else y", grad_args=(1, 2), batch=_batch_elementwise))
+           doc="select x where cond else y", grad_args=(1, 2), batch=_batch_elementwise, cost=CHEAP))
     add(Op("sum", 1, ("axes", "keepdims"), "reduction", _sum_impl, _reduce_rule_for("sum"), _vjp_sum, (),
            _sum_name, _reduce_samples, promote="sum", doc="sum over axes (None: all)", where_mask="linear",
            batch=_batch_reduction))
@@ -2410,10 +2483,10 @@ def _make_table() -> dict[str, Op]:
            doc="permute axes", where_mask="linear", batch=_batch_transpose))
     add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
-           doc="broadcast to shape (numpy rules)", where_mask="linear", batch=_batch_broadcast))
+           doc="broadcast to shape (numpy rules)", where_mask="linear", batch=_batch_broadcast, cost=CHEAP))
     add(Op("cast", 1, ("dtype",), "elementwise", _cast_impl, _cast_rule, _vjp_cast, (), "ToCopyBackward0",
            _cast_samples, promote="keep", kernel="{0}", doc="convert element type",
-           batch=_batch_elementwise))
+           batch=_batch_elementwise, cost=CHEAP))
     add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
            doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,),

@@ -46,11 +46,11 @@ from .graph import GUARD, Graph, Node, Value
 from .ops import TABLE
 from .types import BOOL, DTYPE_TO_SHORT, SHORT_TO_DTYPE, TensorType
 
-__all__ = ["print_graph", "parse", "render", "Rendered", "format_const", "format_attr", "format_attrs", "SMALL_CONST",
-           "subgraphs"]
+__all__ = ["print_graph", "parse", "render", "Rendered", "format_const", "format_attr", "format_attrs",
+           "PRINTED_IN_FULL", "subgraphs"]
 
-#: Constants with at most this many elements are printed in full.
-SMALL_CONST = 8
+#: Constants with at most this many elements are printed in full (larger ones as a digest).
+PRINTED_IN_FULL = 8
 #: Location comments start at this column (or two spaces after a longer line).
 COMMENT_COLUMN = 60
 _INDENT = "  "
@@ -79,7 +79,7 @@ def format_const(v: Value) -> str:
     arr = v.const
     if arr.ndim == 0:
         return f"{_scalar(arr[()])}:{DTYPE_TO_SHORT[arr.dtype]}"
-    if arr.size <= SMALL_CONST:
+    if arr.size <= PRINTED_IN_FULL:
         return f"{v.type!r}{{{', '.join(_scalar(x) for x in arr.flat)}}}"
     digest = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:12]
     return f"{v.type!r}{{sha256:{digest}}}"
@@ -119,7 +119,7 @@ def format_attrs(op: str, attrs: dict, skip: tuple = ()) -> str:
 
 
 def _input_names(graph: Graph) -> list[str]:
-    names = getattr(graph, "input_names", None)
+    names = graph.input_names
     if (isinstance(names, list) and len(names) == len(graph.inputs) and len(set(names)) == len(names)
             and all(isinstance(n, str) and n.isidentifier() for n in names)):
         return names

@@ -18,7 +18,7 @@ import numpy as np
 
 from tracegrad.autograd.anomaly_mode import backward_nan_error, forward_nan_error, has_nan
 from tracegrad.ir.graph import GUARD, Graph, Node
-from tracegrad.ir.interpret import guard_holds
+from tracegrad.ir.interpret import ReferenceInterpreter
 from tracegrad.ir.ops import TABLE
 from tracegrad.ir.text import render
 
@@ -33,10 +33,8 @@ class SelfCheckError(RuntimeError):
 def checked_graph(graph: Graph) -> tuple[Graph, list[Node]]:
     """`graph` with each node's value appended to its outputs, and those nodes in order."""
     nodes = [n for n in graph.nodes if n.op != GUARD and n.outputs]
-    checked = Graph(inputs=list(graph.inputs), nodes=list(graph.nodes),
-                    outputs=list(graph.outputs) + [n.outputs[0] for n in nodes], name=f"{graph.name}_checked")
-    if hasattr(graph, "input_names"):
-        checked.input_names = list(graph.input_names)
+    checked = graph.header(f"{graph.name}_checked")
+    checked.nodes, checked.outputs = list(graph.nodes), list(graph.outputs) + [n.outputs[0] for n in nodes]
     return checked, nodes
 
 
@@ -46,18 +44,9 @@ def interpret_all(graph: Graph, arrays: list) -> dict[int, np.ndarray]:
     Guards are evaluated but not enforced: the caller already ran the trace
     on these inputs.
     """
-    env: dict[int, np.ndarray] = {v.id: np.asarray(a) for v, a in zip(graph.inputs, arrays)}
-
-    def read(v):
-        return v.const if v.const is not None else env[v.id]
-    with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            ins = [read(v) for v in node.inputs]
-            if node.op == GUARD:
-                guard_holds(node, ins[0])
-                continue
-            env[node.outputs[0].id] = np.asarray(TABLE[node.op].impl(*ins, **node.attrs))
-    return env
+    walk = ReferenceInterpreter(graph, enforce_guards=False)
+    walk.run([np.asarray(a) for a in arrays])
+    return walk.env
 
 
 def describe_node(graph: Graph, node: Node) -> str:

@@ -48,7 +48,7 @@ __all__ = [
     "gt", "greater", "ge", "greater_equal", "logical_and", "logical_or",
     "sub", "subtract", "pow", "maximum", "minimum", "matmul", "where", "cat", "concat", "concatenate", "stack",
     "max", "min", "allclose", "equal", "isnan", "isinf", "isfinite", "is_floating_point", "device",
-    "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh",
+    "asin", "arcsin", "acos", "arccos", "tan", "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh",
     "atanh", "arctanh", "log2", "log10", "exp2", "floor", "ceil", "trunc", "fix", "round", "frac", "atan2",
     "arctan2", "hypot", "logaddexp", "fmod", "xlogy", "lerp", "addcmul", "addcdiv", "nan_to_num",
     "cumsum", "cumprod", "prod", "argsort", "sort", "msort", "topk", "kthvalue", "median", "scatter",
@@ -173,6 +173,7 @@ asin = _method_function(Tensor.asin)
 arcsin = _method_function(Tensor.arcsin, "arcsin")
 acos = _method_function(Tensor.acos)
 arccos = _method_function(Tensor.arccos, "arccos")
+tan = _method_function(Tensor.tan)
 atan = _method_function(Tensor.atan)
 arctan = _method_function(Tensor.arctan, "arctan")
 sinh = _method_function(Tensor.sinh)

@@ -1338,6 +1338,7 @@ class Tensor:
     negative = neg
     asin = arcsin = _unary("asin")
     acos = arccos = _unary("acos")
+    tan = _unary("tan")
     atan = arctan = _unary("atan")
     sinh = _unary("sinh")
     cosh = _unary("cosh")

@@ -44,9 +44,10 @@ from tracegrad.autograd.grad_mode import STATE
 from tracegrad.compiler import BACKENDS, pipeline
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.passes import guard_cone
-from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline, replay
+from tracegrad.ir.graph import Graph, GraphBuilder, const_value
 from tracegrad.ir.interpret import GuardFailure, interpret
 from tracegrad.ir.types import TensorType, is_float
+from tracegrad.ir.walk import inline, replay
 
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
            "CacheInfo", "SelfCheckError", "CompiledFunction"]
@@ -1005,7 +1006,7 @@ class CompiledFunction:
         eager_outs, eager_grads = self._eager_reference(args, kwargs, diff_leaves, mode)
         n_main = sum(1 for s in trace.out_static[:trace.n_main] if s is GRAPH_OUTPUT or s is PYTHON_FLOAT_OUTPUT)
         n_out = len(trace.graph.outputs)
-        names = getattr(trace.graph, "input_names", [])
+        names = trace.graph.input_names or []
         pairs = [(f"output {k}", k, values[k], eager_outs[k]) for k in range(min(n_main, len(eager_outs)))]
         if mode != "jit":
             pairs = pairs[:1]

@@ -2,7 +2,7 @@
 import torch
 
 x = torch.tensor([-0.7, -0.2, 0.3, 0.9], dtype=torch.float64, requires_grad=True)
-for name in ["asin", "acos", "atan", "sinh", "cosh", "asinh", "atanh", "exp2", "floor", "ceil", "trunc", "round",
+for name in ["asin", "acos", "tan", "atan", "sinh", "cosh", "asinh", "atanh", "exp2", "floor", "ceil", "trunc", "round",
              "frac"]:
     y = getattr(torch, name)(x)
     (g,) = torch.autograd.grad(y.sum(), x)

@@ -262,8 +262,9 @@ def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], 
     from tracegrad._tensor import Tensor, wrap
     from tracegrad._trace import TRACE, tracing
     from tracegrad.compiler.passes import dce
-    from tracegrad.ir.graph import Graph, GraphBuilder, const_value, inline
+    from tracegrad.ir.graph import Graph, GraphBuilder, const_value
     from tracegrad.ir.types import TensorType
+    from tracegrad.ir.walk import inline
 
     outer = TRACE.builder
     region = f"{cls.__name__}_{next(_region_ids)}"
