@@ -263,6 +263,7 @@ class _Gen:
         self.dim_names: dict[tuple[int, int], str] = {}
         self.consts: list[np.ndarray] = []
         self.embedded: list[str] = []
+        self.embedded_by_content: dict[tuple[str, bytes], str] = {}
         self.const_names: dict[int, str] = {}
         self.runtime: set[str] = set()
         self.guards: list[Node] = []
@@ -330,10 +331,13 @@ class _Gen:
                 flat = np.ascontiguousarray(v.const).reshape(-1)
                 if flat.size <= EMBED_LIMIT and flat.dtype in _NP_TYPE:
                     # Small constants live in the module text: numba freezes them into the code,
-                    # and the source (the cache key) then says what they are.
-                    name = f"K{len(self.embedded)}"
-                    items = ", ".join(_element(x, flat.dtype) for x in flat)
-                    self.embedded.append(f"{name} = np.array([{items}], dtype={_NP_TYPE[flat.dtype]})")
+                    # and the source (the cache key) then says what they are.  Equal ones share a name.
+                    key = (flat.dtype.str, flat.tobytes())
+                    name = self.embedded_by_content.get(key)
+                    if name is None:
+                        name = self.embedded_by_content[key] = f"K{len(self.embedded)}"
+                        items = ", ".join(_element(x, flat.dtype) for x in flat)
+                        self.embedded.append(f"{name} = np.array([{items}], dtype={_NP_TYPE[flat.dtype]})")
                     self.const_names[v.id] = name
                 else:
                     self.const_names[v.id] = f"c{len(self.consts)}"
