@@ -77,16 +77,26 @@ class Interpreter:
         if len(inputs) != len(graph.inputs):
             raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(inputs)}")
         env = self.env
+        # A value that stands for itself (a Transformer keeping a node) is not bound: reading
+        # falls back to the value, and a walk that has changed nothing yet reads no operand.
         for v, x in zip(graph.inputs, inputs):
-            env[v.id] = x
-        read = self.read
+            if x is not v:
+                env[v.id] = x
+        operands = self.operand_reader()
         for node in graph.nodes:
-            ins = [read(v) for v in node.inputs]
+            ins = operands(node.inputs)
             if node.op == GUARD:
                 self.run_guard(node, ins[0])
                 continue
-            env[node.outputs[0].id] = self.run_node(node, ins)
-        return [read(v) for v in graph.outputs]
+            out = self.run_node(node, ins)
+            if out is not node.outputs[0]:
+                env[node.outputs[0].id] = out
+        return operands(graph.outputs)
+
+    def operand_reader(self):
+        """A function from a list of Values to what they evaluated to (one call per node)."""
+        read = self.read
+        return lambda values: [read(v) for v in values]
 
     def read(self, v: Value):
         """What `v` evaluated to: its binding, else the constant it holds."""
@@ -140,6 +150,13 @@ class Transformer(Interpreter):
 
     def read(self, v: Value):
         return self.env.get(v.id, v)
+
+    def operand_reader(self):
+        env = self.env
+        get = env.get
+        # Until some node is replaced, every operand stands for itself: the node's own list is
+        # passed on, and `copy` keeps the node without comparing.
+        return lambda values: [get(v.id, v) for v in values] if env else values
 
     def constant(self, v: Value):
         return v
