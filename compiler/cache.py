@@ -134,7 +134,7 @@ def _versions() -> tuple[tuple[str, str], ...]:
 
 def _runtime_digest() -> str:
     """Hash of the source of the modules whose functions kernels inline."""
-    from tracegrad.compiler import runtime, vecmath
+    from tracegrad.compiler import runtime, vecmath  # numba: loaded with the first kernel, not on import
 
     digest = hashlib.sha256()
     for module in (runtime, vecmath):

@@ -48,7 +48,7 @@ import numpy as np
 from tracegrad.compiler import runtime
 from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime calls, read the same way
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
-from tracegrad.ir.interpret import GuardFailure, node_error
+from tracegrad.ir.interpret import GuardFailure, interpret, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
 from tracegrad.ir.types import BOOL, TensorType
 
@@ -596,6 +596,7 @@ def machine():
     if _machine is None:
         with _machine_lock:
             if _machine is None:
+                # The machine is compiled (or loaded from numba's cache) when first run, not on import.
                 from tracegrad.compiler import _machine as module
                 fn = module.vm
                 start = time.perf_counter()
@@ -648,7 +649,7 @@ def compile_handlers(names: list[str]) -> None:
 
     Each is called once on empty ranges, with the argument types the machine's loop passes.
     """
-    from tracegrad.compiler import _machine as module
+    from tracegrad.compiler import _machine as module  # compiled when first run, not on import
     arenas = _empty_arenas()
     for name in names:
         fn = getattr(module, name)
@@ -1615,7 +1616,6 @@ class ExecutorRunner:
         if status > 0:
             ordinal = status - 1
             raise GuardFailure(p.guards[ordinal], None, ordinal)
-        from tracegrad.ir.interpret import interpret
         interpret(self.graph, arrays)  # raises eager mode's error for the failing index
         node = p.fail_nodes[-status - 1]
         where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""

@@ -20,11 +20,11 @@
 4. :func:`load`: a lowering to a callable ``run(arrays) -> list of arrays``: the executor
    program bound to the executor's machine, or the kernel compiled by numba and warmed up.
 
-:func:`runner` is what transforms call per graph: it picks the stages for a backend, keeps
-kernels in the kernel cache, moves hot graphs from the executor to their kernels
-(:mod:`compiler.tiers`) and falls back to the reference interpreter when a stage fails
-(:func:`compiler.backend.compile_graph`).  Users see the same stages through a transform's
-``trace``, ``lower`` and ``compile`` (:mod:`tracegrad.stages`).
+:func:`compiler.backend.compile_graph` is what transforms call per graph: it picks the stages
+for a backend, keeps kernels in the kernel cache, moves hot graphs from the executor to their
+kernels (:mod:`compiler.tiers`) and falls back to the reference interpreter when a stage fails.
+Users see the same stages through a transform's ``trace``, ``lower`` and ``compile``
+(:mod:`tracegrad.stages`).
 
 Importing this module does not import numba: lowering and loading import it when first used.
 """
@@ -39,14 +39,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracegrad.compiler import cache
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.fusion import prepare
 from tracegrad.compiler.jacobian import jacobian_graph
 from tracegrad.compiler.partition import partition
 from tracegrad.compiler.passes import cse, optimize, without_value_guards
+from tracegrad.compiler.runners import Interpreted, NumbaKernel
 from tracegrad.ir.graph import Graph
 
-__all__ = ["MODES", "TIERS", "Derived", "derive", "runnable", "Lowering", "lower", "load", "runner"]
+__all__ = ["MODES", "TIERS", "Derived", "derive", "runnable", "Lowering", "lower", "load"]
 
 #: What a transform derives from its trace: ``grad`` and ``value_and_grad`` one joint graph,
 #: ``vjp`` and ``tape`` (``jit`` on tensors that require grad) a forward and an adjoint half,
@@ -191,8 +193,9 @@ def lower(graph: Graph, tier: str) -> Lowering:
 
     Raises :class:`compiler.executor.Unsupported` or :class:`compiler.codegen.Unsupported`
     for a graph the tier cannot run, or whatever code generation raised; runners fall back
-    to the interpreter then (:func:`runner`).  The executor's form skips the optimiser's clean-up
-    of the decomposed graph, which costs more than it saves there; a kernel's is cleaned up.
+    to the interpreter then (:func:`compiler.backend.compile_graph`).  The executor's form skips
+    the optimiser's clean-up of the decomposed graph, which costs more than it saves there; a
+    kernel's is cleaned up.
 
     >>> import numpy as np
     >>> from tracegrad.ir.graph import Graph, GraphBuilder
@@ -207,13 +210,13 @@ def lower(graph: Graph, tier: str) -> Lowering:
     """
     start = time.perf_counter()
     if tier == "executor":
-        from tracegrad.compiler import executor
+        from tracegrad.compiler import executor  # numba: loaded with the first lowering, not on import
         with collector_paused():
             lowered = prepare(graph, clean_up=False)
             program = executor.build_program(lowered)
         return Lowering(tier, graph, lowered, program=program, seconds=time.perf_counter() - start)
     if tier == "kernel":
-        from tracegrad.compiler import codegen
+        from tracegrad.compiler import codegen  # numba: loaded with the first lowering, not on import
         lowered = prepare(graph)
         kernel = codegen.generate(lowered)
         return Lowering(tier, graph, lowered, kernel=kernel, seconds=time.perf_counter() - start)
@@ -245,17 +248,14 @@ def load(lowering: Lowering, notice: str | None = None):
     [array([2., 4., 6.])]
     """
     if lowering.program is not None:
-        from tracegrad.compiler import executor
+        from tracegrad.compiler import executor  # numba: loaded with the first lowering, not on import
         return executor.ExecutorRunner(lowering.lowered, lowering.program)
     if lowering.kernel is not None:
         return _load_kernel(lowering.lowered, lowering.kernel, notice)
-    from tracegrad.compiler.backend import _Interpreted
-    return _Interpreted(lowering.graph)
+    return Interpreted(lowering.graph)
 
 
 def _load_kernel(lowered: Graph, ks, notice: str | None):
-    from tracegrad.compiler import cache
-    from tracegrad.compiler.backend import NumbaKernel
     fn = cache.load_kernel(ks.canonical, ks.entry)
     # The module compiled is the text without comments; tracebacks show this trace's text,
     # which has the same lines plus the comments naming the user's lines.
@@ -285,20 +285,3 @@ def compile_notice(lowering: Lowering) -> str:
     """
     return (f"tracegrad: compiling {lowering.graph.name} ({len(lowering.lowered.nodes)} nodes, "
             f"{len(lowering.kernel.source.splitlines())} lines of kernel)...\n")
-
-
-def runner(graph: Graph, backend: str):
-    """The runner transforms use for `graph` on `backend`, with caching, tiers and fallbacks.
-
-    ``"numba"``: :func:`lower` to a kernel and :func:`load` it, once per distinct graph (the
-    kernel cache); ``"executor"``: lower to and load an executor program; ``"auto"``: the
-    executor first, the kernel once the graph is hot; ``"interpreter"``: the reference
-    interpreter.  A stage that fails leaves the graph on the interpreter, with the reason
-    logged on ``tracegrad.compile``.  See :func:`compiler.backend.compile_graph`.
-
-    >>> run = runner(graph, "auto")     # doctest: +SKIP
-    >>> run(arrays)                     # doctest: +SKIP
-    [array(...), ...]
-    """
-    from tracegrad.compiler.backend import compile_graph
-    return compile_graph(graph, backend)

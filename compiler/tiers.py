@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 
-from tracegrad.compiler import cache
+from tracegrad.compiler import cache, pipeline
+from tracegrad.compiler.runners import argument_specs
 
 log = logging.getLogger("tracegrad.compile")
 
@@ -162,7 +163,6 @@ class TieredRunner:
         self.state = "done"
 
     def _compile(self) -> None:
-        from tracegrad.compiler import pipeline
         start = time.perf_counter()
         try:
             lowering = pipeline.lower(self.graph, "kernel")
@@ -182,7 +182,6 @@ class TieredRunner:
 
 def _compile_in_worker(ks, lowered) -> None:
     """Compile kernel `ks` into the disk cache in a fresh Python process; raise if it fails."""
-    from tracegrad.compiler.backend import argument_specs
     if cache.cache_dir() is None:
         raise RuntimeError("the disk cache is off (TRACEGRAD_CACHE=0): a worker's kernel could not be shared")
     job = json.dumps({"source": ks.canonical, "entry": ks.entry, "args": argument_specs(lowered, ks)})

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import sys
 
+from numba import typeof
+
+from tracegrad.compiler import cache
+from tracegrad.compiler.runners import sample_arguments
+
 
 def main() -> int:
     """Compile the job read from stdin; 0 on success."""
-    from numba import typeof
-
-    from tracegrad.compiler import cache
-    from tracegrad.compiler.backend import sample_arguments
     job = json.loads(sys.stdin.read())
     fn = cache.load_kernel(job["source"], job["entry"])
     fn.compile(tuple(typeof(a) for a in sample_arguments(job["args"])))

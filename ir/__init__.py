@@ -3,6 +3,8 @@
 >>> from tracegrad.ir import GraphBuilder, TensorType, parse, verify
 """
 
+# The custom_vjp entry runs the graphs it holds: it joins the op table once the graph machinery exists.
+from tracegrad.ir import custom_vjp as _custom_vjp  # noqa: F401
 from tracegrad.ir.dot import to_dot
 from tracegrad.ir.graph import GUARD, Graph, GraphBuilder, Node, Value, const_value
 from tracegrad.ir.interpret import GuardFailure, interpret

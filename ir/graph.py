@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import weakref
 from dataclasses import dataclass, field
 
@@ -158,7 +159,6 @@ class Graph:
                 # Small constants (scalars, index lists) are part of the program's meaning;
                 # large ones are data, seen by type only.
                 if v.const.size <= SMALL_CONST:
-                    from .text import format_const
                     return "c" + format_const(v)  # values in full, or a digest of the bytes past 8 elements
                 return f"c{v.type!r}"
             raise ValueError(f"value {v!r} used before definition")
@@ -185,7 +185,6 @@ class Graph:
         return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
     def __str__(self) -> str:
-        from .text import print_graph
         return print_graph(self)
 
     def used_values(self) -> set[int]:
@@ -199,7 +198,6 @@ class Graph:
 def _attr_key(v) -> str:
     if isinstance(v, Graph):
         return f"graph:{v.fingerprint()}"
-    from .text import format_attr
     return format_attr(v)
 
 
@@ -400,3 +398,182 @@ def _plain(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+# --------------------------------------------------------------------------
+# The text form (ir/text.py parses it back)
+# --------------------------------------------------------------------------
+
+#: Constants with at most this many elements are printed in full (larger ones as a digest).
+PRINTED_IN_FULL = 8
+#: Location comments start at this column (or two spaces after a longer line).
+COMMENT_COLUMN = 60
+_INDENT = "  "
+
+
+def _scalar(x) -> str:
+    """One array element, in the shortest text that reads back to the same value in its dtype."""
+    if isinstance(x, np.bool_):
+        return "True" if x else "False"
+    if isinstance(x, np.floating):
+        # str() of a numpy float scalar is the shortest round-tripping repr in
+        # *its own* precision: float32(0.1) prints 0.1, not 0.10000000149011612.
+        return str(x)
+    return str(int(x))
+
+
+def format_const(v: Value) -> str:
+    """The inline literal of a constant Value (``2.0:f32``, ``f32[2]{1.0, 2.0}``, or a summary)."""
+    note = getattr(v, "note", None)  # the slot is unset unless parse() made a placeholder
+    if note is not None:
+        return note
+    arr = v.const
+    if arr.ndim == 0:
+        return f"{_scalar(arr[()])}:{DTYPE_TO_SHORT[arr.dtype]}"
+    if arr.size <= PRINTED_IN_FULL:
+        return f"{v.type!r}{{{', '.join(_scalar(x) for x in arr.flat)}}}"
+    digest = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:12]
+    return f"{v.type!r}{{sha256:{digest}}}"
+
+
+def format_attr(x) -> str:
+    """An attr (or guard) value as a Python literal that :func:`parse` reads back.
+
+    Plain ``repr`` except that numpy scalars, arrays and dtypes become plain
+    Python data (``'f32'`` for a dtype); floats keep ``repr``, so infinities
+    print as ``inf``/``-inf`` and NaN as ``nan``.
+    """
+    if isinstance(x, np.dtype):
+        return repr(DTYPE_TO_SHORT[x])
+    if isinstance(x, (np.generic, np.ndarray)):
+        return format_attr(x.tolist())
+    if isinstance(x, tuple):
+        inner = ", ".join(map(format_attr, x))
+        return f"({inner},)" if len(x) == 1 else f"({inner})"
+    if isinstance(x, list):
+        return "[" + ", ".join(map(format_attr, x)) + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{format_attr(k)}: {format_attr(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, Graph):
+        return f"@{x.name}"  # a sub-graph: printed after the graph that refers to it
+    return repr(x)
+
+
+def format_attrs(op: str, attrs: dict, skip: tuple = ()) -> str:
+    """``[key=value, ...]`` for a node's attrs (minus `skip`), or '' when there are none."""
+    # Declared order first (what users read in the op reference), then any extras.
+    entry = TABLE.get(op)
+    declared = [k for k in (entry.attrs if entry is not None else ()) if k in attrs]
+    keys = declared + [k for k in attrs if k not in declared]
+    items = [f"{k}={format_attr(attrs[k])}" for k in keys if k not in skip]
+    return f"[{', '.join(items)}]" if items else ""
+
+
+def _input_names(graph: Graph) -> list[str]:
+    names = graph.input_names
+    if (isinstance(names, list) and len(names) == len(graph.inputs) and len(set(names)) == len(names)
+            and all(isinstance(n, str) and n.isidentifier() for n in names)):
+        return names
+    return [f"a{i}" for i in range(len(graph.inputs))]
+
+
+@dataclass
+class Rendered:
+    """A printed graph, line by line, with what :mod:`~tracegrad.ir.verify` needs to point into it.
+
+    `names` maps ``Value.id`` to the printed name (``%x``, ``%3``) of every
+    input and node output; `node_lines[i]` is the index in `lines` of
+    ``graph.nodes[i]``; line 0 is the header and the last line the return.
+    """
+
+    lines: list[str]
+    names: dict[int, str]
+    node_lines: list[int]
+
+    def ref(self, v: Value) -> str:
+        """How `v` appears as an operand: its name, its literal, or ``%?ID`` if nothing defines it."""
+        name = self.names.get(v.id)
+        if name is not None:
+            return name
+        if v.const is not None:
+            return format_const(v)
+        return f"%?{v.id}"
+
+    @property
+    def text(self) -> str:
+        """The whole printed graph (no trailing newline)."""
+        return "\n".join(self.lines)
+
+
+def render(graph: Graph) -> Rendered:
+    """Print `graph` into a :class:`Rendered`.  Never fails on a malformed graph
+    (the verifier prints the graphs it rejects): undefined values print as
+    ``%?ID``, a value defined twice keeps its first name, unknown ops print
+    their attrs in insertion order."""
+    names: dict[int, str] = {}
+    in_names = _input_names(graph)
+    for v, n in zip(graph.inputs, in_names):
+        names.setdefault(v.id, f"%{n}")
+    # Names are fixed before any line is printed so that a use before the
+    # definition (which verify reports) still shows the right name.
+    counter = 0
+    for node in graph.nodes:
+        for v in node.outputs:
+            if v.id not in names:
+                names[v.id] = f"%{counter}"
+                counter += 1
+    r = Rendered([], names, [])
+
+    args = ", ".join(f"{names[v.id]}: {v.type!r}" for v in graph.inputs)
+    outs = ", ".join(repr(v.type) for v in graph.outputs)
+    r.lines.append(f"def {graph.name}({args}) -> ({outs}):")
+    for node in graph.nodes:
+        r.node_lines.append(len(r.lines))
+        r.lines.append(_node_line(node, r))
+    ret = ", ".join(r.ref(v) for v in graph.outputs)
+    r.lines.append(f"{_INDENT}return {ret}".rstrip())
+    return r
+
+
+def _node_line(node: Node, r: Rendered) -> str:
+    lhs = ", ".join(f"{r.names[v.id]}: {v.type!r}" for v in node.outputs)
+    operands = ", ".join(r.ref(v) for v in node.inputs)
+    if node.op == GUARD:
+        code = f"guard{format_attrs(node.op, node.attrs, skip=('expected',))} {operands}"
+        if "expected" in node.attrs:
+            code += f" == {format_attr(node.attrs['expected'])}"
+    else:
+        code = f"{node.op}{format_attrs(node.op, node.attrs)} {operands}"
+    code = _INDENT + (f"{lhs} = " if lhs else "") + code.rstrip()
+    if node.loc is not None:
+        code += " " * max(COMMENT_COLUMN - len(code), 2) + f"# {os.path.basename(node.loc[0])}:{node.loc[1]}"
+    return code
+
+
+def subgraphs(graph: Graph) -> list[Graph]:
+    """Graphs held in node attrs (custom-vjp regions), depth first, each once."""
+    found: list[Graph] = []
+    stack = [_graph_attrs(graph)]  # an explicit stack: a recursive closure would be a reference cycle
+    while stack:
+        sub = next(stack[-1], None)
+        if sub is None:
+            stack.pop()
+        elif all(sub is not f for f in found):
+            found.append(sub)
+            stack.append(_graph_attrs(sub))
+    return found
+
+
+def _graph_attrs(graph: Graph):
+    for node in graph.nodes:
+        for value in node.attrs.values():
+            if isinstance(value, Graph):
+                yield value
+
+
+def print_graph(graph: Graph) -> str:
+    """The text form of `graph` (also ``str(graph)``), followed by the sub-graphs its attrs name.
+
+    :func:`parse` reads it back.
+    """
+    return "\n\n".join([render(graph).text] + [render(g).text for g in subgraphs(graph)])

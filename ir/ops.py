@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .types import BOOL, CATEGORY_FLOAT, I64, SHORT_TO_DTYPE, TensorType, category, is_float
+from .types import BOOL, CATEGORY_FLOAT, DTYPE_TO_SHORT, I64, SHORT_TO_DTYPE, TensorType, category, is_float
 
 __all__ = [
     "Op", "Composite", "Sample", "VjpContext", "Emitter", "NumpyEmitter", "OPS", "COMPOSITES",
@@ -1367,7 +1367,6 @@ def _vjp_cast(E, ctx, g):
     src = ctx.dtypes[0]
     if not is_float(src):
         return (None,)
-    from .types import DTYPE_TO_SHORT
     return (E.cast(g, dtype=DTYPE_TO_SHORT[src]),)
 
 
@@ -1602,45 +1601,6 @@ def _concat_samples(rng, dtype):
 
 
 # --------------------------------------------------------------------------
-# Custom-vjp regions: a sub-graph with a hand-written backward sub-graph
-# --------------------------------------------------------------------------
-# A custom autograd.Function traced inside a compiled function becomes one
-# node: `fwd` computes the output from the inputs; `bwd` takes the inputs and
-# the output's cotangent and returns one gradient per input.
-
-def _custom_impl(*xs, fwd, bwd):
-    from .interpret import interpret
-    return interpret(fwd, list(xs))[0]
-
-
-def _custom_rule(types, fwd, bwd):
-    want = [v.type for v in fwd.inputs]
-    if list(types) != want:
-        raise ShapeError(f"custom_vjp: inputs {list(types)} do not match its forward graph's {want}")
-    return fwd.outputs[0].type
-
-
-def _vjp_custom(E, ctx, g):
-    from .walk import replay
-    return tuple(replay(ctx.attrs["bwd"], E, list(ctx.args) + [g]))
-
-
-def _custom_samples(rng, dtype):
-    # x * x with the backward 2 * x * g, built as graphs.
-    from .graph import GraphBuilder
-    t = TensorType(np.dtype(dtype), (3,))
-    f = GraphBuilder()
-    x = f.input(t)
-    f.graph.outputs = [f.mul(x, x)]
-    f.graph.name = "square_fwd"
-    b = GraphBuilder()
-    xb, gb = b.input(t), b.input(t)
-    b.graph.outputs = [b.mul(b.mul(xb, 2.0), gb)]
-    b.graph.name = "square_bwd"
-    return [Sample((_u(rng, (3,), dtype),), {"fwd": f.graph, "bwd": b.graph}, note="square")]
-
-
-# --------------------------------------------------------------------------
 # Batching rules
 # --------------------------------------------------------------------------
 # A rule maps an op over a leading batch axis: inputs flagged in `batched`
@@ -1799,17 +1759,6 @@ def _batch_index_add(E, name, args, batched, attrs):
     n = E.shape(g)[0]
     return E.index_add(_move_axis(E, g, 0, axis), *arrays, spec=(_WHOLE_AXIS,) + spec,
                        shape=(n,) + tuple(attrs["shape"]))
-
-
-def _batch_custom_vjp(E, name, args, batched, attrs):
-    """sub-graphs batched (the backward sums shared inputs' gradients over the rows)"""
-    from .batching import batch_graph
-    n = _batch_size(E, args, batched)
-    fwd = batch_graph(attrs["fwd"], batched, n)
-    # The backward reads the inputs and the output's cotangent, which has a batch axis like the output.
-    shared = [k for k, flag in enumerate(batched) if not flag]
-    bwd = batch_graph(attrs["bwd"], tuple(batched) + (True,), n, sum_rows=shared)
-    return E.custom_vjp(*args, fwd=fwd, bwd=bwd)
 
 
 def _batch_concat(E, name, args, batched, attrs):
@@ -2495,10 +2444,6 @@ def _make_table() -> dict[str, Op]:
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
            doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,),
            where_mask="linear", batch=_batch_index_add))
-    add(Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
-           "CustomFunctionBackward", _custom_samples, promote="keep",
-           doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)",
-           batch=_batch_custom_vjp))
     add(Op("concat", None, ("axis",), "shape", _concat_impl, _concat_rule, _vjp_concat, (), "CatBackward0",
            _concat_samples, promote="same", doc="concatenate along axis", where_mask="linear",
            batch=_batch_concat))
@@ -2644,7 +2589,6 @@ def _vjp_norm(E, ctx, g):
 
 
 def _short(dtype):
-    from .types import DTYPE_TO_SHORT
     return DTYPE_TO_SHORT[np.dtype(dtype)]
 
 
@@ -3802,6 +3746,19 @@ COMPOSITES: dict[str, Composite] = _make_composites()
 
 #: Everything an Emitter can apply, by name.
 TABLE: dict[str, Op | Composite] = {**OPS, **COMPOSITES}
+
+
+def register_op(op: Op) -> None:
+    """Add an entry whose definition needs the graph machinery built on this module (``custom_vjp``,
+    which runs, differentiates and batches the sub-graphs it holds: ``ir/custom_vjp.py``).
+
+    The package ``tracegrad.ir`` registers it on import, before anything reads the table.
+    """
+    if op.name in TABLE:
+        raise RuntimeError(f"op {op.name!r} is registered twice")
+    OPS[op.name] = op
+    TABLE[op.name] = op
+    _install_op_methods({op.name: op})
 
 _install_op_methods(TABLE)
 

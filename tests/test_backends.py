@@ -118,7 +118,7 @@ def test_numba_agrees_with_interpreter(name, dtype):
     data = prog.data(0)
     outs, grads = prog.run_compiled("numba", 0, data)
     runners = [c._runners["graph"] for paths in prog.compiled("numba")._cache.values() for c in paths]
-    assert runners and not any(isinstance(r, backend_module._Interpreted) for r in runners), \
+    assert runners and not any(isinstance(r, backend_module.Interpreted) for r in runners), \
         f"{name} fell back to the interpreter"
     want_outs, want_grads = prog.run_compiled("interpreter", 0, data)
     rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (2e-5, 1e-5)
@@ -134,12 +134,12 @@ def _no_fallback(monkeypatch):
     """Make a backend that would hand a graph to the interpreter fail the test instead."""
     from tracegrad.compiler import backend as backend_module
 
-    class Refused(backend_module._Interpreted):
+    class Refused(backend_module.Interpreted):
         def __init__(self, graph, reason=""):
             if reason:
                 raise AssertionError(f"{graph.name} fell back to the interpreter: {reason}")
             super().__init__(graph, reason)
-    monkeypatch.setattr(backend_module, "_Interpreted", Refused)
+    monkeypatch.setattr(backend_module, "Interpreted", Refused)
 
 
 def test_kernel_source_is_readable_and_in_linecache():

@@ -52,6 +52,12 @@ from tracegrad.ir.walk import inline, replay
 __all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
            "CacheInfo", "SelfCheckError", "CompiledFunction"]
 
+def _compiled_runner(graph, backend: str):
+    """The runner of `graph` on `backend` (:func:`tracegrad.compiler.backend.compile_graph`)."""
+    from tracegrad.compiler.backend import compile_graph  # numba loads with the first compiled graph, not on import
+    return compile_graph(graph, backend)
+
+
 class CacheInfo(namedtuple("CacheInfo", ["traces", "hits", "misses"])):
     """Traces kept, calls a cached trace answered, calls that traced; `tiers` says what runs each trace.
 
@@ -433,7 +439,7 @@ class Compiled:
                 runner = self._runners.get(which)
                 if runner is None:
                     graph = pipeline.runnable(self.graph) if which == "graph" else self.adjoint
-                    runner = self._runners[which] = pipeline.runner(graph, self.backend)
+                    runner = self._runners[which] = _compiled_runner(graph, self.backend)
         return runner
 
     def run(self, arrays):
@@ -477,7 +483,7 @@ class Compiled:
                     # The path is chosen before this runs: a kernel rounding a guarded value its own way
                     # must not reject it (every value is an output, so nothing else is lost).
                     checked.nodes = [n for n in checked.nodes if n.op != "guard"]
-                    runner = self._runners[key] = pipeline.runner(checked, self.backend)
+                    runner = self._runners[key] = _compiled_runner(checked, self.backend)
         return runner(arrays)
 
     def run_checked(self, arrays, which: str = "graph") -> list:
