@@ -325,8 +325,8 @@ def test_eager_fallback_returns_what_compiled_returns(mode, options, f):
     for k in range(3):
         p, x = {"w": np.arange(3.0) + k}, np.linspace(-1.0, 1.0, 3) * (k + 1)
         want, got = compiled(p, x), eager(p, x)
-        want_leaves, want_tree = tg._transforms.tree_flatten(want)
-        got_leaves, got_tree = tg._transforms.tree_flatten(got)
+        want_leaves, want_tree = tg._pytree.tree_flatten(want)
+        got_leaves, got_tree = tg._pytree.tree_flatten(got)
         assert want_tree == got_tree
         for a, b in zip(want_leaves, got_leaves):
             assert type(a) is type(b)

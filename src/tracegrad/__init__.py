@@ -56,10 +56,8 @@ inverse, det, logdet, slogdet, cholesky, svd, qr = (
     _method_function(getattr(Tensor, name))
     for name in ("inverse", "det", "logdet", "slogdet", "cholesky", "svd", "qr"))
 del _method_function
-from tracegrad._trace import make_ir
-from tracegrad._transforms import (CompiledFunction, SelfCheckError, _bind_tensor, dump_ir, grad, hessian, jacobian,
-                                  jit, value_and_grad, vjp)
-_bind_tensor()
+from tracegrad._transforms import (CompiledFunction, SelfCheckError, dump_ir, grad, hessian, jacobian,
+                                  jit, make_ir, value_and_grad, vjp)
 from tracegrad import func  # PyTorch's torch.func, on the transforms above
 from tracegrad.optim import train_step  # a whole training step compiled
 from tracegrad.ir.dot import to_dot

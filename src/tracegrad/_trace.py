@@ -20,15 +20,15 @@ import threading
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from tracegrad import compiler, ir
 from tracegrad.autograd.grad_mode import STATE
-from tracegrad.ir.graph import Graph, GraphBuilder, Value, const_value
+from tracegrad.ir.graph import GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 
-__all__ = ["make_ir", "TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
+__all__ = ["TRACE", "trace_op", "concrete_read", "tracing", "source_location", "mark_differentiated",
            "depends_on_differentiated", "differentiated_value_error", "Captures", "captures", "random_input"]
 
 
@@ -227,18 +227,8 @@ def _bindings(f) -> list:
     return out
 
 
-_LIBRARY_DIRS: tuple[str, ...] = ()
-
-
-def _library_dirs() -> tuple[str, ...]:
-    global _LIBRARY_DIRS
-    if not _LIBRARY_DIRS:
-        import tracegrad
-        import tracegrad.compiler
-        import tracegrad.ir
-        _LIBRARY_DIRS = tuple(os.path.dirname(m.__file__) + os.sep
-                              for m in (tracegrad, tracegrad.ir, tracegrad.compiler))
-    return _LIBRARY_DIRS
+#: The directories of tracegrad's own code (the front end, the IR, the compiler): frames in them are not the user's.
+_LIBRARY_DIRS: tuple[str, ...] = tuple(os.path.dirname(f) + os.sep for f in (__file__, ir.__file__, compiler.__file__))
 
 
 def source_location() -> tuple[str, int] | None:
@@ -249,7 +239,7 @@ def source_location() -> tuple[str, int] | None:
         filename = frame.f_code.co_filename
         found = inside.get(filename)
         if found is None:
-            found = inside[filename] = filename.startswith(_library_dirs())
+            found = inside[filename] = filename.startswith(_LIBRARY_DIRS)
         if not found:
             return (filename, frame.f_lineno)
         frame = frame.f_back
@@ -268,7 +258,7 @@ _INSIDE_LIBRARY: dict[str, bool] = {}
 
 def user_stacklevel() -> int:
     """The ``stacklevel`` for :func:`warnings.warn` that points at the user's line (the caller's caller's...)."""
-    library = _library_dirs()
+    library = _LIBRARY_DIRS
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(library):
         frame, level = frame.f_back, level + 1
@@ -409,17 +399,3 @@ def concrete_read(t, value, kind: str = "value"):
                 value = builder.overrides[builder.n_guards]
             builder.guard(ir, value)
     return value
-
-
-def make_ir(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
-    """The IR graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
-
-    (JAX's ``make_jaxpr``; ``tracegrad.trace`` is the matrix trace, as in PyTorch.)
-
-    >>> import tracegrad as tg, numpy as np
-    >>> g = tg.make_ir(lambda x: (x * 2).sum(), np.ones(3, np.float32))
-    >>> [n.op for n in g.nodes]
-    ['broadcast', 'mul', 'sum']
-    """
-    from tracegrad._transforms import trace_function
-    return trace_function(f, args, kwargs).graph

@@ -16,17 +16,13 @@ differentiates the inner adjoint graph again.
 
 from __future__ import annotations
 
-import enum
 import functools
-import hashlib
 import inspect
 import logging
 import os
 import re
-import struct
 import threading
 import time
-import types
 import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Sequence
@@ -37,19 +33,44 @@ import numpy as np
 
 from tracegrad import _check, stages
 from tracegrad._check import SelfCheckError
+from tracegrad._functions import stack
 from tracegrad._log import cache_log, compile_log, guard_log
-from tracegrad._trace import TRACE, captures, random_input, tracing, user_stacklevel
+from tracegrad._pytree import (
+    _is_dynamic,
+    _key_repr,
+    _leaf_array,
+    _static_key,
+    _Uncached,
+    in_tree_of,
+    tree_flatten,
+    tree_paths,
+    tree_unflatten,
+)
+from tracegrad._tensor import TENSOR_EMITTER, PythonScalar, Tensor, wrap
+from tracegrad._trace import (
+    TRACE,
+    _ir_of,
+    captures,
+    depends_on_differentiated,
+    mark_differentiated,
+    random_input,
+    tracing,
+    user_stacklevel,
+)
+from tracegrad.autograd import grad as tape_grad
 from tracegrad.autograd.anomaly_mode import ANOMALY
-from tracegrad.autograd.grad_mode import STATE
+from tracegrad.autograd.grad_mode import STATE, enable_grad
+from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 from tracegrad.compiler import BACKENDS, pipeline
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.passes import guard_cone
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value
 from tracegrad.ir.interpret import GuardFailure, interpret
 from tracegrad.ir.types import TensorType, is_float
+from tracegrad.ir.verify import verify
 from tracegrad.ir.walk import inline, replay
 
-__all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "dump_ir",
+__all__ = ["grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian", "trace_function", "make_ir", "dump_ir",
            "CacheInfo", "SelfCheckError", "CompiledFunction"]
 
 def _compiled_runner(graph, backend: str):
@@ -76,211 +97,6 @@ TRANSFORMS = ("grad", "value_and_grad", "vjp", "jit", "jacobian", "hessian")
 #: modes that differentiate their `argnums` (the others: jit, and tape, which differentiates what requires grad)
 _DIFFERENTIATING = ("grad", "value_and_grad", "vjp", "jacobian")
 _COMPILE_LOCK = threading.RLock()
-
-
-# --------------------------------------------------------------------------
-# Argument structures (tuples, lists, dicts of leaves)
-# --------------------------------------------------------------------------
-
-def tree_flatten(x):
-    """Leaves of nested tuples/lists/dicts/namedtuples, and a description to rebuild the structure."""
-    if isinstance(x, (tuple, list)):
-        leaves, defs = [], []
-        for item in x:
-            sub, d = tree_flatten(item)
-            leaves.extend(sub)
-            defs.append(d)
-        return leaves, (type(x), tuple(defs))
-    if isinstance(x, dict):
-        keys = sorted(x, key=repr)
-        leaves, defs = [], []
-        for k in keys:
-            sub, d = tree_flatten(x[k])
-            leaves.extend(sub)
-            defs.append(d)
-        return leaves, (dict, tuple(keys), tuple(defs))
-    return [x], None
-
-
-def tree_paths(x, prefix: str) -> list[str]:
-    """How each leaf of `x` is reached from `prefix`, in :func:`tree_flatten` order (``"d['a'][0]"``)."""
-    if _is_namedtuple(x):
-        return [p for name, item in zip(x._fields, x) for p in tree_paths(item, f"{prefix}.{name}")]
-    if isinstance(x, (tuple, list)):
-        return [p for i, item in enumerate(x) for p in tree_paths(item, f"{prefix}[{i}]")]
-    if isinstance(x, dict):
-        return [p for k in sorted(x, key=repr) for p in tree_paths(x[k], f"{prefix}[{k!r}]")]
-    return [prefix]
-
-
-def tree_unflatten(treedef, leaves):
-    """Inverse of :func:`tree_flatten`."""
-    return _build(treedef, iter(leaves))
-
-
-def _build(d, it):
-    # A module-level function, not a recursive closure: a closure that calls itself
-    # is a reference cycle, and every call would leave one holding the leaves.
-    if d is None:
-        return next(it)
-    if d[0] is dict:
-        return {k: _build(sub, it) for k, sub in zip(d[1], d[2])}
-    if _is_namedtuple_type(d[0]):
-        return d[0](*[_build(sub, it) for sub in d[1]])
-    return d[0](_build(sub, it) for sub in d[1])
-
-
-def _is_namedtuple_type(cls) -> bool:
-    return issubclass(cls, tuple) and hasattr(cls, "_fields")
-
-
-def _is_namedtuple(x) -> bool:
-    return isinstance(x, tuple) and hasattr(type(x), "_fields")
-
-
-def _is_dynamic(leaf) -> bool:
-    from tracegrad._tensor import Tensor
-    return isinstance(leaf, (Tensor, np.ndarray, np.generic))
-
-
-def _leaf_array(leaf) -> np.ndarray:
-    from tracegrad._tensor import Tensor
-    if isinstance(leaf, Tensor):
-        return leaf._data
-    arr = np.asarray(leaf)
-    if not arr.dtype.isnative:  # big-endian data on a little-endian machine: the IR knows native dtypes
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
-
-
-class _NoValueKey(Exception):
-    """A static argument holds something whose value cannot be captured in a cache key."""
-
-
-class _Uncached:
-    """Cache key part of a static argument with no value key: equal to nothing, so every call traces."""
-
-    __slots__ = ("what",)
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __repr__(self):
-        return f"<{self.what}: traced on every call>"
-
-
-class _Identity:
-    """Key part equal only to the same object; holding it keeps the object's id from being reused."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __eq__(self, other):
-        return type(other) is _Identity and other.obj is self.obj
-
-    def __hash__(self):
-        return id(self.obj)
-
-    def __repr__(self):
-        return f"<the same {type(self.obj).__name__}>"
-
-
-_SCALAR_TYPES = (bool, int, str, bytes, type(None), type(Ellipsis), range, np.dtype)
-_KEY_BUDGET = 10_000  # objects visited per static argument before giving up on a value key
-
-
-def _float_bits(v: float) -> bytes:
-    # By bits, not by ==: -0.0 must not reuse a trace made for 0.0 (1/x differs), and every
-    # NaN must reuse the one trace made for NaN (NaN != NaN would trace on every call).
-    return b"nan" if v != v else struct.pack("<d", v)
-
-
-def _value_key(v, budget: list[int], path: tuple):
-    """A hashable key equal for two values iff a trace made for one is valid for the other.
-
-    Containers are keyed by their contents, objects by identity plus their attributes (so
-    a mutated attribute traces anew); raises :class:`_NoValueKey` when that is impossible.
-    """
-    from tracegrad._tensor import Tensor
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _NoValueKey("too large to compare by value")
-    t = type(v)
-    if t is float or t is np.float64:
-        return (float, _float_bits(float(v)))
-    if isinstance(v, _SCALAR_TYPES):
-        return (t, v)
-    if isinstance(v, complex):
-        return (complex, _float_bits(v.real), _float_bits(v.imag))
-    if isinstance(v, slice):  # not hashable before Python 3.12
-        return (slice,) + tuple(_value_key(e, budget, path) for e in (v.start, v.stop, v.step))
-    if isinstance(v, np.generic):
-        return (t, v.tobytes())
-    if isinstance(v, Tensor):
-        # A tensor inside a static object is read like a closed-over tensor: the trace guards it.
-        return (Tensor, _Identity(v))
-    if isinstance(v, np.ndarray):
-        return (np.ndarray, v.shape, v.dtype.str, hashlib.blake2b(np.ascontiguousarray(v).tobytes(),
-                                                                  digest_size=16).digest())
-    if isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, enum.Enum)):
-        return (t, v)
-    if isinstance(v, CompiledFunction):
-        return (t, _Identity(v))  # its attributes are its own cache, which every call changes
-    if id(v) in path:
-        return ("cycle", path.index(id(v)))
-    path = path + (id(v),)
-    if isinstance(v, (tuple, list)):
-        return (t, tuple(_value_key(x, budget, path) for x in v))
-    if isinstance(v, (set, frozenset)):
-        return (t, frozenset(_value_key(x, budget, path) for x in v))
-    if isinstance(v, dict):
-        return (t, frozenset((_value_key(k, budget, path), _value_key(x, budget, path)) for k, x in v.items()))
-    if isinstance(v, functools.partial):
-        return (t, _value_key(v.func, budget, path), _value_key(v.args, budget, path),
-                _value_key(v.keywords, budget, path))
-    attrs = getattr(v, "__dict__", None)
-    if attrs is None:
-        slots = [name for cls in t.__mro__ for name in _slot_names(cls)
-                 if name not in ("__weakref__", "__dict__") and hasattr(v, name)]
-        attrs = {name: getattr(v, name) for name in slots} if slots else None
-    by_identity = t.__eq__ is object.__eq__
-    if attrs is None:
-        if t.__hash__ is None:
-            raise _NoValueKey("unhashable and without attributes")
-        # Opaque but hashable: its own equality decides, as for any dictionary key.
-        return (t, v)
-    if not by_identity and t.__hash__ is not None:
-        return (t, v, _value_key(attrs, budget, path))
-    # Identity objects: the object itself (held, so its id is not reused) and a snapshot of
-    # its attributes; objects with value equality but no hash: the snapshot alone.
-    return (t, _Identity(v) if by_identity else None, _value_key(attrs, budget, path))
-
-
-def _slot_names(cls) -> tuple:
-    slots = cls.__dict__.get("__slots__", ())
-    return (slots,) if isinstance(slots, str) else tuple(slots)
-
-
-def _key_repr(part) -> str:
-    """A static argument's key part as the value it stands for (for the cache log)."""
-    if isinstance(part, tuple) and len(part) == 2 and part[0] is float:
-        return "nan" if part[1] == b"nan" else repr(struct.unpack("<d", part[1])[0])
-    if isinstance(part, tuple) and part:
-        return repr(part[-1])
-    return repr(part)
-
-
-def _static_key(leaf):
-    """Cache key of a non-array argument leaf: by value (floats by bits), never by a reusable ``id()``."""
-    if type(leaf) in (bool, int, str, type(None)):
-        return (type(leaf), leaf)
-    try:
-        return _value_key(leaf, [_KEY_BUDGET], ())
-    except (_NoValueKey, RecursionError):
-        return _Uncached(f"a {type(leaf).__name__} that cannot be compared by value (too large, too deep, or "
-                         f"unhashable without attributes)")
 
 
 # --------------------------------------------------------------------------
@@ -326,8 +142,6 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
     them, but not compute with them (see :func:`tracegrad._trace.concrete_read`).
     `overrides` maps guard numbers to the truth values Python is to see there.
     """
-    from tracegrad._tensor import PythonScalar, Tensor, wrap
-    from tracegrad._trace import _ir_of, depends_on_differentiated, mark_differentiated
     leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
     builder = GraphBuilder(Graph(name=_graph_name(f)))
     builder.overrides = dict(overrides or {})
@@ -372,6 +186,19 @@ def trace_function(f, args, kwargs, has_aux: bool = False, float_scalars: set[in
                  captures(f, builder), redraws)
 
 
+def make_ir(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Graph:
+    """The IR graph of one run of ``f(*args)``; array and Tensor arguments become graph inputs.
+
+    (JAX's ``make_jaxpr``; ``tracegrad.trace`` is the matrix trace, as in PyTorch.)
+
+    >>> import tracegrad as tg, numpy as np
+    >>> g = tg.make_ir(lambda x: (x * 2).sum(), np.ones(3, np.float32))
+    >>> [n.op for n in g.nodes]
+    ['broadcast', 'mul', 'sum']
+    """
+    return trace_function(f, args, kwargs).graph
+
+
 def _split_aux(result, has_aux: bool):
     """``(main output, aux)`` of a function's result (aux None without `has_aux`)."""
     if not has_aux:
@@ -379,11 +206,6 @@ def _split_aux(result, has_aux: bool):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
     return result
-
-
-def in_tree_of(args, kwargs):
-    """The structure of a call's arguments (the second part of :func:`tree_flatten`)."""
-    return tree_flatten((tuple(args), dict(kwargs)))[1]
 
 
 def _leaf_names(f, args, kwargs) -> list[str]:
@@ -529,7 +351,6 @@ class Compiled:
 
 
 def _verify_or_none():
-    from tracegrad.ir.verify import verify
     return verify if os.environ.get("TRACEGRAD_VERIFY", "1") != "0" else None
 
 
@@ -577,6 +398,9 @@ class CompiledFunction:
     (``$TRACEGRAD_CHECK=1``), every new trace is compared with the eager
     tape on its first call (see :class:`SelfCheckError`).
     """
+
+    #: A compiled function passed as a static argument of another is keyed by identity (see _pytree).
+    keyed_by_identity = True
 
     def __init__(self, fun: Callable[..., Any], mode: str, argnums: int | Sequence[int] = 0,
                  has_aux: bool = False, backend: str | None = None, tier: str | None = None,
@@ -664,7 +488,6 @@ class CompiledFunction:
         `varying_floats` (argument leaves) says which Python floats are traced inputs; by
         default, those this function has seen change value.
         """
-        from tracegrad._tensor import Tensor
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         diff_leaves: list[int] = []
         if mode in _DIFFERENTIATING:
@@ -992,9 +815,6 @@ class CompiledFunction:
     # ----------------------------------------------------------- self-check
     def _eager_reference(self, args, kwargs, diff_leaves, mode):
         """The main outputs and gradients of running the function on the eager tape."""
-        from tracegrad._tensor import Tensor
-        from tracegrad.autograd import grad as tape_grad
-        from tracegrad.autograd.grad_mode import enable_grad
         _, targs, tkwargs, diff_tensors = self._eager_inputs(args, kwargs, diff_leaves)
         with enable_grad():
             result = self.fun(*targs, **tkwargs)
@@ -1111,7 +931,6 @@ class CompiledFunction:
 
     def _install_fast(self, sig, args) -> None:
         """Remember a direct route for calls with this signature, when their results have a flat structure."""
-        from tracegrad._tensor import Tensor
         if sig in self._fast or self.has_aux or self.mode not in ("grad", "value_and_grad", "jit", "jacobian"):
             return
         if self.mode in ("jit", "jacobian") and any(isinstance(a, Tensor) and a.requires_grad for a in args):
@@ -1133,7 +952,6 @@ class CompiledFunction:
         self._fast[sig] = _FastCall(self, traces, args)
 
     def _call(self, args, kwargs):
-        from tracegrad._tensor import Tensor
         if self.mode == "vjp":
             raise TypeError("use tg.vjp(f, *primals), not as a decorator")
         leaves_all, _ = tree_flatten((tuple(args), dict(kwargs)))
@@ -1180,7 +998,6 @@ class CompiledFunction:
         trace; one to differentiate that does not require grad is aliased by a fresh leaf that
         does (sharing its data and, inside a trace, its IR value).
         """
-        from tracegrad._tensor import Tensor, wrap
         leaves, in_tree = tree_flatten((tuple(args), dict(kwargs)))
         fresh, diff_tensors = [], []
         for i, leaf in enumerate(leaves):
@@ -1206,9 +1023,6 @@ class CompiledFunction:
 
     def _eager_call(self, args, kwargs):
         """What the transform returns, computed by running the function eagerly (on the tape for gradients)."""
-        from tracegrad._tensor import Tensor
-        from tracegrad.autograd import grad as tape_grad
-        from tracegrad.autograd.grad_mode import enable_grad
         mode = "jit" if self.mode == "jit" else self.mode
         if mode == "jacobian":
             return self._eager_jacobian(args, kwargs)
@@ -1255,7 +1069,6 @@ class CompiledFunction:
 
     def _inline(self, compiled: Compiled, leaves, dyn, values):
         """Inside an outer trace: emit our graph into it and return Tensors carrying both."""
-        from tracegrad._tensor import Tensor, wrap
         ins = [leaves[i] if isinstance(leaves[i], Tensor) else _leaf_array(leaves[i]) for i in dyn]
         implicit = list(compiled.trace.implicit)
         for k, draw in enumerate(compiled.trace.redraws or ()):
@@ -1265,7 +1078,6 @@ class CompiledFunction:
         return _inline_graph(compiled.graph, ins + implicit, values)
 
     def _outputs(self, trace: Trace, values, as_tensor: bool, split_aux: bool = False):
-        from tracegrad._tensor import Tensor, wrap
         it = iter(values)
         leaves = []
         for s in trace.out_static:
@@ -1291,7 +1103,6 @@ class CompiledFunction:
         Each gradient takes its leaf's kind (Tensor, array, numpy scalar, float); `blocks` (Jacobian
         blocks, which have the output's axes too) are Tensors when `as_tensor`, else arrays.
         """
-        from tracegrad._tensor import Tensor, wrap
         by_leaf = dict(zip(diff_leaves, grads))
         positions = self._diff_positions(len(args))
         starts, start = [], 0
@@ -1325,7 +1136,6 @@ class CompiledFunction:
     # ------------------------------------------------- jit with the eager tape
     def _jit_with_tape(self, args, kwargs):
         """Outputs whose grad_fn runs the compiled adjoint, so ``loss.backward()`` reaches the inputs."""
-        from tracegrad._tensor import Tensor, wrap
         leaves, dyn, diff_leaves, compiled, values, arrays = self._get(args, kwargs, mode="tape")
         trace = compiled.trace
         n_out = len(trace.graph.outputs)
@@ -1415,8 +1225,6 @@ def _inline_graph(graph: Graph, inputs: list, values: list) -> list:
     The returned Tensors hold the concrete `values` (computed by running the graph) and the
     IR values of the inlined copy, so the enclosing trace sees through the inner transform.
     """
-    from tracegrad._tensor import Tensor, wrap
-    from tracegrad._trace import _ir_of
     builder = TRACE.builder
     ins = [_ir_of(builder, x, x._data) if isinstance(x, Tensor) else const_value(np.asarray(x)) for x in inputs]
     mapping = inline(graph, builder, ins)
@@ -1430,13 +1238,11 @@ def _inline_graph(graph: Graph, inputs: list, values: list) -> list:
 
 def _to_arrays(tree):
     """`tree` with its Tensor leaves replaced by their arrays (results of calls made with arrays)."""
-    from tracegrad._tensor import Tensor
     leaves, structure = tree_flatten(tree)
     return tree_unflatten(structure, [leaf._data if isinstance(leaf, Tensor) else leaf for leaf in leaves])
 
 
 def _zeros_like_tensor(t):
-    from tracegrad._tensor import wrap
     return wrap(np.zeros_like(t._data))
 
 
@@ -1517,15 +1323,6 @@ def _is_array_key(k) -> bool:
     return isinstance(k, tuple) and len(k) == 2 and isinstance(k[1], np.dtype)
 
 
-_Tensor = None  # tracegrad._tensor.Tensor, bound once it exists (it imports this module's users)
-
-
-def _bind_tensor():
-    global _Tensor
-    from tracegrad._tensor import Tensor
-    _Tensor = Tensor
-
-
 _ndarray = np.ndarray
 
 
@@ -1537,7 +1334,7 @@ def _fast_signature(args):
         if t is _ndarray:
             sig.append(a.shape)
             sig.append(a.dtype)
-        elif t is _Tensor:
+        elif t is Tensor:
             d = a._data
             sig.append(d.shape)
             sig.append(d.dtype)
@@ -1553,7 +1350,6 @@ class _FastCall:
     __slots__ = ("traces", "finish")
 
     def __init__(self, owner: CompiledFunction, traces: list, args):
-        from tracegrad._tensor import Tensor, wrap
         self.traces = traces                   # shared with the cache: new paths appear here too
         n_out = len(traces[0].trace.graph.outputs)
         as_tensor = any(isinstance(a, Tensor) for a in args)
@@ -1595,7 +1391,6 @@ class _FastCall:
 
 
 def _make_node_class():
-    from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 
     class CompiledFunctionBackwardNode(Node):
         """grad_fn of tensors returned by a ``tg.jit`` function: runs the compiled adjoint graph."""
@@ -1617,7 +1412,6 @@ def _make_node_class():
             return node
 
         def _backward(self, grads, create_graph):
-            from tracegrad._tensor import TENSOR_EMITTER, Tensor, wrap
             if self.freed:
                 raise RuntimeError(FREED_MESSAGE)
             cts = [np.zeros(t.shape, t.dtype) if g is None else g
@@ -1806,7 +1600,6 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
 
 
 def _vjp(fun, primals: tuple, argnums: tuple, has_aux: bool):
-    from tracegrad._tensor import Tensor
     t = _cached_transform(fun, "vjp", argnums, has_aux)
     leaves_all, _ = tree_flatten(primals)
     if not TRACE.builders and STATE.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in leaves_all):
@@ -1842,7 +1635,6 @@ def _vjp(fun, primals: tuple, argnums: tuple, has_aux: bool):
 
 def _cotangents(cotangent, out_types: list) -> list:
     """The float cotangent leaves as arrays (or traced Tensors), checked against the outputs' types."""
-    from tracegrad._tensor import Tensor
     ct_leaves, _ = tree_flatten(cotangent)
     if len(ct_leaves) != len(out_types):
         raise ValueError(f"vjp: expected {len(out_types)} cotangent(s), got {len(ct_leaves)}")
@@ -1865,9 +1657,6 @@ def _cotangents(cotangent, out_types: list) -> list:
 
 def _eager_vjp(t: CompiledFunction, primals: tuple, has_aux: bool):
     """vjp on the eager tape: `out` keeps its history and ``vjp_fn`` differentiates it (create_graph)."""
-    from tracegrad._tensor import Tensor, wrap
-    from tracegrad.autograd import grad as tape_grad
-    from tracegrad.autograd.grad_mode import enable_grad
     diff_leaves = t._prepare(primals, {}, "vjp")[2]
     leaves, targs, _, diff_tensors = t._eager_inputs(primals, {}, diff_leaves)
     with enable_grad():
@@ -1917,7 +1706,6 @@ def jacobian(fun: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any
 
 def _jacobian_by_rows(out, f_vjp, args, positions: tuple, argnums):
     """The Jacobian from a vjp function, one call per output element (the eager tape's way)."""
-    from tracegrad._tensor import Tensor
     out_leaves, out_tree = tree_flatten(out)
     out_arrays = [np.asarray(_leaf_array(o) if _is_dynamic(o) else o) for o in out_leaves]
     in_trees = [tree_flatten(args[p]) for p in positions]
@@ -1947,8 +1735,6 @@ def _jacobian_by_rows(out, f_vjp, args, positions: tuple, argnums):
 
 def _stack_rows(rows: list, shape: tuple, dtype, as_tensor: bool):
     """One Jacobian block from its rows: traced (or taped) Tensors stay Tensors, arrays stay arrays."""
-    from tracegrad._functions import stack
-    from tracegrad._tensor import Tensor, wrap
     if any(isinstance(r, Tensor) for r in rows):
         rows = [r if isinstance(r, Tensor) else wrap(np.asarray(r)) for r in rows]
         return stack(rows).reshape(shape)

@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._pytree import _is_dynamic, _key_repr, _leaf_array, _static_key, in_tree_of, tree_flatten
+from tracegrad._tensor import Tensor
+from tracegrad._trace import TRACE
+from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.compiler import pipeline
+from tracegrad.ir.interpret import GuardFailure
 from tracegrad.ir.types import DTYPE_TO_SHORT
 
 __all__ = ["Traced", "Lowered", "Compiled", "GuardError"]
@@ -66,7 +71,6 @@ class GuardError(RuntimeError):
 
 def _type_text(part) -> str:
     """One argument leaf's cache-key entry as the user reads it: ``f64[3]``, ``float``, a constant."""
-    from tracegrad._transforms import _key_repr
     if part == ("f",):
         return "float (traced as an input)"
     if isinstance(part, tuple) and len(part) == 2 and isinstance(part[1], np.dtype):
@@ -270,11 +274,6 @@ class Compiled:
         return self.lowered.as_text()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from tracegrad._tensor import Tensor
-        from tracegrad._trace import TRACE
-        from tracegrad._transforms import in_tree_of
-        from tracegrad.autograd.anomaly_mode import ANOMALY
-        from tracegrad.ir.interpret import GuardFailure
         traced = self.lowered.traced
         owner, key = traced._owner, traced._key
         if TRACE.builders:
@@ -339,7 +338,6 @@ class Compiled:
 
 def _loose_key(args, kwargs) -> tuple:
     """A key-like tuple describing arguments whose structure differs from the traced one (for messages)."""
-    from tracegrad._transforms import _is_dynamic, _leaf_array, _static_key, tree_flatten
     leaves, _ = tree_flatten((tuple(args), dict(kwargs)))
     parts = []
     for leaf in leaves:
