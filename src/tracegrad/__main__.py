@@ -9,6 +9,8 @@ import timeit
 
 import numpy as np
 
+from tracegrad.ir.types import SHORT_TO_DTYPE
+
 
 def _section(title: str) -> None:
     print(f"\n=== {title} " + "=" * max(0, 70 - len(title)))
@@ -145,7 +147,6 @@ def parse_arg_types(text: str) -> dict[str, np.ndarray]:
     """``"x=f32[4,5],w=f32[5,3],n=i64[]"`` -> sample arrays of those types (normal floats, small ints)."""
     import re
 
-    from tracegrad.ir.types import SHORT_TO_DTYPE
     rng = np.random.default_rng(0)
     out = {}
     for item in filter(None, (p.strip() for p in re.split(r",(?![^\[]*\])", text))):

@@ -12,7 +12,8 @@ import string
 import warnings
 from collections.abc import Sequence
 
-from tracegrad._tensor import Tensor, _as_operand
+from tracegrad._tensor import Tensor, _as_operand, apply_op
+from tracegrad.ir.ops import OPS
 
 __all__ = ["einsum", "tensordot", "meshgrid", "kron"]
 
@@ -184,8 +185,6 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
     >>> tg.kron(tg.tensor([1.0, 2.0]), tg.tensor([1.0, 10.0]))
     tensor([ 1., 10.,  2., 20.])
     """
-    from tracegrad._tensor import apply_op
-    from tracegrad.ir.ops import OPS
     a, b = _as_operand(input), _as_operand(other)
     nd = max(a.ndim, b.ndim)
     a_shape = (1,) * (nd - a.ndim) + tuple(a.shape)

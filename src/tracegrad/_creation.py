@@ -10,8 +10,10 @@ import numpy as np
 
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
+from tracegrad._functions import stack
 from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
 from tracegrad._trace import TRACE, const_ir, random_input
+from tracegrad.autograd.grad_mode import no_grad
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
@@ -168,8 +170,6 @@ def _traced_copy(data: Any, nd: np.dtype, shape: tuple[int, ...], requires_grad:
     Copying the concrete array would make the copy a constant of the trace, and later calls would
     return the first call's values.
     """
-    from tracegrad._functions import stack
-    from tracegrad.autograd.grad_mode import no_grad
 
     def build(d: Any) -> Tensor:
         if isinstance(d, Tensor):

@@ -14,6 +14,10 @@ import os
 
 import numpy as np
 
+from tracegrad._tensor import Tensor, wrap
+from tracegrad._trace import TRACE, depends_on_differentiated, differentiated_value_error
+from tracegrad.autograd.grad_mode import STATE
+
 __all__ = ["ufunc", "function", "UFUNCS", "FUNCTIONS"]
 
 #: numpy ufunc name -> tracegrad function name
@@ -88,13 +92,11 @@ FUNCTIONS = {
 
 
 def _as_tensor(a):
-    from tracegrad._tensor import Tensor, wrap
     return a if isinstance(a, Tensor) else wrap(np.asarray(a))
 
 
 def _tensors(values):
     """Tensors among `values`, also inside (nested) lists and tuples."""
-    from tracegrad._tensor import Tensor
     for v in values:
         if isinstance(v, Tensor):
             yield v
@@ -103,7 +105,6 @@ def _tensors(values):
 
 
 def _to_arrays(v):
-    from tracegrad._tensor import Tensor
     if isinstance(v, Tensor):
         return v.__array__()
     if isinstance(v, (list, tuple)):
@@ -113,7 +114,6 @@ def _to_arrays(v):
 
 def _check_traceable(name: str, tensors) -> None:
     """Raise when numpy would see the array of a traced value that depends on a differentiated argument."""
-    from tracegrad._trace import depends_on_differentiated, differentiated_value_error
     for t in tensors:
         if depends_on_differentiated(t):
             raise differentiated_value_error(f"np.{name}()", t)
@@ -121,8 +121,6 @@ def _check_traceable(name: str, tensors) -> None:
 
 def ufunc(ufunc_obj, method: str, inputs, kwargs):
     """Tensor.__array_ufunc__: a mapped ufunc as its tracegrad op; any other on the arrays."""
-    from tracegrad._trace import TRACE
-    from tracegrad.autograd.grad_mode import STATE
     tensors = list(_tensors(inputs))
     name = UFUNCS.get(ufunc_obj.__name__)
     on_tape = STATE.enabled and not TRACE.builders and any(t.requires_grad for t in tensors)
@@ -136,8 +134,6 @@ def ufunc(ufunc_obj, method: str, inputs, kwargs):
 
 def function(func, args, kwargs):
     """Tensor.__array_function__: a mapped function on Tensors; any other on the arrays."""
-    from tracegrad._trace import TRACE
-    from tracegrad.autograd.grad_mode import STATE
     tensors = list(_tensors(list(args) + list(kwargs.values())))
     impl = FUNCTIONS.get(func.__name__)
     on_tape = STATE.enabled and not TRACE.builders and any(t.requires_grad for t in tensors)

@@ -20,6 +20,7 @@ import numpy as np
 
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
+from tracegrad._format import format_tensor
 from tracegrad._results import result_type as _result_type
 from tracegrad._trace import (
     TRACE,
@@ -56,9 +57,10 @@ from tracegrad.ir.ops import (
     Op,
     ShapeError,
     axis_slice_spec,
+    build_index,
     normalize_axes,
 )
-from tracegrad.ir.types import BOOL, TensorType, category
+from tracegrad.ir.types import BOOL, DTYPE_TO_SHORT, TensorType, category
 
 __all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER", "Number", "Scalar", "Dims", "TensorLike",
            "TensorData", "DeviceLike"]
@@ -839,7 +841,6 @@ class Tensor:
                 self._acc._pre_hooks = self._hooks
         entry = (0, hook)
         self._hooks.append(entry)
-        from tracegrad.autograd.graph import _RemovableHandle
         return _RemovableHandle(self._hooks, entry)
 
     def detach(self) -> Tensor:
@@ -946,7 +947,6 @@ class Tensor:
         return id(self)
 
     def __repr__(self) -> str:
-        from tracegrad._format import format_tensor
         tail = []
         if self.grad_fn is not None:
             tail.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
@@ -995,7 +995,6 @@ class Tensor:
         nd = to_numpy_dtype(dtype)
         if nd == self._data.dtype:
             return self
-        from tracegrad.ir.types import DTYPE_TO_SHORT
         return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[nd]})
 
     def float(self) -> Tensor:
@@ -1024,7 +1023,6 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy that stays connected to the graph."""
-        from tracegrad.ir.types import DTYPE_TO_SHORT
         return apply_op(OPS["cast"], (self,), {"dtype": DTYPE_TO_SHORT[self._data.dtype]}, "CloneBackward0")
 
     # ----------------------------------------------------------- arithmetic
@@ -2417,7 +2415,6 @@ def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:
 
 
 def _build_index(spec: tuple[tuple[Any, ...], ...], arrays: Sequence[Any]) -> tuple[Any, ...]:
-    from tracegrad.ir.ops import build_index
     return build_index(spec, arrays)
 
 

@@ -12,8 +12,13 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
+from tracegrad._contractions import einsum
+from tracegrad._creation import arange, rand
 from tracegrad._dtypes import DTypeLike
+from tracegrad._functions import _t as t_
+from tracegrad._functions import broadcast_tensors, where
 from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
+from tracegrad.autograd.grad_mode import no_grad
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes, window_counts
 
 __all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
@@ -132,7 +137,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     if weight is None and pos_weight is None:
         return apply_op(COMPOSITES["binary_cross_entropy_with_logits"], (input, target), {"reduction": reduction})
     # Weighted forms: l = w * [(1 - t) z + (1 + (p - 1) t) softplus(-z)].
-    from tracegrad._functions import _t as t_
     z, t = t_(input), t_(target)
     sp = softplus(-z)
     coeff = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * t
@@ -424,7 +428,6 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None, redu
         loss = t.exp() * (t - x)
     else:
         # t log t is 0 where t is 0 (xlogy), so that zero targets contribute nothing.
-        from tracegrad._functions import where
         loss = where(t == 0, 0.0, t * t.where(t > 0, 1.0).log()) - t * x
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
@@ -445,7 +448,6 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """Cosine of the angle between `x1` and `x2` along `dim` (each norm at least `eps`), as PyTorch computes it."""
-    from tracegrad._functions import broadcast_tensors
     a, b = broadcast_tensors(_t(x1), _t(x2))
     na = a.norm(2, dim, keepdim=True).clamp_min(eps)
     nb = b.norm(2, dim, keepdim=True).clamp_min(eps)
@@ -483,7 +485,6 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     if bias is not None and _t(bias).shape[-1] != w.shape[0]:
         raise RuntimeError(f"bilinear(): bias size does not match weight size: got {_t(bias).shape[-1]} but "
                            f"expected {w.shape[0]}")
-    from tracegrad._contractions import einsum
     y = einsum("...i,oij,...j->...o", x1, w, x2)
     if bias is None:  # PyTorch's last node: the view of its trilinear product
         return apply_op(OPS["reshape"], (y,), {"shape": y.shape}, "ViewBackward0")
@@ -500,7 +501,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if t.numel() and (t.min().item() < 0 or t.max().item() >= num_classes):
         raise RuntimeError("Class values must be smaller than num_classes." if t.min().item() >= 0
                            else "Class values must be non-negative.")
-    from tracegrad._creation import arange
     return (t.unsqueeze(-1) == arange(num_classes)).long()
 
 
@@ -572,7 +572,6 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         centred = x - mean
         var = (centred * centred).mean(dims, keepdim=True)
         if running_mean is not None and running_var is not None:
-            from tracegrad.autograd.grad_mode import no_grad
             with no_grad():
                 running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)
                 running_var.mul_(1 - momentum).add_(var.detach().reshape(-1) * (momentum * count / (count - 1)))
@@ -807,7 +806,6 @@ def max_pool2d(input: Tensor, kernel_size: int | Sequence[int], stride: int | Se
         source, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d", -math.inf)
     patches = _patches(x, kernel, stride_, dilation_)
     first = patches.detach().argmax(2, keepdim=True)
-    from tracegrad import arange, where
     chosen = first == arange(patches.shape[2]).reshape(1, 1, -1, 1, 1)
     # One product-free pick per window (where, then a sum of one value and zeros): its gradient is a
     # mask, where a gather's would scatter.
@@ -857,6 +855,5 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return x
     if p == 1.0:
         return x * 0.0
-    from tracegrad._creation import rand
     keep = (rand(*x.shape) >= p).to(x.dtype) / (1.0 - p)
     return apply_op(OPS["mul"], (x, keep), name="NativeDropoutBackward0")

@@ -22,6 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from tracegrad._creation import empty, ones, tensor, zeros
+from tracegrad._dtypes import float32, float64
 from tracegrad._tensor import Tensor
 from tracegrad._trace import mark_state
 from tracegrad.autograd.grad_mode import no_grad
@@ -288,12 +290,10 @@ class Module:
 
     def double(self) -> Module:
         """Floating-point parameters and buffers to float64."""
-        from tracegrad import float64
         return self.to(float64)
 
     def float(self) -> Module:
         """Floating-point parameters and buffers to float32."""
-        from tracegrad import float32
         return self.to(float32)
 
     def cpu(self) -> Module:
@@ -486,7 +486,6 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
-        from tracegrad import empty
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
         self.register_parameter("bias", Parameter(empty(out_features, dtype=dtype)) if bias else None)
@@ -513,7 +512,6 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
-        from tracegrad import ones, zeros
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.register_parameter("weight", Parameter(ones(self.normalized_shape, dtype=dtype))
@@ -536,7 +534,6 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        from tracegrad import empty
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
             raise AssertionError("Padding_idx must be within num_embeddings")
@@ -560,7 +557,6 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype: Any = None) -> None:
         super().__init__()
-        from tracegrad import ones, tensor, zeros
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.register_parameter("weight", Parameter(ones(num_features, dtype=dtype)) if affine else None)
@@ -611,7 +607,6 @@ class _ConvNd(Module):
                  dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", dtype: Any = None) -> None:
         super().__init__()
-        from tracegrad import empty
 
         def tupled(v: Any) -> Any:
             return tuple(v) if isinstance(v, (tuple, list)) else (v,) * self._dims

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad._creation import Generator, _source
+from tracegrad._functions import stack
 from tracegrad._tensor import Tensor, wrap
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate"]
@@ -52,7 +53,6 @@ def default_collate(batch: Sequence[Any]) -> Any:
     dicts field by field."""
     first = batch[0]
     if isinstance(first, Tensor):
-        from tracegrad import stack
         return stack(list(batch))
     if isinstance(first, (bool, int, float, np.number)):
         return wrap(np.asarray(batch))
