@@ -27,7 +27,7 @@ from tracegrad._trace import TRACE
 from tracegrad._transforms import jit
 from tracegrad.autograd import grad as tape_grad
 from tracegrad.autograd.grad_mode import enable_grad, no_grad
-from tracegrad.optim import Optimizer, store_state
+from tracegrad.optim.optimizer import Optimizer, store_state
 
 __all__ = ["train_step", "TrainStep"]
 
