@@ -152,6 +152,10 @@ class Op:
                   promotion; the inputs must already share a dtype).
       promote_args  indices of inputs that take part in promotion (default: all).
       view        the numpy impl may return a view of input 0 (reshape, transpose, basic indexing).
+      view_inverse  for a view: how a write into it reaches its base.  ``view_inverse(E, base,
+                  written, *rest, **attrs) -> (op, operands, attrs)`` is the op that gives the base
+                  with the view's elements replaced by `written` (operands computed with E); eager
+                  mode records it as PyTorch's ``CopySlices``.  None: the view cannot be written.
       grad_args   positions of inputs that can ever carry a gradient (None: all); index arrays,
                   conditions and targets are left out, as PyTorch leaves them out of next_functions.
       kernel      scalar expression template for elementwise code generation: ``{0}``, ``{1}``
@@ -199,6 +203,7 @@ class Op:
     batch: Callable | None = None
     cost: int = 1
     scalar: Callable | None = None
+    view_inverse: Callable | None = None
 
     def eager_name(self, shapes, attrs: dict) -> str:
         """PyTorch's grad_fn class name for a call on inputs of `shapes` with these attrs."""
@@ -2371,6 +2376,27 @@ def _register_linalg(add):
 
 
 # --------------------------------------------------------------------------
+# Writing through views: each view's way back to its base
+# --------------------------------------------------------------------------
+
+def _reshape_written_back(E, base, written, shape):
+    return "reshape", (written,), {"shape": tuple(E.shape(base))}
+
+
+def _transpose_written_back(E, base, written, perm):
+    return "transpose", (written,), {"perm": tuple(int(i) for i in np.argsort(perm))}
+
+
+def _index_written_back(E, base, written, *rest, spec):
+    # The positions the view reads, as a mask computed from the same index arrays (which may be
+    # traced values), then the written elements scattered into them.
+    shape = tuple(E.shape(base))
+    ones = E.broadcast_to(np.ones((), dtype=E.dtype(written)), tuple(E.shape(written)))
+    read = E.ne(E.index_add(ones, *rest, spec=spec, shape=shape), 0)
+    return "where", (read, E.index_add(written, *rest, spec=spec, shape=shape), base), {}
+
+
+# --------------------------------------------------------------------------
 # The primitive table
 # --------------------------------------------------------------------------
 
@@ -2425,11 +2451,11 @@ def _make_table() -> dict[str, Op]:
            where_mask=_matmul_mask_reach, batch=_batch_matmul))
     add(Op("reshape", 1, ("shape",), "shape", lambda x, shape: np.reshape(x, shape), _reshape_rule, _vjp_reshape, (),
            "ViewBackward0", _shape_samples_reshape, promote="keep", view=True, doc="reshape to shape",
-           where_mask="linear", batch=_batch_reshape))
+           where_mask="linear", batch=_batch_reshape, view_inverse=_reshape_written_back))
     add(Op("transpose", 1, ("perm",), "shape", lambda x, perm: np.transpose(x, perm),
            lambda t, perm: _transpose_rule(t, perm),
            _vjp_transpose, (), _transpose_name, _shape_samples_transpose, promote="keep", view=True,
-           doc="permute axes", where_mask="linear", batch=_batch_transpose))
+           doc="permute axes", where_mask="linear", batch=_batch_transpose, view_inverse=_transpose_written_back))
     add(Op("broadcast", 1, ("shape",), "shape", _broadcast_impl, _broadcast_rule, _vjp_broadcast, (),
            "ExpandBackward0", _shape_samples_broadcast, promote="keep", view=True,
            doc="broadcast to shape (numpy rules)", where_mask="linear", batch=_batch_broadcast, cost=CHEAP))
@@ -2439,7 +2465,7 @@ def _make_table() -> dict[str, Op]:
     add(Op("index", None, ("spec",), "index", _index_impl, _index_rule, _vjp_index, ("rest",), _index_name,
            _index_samples, promote="keep", view=True,
            doc="x[spec] with int, slice, None, Ellipsis and integer-array items", grad_args=(0,),
-           where_mask="linear", batch=_batch_index))
+           where_mask="linear", batch=_batch_index, view_inverse=_index_written_back))
     add(Op("index_add", None, ("spec", "shape"), "index", _index_add_impl, _index_add_rule, _vjp_index_add,
            ("rest",), "IndexPutBackward0", _index_add_samples, promote="keep",
            doc="zeros(shape) with g added at [spec]; repeated indices accumulate", grad_args=(0,),

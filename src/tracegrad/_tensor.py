@@ -2287,19 +2287,10 @@ class Tensor:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
         entry, rest, attrs = self._view
-        if entry.name == "index":
-            mask = np.zeros(base._data.shape, dtype=bool)
-            mask[_build_index(attrs["spec"], [getattr(a, "_data", a) for a in rest])] = True
-            scattered = apply_op(OPS["index_add"], (result, *rest), {"spec": attrs["spec"],
-                                                                     "shape": base._data.shape})
-            new_base = apply_op(OPS["where"], (mask, scattered, base), _EMPTY, "CopySlices")
-        elif entry.name == "reshape":
-            new_base = apply_op(OPS["reshape"], (result,), {"shape": base._data.shape}, "CopySlices")
-        elif entry.name == "transpose":
-            inverse = tuple(int(i) for i in np.argsort(attrs["perm"]))
-            new_base = apply_op(OPS["transpose"], (result,), {"perm": inverse}, "CopySlices")
-        else:
+        if entry.view_inverse is None:
             raise RuntimeError(f"in-place writes through a {entry.name} view are not supported")
+        op, operands, op_attrs = entry.view_inverse(TENSOR_EMITTER, base, result, *rest, **attrs)
+        new_base = apply_op(TABLE[op], operands, op_attrs, "CopySlices")
         base._assign_inplace(new_base)
         # PyTorch regenerates a view written in place as an as_strided view of its new base.
         again = apply_op(entry, (base, *rest), attrs, "AsStridedBackward0")
