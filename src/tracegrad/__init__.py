@@ -73,8 +73,8 @@ _configure_logging()
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tracegrad(\.|$)",
                          message=r"(overflow|invalid value|divide by zero|underflow) encountered")
 from tracegrad.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from tracegrad.autograd.grad_mode import is_inference_mode_enabled
-from tracegrad.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
+from tracegrad._grad_mode import is_inference_mode_enabled
+from tracegrad._anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
 
 # Spelled out (not built from the submodules' lists) so that type checkers, which read a py.typed
 # package's re-exports as private unless listed here, see the public names.

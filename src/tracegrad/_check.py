@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.autograd.anomaly_mode import backward_nan_error, forward_nan_error, has_nan
+from tracegrad._anomaly_mode import backward_nan_error, forward_nan_error, has_nan
 from tracegrad.ir.graph import GUARD, Graph, Node
 from tracegrad.ir.interpret import ReferenceInterpreter
 from tracegrad.ir.ops import TABLE

@@ -11,9 +11,9 @@ import numpy as np
 from tracegrad import _dtypes
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._functions import stack
+from tracegrad._grad_mode import no_grad
 from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
 from tracegrad._trace import TRACE, const_ir, random_input
-from tracegrad.autograd.grad_mode import no_grad
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
            "rand", "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",

@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
+from tracegrad._grad_mode import STATE
 from tracegrad._tensor import Tensor, wrap
 from tracegrad._trace import TRACE, depends_on_differentiated, differentiated_value_error
-from tracegrad.autograd.grad_mode import STATE
 
 __all__ = ["ufunc", "function", "UFUNCS", "FUNCTIONS"]
 

@@ -18,9 +18,24 @@ from typing import Any, ClassVar, NamedTuple, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 
-from tracegrad import _dtypes
+from tracegrad import _dtypes, _engine
+from tracegrad._anomaly_mode import ANOMALY, forward_nan_error, has_nan
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
+from tracegrad._engine import (
+    AccumulateGrad,
+    Node,
+    OpNode,
+    _RemovableHandle,
+    _sequence,
+    created_by_trace,
+    node_class,
+    outside_grad_error,
+)
+from tracegrad._engine import (
+    backward as _autograd_backward,
+)
 from tracegrad._format import format_tensor
+from tracegrad._grad_mode import STATE
 from tracegrad._results import result_type as _result_type
 from tracegrad._trace import (
     TRACE,
@@ -34,18 +49,6 @@ from tracegrad._trace import (
 )
 from tracegrad._trace import WRITES as _WRITES
 from tracegrad._trace import _ir_of as _trace_ir_of
-from tracegrad.autograd.anomaly_mode import ANOMALY, forward_nan_error, has_nan
-from tracegrad.autograd.grad_mode import STATE
-from tracegrad.autograd.graph import (
-    AccumulateGrad,
-    Node,
-    OpNode,
-    _RemovableHandle,
-    _sequence,
-    created_by_trace,
-    node_class,
-    outside_grad_error,
-)
 from tracegrad.ir.graph import TYPES_ONLY, Value
 from tracegrad.ir.ops import (
     COMPOSITES,
@@ -2448,20 +2451,7 @@ DeviceLike: TypeAlias = str | _Device
 """A device argument: ``"cpu"`` or ``tracegrad.device("cpu")``."""
 
 
-def _link_engine() -> None:
-    # The autograd modules load before Tensor exists (this module imports them first): hand them what
-    # the engine calls, and what their annotations name, now that it does.
-    from tracegrad import autograd
-    from tracegrad.autograd import function, graph
-    graph.Tensor = Tensor
-    graph.wrap = wrap
-    graph.TENSOR_EMITTER = TENSOR_EMITTER
-    function.Tensor = Tensor
-    autograd.Tensor = Tensor
-    autograd.TensorLike = TensorLike
-
-
-_link_engine()
+_engine.connect(Tensor, wrap, TENSOR_EMITTER, apply_op, TensorLike)
 
 
 class PythonScalar(Tensor):
@@ -2476,4 +2466,3 @@ class PythonScalar(Tensor):
 
 register_tensor_class(Tensor)
 
-from tracegrad.autograd import backward as _autograd_backward  # noqa: E402  (needs Tensor defined)

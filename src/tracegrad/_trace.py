@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tracegrad import compiler, ir
-from tracegrad.autograd.grad_mode import STATE
+from tracegrad._grad_mode import STATE
 from tracegrad.ir.graph import GraphBuilder, Value, const_value
 from tracegrad.ir.types import TensorType
 

@@ -32,8 +32,11 @@ from typing import Any, overload
 import numpy as np
 
 from tracegrad import _check, stages
+from tracegrad._anomaly_mode import ANOMALY
 from tracegrad._check import SelfCheckError
+from tracegrad._engine import FREED_MESSAGE, Node, _sequence, node_class
 from tracegrad._functions import stack
+from tracegrad._grad_mode import STATE, enable_grad
 from tracegrad._log import cache_log, compile_log, guard_log
 from tracegrad._pytree import (
     _is_dynamic,
@@ -58,9 +61,6 @@ from tracegrad._trace import (
     user_stacklevel,
 )
 from tracegrad.autograd import grad as tape_grad
-from tracegrad.autograd.anomaly_mode import ANOMALY
-from tracegrad.autograd.grad_mode import STATE, enable_grad
-from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class
 from tracegrad.compiler import BACKENDS, pipeline
 from tracegrad.compiler.adjoint import adjoint
 from tracegrad.compiler.passes import guard_cone

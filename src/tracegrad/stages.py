@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._anomaly_mode import ANOMALY
 from tracegrad._pytree import _is_dynamic, _key_repr, _leaf_array, _static_key, in_tree_of, tree_flatten
 from tracegrad._tensor import Tensor
 from tracegrad._trace import TRACE
-from tracegrad.autograd.anomaly_mode import ANOMALY
 from tracegrad.compiler import pipeline
 from tracegrad.ir.interpret import GuardFailure
 from tracegrad.ir.types import DTYPE_TO_SHORT

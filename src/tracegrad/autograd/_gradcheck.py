@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._creation import tensor, zeros, zeros_like
+from tracegrad._engine import grad
+from tracegrad._tensor import Tensor
+
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
@@ -53,8 +57,6 @@ def _numerical(func: Callable[..., Any], inputs: tuple, k: int, o: int, eps: flo
 
 def _analytical(func: Callable[..., Any], inputs: tuple, k: int, o: int) -> np.ndarray:
     """d output[o] / d inputs[k] by backward passes, one per output element."""
-    from tracegrad._creation import zeros
-    from tracegrad.autograd import grad
     out = _outputs(func, inputs)[o]
     rows = []
     for j in range(out.numel()):
@@ -79,7 +81,6 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol:
     """
     import warnings
 
-    from tracegrad._tensor import Tensor
     tensors = _tensors(inputs)
     checked = [k for k, x in enumerate(tensors) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
@@ -106,7 +107,6 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol:
 
 
 def _format(jacobian: np.ndarray) -> str:
-    from tracegrad._creation import tensor
     return repr(tensor(jacobian))
 
 
@@ -116,9 +116,6 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
                   check_grad_dtypes: bool = False, check_batched_grad: bool = False, check_fwd_over_rev: bool = False,
                   check_rev_over_rev: bool = True, fast_mode: bool = False, masked: bool = False) -> bool:
     """:func:`gradcheck` of the gradients of `func` (second derivatives), with random `grad_outputs` by default."""
-    from tracegrad._creation import tensor
-    from tracegrad._tensor import Tensor
-    from tracegrad.autograd import grad
     tensors = _tensors(inputs)
     outputs = _outputs(func, tensors)
     if grad_outputs is None:
@@ -134,7 +131,6 @@ def gradgradcheck(func: Callable[..., Any], inputs: Any, grad_outputs: Any = Non
         xs, gs = args[:n], args[n:]
         outs = [o for o in _outputs(func, xs) if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
         got = grad(outs, [xs[k] for k in differentiable], list(gs), create_graph=True, allow_unused=True)
-        from tracegrad._creation import zeros_like
         return tuple(zeros_like(xs[k]) if g is None else g for g, k in zip(got, differentiable))
     return gradcheck(first_derivatives, tensors + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception)

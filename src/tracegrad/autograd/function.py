@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from tracegrad.autograd.grad_mode import STATE, _GradMode
-from tracegrad.autograd.graph import FREED_MESSAGE, Node, _sequence, node_class, version_error
-
-if TYPE_CHECKING:
-    # Bound at runtime by tracegrad._tensor, which imports this module before it defines Tensor.
-    from tracegrad._tensor import Tensor
+from tracegrad._engine import FREED_MESSAGE, Node, _sequence, node_class, version_error
+from tracegrad._grad_mode import STATE, _GradMode
+from tracegrad._tensor import Tensor, _edge, wrap
+from tracegrad._trace import TRACE, source_location, tracing
+from tracegrad.compiler.passes import dce
+from tracegrad.ir.graph import Graph, GraphBuilder, const_value
+from tracegrad.ir.types import TensorType
+from tracegrad.ir.walk import inline
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -70,7 +72,6 @@ class FunctionCtx(Node):
         self._freed = True
 
     def _backward(self, grads: list[Any], create_graph: bool) -> tuple[Any, ...]:
-        from tracegrad._tensor import Tensor, wrap
         grad_tensors = []
         for g, meta in zip(grads, self._out_meta):
             if g is None:
@@ -182,7 +183,6 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` without recording, and attach ``backward`` as the outputs' grad_fn."""
-        from tracegrad._tensor import Tensor, _edge, wrap
         node_cls = node_class(f"{cls.__name__}Backward", FunctionCtx, module="torch.autograd.function")
         ctx = node_cls.__new__(node_cls)
         ctx._cls = cls
@@ -194,7 +194,6 @@ class Function:
         ctx._non_diff = set()
         ctx._pre_hooks = ctx._post_hooks = ctx._retained = None
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        from tracegrad._trace import TRACE
         if TRACE.builders and any(isinstance(a, Tensor) and a._ir is not None for a in args):
             return _trace_region(cls, ctx, args, kwargs)
         with _GradMode(False):
@@ -242,7 +241,6 @@ class _SavedOutput:
         self.data, self.version, self.output_nr = t._data, t._version_box, t._output_nr
 
     def unpack(self, ctx: FunctionCtx) -> Tensor:
-        from tracegrad._tensor import wrap
         t = wrap(self.data, ctx, self.version)
         t._output_nr = self.output_nr
         return t
@@ -259,12 +257,6 @@ def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], 
     forward (so tensors saved by ``ctx`` are available) and then runs
     ``backward``; dead recomputation is removed by the passes later.
     """
-    from tracegrad._tensor import Tensor, wrap
-    from tracegrad._trace import TRACE, tracing
-    from tracegrad.compiler.passes import dce
-    from tracegrad.ir.graph import Graph, GraphBuilder, const_value
-    from tracegrad.ir.types import TensorType
-    from tracegrad.ir.walk import inline
 
     outer = TRACE.builder
     region = f"{cls.__name__}_{next(_region_ids)}"
@@ -311,7 +303,6 @@ def _trace_region(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], 
     bwd.graph = dce(bwd.graph)  # the recomputed forward values backward did not read
 
     ins = [args[i]._ir if args[i]._ir is not None else const_value(args[i]._data) for i in positions]
-    from tracegrad._trace import source_location
     outer.loc = source_location()
     value = outer.apply("custom_vjp", *ins, fwd=fwd.graph, bwd=bwd.graph)
     result = wrap(out._data)
@@ -341,7 +332,6 @@ def once_differentiable(fn: _F) -> _F:
     """
     import functools
 
-    from tracegrad._tensor import Tensor
 
     @functools.wraps(fn)
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:

@@ -19,15 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tracegrad.autograd import grad as _grad
-from tracegrad.autograd.grad_mode import enable_grad
+from tracegrad._creation import ones_like, zeros, zeros_like
+from tracegrad._engine import grad as _grad
+from tracegrad._functions import stack
+from tracegrad._grad_mode import enable_grad
+from tracegrad._tensor import Tensor
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
 
 def _tuple(x: Any, what: str, fn: str) -> tuple[bool, tuple]:
     """(whether `x` was a tuple or list, `x` as a tuple of tensors), with PyTorch's error for anything else."""
-    from tracegrad._tensor import Tensor
     is_tuple = isinstance(x, (tuple, list))
     items = tuple(x) if is_tuple else (x,)
     for i, item in enumerate(items):
@@ -49,7 +51,6 @@ def _prepared(inputs: tuple, create_graph: bool) -> tuple:
 
 def _input_vector(v: Any, inputs: tuple, name: str) -> tuple:
     """`v` as a tuple of tensors; omitted, ones, which PyTorch allows for one input of one element."""
-    from tracegrad._creation import ones_like
     if v is not None:
         return _tuple(v, "v", name)[1]
     if len(inputs) != 1 or inputs[0].numel() != 1:
@@ -67,7 +68,6 @@ def _called(func: Callable[..., Any], inputs: tuple, create_graph: bool, name: s
 
 def _grads(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool) -> tuple:
     """Gradients of `outputs` with `grad_outputs`; zeros for inputs they do not depend on."""
-    from tracegrad._creation import zeros_like
     wanted = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if not wanted:
         return tuple(zeros_like(x) for x in inputs)
@@ -83,7 +83,6 @@ def _finish(items: tuple, create_graph: bool) -> tuple:
 def vjp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """``(func(inputs), v^T J)``: the vector-Jacobian product at `inputs` (`v` may be omitted for a scalar output)."""
-    from tracegrad._creation import ones_like
     in_tuple, xs = _tuple(inputs, "inputs", "vjp")
     with enable_grad():
         xs, out_tuple, outs = _called(func, xs, create_graph, "vjp")
@@ -105,7 +104,6 @@ def vjp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
 def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Any, Any]:
     """``(func(inputs), J v)``: the Jacobian-vector product, by the double-backward trick (two reverse passes)."""
-    from tracegrad._creation import zeros_like
     in_tuple, xs = _tuple(inputs, "inputs", "jvp")
     vs = _input_vector(v, xs, "jvp")
     with enable_grad():
@@ -123,8 +121,6 @@ def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, 
 
     Tuples of outputs and inputs give nested tuples, ``result[i][j]`` for output i and input j.
     """
-    from tracegrad._creation import zeros
-    from tracegrad._functions import stack
     in_tuple, xs = _tuple(inputs, "inputs", "jacobian")
     with enable_grad():
         xs, out_tuple, outs = _called(func, xs, create_graph, "jacobian")
@@ -162,7 +158,6 @@ def hessian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, s
 
 
 def _second_order(name: str, func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool) -> tuple[Any, Any]:
-    from tracegrad._creation import zeros_like
     in_tuple, xs = _tuple(inputs, "inputs", name)
     vs = _input_vector(v, xs, name)
     with enable_grad():

@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 
 from tracegrad._creation import empty, ones, tensor, zeros
 from tracegrad._dtypes import float32, float64
+from tracegrad._grad_mode import no_grad
 from tracegrad._tensor import Tensor
 from tracegrad._trace import mark_state
-from tracegrad.autograd.grad_mode import no_grad
 from tracegrad.nn import functional as F
 from tracegrad.nn import init
 from tracegrad.nn.parameter import Parameter

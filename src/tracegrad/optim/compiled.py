@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._grad_mode import enable_grad, no_grad
 from tracegrad._tensor import Tensor, wrap, write_in_place
 from tracegrad._trace import TRACE
 from tracegrad._transforms import jit
 from tracegrad.autograd import grad as tape_grad
-from tracegrad.autograd.grad_mode import enable_grad, no_grad
 from tracegrad.optim.optimizer import Optimizer, store_state
 
 __all__ = ["train_step", "TrainStep"]
