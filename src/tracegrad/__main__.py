@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import timeit
 
 import numpy as np
 
+import tracegrad as tg
+import tracegrad.nn.functional as F
+from tracegrad.bench import main as bench_main
+from tracegrad.compiler import cache
 from tracegrad.ir.types import SHORT_TO_DTYPE
 
 
@@ -47,8 +52,6 @@ def _user_module(source: str):
 
 def demo() -> None:
     """The seeds' one-layer network eagerly and under ``@tg.grad``: results, IR, kernel, timings."""
-    import tracegrad as tg
-    import tracegrad.nn.functional as F
 
     tg.manual_seed(0)
     x = tg.ones(5)
@@ -71,7 +74,7 @@ def demo() -> None:
 
     w_np, b_np = w.detach().numpy(), b.detach().numpy()
     # The executor's own machine code is built (or loaded) once per process: timed apart from the first call.
-    from tracegrad.compiler import executor
+    from tracegrad.compiler import executor  # numba: loaded by the commands that need it, not on import
     start = time.perf_counter()
     executor.machine()
     machine_ready = time.perf_counter() - start
@@ -133,7 +136,7 @@ def _duration(seconds: float) -> str:
 
 def warmup() -> None:
     """Compile (or load from the disk cache) the executor, so that no later first call waits for it."""
-    from tracegrad.compiler import executor
+    from tracegrad.compiler import executor  # numba: loaded by the commands that need it, not on import
     start = time.perf_counter()
     executor.machine()
     print(f"tracegrad: executor ready ({time.perf_counter() - start:.1f} s)")
@@ -184,9 +187,6 @@ def _load_function(target: str):
 
 def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: str | None) -> None:
     """Forward IR, derived IR and kernel source of FILE.py:FUNC for the given argument types."""
-    import os
-
-    import tracegrad as tg
     fn = _load_function(target)
     values = parse_arg_types(arg_types)
     args = list(values.values())
@@ -226,7 +226,6 @@ def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: s
 
 def cache_command(action: str) -> int:
     """``tracegrad cache info`` / ``tracegrad cache clear``: the kernel cache on disk and in memory."""
-    from tracegrad.compiler import cache
     if action == "clear":
         directory = cache.cache_dir()
         try:
@@ -268,7 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     p_cache.add_argument("action", choices=["info", "clear"])
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from tracegrad.bench import main as bench_main
         return bench_main(argv[1:])
     args = parser.parse_args(argv)
     try:

@@ -24,9 +24,8 @@ from tracegrad._tensor import (
     TensorLike,
     _Device,
     _dims,
-    _Max,
-    _Min,
     apply_op,
+    select_where,
     wrap,
 )
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
@@ -387,10 +386,7 @@ def where(condition: TensorLike, input: TensorLike | None = None,
     cond = _t(condition)
     if input is None and other is None:
         return tuple(wrap(a) for a in np.nonzero(cond._data))
-    if cond._data.dtype != np.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-                           f"{cond.dtype.tensor_type[:-6]}")
-    return apply_op(OPS["where"], (cond, input, other))
+    return select_where(cond, input, other)
 
 
 def _dim_of(tensors: Sequence[Tensor], dim: int, extra: int = 0) -> int:
@@ -418,29 +414,6 @@ def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
                                f"entry 0 and {list(x.shape)} at entry {i}")
     return apply_op(COMPOSITES["stack"], tuple(tensors), {"axis": _dim_of(tensors, dim, 1)})
-
-
-def return_types_minmax(x: Tensor, dim: int, keepdim: bool, largest: bool) -> MinMax:
-    """Values and indices of the max (or min) of `x` along `dim`; the gradient goes to the index."""
-    data = x._data
-    name = "MaxBackward0" if largest else "MinBackward0"
-    kind = _Max if largest else _Min
-    if data.ndim == 0:
-        return kind(apply_op(OPS["reshape"], (x,), {"shape": ()}, name), wrap(np.zeros((), dtype=np.int64)))
-    d = normalize_axes((dim,), data.ndim)[0]
-    if data.shape[d] == 0:
-        raise IndexError(f"{'max' if largest else 'min'}(): Expected reduction dim {d} to have non-zero size.")
-    idx = apply_op(OPS["argmax"], (x if largest else -x,), {"axis": d, "keepdims": True})
-    grids = np.indices(idx.shape, sparse=True)
-    arrays = [idx if i == d else grids[i] for i in range(data.ndim)]
-    spec = (("array",),) * data.ndim
-    values = apply_op(OPS["index"], (x, *arrays), {"spec": spec}, name)
-    indices = idx
-    if not keepdim:
-        shape = tuple(n for i, n in enumerate(idx.shape) if i != d)
-        values = apply_op(OPS["reshape"], (values,), {"shape": shape}, name)
-        indices = idx.reshape(shape)
-    return kind(values, indices)
 
 
 @overload

@@ -1920,8 +1920,7 @@ class Tensor:
 
     def where(self, condition: TensorLike, other: TensorLike) -> Tensor:
         """Self where `condition` holds, else `other`."""
-        from tracegrad._functions import where
-        return where(condition, self, other)
+        return select_where(condition if isinstance(condition, Tensor) else wrap(np.asarray(condition)), self, other)
 
     # ------------------------------------------------------------ reductions
     @_numpy_keywords
@@ -1973,7 +1972,6 @@ class Tensor:
         return self._spread("std", dim, unbiased, keepdim, correction)
 
     def _reduce_with_indices(self, dim: builtins.int, keepdim: builtins.bool, largest: builtins.bool) -> MinMax:
-        from tracegrad._functions import return_types_minmax
         return return_types_minmax(self, dim, keepdim, largest)
 
     @overload
@@ -2449,6 +2447,37 @@ _CPU = _Device()
 
 DeviceLike: TypeAlias = str | _Device
 """A device argument: ``"cpu"`` or ``tracegrad.device("cpu")``."""
+
+
+def select_where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor:
+    """``input`` where the boolean tensor `condition` holds, else ``other`` (``torch.where``'s three-argument form)."""
+    if condition._data.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{condition.dtype.tensor_type[:-6]}")
+    return apply_op(OPS["where"], (condition, input, other))
+
+
+def return_types_minmax(x: Tensor, dim: int, keepdim: bool, largest: bool) -> MinMax:
+    """Values and indices of the max (or min) of `x` along `dim`; the gradient goes to the index."""
+    data = x._data
+    name = "MaxBackward0" if largest else "MinBackward0"
+    kind = _Max if largest else _Min
+    if data.ndim == 0:
+        return kind(apply_op(OPS["reshape"], (x,), {"shape": ()}, name), wrap(np.zeros((), dtype=np.int64)))
+    d = normalize_axes((dim,), data.ndim)[0]
+    if data.shape[d] == 0:
+        raise IndexError(f"{'max' if largest else 'min'}(): Expected reduction dim {d} to have non-zero size.")
+    idx = apply_op(OPS["argmax"], (x if largest else -x,), {"axis": d, "keepdims": True})
+    grids = np.indices(idx.shape, sparse=True)
+    arrays = [idx if i == d else grids[i] for i in range(data.ndim)]
+    spec = (("array",),) * data.ndim
+    values = apply_op(OPS["index"], (x, *arrays), {"spec": spec}, name)
+    indices = idx
+    if not keepdim:
+        shape = tuple(n for i, n in enumerate(idx.shape) if i != d)
+        values = apply_op(OPS["reshape"], (values,), {"shape": shape}, name)
+        indices = idx.reshape(shape)
+    return kind(values, indices)
 
 
 _engine.connect(Tensor, wrap, TENSOR_EMITTER, apply_op, TensorLike)

@@ -54,6 +54,8 @@ import timeit
 
 import numpy as np
 
+import tracegrad as tg
+
 _SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "NUMBA_NUM_THREADS": "1"}
 _SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # makes `import tracegrad.bench` work anywhere
@@ -148,7 +150,6 @@ def best_time(fn, min_time: float = 0.4, rounds: int = 5) -> float:
 
 def tracegrad_functions(name: str, d: dict):
     """The loss function of the parameters, written with tracegrad."""
-    import tracegrad as tg
     F = tg.nn.functional
     if name == "seed":
         x, y = tg.ones(5), tg.zeros(3)
@@ -180,7 +181,6 @@ def tracegrad_functions(name: str, d: dict):
 
 def compiled_gradient(name: str, d: dict, tier: str):
     """The workload's ``tg.grad`` on `tier` and its parameter arrays."""
-    import tracegrad as tg
     params = [d[k] for k in PARAMS[name]]
     return tg.grad(tracegrad_functions(name, d), argnums=tuple(range(len(params))), tier=tier), params
 
@@ -203,7 +203,6 @@ def time_tiers(name: str, d: dict, tiers) -> tuple[dict, dict]:
 
 def run_tracegrad(name: str, d: dict, tiers=("executor", "kernel", "auto"), more_answers: dict | None = None) -> dict:
     """Per-call times on `tiers` and in eager mode; every tier's gradients (and `more_answers`') checked on eager."""
-    import tracegrad as tg
     out, answers = time_tiers(name, d, tiers)
     answers.update(more_answers or {})
     loss = tracegrad_functions(name, d)
@@ -227,7 +226,7 @@ def executor_machine() -> dict:
     The files are what a fresh cache needs so that a first-call measurement
     does not build the machine again.
     """
-    from tracegrad.compiler import executor
+    from tracegrad.compiler import executor  # numba: loaded by the runs that need it, not on import
     start = time.perf_counter()
     vm = executor.machine()
     seconds = time.perf_counter() - start
@@ -243,7 +242,7 @@ def executor_build_time() -> float:
     code = textwrap.dedent(f"""
         import time, sys, json
         sys.path.insert(0, {_SRC!r})
-        from tracegrad.compiler import executor
+        from tracegrad.compiler import executor  # numba: loaded by the runs that need it, not on import
         t = time.perf_counter(); executor.machine(); print(json.dumps(time.perf_counter() - t))
     """)
     with tempfile.TemporaryDirectory() as cache:
@@ -278,7 +277,7 @@ def fresh_process_run(name: str, tier: str, steady: bool = False) -> dict:
     their gradients: kernels are measured where they were loaded from the
     disk cache, as a user's later process would, not compiled a second time.
     """
-    from tracegrad.compiler import executor
+    from tracegrad.compiler import executor  # numba: loaded by the runs that need it, not on import
     executor.machine()
     d = make_data(name)
     g, params = compiled_gradient(name, d, tier)
