@@ -403,24 +403,34 @@ class _Gen:
                 del self.scalar_of[vid]
 
     def bind_deep_subexpressions(self, root: Value, idx: list[str] | None) -> list[int]:
-        """Bind locals for the inlined values of `root`'s expression that sit too deep; their ids."""
-        height: dict[int, int] = {}
-        bound: list[int] = []
+        """Bind locals for the inlined values of `root`'s expression that sit too deep, or that the
+        expression would spell out more than once (``x + y`` read by three ops is computed once per
+        element, and the text says so); their ids."""
+        order: list[Value] = []  # the inlined values of the expression, inputs before their readers
+        seen: set[int] = set()
         stack: list[tuple[Value, bool]] = [(root, False)]
         while stack:
             v, inputs_done = stack.pop()
-            if v.id in height:
+            if inputs_done:
+                order.append(v)
                 continue
-            if not self.plan.inlined(v) or v.id in self.scalar_of:
-                height[v.id] = 0
+            if v.id in seen or not self.plan.inlined(v) or v.id in self.scalar_of:
                 continue
-            inputs = self.plan.producer[v.id].inputs
-            if not inputs_done:
-                stack.append((v, True))
-                stack.extend((x, False) for x in inputs if x.id not in height)
-                continue
-            h = 1 + max((height[x.id] for x in inputs), default=0)
-            if h >= MAX_EXPR_DEPTH:
+            seen.add(v.id)
+            stack.append((v, True))
+            stack.extend((x, False) for x in self.plan.producer[v.id].inputs)
+        spelled = {root.id: 1}  # how many times each value's text would appear
+        for v in reversed(order):
+            for x in self.plan.producer[v.id].inputs:
+                if x.id in seen:
+                    spelled[x.id] = spelled.get(x.id, 0) + spelled.get(v.id, 0)
+        height: dict[int, int] = {}
+        bound: list[int] = []
+        for v in order:
+            node = self.plan.producer[v.id]
+            h = 1 + max((height.get(x.id, 0) for x in node.inputs), default=0)
+            repeated = spelled.get(v.id, 0) > 1 and node.op not in _SPELLED_AS_OPERAND
+            if (h >= MAX_EXPR_DEPTH or repeated) and v is not root:
                 local = f"s{self.counter}"
                 self.counter += 1
                 self.w.line(f"{local} = {self._expr(v, idx)}")
@@ -1659,6 +1669,9 @@ _COUNTED_ATTRS = {("index", "spec"), ("index_add", "spec")}
 def counted_attr(op: str, attr: str) -> bool:
     """True when the integers of `op`'s `attr` may advance with a rolled loop's counter (see compiler.loops)."""
     return (op, attr) in _COUNTED_ATTRS
+
+#: Inlined ops whose text is their operand's (or a cast of it): repeating them costs nothing.
+_SPELLED_AS_OPERAND = frozenset({"broadcast", "detach", "cast"})
 
 #: Inlined operations one expression nests before a local is bound (see _Gen.expr); each level
 #: adds one to three parentheses, and Python's parser accepts at most 200.

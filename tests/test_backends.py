@@ -156,6 +156,33 @@ def test_kernel_source_is_readable_and_in_linecache():
     assert "".join(linecache.getlines(filename)) == source
 
 
+def test_kernel_comments_name_values_as_the_printed_primitive_ir_does():
+    """Each kernel statement's ``%N = op`` comment is line ``%N: ... = op`` of the IR it was written from."""
+    import re
+
+    import tracegrad.nn.functional as F
+    y = tg.zeros(3)
+    f = tg.grad(lambda w, b: F.binary_cross_entropy_with_logits(tg.matmul(tg.ones(5), w) + b, y), argnums=(0, 1))
+    lowered = f.trace(np.ones((5, 3), np.float32), np.ones(3, np.float32)).lower(tier="kernel")
+    ir, source = lowered.as_text("ir"), lowered.as_text()
+    cited = re.findall(r"# (%\d+) = (\w+)", source)
+    assert len(cited) >= 4
+    for name, op in cited:
+        assert re.search(rf"^  {name}: \S+ = {op}\b", ir, re.M), (name, op)
+
+
+def test_a_value_read_several_times_in_one_expression_is_computed_once():
+    """``z = a + b`` read by abs, neg and add in one fused loop is one local, not three copies of its text."""
+    def h(a, b):
+        return ((a + b) + tg.relu(-(a + b)) + tg.abs(a + b)).sum()
+    f = tg.jit(h, backend="numba")
+    source = f.trace(np.ones(4), np.ones(4)).lower(tier="kernel").as_text()
+    assert source.count("in0[i] + in1[i]") == 1
+    a, b = np.array([1.0, -2.0, 3.0, -4.0]), np.array([0.5, 0.5, -5.0, 1.0])
+    z = a + b
+    np.testing.assert_allclose(f(a, b), (z + np.maximum(-z, 0) + np.abs(z)).sum(), rtol=1e-15)
+
+
 def test_threads_share_one_compile_per_key():
     f = tg.grad(lambda x: (tg.sin(x) * x).sum(), backend="numba")
     shapes = [(3,), (4,), (3,), (5,), (4,), (3,), (5,), (4,)]

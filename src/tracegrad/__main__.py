@@ -92,8 +92,11 @@ def demo() -> None:
     print(traced.graphs["compiled"])
     _section("executor program (tier 0: runs at once, nothing compiled for this graph)")
     print(traced.lower(tier="executor").as_text())
+    kernel_lowering = traced.lower(tier="kernel")
+    _section("primitive IR of the kernel (composites decomposed; its comments name these values)")
+    print(kernel_lowering.as_text("ir"))
     _section("generated kernel (tier 1: numba, compiled when the function is hot)")
-    print(traced.lower(tier="kernel").as_text())
+    print(kernel_lowering.as_text())
     # The same function on tier 1 only: its fused numba kernel, compiled now.
     kernel_grad = tg.grad(loss_grad.fun, argnums=(0, 1), tier="kernel")
     start = time.perf_counter()
@@ -208,9 +211,13 @@ def dump(target: str, arg_types: str, argnums: str | None, dot: bool, out_dir: s
     sections = [("forward IR", str(graphs["forward"])), ("compiled IR", str(graphs["compiled"]))]
     for tier, title in (("executor", "executor program (tier 0)"), ("kernel", "kernel (graph)")):
         try:
-            sections.append((title, traced.lower(tier).as_text()))
+            lowering = traced.lower(tier)
         except Exception as e:  # a graph a tier cannot run: say why, show the rest
             sections.append((title, f"# not lowered for the {tier}: {type(e).__name__}: {e}"))
+            continue
+        if tier == "kernel":
+            sections.append(("primitive IR of the kernel (its comments name these values)", lowering.as_text("ir")))
+        sections.append((title, lowering.as_text()))
     for title, text in sections:
         print(f"=== {title} " + "=" * max(0, 70 - len(title)))
         print(text.rstrip())
