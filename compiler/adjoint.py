@@ -126,7 +126,6 @@ def decompose_composites(graph: Graph, only_without_vjp: bool = True) -> Graph:
             entry = TABLE[node.op]
             if not decomposed(entry):
                 return self.copy(node, ins)
-            self.builder.loc, self.builder.grad_of = node.loc, None
             return self.builder._value(entry.decompose(self.builder, *ins, **node.attrs))
     return Decompose(graph).transform()
 

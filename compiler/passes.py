@@ -82,9 +82,7 @@ class _RuleTransformer(Transformer):
         self.rule = rule
 
     def run_node(self, node: Node, ins: list[Value]) -> Value:
-        b = self.builder
-        b.loc, b.grad_of = node.loc, node.grad_of
-        replacement = self.rule(node, ins, b)
+        replacement = self.rule(node, ins, self.builder)
         return self.copy(node, ins) if replacement is None else replacement
 
     def kept(self, node: Node) -> None:

@@ -96,7 +96,6 @@ class _Vmap(Transformer):
         self.builder.guard(value, node.attrs["expected"])
 
     def run_node(self, node: Node, ins: list):
-        self.builder.loc, self.builder.grad_of = node.loc, node.grad_of
         return self.emitter.apply(node.op, *ins, **node.attrs)
 
 

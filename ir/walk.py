@@ -88,6 +88,7 @@ class Interpreter:
             if node.op == GUARD:
                 self.run_guard(node, ins[0])
                 continue
+            self.enter(node)
             out = self.run_node(node, ins)
             if out is not node.outputs[0]:
                 env[node.outputs[0].id] = out
@@ -113,6 +114,9 @@ class Interpreter:
 
     def run_guard(self, node: Node, value) -> None:
         """Meet a guard reading `value`; by default nothing happens."""
+
+    def enter(self, node: Node) -> None:
+        """Called before :meth:`run_node` for each node (a Transformer hands its builder the node's line)."""
 
     def run_node(self, node: Node, ins: list):
         """The value of `node`'s output, given its operands."""
@@ -166,6 +170,9 @@ class Transformer(Interpreter):
         self.builder.graph.nodes.append(kept)
         self.builder.n_guards += 1
 
+    def enter(self, node: Node) -> None:
+        self.builder.loc, self.builder.grad_of = node.loc, node.grad_of
+
     def run_node(self, node: Node, ins: list) -> Value:
         return self.copy(node, ins)
 
@@ -184,9 +191,7 @@ class Transformer(Interpreter):
 
     def rebuild(self, node: Node, ins: list[Value]) -> Value:
         """Emit `node` anew through the builder, with the types it had."""
-        b = self.builder
-        b.loc, b.grad_of = node.loc, node.grad_of
-        return b.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])[0]
+        return self.builder.emit(node.op, ins, node.attrs, [v.type for v in node.outputs])[0]
 
 
 class _Replay(Interpreter):
@@ -209,9 +214,11 @@ class _Replay(Interpreter):
         if not guard_holds(node, data):
             raise GuardFailure(node, np.asarray(data).tolist())
 
-    def run_node(self, node: Node, ins: list):
+    def enter(self, node: Node) -> None:
         if self.building:
             self.emitter.loc, self.emitter.grad_of = node.loc, node.grad_of
+
+    def run_node(self, node: Node, ins: list):
         return self.emitter.apply(node.op, *ins, **node.attrs)
 
 
@@ -235,6 +242,7 @@ class _Inline(Transformer):
     """:func:`inline`: every node emitted anew into another graph's builder."""
 
     def run_guard(self, node: Node, value) -> None:
+        self.enter(node)
         self.builder.guard(value, node.attrs["expected"])
 
     def run_node(self, node: Node, ins: list) -> Value:

@@ -23,6 +23,7 @@ from tracegrad.ir.walk import Interpreter, Transformer
 def _graph() -> Graph:
     b = GraphBuilder(Graph(name="f", input_names=["x", "y"]))
     x, y = b.input(TensorType(F64, (3,))), b.input(TensorType(F64, (3,)))
+    b.loc = ("model.py", 7)
     s = b.sum(b.mul(b.neg(x), b.exp(y)), axes=None, keepdims=False)
     b.guard(b.gt(s, -1e9), True)
     b.graph.outputs = [s, b.neg(y)]
@@ -81,6 +82,8 @@ def test_a_transformer_rewrites_nodes_and_keeps_the_rest_and_the_header():
     assert str(out).startswith("def f(%x: f64[3], %y: f64[3])")
     for a, b in zip(interpret(out, ARGS), interpret(g, ARGS)):
         np.testing.assert_array_equal(a, b)
+    # what a rule emits carries the replaced node's source line
+    assert all(n.loc == ("model.py", 7) for n in out.nodes if n.op == "mul")
     # unchanged nodes are shared, not copied (nodes are never edited once built)
     assert any(n is m for n in out.nodes for m in g.nodes if n.op == "exp")
     # the guard survives, reading the rewritten graph's value
