@@ -62,8 +62,8 @@ def _batch_custom_vjp(E, name, args, batched, attrs):
     return E.custom_vjp(*args, fwd=fwd, bwd=bwd)
 
 
-CUSTOM_VJP = Op("custom_vjp", None, ("fwd", "bwd"), "other", _custom_impl, _custom_rule, _vjp_custom, ("all",),
-                "CustomFunctionBackward", _custom_samples, promote="keep",
-                doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)",
-                batch=_batch_custom_vjp)
+CUSTOM_VJP = Op("custom_vjp", arity=None, attrs=("fwd", "bwd"), kind="other", impl=_custom_impl,
+                type_rule=_custom_rule, vjp=_vjp_custom, saves=("all",), node_name="CustomFunctionBackward",
+                samples=_custom_samples, promote="keep", batch=_batch_custom_vjp,
+                doc="call of the sub-graph fwd whose vjp is the sub-graph bwd (custom autograd.Function)")
 register_op(CUSTOM_VJP)
