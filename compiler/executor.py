@@ -120,15 +120,11 @@ def _elementwise_entries() -> list[tuple[str, int]]:
     return out
 
 
-#: Runtime functions that call libm (or compiler/special.py) one element at a time (no vector math; see
-#: compiler/runtime.py).  The executor runs the ops that call them as numpy steps instead of giving each a
-#: handler: numpy's and scipy's loops are as fast, and every handler adds seconds to the machine's one-time build.
-LIBM_CALLS = runtime.LIBM_FUNCTIONS
-
-
 def _numpy_step(entry) -> bool:
-    """Whether elementwise `entry` runs as a numpy step on the executor: its kernel calls libm."""
-    return bool(set(_CALL_RE.findall(entry.kernel or "")) & LIBM_CALLS)
+    """Whether elementwise `entry` runs as a numpy step on the executor: its kernel calls a runtime function
+    that calls libm one element at a time (``runtime.LIBM_FUNCTIONS``).  numpy's and scipy's loops are as
+    fast, and every handler would add seconds to the machine's one-time build."""
+    return bool(set(_CALL_RE.findall(entry.kernel or "")) & runtime.LIBM_FUNCTIONS)
 
 
 _RUNTIME = frozenset(runtime.names())

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-import tracegrad._trace as _trace  # a module, not its names: it imports this package while loading
+from tracegrad import _trace
 from tracegrad._anomaly_mode import ANOMALY, backward_nan_error, has_nan
 from tracegrad._dtypes import from_numpy_dtype
 from tracegrad._grad_mode import enable_grad
@@ -59,6 +59,7 @@ def connect(tensor_class: type, wrap_array: Callable, emitter, apply: Callable, 
     """
     global Tensor, wrap, TENSOR_EMITTER, apply_op, TensorLike
     Tensor, wrap, TENSOR_EMITTER, apply_op, TensorLike = tensor_class, wrap_array, emitter, apply, tensor_like
+
 
 # A gradient in the engine: an array, or a Tensor when the backward pass is itself recorded (create_graph).
 Grad: TypeAlias = Any

@@ -31,9 +31,7 @@ from tracegrad._engine import (
     node_class,
     outside_grad_error,
 )
-from tracegrad._engine import (
-    backward as _autograd_backward,
-)
+from tracegrad._engine import backward as _autograd_backward
 from tracegrad._format import format_tensor
 from tracegrad._grad_mode import STATE
 from tracegrad._results import result_type as _result_type
