@@ -42,15 +42,15 @@ from tracegrad.ir.ops import HEAVY, ORDINARY, TABLE, Composite, normalize_axes
 __all__ = ["generate", "KernelSource", "Unsupported"]
 
 _INDENT = "    "
-_CALL_RE = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
-#: Runtime functions with one version for every dtype, which kernel templates may call by name.
-_RUNTIME_HELPERS = frozenset(_runtime_names())
+#: Function calls of a kernel template, which name runtime functions (``np.linalg.inv(`` and method calls
+#: are not theirs).
+_CALL_RE = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\(")
+#: Every runtime function by its generated-code name (``exp_f32``, ``svd_factors`` ...).
+_RUNTIME_NAMES = frozenset(_runtime_names())
 _NP_TYPE = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64", np.dtype(np.int64): "np.int64",
             np.dtype(np.int32): "np.int32", np.dtype(np.bool_): "np.bool_"}
 
 
-#: Function calls of a kernel template that name runtime functions (not ``np.`` or method calls).
-_RUNTIME_CALL_RE = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\(")
 #: The element types a kernel sees for each dtype policy of the op table (``Op.promote``): "float"
 #: ops get floating-point operands only; the others keep integer ones.
 _POLICY_DTYPES = {"float": ("f32", "f64")}
@@ -65,19 +65,18 @@ def _check_table() -> None:
                  and name not in ELEMENTWISE_INLINE and name not in INLINED_BEFORE_CODEGEN]
     if unlowered:
         raise RuntimeError(f"op-table entries without a lowering: {', '.join(unlowered)}")
-    available = set(_runtime_names())
     missing = []
     for name, entry in TABLE.items():
         template = getattr(entry, "kernel", None)
         if template is None:
             continue
-        for call in set(_RUNTIME_CALL_RE.findall(template)):
+        for call in set(_CALL_RE.findall(template)):
             if entry.kind != "elementwise":
-                if call not in available:
+                if call not in _RUNTIME_NAMES:
                     missing.append(f"{name}: {call}")
                 continue
             for suffix in _POLICY_DTYPES.get(entry.promote, _ALL_NUMERIC):
-                if f"{call}_{suffix}" not in available:
+                if f"{call}_{suffix}" not in _RUNTIME_NAMES:
                     missing.append(f"{name}: {call}_{suffix}")
     if missing:
         raise RuntimeError("kernel templates call functions the runtime lacks (give the entry a `scalar` "
@@ -838,7 +837,7 @@ class _Gen:
             w.line(f"{local} = np.ascontiguousarray({src}[bi * {rows} * {cols}:(bi + 1) * {rows} * {cols}])"
                    f".reshape(({rows}, {cols}))")
         template = TABLE[node.op].kernel
-        for call in set(_CALL_RE.findall(template)) & _RUNTIME_HELPERS:
+        for call in set(_CALL_RE.findall(template)):  # _check_table: each is a runtime function
             self.fn_plain(call)
         result = template.format(*[m[3] for m in matrices], **node.attrs)
         if not core:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracegrad.compiler import runtime
-from tracegrad.compiler.codegen import _CALL_RE  # the kernel templates' runtime calls, read the same way
+from tracegrad.compiler.codegen import _CALL_RE, _RUNTIME_NAMES  # templates read as code generation reads them
 from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, interpret, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
@@ -114,7 +114,7 @@ def _elementwise_entries() -> list[tuple[str, int]]:
         if entry.promote == "float":
             lanes = (F_LANE, S_LANE)  # integer operands are cast to float before these ops
         for lane in lanes:
-            if lane == I_LANE and any(f"{call}_i64" not in _RUNTIME for call in _CALL_RE.findall(entry.kernel)):
+            if lane == I_LANE and any(f"{call}_i64" not in _RUNTIME_NAMES for call in _CALL_RE.findall(entry.kernel)):
                 continue  # a runtime function that only exists for floats
             out.append((name, lane))
     return out
@@ -127,7 +127,6 @@ def _numpy_step(entry) -> bool:
     return bool(set(_CALL_RE.findall(entry.kernel or "")) & runtime.LIBM_FUNCTIONS)
 
 
-_RUNTIME = frozenset(runtime.names())
 
 ELEMENTWISE = _elementwise_entries()
 OPCODE: dict[tuple[str, int] | str, int] = {}

@@ -1,15 +1,6 @@
 """The optimizers: PyTorch's update formulas (SGD, Adam, AdamW, RMSprop, Adagrad) on their ``Optimizer`` base.
 
-Each updates its parameters in place, outside autograd, from their ``.grad``.
-
->>> import tracegrad as tg
->>> w = tg.nn.Parameter(tg.tensor([1.0, -2.0]))
->>> opt = tg.optim.SGD([w], lr=0.5)
->>> (w ** 2).sum().backward()
->>> opt.step()
->>> w
-Parameter containing:
-tensor([0., 0.], requires_grad=True)
+Each updates its parameters in place, outside autograd, from their ``.grad`` (see ``tracegrad.optim``).
 """
 
 from __future__ import annotations
