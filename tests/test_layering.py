@@ -2,8 +2,8 @@
 
 The IR imports nothing above it, the compiler nothing of the front end; within each layer
 the module-level imports form no cycle; an import inside a function is one of the few kept
-on purpose (numba loaded lazily, two Tensor entry points that reach the API built on Tensor),
-each listed here with its reason, so that a new one is a decision, not a way around a cycle.
+on purpose (numba, loaded with the first compiled function), each listed here with its
+reason, so that a new one is a decision, not a way around a cycle.
 """
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ LAZY = {
     ("tracegrad._transforms", "tracegrad.compiler.backend"): "numba, with the first compiled function",
     ("tracegrad.__main__", "tracegrad.compiler.executor"): "numba, only for the commands that run it",
     ("tracegrad.bench", "tracegrad.compiler.executor"): "numba, only for the runs that need it",
-    ("tracegrad._tensor", "tracegrad._creation"): "Tensor(data) is tensor(data), built on Tensor",
-    ("tracegrad._tensor", "tracegrad._numpy_bridge"): "the numpy protocol dispatches to the API built on Tensor",
-    ("tracegrad._numpy_bridge", "tracegrad"): "the tracegrad function of a numpy name",
 }
 
 

@@ -12,6 +12,7 @@ tensor([[3., 3.],
         [3., 3.]], grad_fn=<AddBackward0>)
 """
 
+import sys as _sys
 import warnings as _warnings
 
 __version__ = "0.1.0"
@@ -27,6 +28,12 @@ from tracegrad._creation import (BoolTensor, DoubleTensor, FloatTensor, Generato
                                  as_tensor, empty, empty_like, eye, from_numpy, full, full_like, initial_seed,
                                  is_tensor, linspace, logspace, manual_seed, ones, ones_like, rand, rand_like, randint,
                                  randint_like, randn, randn_like, randperm, seed, tensor, zeros, zeros_like)
+# Tensor's constructor and numpy protocol call the API built on it, which hands itself down here.
+from tracegrad import _numpy_bridge
+from tracegrad._creation import legacy_constructor as _legacy_constructor
+from tracegrad._tensor import connect_above as _connect_above
+_connect_above(_legacy_constructor, _numpy_bridge.ufunc, _numpy_bridge.function)
+_numpy_bridge.connect(_sys.modules[__name__])
 from tracegrad._functions import (abs, add, all, allclose, amax, amin, any, argmax, argmin, broadcast_to, cat, clamp,
                                   clamp_max, clamp_min, clip, clone, concat, concatenate, cos, count_nonzero, detach,
                                   device, div, gather, remainder, scatter_add, take_along_dim, mv, bmm,

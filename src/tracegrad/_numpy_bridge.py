@@ -11,6 +11,7 @@ error naming the call and the user's line instead.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from tracegrad._grad_mode import STATE
 from tracegrad._tensor import Tensor, wrap
 from tracegrad._trace import TRACE, depends_on_differentiated, differentiated_value_error
 
-__all__ = ["ufunc", "function", "UFUNCS", "FUNCTIONS"]
+__all__ = ["ufunc", "function", "connect", "UFUNCS", "FUNCTIONS"]
 
 #: numpy ufunc name -> tracegrad function name
 UFUNCS = {
@@ -30,6 +31,21 @@ UFUNCS = {
     "logical_and": "logical_and", "logical_or": "logical_or", "logical_not": "logical_not", "isnan": "isnan",
     "isinf": "isinf", "isfinite": "isfinite", "matmul": "matmul",
 }
+
+
+class _Package:
+    """The tracegrad package, whose function of a numpy name a mapped call runs.  It is built on this
+    module, so it hands itself over as it loads (:func:`connect`) rather than being imported here."""
+
+    namespace: Any = None
+
+
+PACKAGE = _Package()
+
+
+def connect(package: Any) -> None:
+    """Make `package` (the loaded ``tracegrad`` module) the namespace mapped numpy names resolve in."""
+    PACKAGE.namespace = package
 
 
 def _reduction(method):
@@ -54,8 +70,7 @@ def _extreme(method):
 
 def _tg(name):
     def call(*args, **kwargs):
-        import tracegrad
-        return getattr(tracegrad, name)(*args, **kwargs)
+        return getattr(PACKAGE.namespace, name)(*args, **kwargs)
     return call
 
 
@@ -63,8 +78,7 @@ def _axis_call(name):
     def call(arrays, axis=0, out=None, **unused):
         if out is not None or unused:
             return NotImplemented
-        import tracegrad
-        return getattr(tracegrad, name)([_as_tensor(a) for a in arrays], dim=axis)
+        return getattr(PACKAGE.namespace, name)([_as_tensor(a) for a in arrays], dim=axis)
     return call
 
 
@@ -125,8 +139,7 @@ def ufunc(ufunc_obj, method: str, inputs, kwargs):
     name = UFUNCS.get(ufunc_obj.__name__)
     on_tape = STATE.enabled and not TRACE.builders and any(t.requires_grad for t in tensors)
     if method == "__call__" and name is not None and not kwargs and not on_tape:
-        import tracegrad
-        return getattr(tracegrad, name)(*inputs)
+        return getattr(PACKAGE.namespace, name)(*inputs)
     if TRACE.builders:
         _check_traceable(ufunc_obj.__name__, tensors)
     return getattr(ufunc_obj, method)(*_to_arrays(inputs), **kwargs)

@@ -582,6 +582,34 @@ def _dims(dim: Dims | None, ndim: int) -> tuple[int, ...] | None:
     return normalize_axes((dim,), ndim)
 
 
+
+class _Above:
+    """What Tensor hands to the API built on it: ``Tensor(data)`` is the creation module's legacy
+    constructor, and numpy's protocol (``__array_ufunc__``, ``__array_function__``) goes to the bridge
+    that maps numpy names to tracegrad functions.  The package connects them as it loads
+    (:func:`connect_above`), so that this module imports nothing above it."""
+
+    def __init__(self) -> None:
+        self.legacy_constructor: Callable[..., Tensor] = self._not_connected
+        self.array_ufunc: Callable[..., Any] = self._not_connected
+        self.array_function: Callable[..., Any] = self._not_connected
+
+    @staticmethod
+    def _not_connected(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracegrad._tensor is used before the tracegrad package finished loading")
+
+
+ABOVE = _Above()
+
+
+def connect_above(legacy_constructor: Callable[..., Tensor], array_ufunc: Callable[..., Any],
+                  array_function: Callable[..., Any]) -> None:
+    """Connect Tensor's constructor and numpy protocol to the layers built on Tensor (see :class:`_Above`)."""
+    ABOVE.legacy_constructor = legacy_constructor
+    ABOVE.array_ufunc = array_ufunc
+    ABOVE.array_function = array_function
+
+
 class Tensor:
     """A multi-dimensional array with PyTorch's autograd semantics.
 
@@ -617,8 +645,7 @@ class Tensor:
     _view: str | tuple[Any, ...] | None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
-        from tracegrad._creation import legacy_constructor
-        return legacy_constructor(cls, _dtypes.float32, *args, **kwargs)
+        return ABOVE.legacy_constructor(cls, _dtypes.float32, *args, **kwargs)
 
     # ---------------------------------------------------------------- basics
     @property
@@ -882,12 +909,10 @@ class Tensor:
         return self._data
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from tracegrad._numpy_bridge import ufunc as bridge
-        return bridge(ufunc, method, inputs, kwargs)
+        return ABOVE.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any) -> Any:
-        from tracegrad._numpy_bridge import function as bridge
-        return bridge(func, args, kwargs)
+        return ABOVE.array_function(func, args, kwargs)
 
     def __array__(self, dtype: np.dtype | None = None, copy: builtins.bool | None = None) -> np.ndarray:
         if self.requires_grad:
