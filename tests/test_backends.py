@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad._tensor import apply_op
+from tracegrad._dispatch import apply_op
 from tracegrad.ir.ops import TABLE, Composite
 
 ENTRIES = sorted(TABLE)

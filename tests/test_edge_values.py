@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad._tensor import apply_op, wrap
+from tracegrad._dispatch import apply_op, wrap
 from tracegrad.ir.ops import NUMPY, TABLE, Composite, Op, Sample
 from tracegrad.ir.types import TensorType
 

@@ -2,7 +2,7 @@
 
 Hypothesis draws small programs: a few float64 inputs of random,
 broadcast-compatible shapes, then a sequence of steps, each one entry of
-``tracegrad.ir.ops.TABLE`` called through ``tracegrad._tensor.apply_op``.
+``tracegrad.ir.ops.TABLE`` called through ``tracegrad._dispatch.apply_op``.
 Every float value that no later step reads is folded into the scalar output
 by a fixed random projection ``sum(v * R)``, so that each element of each
 result reaches the output and its gradient.  For every program:
@@ -65,7 +65,7 @@ from hypothesis import strategies as st
 from numeric import numeric_grad
 
 import tracegrad as tg
-from tracegrad._tensor import apply_op
+from tracegrad._dispatch import apply_op
 from tracegrad.ir.ops import TABLE, build_index, normalize_axes
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from numeric import numeric_grad
 
 import tracegrad as tg
-from tracegrad._tensor import TENSOR_EMITTER, apply_op, wrap
+from tracegrad._dispatch import TENSOR_EMITTER, apply_op, wrap
 from tracegrad.ir.ops import NUMPY, TABLE, Composite, Op
 from tracegrad.ir.types import TensorType
 

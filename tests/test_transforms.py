@@ -19,7 +19,8 @@ import pytest
 from numeric import numeric_grad
 
 import tracegrad as tg
-from tracegrad._tensor import Tensor, apply_op
+from tracegrad._dispatch import apply_op
+from tracegrad._tensor import Tensor
 from tracegrad.ir.ops import NUMPY, TABLE, Composite
 
 ENTRIES = sorted(TABLE)

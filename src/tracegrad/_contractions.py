@@ -12,7 +12,8 @@ import string
 import warnings
 from collections.abc import Sequence
 
-from tracegrad._tensor import Tensor, _as_operand, apply_op
+from tracegrad._dispatch import apply_op
+from tracegrad._tensor import Tensor, _as_operand
 from tracegrad.ir.ops import OPS
 
 __all__ = ["einsum", "tensordot", "meshgrid", "kron"]

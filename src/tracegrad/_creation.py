@@ -9,10 +9,11 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from tracegrad import _dtypes
+from tracegrad._dispatch import wrap
 from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._functions import stack
 from tracegrad._grad_mode import no_grad
-from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData, wrap
+from tracegrad._tensor import DeviceLike, Number, Size, Tensor, TensorData
 from tracegrad._trace import TRACE, const_ir, random_input
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",

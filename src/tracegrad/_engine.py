@@ -30,7 +30,8 @@ from tracegrad._grad_mode import enable_grad
 from tracegrad.ir.ops import NUMPY, OPS, Composite, Op, VjpContext, broadcast_shapes
 
 if TYPE_CHECKING:
-    from tracegrad._tensor import TENSOR_EMITTER, Tensor, TensorLike, apply_op, wrap
+    from tracegrad._dispatch import TENSOR_EMITTER, apply_op, wrap
+    from tracegrad._tensor import Tensor, TensorLike
 
 __all__ = ["Node", "OpNode", "AccumulateGrad", "node_class", "run_backward", "backward", "grad", "connect",
            "FREED_MESSAGE"]
@@ -49,7 +50,7 @@ if not TYPE_CHECKING:
 
 
 def connect(tensor_class: type, wrap_array: Callable, emitter, apply: Callable, tensor_like: Any) -> None:
-    """Give the engine the Tensor class it makes gradients of, once, from ``tracegrad._tensor``.
+    """Give the engine the Tensor class it makes gradients of, once (:func:`tracegrad._dispatch.connect`).
 
     The engine records nodes for Tensor operations and Tensor operations record into the
     engine, so one side must learn of the other at run time: this is that single link.

@@ -1,6 +1,6 @@
 """Module-level functions (``tracegrad.exp``, ``tracegrad.matmul`` ...) with PyTorch's signatures.
 
-Each one is a thin entry into :func:`tracegrad._tensor.apply_op` or a Tensor
+Each one is a thin entry into :func:`tracegrad._dispatch.apply_op` or a Tensor
 method; ops themselves live in the op table.
 """
 
@@ -13,6 +13,7 @@ from typing import Concatenate, ParamSpec, TypeVar, overload
 
 import numpy as np
 
+from tracegrad._dispatch import apply_op, wrap
 from tracegrad._tensor import (
     _CPU,
     DeviceLike,
@@ -24,9 +25,7 @@ from tracegrad._tensor import (
     TensorLike,
     _Device,
     _dims,
-    apply_op,
     select_where,
-    wrap,
 )
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._dispatch import wrap
 from tracegrad._grad_mode import STATE
-from tracegrad._tensor import Tensor, wrap
+from tracegrad._tensor import Tensor
 from tracegrad._trace import TRACE, depends_on_differentiated, differentiated_value_error
 
 __all__ = ["ufunc", "function", "connect", "UFUNCS", "FUNCTIONS"]

@@ -1,9 +1,10 @@
-"""The eager Tensor and the one function every eager operation goes through.
+"""The eager Tensor: PyTorch's API, each operation a thin layer over one op-table entry.
 
-:func:`apply_op` takes an op-table entry, promotes dtypes the way PyTorch
-does, runs the entry's numpy implementation, and records a grad_fn node when
-an input requires grad.  Tensor methods and module functions are thin
-layers over it; no op is defined here.
+Every method comes down to :func:`tracegrad._dispatch.apply_op` (promotion, the numpy rule,
+the tape node, the trace); no op is defined here.  Indexing keys are parsed in
+:mod:`tracegrad._indexing`, and writes (in-place ops, writes through views) are carried out
+by :mod:`tracegrad._inplace`.  The class is handed down to the modules it is built on once it
+exists (:func:`tracegrad._dispatch.connect`, at the end of this module).
 """
 
 from __future__ import annotations
@@ -18,53 +19,36 @@ from typing import Any, ClassVar, NamedTuple, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 
-from tracegrad import _dtypes, _engine
-from tracegrad._anomaly_mode import ANOMALY, forward_nan_error, has_nan
-from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, result_type, scalar_dtype, to_numpy_dtype
+from tracegrad import _dispatch, _dtypes
+from tracegrad._dispatch import _EMPTY, _NUMBER, _InferenceVersion, _shape_text, apply_op, wrap
+from tracegrad._dtypes import DTypeLike, default_float_np, from_numpy_dtype, to_numpy_dtype
 from tracegrad._engine import (
     AccumulateGrad,
     Node,
-    OpNode,
     _RemovableHandle,
-    _sequence,
     created_by_trace,
-    node_class,
     outside_grad_error,
 )
 from tracegrad._engine import backward as _autograd_backward
 from tracegrad._format import format_tensor
 from tracegrad._grad_mode import STATE
+from tracegrad._indexing import parse_index
+from tracegrad._inplace import assign_in_place, check_writable, in_place_op, overwrite
 from tracegrad._results import result_type as _result_type
-from tracegrad._trace import (
-    TRACE,
-    concrete_read,
-    detached_ir,
-    functional_write,
-    register_tensor_class,
-    source_location,
-    trace_op,
-    user_location,
-)
+from tracegrad._trace import TRACE, concrete_read, detached_ir
 from tracegrad._trace import WRITES as _WRITES
-from tracegrad._trace import _ir_of as _trace_ir_of
-from tracegrad.ir.graph import TYPES_ONLY, Value
+from tracegrad.ir.graph import Value
 from tracegrad.ir.ops import (
     COMPOSITES,
     OPS,
     TABLE,
-    Composite,
-    Emitter,
-    IndexingError,
-    Op,
-    ShapeError,
     axis_slice_spec,
     build_index,
     normalize_axes,
 )
-from tracegrad.ir.types import BOOL, DTYPE_TO_SHORT, TensorType, category
+from tracegrad.ir.types import BOOL, DTYPE_TO_SHORT
 
-__all__ = ["Tensor", "Size", "apply_op", "wrap", "TENSOR_EMITTER", "Number", "Scalar", "Dims", "TensorLike",
-           "TensorData", "DeviceLike"]
+__all__ = ["Tensor", "Size", "PythonScalar", "Number", "Scalar", "Dims", "TensorLike", "TensorData", "DeviceLike"]
 
 # Aliases for the annotations of the eager API.  Inside class Tensor, annotations spell builtins.int,
 # builtins.bool, _dtypes.dtype ...: a type checker looks names up in the class first, where the methods
@@ -75,9 +59,6 @@ Scalar: TypeAlias = int | float | bool | np.number | np.bool_
 """A Python or numpy scalar: what an op accepts in place of a tensor operand."""
 Dims: TypeAlias = int | Sequence[int]
 """One dimension or several (reductions, squeeze)."""
-
-_EMPTY: dict = {}
-_NUMBER = (int, float, bool, np.number, np.bool_)
 
 
 class Size(tuple[int, ...]):
@@ -105,291 +86,6 @@ class Size(tuple[int, ...]):
         return n
 
 
-# --------------------------------------------------------------------------
-# Error context: name the op, the shapes and the user's line
-# --------------------------------------------------------------------------
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(map(str, shape)) + "]"
-
-
-def _type_of(a: Any) -> TensorType:
-    if isinstance(a, np.ndarray):
-        return TensorType(a.dtype, a.shape)
-    arr = np.asarray(a)
-    return TensorType(arr.dtype, arr.shape)
-
-
-def _op_error(entry: Op | Composite, datas: Sequence[np.ndarray], attrs: dict, err: Exception) -> Exception:
-    """Rebuild a failure of `entry` as PyTorch's error plus the op, shapes and user line."""
-    message = None
-    error_type = type(err)
-    try:
-        TYPES_ONLY.apply(entry.name, *[_type_of(d) for d in datas], **attrs)
-    except (ShapeError, IndexingError) as e:
-        message, error_type = str(e), type(e)
-    if message is None:
-        message = str(err)
-    shapes = ", ".join(_shape_text(np.shape(d)) for d in datas)
-    context = f"\n  in op '{entry.name}' with input shapes {shapes} at {user_location()}"
-    if error_type in (ValueError,):
-        error_type = ShapeError
-    try:
-        return error_type(message + context)
-    except TypeError:
-        return ShapeError(message + context)
-
-
-# --------------------------------------------------------------------------
-# Dispatch
-# --------------------------------------------------------------------------
-
-def _operand_dtype(a: Any) -> tuple[np.dtype, bool | None]:
-    """(dtype, is_dimensioned) of an operand that takes part in promotion; scalars give (dtype, None)."""
-    if isinstance(a, Tensor):
-        if type(a) is PythonScalar:
-            return default_float_np(), None
-        d = a._data
-        return d.dtype, d.ndim > 0
-    if isinstance(a, (np.ndarray, np.generic)):
-        return a.dtype, a.ndim > 0
-    return scalar_dtype(a), None
-
-
-def _compute_dtype(args: Sequence[Any], idxs: Sequence[int]) -> np.dtype:
-    dims, zero, scalars = [], [], []
-    for i in idxs:
-        dt, dimmed = _operand_dtype(args[i])
-        (scalars if dimmed is None else dims if dimmed else zero).append(dt)
-    return result_type(dims, zero, scalars)
-
-
-def _to_array(a: Any, dt: np.dtype | None = None) -> np.ndarray:
-    if isinstance(a, Tensor):
-        d = a._data
-        return d if dt is None or d.dtype == dt else d.astype(dt)
-    if isinstance(a, np.ndarray):
-        return a if dt is None or a.dtype == dt else a.astype(dt)
-    if dt is None:
-        return np.asarray(a)
-    return dt.type(a)
-
-
-def _edge(a: Any) -> tuple[Node | None, int]:
-    if isinstance(a, Tensor):
-        return a._edge()
-    return (None, 0)
-
-
-def apply_op(entry: Op | Composite, args: tuple[Any, ...], attrs: dict[str, Any] = _EMPTY,
-             name: str | None = None) -> Tensor:
-    """Run one op-table entry eagerly on Tensors / arrays / Python scalars.
-
-    >>> import tracegrad as tg
-    >>> from tracegrad.ir.ops import OPS
-    >>> apply_op(OPS["add"], (tg.ones(2), 1.0))
-    tensor([2., 2.])
-    """
-    policy = entry.promote
-    compute = None
-    if policy == "keep" or policy == "sum" or policy == "match":
-        datas = [a._data if isinstance(a, Tensor) else _to_array(a) for a in args]
-        if policy == "match" and any(d.dtype != datas[0].dtype for d in datas):
-            raise _op_error(entry, datas, attrs, ValueError("dtype mismatch"))
-    else:
-        idxs = entry.promote_args
-        if idxs is None:
-            a0 = args[0]
-            # Fast path: tensors of one dtype need no promotion and no conversion.
-            if isinstance(a0, Tensor):
-                compute = a0._data.dtype
-                datas = [a0._data]
-                for a in args[1:]:
-                    if isinstance(a, Tensor) and a._data.dtype == compute:
-                        datas.append(a._data)
-                    else:
-                        compute = None
-                        break
-                if compute is not None and policy == "float" and compute.kind != "f":
-                    compute = None
-            idxs = range(len(args))
-        if compute is None:
-            compute = _compute_dtype(args, idxs)
-            if TRACE.builders and compute.kind == "f" and _python_scalar_arithmetic(args):
-                compute = np.dtype(np.float64)  # Python float arithmetic is double precision
-            if policy == "float" and category(compute) != 2:
-                compute = default_float_np()
-            datas = [_to_array(a, compute) if i in idxs else _to_array(a) for i, a in enumerate(args)]
-    try:
-        out = entry.impl(*datas, **attrs)
-    except (ValueError, ShapeError, IndexError) as err:
-        raise _op_error(entry, datas, attrs, err) from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if ANOMALY.enabled and ANOMALY.check_nan and has_nan(out):
-        _raise_forward_nan(entry, args, datas, attrs, name)
-
-    node = None
-    if STATE.enabled and entry.differentiable and out.dtype.kind == "f":
-        needs = []
-        wanted = False
-        for a in args:
-            need = isinstance(a, Tensor) and (a.grad_fn is not None or a._requires_grad)
-            needs.append(need)
-            wanted = wanted or need
-        if wanted:
-            node = _record(entry, args, datas, attrs, out, tuple(needs), compute, name)
-            if ANOMALY.enabled:
-                node._loc = source_location()
-    version = None
-    if entry.view and out.base is not None and isinstance(args[0], Tensor):
-        version = args[0]._version_box  # a view shares its base's version counter, as in PyTorch
-    t = wrap(out, node, version)
-    if version is not None:
-        # Remembered so that an in-place write through the view can rewrite its base's history.
-        t._base = args[0]
-        t._view = (entry, args[1:], attrs)
-    if node is not None and node.out is not None:
-        node.out_version = (t._version_box, t._version_box[0])
-    if TRACE.builders:
-        t._ir = trace_op(entry, args, datas, attrs, out)
-        if node is not None and node.out is not None:
-            node.out_ir = t._ir  # a backward inside this trace reads the output as the traced value
-        if out.ndim == 0 and out.dtype.kind == "f" and _python_scalar_arithmetic(args):
-            t.__class__ = PythonScalar
-    return t
-
-
-def _python_scalar_arithmetic(args) -> bool:
-    """Whether an op combines traced Python floats with Python numbers only (its result is one too)."""
-    found = False
-    for a in args:
-        if type(a) is PythonScalar:
-            found = True
-        elif isinstance(a, Tensor):
-            return False
-    return found
-
-
-_NO_EDGE = (None, 0)
-
-
-def _raise_forward_nan(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.ndarray],
-                       attrs: dict[str, Any], name: str | None) -> None:
-    """Anomaly mode: `entry` just produced NaN; say which op, which grad_fn and which line."""
-    node_name = name if name is not None else (
-        entry.eager_name(tuple(np.shape(d) for d in datas), attrs) if entry.differentiable else None)
-    raise forward_nan_error(entry.name, node_name, source_location(), any(has_nan(d) for d in datas))
-
-
-def _record(entry: Op | Composite, args: tuple[Any, ...], datas: Sequence[np.ndarray], attrs: dict[str, Any],
-            out: np.ndarray, needs: tuple[bool, ...], compute: np.dtype | None, name: str | None) -> OpNode:
-    shapes, dtypes, edges = [], [], []
-    grad_args = entry.grad_args
-    for i, (a, d) in enumerate(zip(args, datas)):
-        shapes.append(d.shape)
-        if isinstance(a, Tensor):
-            dtypes.append(a._data.dtype)
-            if grad_args is None or i in grad_args:
-                edges.append(a._edge())
-        else:
-            dtypes.append(d.dtype)
-            if grad_args is None or i in grad_args:
-                edges.append(_NO_EDGE)
-    shapes = tuple(shapes)
-    cls = node_class(name or entry.eager_name(shapes, attrs), OpNode)
-    node = cls.__new__(cls)
-    node.entry = entry
-    node.attrs = attrs
-    node.next_functions = tuple(edges)
-    node._seq = next(_sequence)
-    node._pre_hooks = node._post_hooks = node._retained = None
-    node.shapes = shapes
-    node.dtypes = tuple(dtypes)
-    node.compute_dtype = compute
-    node.needs = needs
-    node.freed = False
-    node.out = None
-    node.out_version = None
-    node.out_ir = None
-    saved = [None] * len(args)
-    versions = []
-    for s in entry.saves_expanded(len(args)):
-        if s == "out":
-            node.out = out
-        else:
-            a = args[s]
-            if isinstance(a, Tensor):
-                if type(a._version_box) is _InferenceVersion:
-                    raise RuntimeError(_INFERENCE_SAVED)
-                saved[s] = a
-                versions.append((a, a._version_box[0]))
-            else:
-                saved[s] = datas[s]
-    node.saved = tuple(saved)
-    node.versions = tuple(versions)
-    return node
-
-
-class _InferenceVersion(list):
-    """The version box of a tensor made under ``inference_mode()``: its type marks an inference tensor."""
-
-    __slots__ = ()
-
-
-_INFERENCE_SAVED = (
-    "Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode in "
-    "computation tracked by autograd. To work around this, you can make a clone to get a normal tensor and use it "
-    "in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")
-
-
-def refuse_outside_write(t: Tensor, traced_write: bool = False) -> None:
-    """Raise at the user's line when a trace is running and did not create `t` (or its base): a compiled
-    function replays only what it returns, so a write into a tensor from outside would happen once.
-    A `traced_write` (an in-place op, whose new value the trace holds) is allowed in a trace that returns
-    such writes (a training step's, see :func:`tracegrad._trace.functional_write`)."""
-    if TRACE.builders:
-        owner = t._base if t._base is not None else t
-        if TRACE.created.get(id(owner)) is not owner and not (traced_write and functional_write(owner)):
-            raise RuntimeError(_OUTSIDE_WRITE.format(where=user_location()))
-
-
-def write_in_place(t: Tensor, values: Any) -> None:
-    """Set `t`'s values in place outside autograd (initialisers, optimizers, gradient clipping): counted
-    as an in-place write like any other, and refused inside a compiled function that did not create `t`."""
-    refuse_outside_write(t)
-    t._data[...] = values
-    t._version_box[0] += 1
-    _WRITES[0] += 1
-
-
-def wrap(data: np.ndarray, grad_fn: Node | None = None, version: list[int] | None = None) -> Tensor:
-    """A Tensor around `data` (no copy), produced by `grad_fn` if given.
-
-    `version` is a version counter to share (views share their base's).
-    """
-    t = _new_tensor(Tensor)
-    t._data = data
-    t.grad_fn = grad_fn
-    t._requires_grad = False
-    t._grad = None
-    t._version_box = (_InferenceVersion((0,)) if STATE.inference else [0]) if version is None else version
-    t._output_nr = 0
-    t._retains_grad = False
-    t._hooks = None
-    t._acc = None
-    t._ir = None
-    t._base = None
-    t._view = None
-    if TRACE.builders:
-        TRACE.created[id(t)] = t
-    return t
-
-
-_new_tensor = object.__new__
-
-
 def _numpy_keywords(method: Callable[..., Any]) -> Callable[..., Any]:
     """Let a reduction take numpy's keyword names too (``axis=``, ``keepdims=``), as PyTorch's do."""
     @functools.wraps(method)
@@ -401,92 +97,6 @@ def _numpy_keywords(method: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs["keepdim"] = kwargs.pop("keepdims")
         return method(self, *args, **kwargs)
     return reduction
-
-
-class TensorEmitter(Emitter):
-    """Applies ops to Tensors with recording: vjp rules run through it when ``create_graph=True``."""
-
-    def apply(self, name: str, *args: Any, **attrs: Any) -> Tensor:
-        return apply_op(TABLE[name], args, attrs)
-
-    def shape(self, x: Tensor) -> tuple[int, ...]:
-        return tuple(x.shape)
-
-    def dtype(self, x: Any) -> np.dtype:
-        return x._data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
-
-
-TENSOR_EMITTER = TensorEmitter()
-
-
-# --------------------------------------------------------------------------
-# Indexing keys -> (spec, index arrays)
-# --------------------------------------------------------------------------
-
-def _as_int(v: Any) -> int:
-    if isinstance(v, Tensor):
-        return int(v._data)
-    return int(v)
-
-
-def parse_index(key: Any, shape: tuple[int, ...]) -> tuple[tuple[tuple[Any, ...], ...], list[Any]]:
-    """Turn a Python indexing key into the index op's static spec and integer index arrays."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    spec: list[tuple[Any, ...]] = []
-    arrays: list[Any] = []
-    dim = 0
-    for item in key:
-        if item is None:
-            spec.append(("none",))
-        elif item is Ellipsis:
-            spec.append(("ellipsis",))
-            dim += len(shape) - sum(1 for k in key if k is not None and k is not Ellipsis
-                                    and not _is_bool_index(k))
-            dim += sum(np.ndim(k._data if isinstance(k, Tensor) else k) for k in key if _is_bool_index(k))
-        elif isinstance(item, slice):
-            spec.append(("slice", None if item.start is None else _as_int(item.start),
-                         None if item.stop is None else _as_int(item.stop),
-                         None if item.step is None else _as_int(item.step)))
-            dim += 1
-        elif isinstance(item, (bool, np.bool_)):
-            raise IndexingError("indexing with a Python bool is not supported; use a boolean tensor")
-        elif isinstance(item, (int, np.integer)) or (isinstance(item, Tensor) and item._data.ndim == 0
-                                                     and item._data.dtype.kind in "iu"):
-            spec.append(("int", _as_int(item)))
-            dim += 1
-        else:
-            arr = item._data if isinstance(item, Tensor) else np.asarray(item)
-            if isinstance(item, Tensor) and TRACE.builders and arr.dtype == BOOL:
-                concrete_read(item, arr, "bool")  # the positions picked depend on the mask's values
-            if arr.dtype == BOOL:
-                mask_shape = arr.shape
-                target = shape[dim:dim + arr.ndim]
-                for j, (m, n) in enumerate(zip(mask_shape, target)):
-                    if m != n:
-                        raise IndexingError(
-                            f"The shape of the mask {_shape_text(mask_shape)} at index {j} does not match "
-                            f"the shape of the indexed tensor {_shape_text(shape)} at index {dim + j}")
-                for nz in np.nonzero(arr):
-                    spec.append(("array",))
-                    arrays.append(nz)
-                dim += arr.ndim
-            elif arr.dtype.kind in "iu" or arr.size == 0:
-                spec.append(("array",))
-                if isinstance(item, Tensor) and TRACE.builders:
-                    arrays.append(item if arr.dtype == np.int64 else item.long())
-                else:
-                    arrays.append(arr.astype(np.int64, copy=False))
-                dim += 1
-            else:
-                raise IndexingError("tensors used as indices must be long, int, byte or bool tensors")
-    return tuple(spec), arrays
-
-
-def _is_bool_index(k: Any) -> bool:
-    if isinstance(k, Tensor):
-        return k._data.dtype == BOOL
-    return isinstance(k, np.ndarray) and k.dtype == BOOL
 
 
 # --------------------------------------------------------------------------
@@ -501,10 +111,6 @@ _GRAD_WARNING = (
     "more information.")
 
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
-_OUTSIDE_WRITE = ("{where}: in-place write to a tensor the compiled function did not create (a closed-over or "
-                  "argument tensor, a module buffer): a compiled function replays only what it returns, so the "
-                  "write would happen once, while tracing.  Update it outside the compiled function, or return "
-                  "the new value.")
 
 
 def _binary(name: str, op_name: str, reflected: bool = False,
@@ -2220,7 +1826,7 @@ class Tensor:
         traced = bool(TRACE.builders)
         if not traced and not (STATE.enabled and (self.requires_grad or value_requires)):
             v = value._data if isinstance(value, Tensor) else value
-            self._check_writable()
+            check_writable(self)
             self._data[_build_index(spec, arrays)] = v
             self._version_box[0] += 1
             _WRITES[0] += 1
@@ -2236,112 +1842,28 @@ class Tensor:
         v = v.to(self._data.dtype).expand(selected)
         scattered = apply_op(OPS["index_add"], (v, *arrays), {"spec": spec, "shape": self._data.shape})
         new = apply_op(OPS["where"], (mask, scattered, self), _EMPTY, "CopySlices")
-        self._assign_inplace(new)
+        assign_in_place(self, new)
 
     # ------------------------------------------------------------- in-place
-    def _check_writable(self) -> None:
-        if type(self._version_box) is _InferenceVersion and not STATE.inference:
-            raise RuntimeError(
-                "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to "
-                "get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for "
-                "more details.")
-        if not self._data.flags.writeable:
-            raise RuntimeError(
-                "unsupported operation: more than one element of the written-to tensor refers to a single "
-                "memory location. Please clone() the tensor before performing the operation.")
-
-    def _inplace(self, entry: Op | Composite, other: TensorLike, name: str | None = None) -> Tensor:
-        """Run `entry` on (self, other) and write the result into self, PyTorch-style."""
-        recording = STATE.enabled
-        if recording and self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(_LEAF_INPLACE)
-        src = self
-        if recording and 0 in entry.saves and (self.requires_grad or
-                                               (isinstance(other, Tensor) and other.requires_grad)):
-            # The op saves self; keep the values from before the write.
-            src = wrap(self._data.copy(), self.grad_fn)
-            src._output_nr = self._output_nr
-        result = apply_op(entry, (src, other), _EMPTY, name)
-        self._assign_inplace(result)
-        return self
-
-    def _assign_inplace(self, result: Tensor) -> None:
-        rd = result._data
-        if rd.shape != self._data.shape:
-            raise RuntimeError(f"output with shape {_shape_text(self._data.shape)} doesn't match the broadcast "
-                               f"shape {_shape_text(rd.shape)}")
-        if category(rd.dtype) > category(self._data.dtype):
-            raise RuntimeError(f"result type {from_numpy_dtype(rd.dtype).tensor_type[:-6]} can't be cast to the "
-                               f"desired output type {self.dtype.tensor_type[:-6]}")
-        self._check_writable()
-        refuse_outside_write(self, traced_write=True)
-        np.copyto(self._data, rd, casting="unsafe")
-        self._version_box[0] += 1
-        _WRITES[0] += 1
-        if self._base is not None and self._through_view(result):
-            return
-        if self._ir is not None or result._ir is not None:
-            self._ir = result._ir
-        node = result.grad_fn
-        if node is not None:
-            self.grad_fn = node
-            self._output_nr = result._output_nr
-            if getattr(node, "out", None) is not None:
-                node.out_version = (self._version_box, self._version_box[0])
-
-    def _through_view(self, result: Tensor) -> builtins.bool:
-        """A write into a view: give its base the new history, then derive the view from it again.
-
-        Returns False when nothing beyond the write itself is needed.  For
-        ``.data``/``.detach()`` aliases the base's gradient is untouched (as in
-        PyTorch); a trace records the new values behind a ``detach``.
-        """
-        base = self._base
-        if self._view == "detach":
-            if TRACE.builders:
-                builder = TRACE.builder
-                old = _trace_ir_of(builder, base, base._data)
-                new = _trace_ir_of(builder, result, rd_cast(result, base))
-                base._ir = builder.add(old, builder.detach(builder.sub(new, old)))
-            return False
-        traced = bool(TRACE.builders)
-        if not (traced or (STATE.enabled and (result.requires_grad or base.requires_grad))):
-            return False
-        if STATE.enabled and base.grad_fn is None and base._requires_grad:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
-                               "operation.")
-        entry, rest, attrs = self._view
-        if entry.view_inverse is None:
-            raise RuntimeError(f"in-place writes through a {entry.name} view are not supported")
-        op, operands, op_attrs = entry.view_inverse(TENSOR_EMITTER, base, result, *rest, **attrs)
-        new_base = apply_op(TABLE[op], operands, op_attrs, "CopySlices")
-        base._assign_inplace(new_base)
-        # PyTorch regenerates a view written in place as an as_strided view of its new base.
-        again = apply_op(entry, (base, *rest), attrs, "AsStridedBackward0")
-        self.grad_fn = again.grad_fn
-        self._output_nr = 0
-        self._ir = again._ir
-        return True
-
     def add_(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """In-place ``self += alpha * other``."""
-        return self._inplace(OPS["add"], other * alpha if alpha != 1 else other)
+        return in_place_op(self, OPS["add"], other * alpha if alpha != 1 else other)
 
     def sub_(self, other: TensorLike, *, alpha: Number = 1) -> Tensor:
         """In-place ``self -= alpha * other``."""
-        return self._inplace(OPS["sub"], other * alpha if alpha != 1 else other)
+        return in_place_op(self, OPS["sub"], other * alpha if alpha != 1 else other)
 
     def mul_(self, other: TensorLike) -> Tensor:
         """In-place ``self *= other``."""
-        return self._inplace(OPS["mul"], other)
+        return in_place_op(self, OPS["mul"], other)
 
     def div_(self, other: TensorLike) -> Tensor:
         """In-place ``self /= other``."""
-        return self._inplace(OPS["div"], other)
+        return in_place_op(self, OPS["div"], other)
 
     def pow_(self, other: TensorLike) -> Tensor:
         """In-place ``self **= other``."""
-        return self._inplace(OPS["pow"], other, "PowBackward0")
+        return in_place_op(self, OPS["pow"], other, "PowBackward0")
 
     def clamp_(self, min: Number | Tensor | None = None, max: Number | Tensor | None = None) -> Tensor:
         """In-place :meth:`clamp`."""
@@ -2358,34 +1880,17 @@ class Tensor:
         s = s.to(self._data.dtype)
         if s.shape != self.shape:
             s = s.expand(self.shape)
-        return self._overwrite(s, "CopyBackwards")
+        return overwrite(self, s, "CopyBackwards")
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place."""
-        return self._overwrite(wrap(np.zeros((), dtype=self._data.dtype)), "ZeroBackward0")
+        return overwrite(self, wrap(np.zeros((), dtype=self._data.dtype)), "ZeroBackward0")
 
     def fill_(self, value: Number | Tensor) -> Tensor:
         """Fill with `value` in place."""
         v = value if isinstance(value, Tensor) else wrap(np.asarray(value, dtype=self._data.dtype))
-        return self._overwrite(v.to(self._data.dtype), "FillBackward2")
+        return overwrite(self, v.to(self._data.dtype), "FillBackward2")
 
-    def _overwrite(self, src: Tensor, name: str) -> Tensor:
-        """Replace the values of self by `src`; in the graph, ``self * 0 + src``."""
-        recording = STATE.enabled and (self.requires_grad or src.requires_grad)
-        if recording and self.grad_fn is None and self._requires_grad:
-            raise RuntimeError(_LEAF_INPLACE)
-        if recording or TRACE.builders:
-            old = wrap(self._data.copy(), self.grad_fn)
-            old._output_nr = self._output_nr
-            old._ir = self._ir
-            result = apply_op(OPS["add"], (apply_op(OPS["mul"], (old, 0.0)), src), _EMPTY, name)
-            return self._assign_inplace(result) or self
-        self._check_writable()
-        np.copyto(self._data, src._data, casting="unsafe")
-        self._version_box[0] += 1
-        _WRITES[0] += 1
-        self._ir = None
-        return self
 
 
 TensorLike: TypeAlias = Tensor | np.ndarray | Scalar
@@ -2421,12 +1926,6 @@ _Max, _Min, _Sort, _Topk = (_values_and_indices(k) for k in ("max", "min", "sort
 _Median, _Kthvalue = _values_and_indices("median"), _values_and_indices("kthvalue")
 _Cummax, _Cummin, _Mode = (_values_and_indices(k) for k in ("cummax", "cummin", "mode"))
 _Aminmax = _result_type("aminmax", ("min", "max"), "``(min, max)`` of ``aminmax``.")
-
-
-def rd_cast(result: Tensor, like: Tensor) -> np.ndarray:
-    """`result`'s data in `like`'s dtype (an in-place write keeps the destination's dtype)."""
-    d = result._data
-    return d if d.dtype == like._data.dtype else d.astype(like._data.dtype)
 
 
 def _build_index(spec: tuple[tuple[Any, ...], ...], arrays: Sequence[Any]) -> tuple[Any, ...]:
@@ -2503,7 +2002,6 @@ def return_types_minmax(x: Tensor, dim: int, keepdim: bool, largest: bool) -> Mi
     return kind(values, indices)
 
 
-_engine.connect(Tensor, wrap, TENSOR_EMITTER, apply_op, TensorLike)
 
 
 class PythonScalar(Tensor):
@@ -2516,5 +2014,5 @@ class PythonScalar(Tensor):
     __slots__ = ()
 
 
-register_tensor_class(Tensor)
+_dispatch.connect(Tensor, PythonScalar, TensorLike)
 

@@ -1,6 +1,6 @@
 """Tracing by running: eager Tensors that also carry an IR value.
 
-While a trace is active, every op that :func:`tracegrad._tensor.apply_op`
+While a trace is active, every op that :func:`tracegrad._dispatch.apply_op`
 runs on a Tensor with an IR value (``Tensor._ir``) also emits the matching
 node into the trace's :class:`~tracegrad.ir.graph.GraphBuilder`; the
 concrete numpy result is computed as usual.  Tensors without an IR value
@@ -274,7 +274,7 @@ Tensor: type = _TensorNotLoaded
 
 
 def register_tensor_class(cls: type) -> None:
-    """Called once by ``tracegrad._tensor`` when its Tensor class exists."""
+    """Called once, by :func:`tracegrad._dispatch.connect`, when the Tensor class exists."""
     global Tensor
     Tensor = cls
 

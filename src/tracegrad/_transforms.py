@@ -34,6 +34,7 @@ import numpy as np
 from tracegrad import _check, stages
 from tracegrad._anomaly_mode import ANOMALY
 from tracegrad._check import SelfCheckError
+from tracegrad._dispatch import TENSOR_EMITTER, wrap
 from tracegrad._engine import FREED_MESSAGE, Node, _sequence, node_class
 from tracegrad._functions import stack
 from tracegrad._grad_mode import STATE, enable_grad
@@ -49,7 +50,7 @@ from tracegrad._pytree import (
     tree_paths,
     tree_unflatten,
 )
-from tracegrad._tensor import TENSOR_EMITTER, PythonScalar, Tensor, wrap
+from tracegrad._tensor import PythonScalar, Tensor
 from tracegrad._trace import (
     TRACE,
     _ir_of,

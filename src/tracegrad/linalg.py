@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tracegrad._dispatch import apply_op
 from tracegrad._results import result_type
-from tracegrad._tensor import Tensor, TensorLike, _dims, apply_op
+from tracegrad._tensor import Tensor, TensorLike, _dims
 from tracegrad._trace import user_stacklevel
 from tracegrad.ir.ops import COMPOSITES, OPS, LinAlgError, ShapeError, _check_matrix, _check_square
 from tracegrad.ir.types import TensorType

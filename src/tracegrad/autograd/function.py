@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from tracegrad._dispatch import _edge, wrap
 from tracegrad._engine import FREED_MESSAGE, Node, _sequence, node_class, version_error
 from tracegrad._grad_mode import STATE, _GradMode
-from tracegrad._tensor import Tensor, _edge, wrap
+from tracegrad._tensor import Tensor
 from tracegrad._trace import TRACE, source_location, tracing
 from tracegrad.compiler.passes import dce
 from tracegrad.ir.graph import Graph, GraphBuilder, const_value

@@ -14,11 +14,12 @@ import numpy as np
 
 from tracegrad._contractions import einsum
 from tracegrad._creation import arange, rand
+from tracegrad._dispatch import apply_op, wrap
 from tracegrad._dtypes import DTypeLike
 from tracegrad._functions import _t as t_
 from tracegrad._functions import broadcast_tensors, where
 from tracegrad._grad_mode import no_grad
-from tracegrad._tensor import Tensor, TensorLike, apply_op, wrap
+from tracegrad._tensor import Tensor, TensorLike
 from tracegrad.ir.ops import COMPOSITES, OPS, normalize_axes, window_counts
 
 __all__ = ["bilinear", "layer_norm", "embedding", "batch_norm", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from tracegrad._creation import _rng
-from tracegrad._tensor import Tensor, write_in_place
+from tracegrad._dispatch import write_in_place
+from tracegrad._tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]

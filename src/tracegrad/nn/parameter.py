@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, wrap
+from tracegrad._dispatch import wrap
+from tracegrad._tensor import Tensor
 
 
 class Parameter(Tensor):

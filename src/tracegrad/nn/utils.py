@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, wrap, write_in_place
+from tracegrad._dispatch import wrap, write_in_place
+from tracegrad._tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._dispatch import wrap, write_in_place
 from tracegrad._grad_mode import enable_grad, no_grad
-from tracegrad._tensor import Tensor, wrap, write_in_place
+from tracegrad._tensor import Tensor
 from tracegrad._trace import TRACE
 from tracegrad._transforms import jit
 from tracegrad.autograd import grad as tape_grad

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad._tensor import Tensor, refuse_outside_write, wrap, write_in_place
+from tracegrad._dispatch import refuse_outside_write, wrap, write_in_place
+from tracegrad._tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "store_state"]
 

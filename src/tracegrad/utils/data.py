@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from tracegrad._creation import Generator, _source
+from tracegrad._dispatch import wrap
 from tracegrad._functions import stack
-from tracegrad._tensor import Tensor, wrap
+from tracegrad._tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate"]
 
