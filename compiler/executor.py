@@ -47,10 +47,11 @@ import numpy as np
 
 from tracegrad.compiler import runtime
 from tracegrad.compiler.codegen import _CALL_RE, _RUNTIME_NAMES  # templates read as code generation reads them
-from tracegrad.ir.graph import GUARD, SMALL_CONST, Graph, Node, Value
+from tracegrad.ir.graph import SMALL_CONST, Graph, Node, Value
 from tracegrad.ir.interpret import GuardFailure, interpret, node_error
 from tracegrad.ir.ops import TABLE, IndexingError, ShapeError, build_index, normalize_axes
 from tracegrad.ir.types import BOOL, TensorType
+from tracegrad.ir.walk import Interpreter
 
 log = logging.getLogger("tracegrad.compile")
 
@@ -820,17 +821,18 @@ class Program:
         return "\n".join(out)
 
 
-class _Builder:
-    """Turns one graph into a :class:`Program`."""
+class _Builder(Interpreter):
+    """Turns one graph into a :class:`Program`: a walk of the graph whose values are :class:`View` s
+    (where each value lives in the arenas) and whose nodes append instruction rows."""
 
     def __init__(self, graph: Graph):
-        self.graph = graph
+        super().__init__(graph)
         self.rows: list[list[int]] = []
         self.aux: list[int] = []
         self.top = [0, 0, 0]                    # bump pointer per lane
         self.free: list[dict[int, list[int]]] = [{}, {}, {}]
         self.consts: list[tuple[int, int, np.ndarray]] = []
-        self.view: dict[int, View] = {}
+        self.view: dict[int, View] = self.env   # value id -> where it lives
         self.readers_left: dict[int, int] = {}  # allocation id -> reads still to come
         self.alloc: dict[int, tuple[int, int, int]] = {}  # allocation id -> lane, offset, size
         self.pinned: set[int] = set()           # allocations never reused (constants, outputs)
@@ -955,7 +957,7 @@ class _Builder:
         return dims[0], dims[1], fields
 
     # ------------------------------------------------------------ nodes
-    def run(self) -> Program:
+    def build(self) -> Program:
         g = self.graph
         for v in g.inputs:
             if v.dtype.kind not in "fiub" or v.dtype == np.float16:
@@ -972,13 +974,8 @@ class _Builder:
             view = self.fresh(v.dtype, v.shape)
             self.bind(v, view)
             inputs.append((view.lane, view.offset, view.size))
-        output_ids = {v.id for v in g.outputs}
-        for node in g.nodes:
-            if node.op == GUARD:
-                self.guard(node)
-            else:
-                self.node(node, node.outputs[0].id in output_ids)
-            self.retire(node.inputs)
+        self.output_ids = {v.id for v in g.outputs}
+        self.run([self.view[v.id] for v in g.inputs])
         outputs = []
         for v in g.outputs:
             view = self.read(v)
@@ -997,6 +994,21 @@ class _Builder:
         code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
         aux = np.array(self.aux or [0], dtype=np.int64)
         return Program(g, code, aux, templates, inputs, outputs, self.steps, self.guards, self.fail_nodes)
+
+    def operand_reader(self):
+        # Each lowering reads the operands it needs (self.read): reading every one first, as an
+        # interpreter does, would give constants slots that a lowering folds or never reads.
+        return lambda values: values
+
+    def run_guard(self, node: Node, value) -> None:
+        self.guard(node)
+        self.retire(node.inputs)
+
+    def run_node(self, node: Node, ins: list) -> View | Value:
+        self.node(node, node.outputs[0].id in self.output_ids)
+        self.retire(node.inputs)
+        # (the lowering bound the output itself, with its reader count; a node that always fails has none)
+        return self.view.get(node.outputs[0].id, node.outputs[0])
 
     def retire(self, values) -> None:
         """Count down reads of each allocation; one no longer read is free for later values."""
@@ -1355,7 +1367,7 @@ def build_program(graph: Graph) -> Program:
     Every instruction is checked to stay inside its arenas (:func:`check_program`): the machine
     runs without bounds checks, so a wrong row would read or write memory it does not own.
     """
-    program = _Builder(graph).run()
+    program = _Builder(graph).build()
     check_program(program)
     return program
 
