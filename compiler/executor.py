@@ -35,6 +35,7 @@ again (a test fails until it matches the table).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
@@ -702,13 +703,6 @@ def machine_is_current() -> bool:
             return fh.read() == machine_source()
     except OSError:
         return False
-
-
-if __name__ == "__main__":
-    # Regenerate the machine after an op-table change.
-    with open(MACHINE_PATH, "w") as fh:
-        fh.write(machine_source())
-    print(f"wrote {MACHINE_PATH}")
 
 
 # --------------------------------------------------------------------------
@@ -1627,3 +1621,24 @@ class ExecutorRunner:
         node = p.fail_nodes[-status - 1]
         where = f" at {node.loc[0]}:{node.loc[1]}" if node.loc else ""
         raise IndexError(f"index out of bounds in op '{node.op}'{where}")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m tracegrad.compiler.executor [--check]``: regenerate the machine after an op-table
+    change, or (``--check``) only say whether it is current (exit status 1 when it is not)."""
+    parser = argparse.ArgumentParser(prog="python -m tracegrad.compiler.executor",
+                                     description="Regenerate the executor's machine module from the op table.")
+    parser.add_argument("--check", action="store_true", help="only report whether the module is current")
+    args = parser.parse_args(argv)
+    if args.check:
+        current = machine_is_current()
+        print(f"{MACHINE_PATH} is {'current' if current else 'stale: run without --check to regenerate it'}")
+        return 0 if current else 1
+    with open(MACHINE_PATH, "w") as fh:
+        fh.write(machine_source())
+    print(f"wrote {MACHINE_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -47,6 +47,16 @@ def test_machine_module_matches_the_op_table():
     assert executor.machine_is_current(), "run `python -m tracegrad.compiler.executor` after changing the op table"
 
 
+def test_machine_check_command_reports_without_writing(monkeypatch, tmp_path, capsys):
+    assert executor._main(["--check"]) == 0
+    stale = tmp_path / "_machine.py"
+    stale.write_text("# an older machine\n")
+    monkeypatch.setattr(executor, "MACHINE_PATH", str(stale))
+    assert executor._main(["--check"]) == 1
+    assert "stale" in capsys.readouterr().out
+    assert stale.read_text() == "# an older machine\n"  # --check never writes
+
+
 LAYOUTS = {
     "transpose-add": (lambda x: (x.T * 2.0 + x.T.exp()), [(3, 4)]),
     "reversed-slice": (lambda x: x[::-1, 1::2] * x[::-1, :2], [(5, 4)]),
