@@ -13,11 +13,12 @@ line: it builds a tree of a few statement kinds, printed once at the end.
 * :class:`Piece`: the statements one graph node (or one fused loop) emits.
 
 A kernel is a list of pieces.  A long kernel is split at piece boundaries
-into several numba functions (:func:`split`); which names a piece reads
-from outside and which it hands on is found by Python's own parser over the
-printed piece (:func:`parse_piece`), not by patterns over the text, and a
-piece is renamed canonically on its syntax tree (:func:`canonical`), so
-that pieces equal up to names share one function.
+into several numba functions (``codegen._Gen.chunked``); which names a
+piece reads from outside and which it hands on is found by Python's own
+parser over the printed piece (:func:`parse_piece`), not by patterns over
+the text, and a piece is renamed canonically at the positions the parser
+reports (:func:`canonical`), so that pieces equal up to names share one
+function.
 """
 
 from __future__ import annotations
@@ -186,11 +187,6 @@ class Writer:
         if len(self._open) == 1:
             raise RuntimeError("no loop or branch is open")
         self._open.pop()
-
-    @property
-    def depth(self) -> int:
-        """How many loops and branches are open."""
-        return len(self._open) - 1
 
 
 #: Names a generated module defines for every function (``np``) or Python does (``range``, ``min``).
