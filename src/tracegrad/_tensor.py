@@ -110,8 +110,6 @@ _GRAD_WARNING = (
     "mistake, make sure you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for "
     "more information.")
 
-_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
-
 
 def _binary(name: str, op_name: str, reflected: bool = False,
             rnode_name: str | None = None) -> Callable[[Tensor, TensorLike], Tensor]:
