@@ -1483,7 +1483,7 @@ class _Gen:
             if piece.guard:
                 calls += render(piece.body)
                 continue
-            if not code.names and not any(code.lines):
+            if not any(code.lines):
                 continue  # comments only
             args = arguments[k]
             rets = [n for n in code.written if n in read_later[k]]

@@ -998,11 +998,12 @@ class _Builder(Interpreter):
         self.guard(node)
         self.retire(node.inputs)
 
-    def run_node(self, node: Node, ins: list) -> View | Value:
+    def run_node(self, node: Node, ins: list) -> Value:
         self.node(node, node.outputs[0].id in self.output_ids)
         self.retire(node.inputs)
-        # (the lowering bound the output itself, with its reader count; a node that always fails has none)
-        return self.view.get(node.outputs[0].id, node.outputs[0])
+        # The lowering bound the output itself (bind(), with its reader count): the Value standing for
+        # itself tells the walker there is nothing left to bind.
+        return node.outputs[0]
 
     def retire(self, values) -> None:
         """Count down reads of each allocation; one no longer read is free for later values."""
